@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wire protocol between libha_gs and gsd (see docs/wire-protocol.md).
+ *
+ * Each ZeroMQ frame is one MessagePack document produced by nlohmann/json.
+ * MessagePack rather than JSON text because state values and messages are
+ * arbitrary bytes, which it carries natively (bin type) without base64.
+ *
+ * client -> gsd (DEALER -> ROUTER), one frame:  ClientMessage
+ * gsd -> client (ROUTER -> DEALER), one frame:  ServerMessage, except a
+ *   notification, which is two frames: NoteHeader, then the encoded NoteBody.
+ *   The body frame is the same bytes for every recipient of a fan-out.
+ *
+ * Decoders are strict: a frame that is not a map, lacks a field, has a field
+ * of the wrong type or a number out of range throws DecodeError. They are
+ * the first thing hostile input meets.
+ */
+#pragma once
+
+#include "common/model.hpp"
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace gs::wire {
+
+constexpr int kProtocolVersion = 1;
+
+/* Largest frame either side accepts (ZMQ_MAXMSGSIZE on gsd's socket). */
+constexpr size_t kMaxFrameSize = 1u << 20;
+
+/* ---- client -> gsd ---- */
+
+/* First message of a session. gsd answers with Welcome. */
+struct Hello {
+    int version = kProtocolVersion;
+    std::optional<std::string> domain; /* HA_DOMAIN_NAME, when set */
+    int responsivenessType = 0;        /* ha_gs_responsiveness_type_t */
+    int responsivenessInterval = 0;    /* seconds */
+    int responsivenessTimeLimit = 0;   /* seconds */
+};
+struct Req {
+    RequestId id = 0;
+    Request request;
+};
+/* Answer to Ping, sent after the responsiveness callback said OK. */
+struct Pong {
+    uint64_t seq = 0;
+};
+/* ha_gs_quit: the session ends now. */
+struct Quit {};
+
+using ClientMessage = std::variant<Hello, Req, Pong, Quit>;
+
+/* ---- gsd -> client ---- */
+
+struct Welcome {
+    int rc = 0; /* ha_gs_rc_t: OK, NOT_AUTHORIZED, DOMAIN_NOT_RECOG, CONNECT_FAILED ... */
+    int node = 0;
+    std::string domain;
+    ClientId client = 0;
+};
+struct ReplyMsg {
+    RequestId id = 0;
+    int rc = 0;
+    Token token = 0;
+};
+/* Followed by one more frame: encodeNoteBody(body). */
+struct NoteHeader {
+    Token token = 0;
+    bool final = false;
+};
+/* Responsiveness check. */
+struct Ping {
+    uint64_t seq = 0;
+};
+/* gsd is shutting down or dropping this client; the session is over. */
+struct Bye {
+    std::string reason;
+};
+
+using ServerMessage = std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye>;
+
+struct DecodeError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+std::string encode(const ClientMessage &message);
+ClientMessage decodeClientMessage(std::string_view frame);
+
+std::string encode(const ServerMessage &message);
+ServerMessage decodeServerMessage(std::string_view frame);
+
+std::string encodeNoteBody(const NoteBody &body);
+NoteBody decodeNoteBody(std::string_view frame);
+
+} // namespace gs::wire

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The protocol engine: a deterministic state machine with no I/O, no clock
+ * and no threads. Events go in (client hello, requests, votes, client death,
+ * timer expiry); actions come out (replies, notifications, timer requests).
+ * The same events in the same order always give the same actions, which is
+ * what lets tests run it exhaustively and, later, lets every node replicate it
+ * through Corosync's total order.
+ *
+ * Thread-bound: one Engine is used from one thread.
+ */
+#pragma once
+
+#include "common/model.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <variant>
+#include <vector>
+
+namespace gs {
+
+struct EngineLimits {
+    unsigned maxGroupsPerClient = 4096;    /* HA_GS_MAX_GROUPS_PER_CLIENT */
+    unsigned maxProvidersPerGroup = 1024;  /* HA_GS_MAX_PROVIDERS_PER_GROUP */
+    uint64_t maxStateMemory = 256ull << 20; /* bytes of state values, all groups */
+};
+
+struct EngineConfig {
+    int16_t nodeNumber = 1;
+    EngineLimits limits;
+};
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* A client session starts (gsd already checked its credentials). */
+struct ClientHello {
+    ClientId client = 0;
+};
+/* A request from a client. Always answered by exactly one Reply action. */
+struct ClientRequest {
+    ClientId client = 0;
+    RequestId requestId = 0;
+    Request request;
+};
+/* The client is gone: it died, closed its connection or called ha_gs_quit.
+ * Its provider tokens get failure leaves; its subscriptions vanish. */
+struct ClientGone {
+    ClientId client = 0;
+};
+/* The client did not answer a responsiveness check in time. */
+struct ClientUnresponsive {
+    ClientId client = 0;
+};
+/* A timer the engine asked for has expired. */
+struct TimerFired {
+    TimerId timer = 0;
+};
+
+using Event = std::variant<ClientHello, ClientRequest, ClientGone, ClientUnresponsive, TimerFired>;
+
+/* ---- Actions ----------------------------------------------------------- */
+
+struct Reply {
+    ClientId client = 0;
+    RequestId requestId = 0;
+    int rc = 0;      /* ha_gs_rc_t */
+    Token token = 0; /* join / subscribe: the new token */
+    bool operator==(const Reply &) const = default;
+};
+/* One notification body for one or more recipients; the body is shared so
+ * that fan-out encodes it once. */
+struct Notify {
+    std::vector<Recipient> recipients;
+    std::shared_ptr<const NoteBody> body;
+};
+struct StartTimer {
+    TimerId timer = 0;
+    int seconds = 0;
+    bool operator==(const StartTimer &) const = default;
+};
+struct CancelTimer {
+    TimerId timer = 0;
+    bool operator==(const CancelTimer &) const = default;
+};
+
+using Action = std::variant<Reply, Notify, StartTimer, CancelTimer>;
+
+/* ---- Read-only views for tests, status and invariant checks ------------ */
+
+struct MemberView {
+    ProviderId id;
+    ClientId client = 0;
+    Token token = 0;
+};
+struct GroupView {
+    std::string name;
+    GroupAttributes attributes;
+    std::vector<MemberView> members; /* approved members, membership order */
+    Bytes state;
+    bool protocolRunning = false;
+    int runningProtocol = 0; /* ha_gs_request_t, 0 when none */
+    uint32_t phase = 0;
+    size_t queuedMembershipChanges = 0;
+    size_t subscribers = 0;
+};
+
+class Engine {
+public:
+    explicit Engine(EngineConfig config = {});
+    ~Engine();
+    Engine(const Engine &) = delete;
+    Engine &operator=(const Engine &) = delete;
+
+    /* Feed one event; append the resulting actions to `out`. */
+    void process(const Event &event, std::vector<Action> &out);
+
+    /* Convenience for tests. */
+    std::vector<Action> process(const Event &event)
+    {
+        std::vector<Action> out;
+        process(event, out);
+        return out;
+    }
+
+    int16_t nodeNumber() const;
+    std::vector<std::string> groupNames() const;
+    std::optional<GroupView> group(const std::string &name) const;
+    size_t clientCount() const;
+    uint64_t stateMemory() const;
+
+    /* Checks every internal invariant; returns an empty string when all hold,
+     * else a description of the first violation. */
+    std::string checkInvariants() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace gs
