@@ -1,21 +1,1255 @@
 /* SPDX-License-Identifier: MIT */
-/* Work in progress: replaced by the full engine in the next commit. */
+/*
+ * The protocol engine. docs/architecture.md ("The engine") is the prose
+ * version of the rules implemented here; keep the two in step.
+ *
+ * Determinism: only ordered containers are iterated, tokens and timer ids
+ * come from counters, and nothing reads a clock.
+ */
 #include "engine/engine.hpp"
+
+#include "engine/validate.hpp"
+#include "ha_gs.h"
+
+#include <algorithm>
+#include <cassert>
+#include <deque>
+#include <map>
+#include <set>
+#include <sstream>
 
 namespace gs {
 
-struct Engine::Impl {
-    EngineConfig config;
+namespace {
+
+enum class ProviderState { Queued, Joining, Member };
+
+struct TokenInfo {
+    ClientId client = 0;
+    std::string group;
+    bool provider = false;
+    ProviderId id; /* provider only */
+    ProviderState state = ProviderState::Queued;
+    uint32_t control = 0; /* subscriber only */
 };
 
-Engine::Engine(EngineConfig config) : impl_(std::make_unique<Impl>()) { impl_->config = config; }
+struct ClientRecord {
+    std::map<std::string, Token> providerOf;   /* group -> provider token */
+    std::map<std::string, Token> subscriberOf; /* group -> subscriber token */
+    size_t tokenCount() const { return providerOf.size() + subscriberOf.size(); }
+};
+
+struct Member {
+    Token token = 0;
+    ProviderId id;
+    ClientId client = 0;
+    bool alive = true;
+};
+
+enum class QueuedKind { Join, FailureLeave, Reflection, CastOut };
+
+struct QueuedChange {
+    QueuedKind kind = QueuedKind::Join;
+    Member provider;   /* Join: the joiner; FailureLeave: the leaver */
+    int reason = 0;    /* FailureLeave: HA_GS_PROVIDER_* */
+    Bytes sourceState; /* Reflection */
+    bool isMembership() const { return kind != QueuedKind::Reflection; }
+};
+
+struct Participant {
+    Member member;
+    bool joiner = false;
+    bool voter = false;
+    bool voted = false; /* in the current phase */
+    int vote = 0;
+    int proposedDefault = 0;
+    std::optional<Bytes> stateProposal;
+    std::optional<Bytes> messageProposal;
+};
+
+struct Protocol {
+    int type = 0;
+    bool nPhase = false;
+    bool forced = false; /* failure leave, cast-out: cannot be rejected */
+    int timeLimit = 0;
+    uint32_t phase = 1;
+    int defaultVote = HA_GS_VOTE_APPROVE;
+    uint32_t accumulated = 0;  /* TIME_LIMIT_EXCEEDED / PROVIDER_FAILED so far */
+    uint32_t phaseSummary = 0; /* summary of the last closed phase */
+    TimerId timer = 0;
+    std::vector<Participant> participants; /* members in order, then joiners */
+    std::vector<Member> changing;
+    std::vector<LeaveInfo> leaveInfo;
+    std::vector<ProviderId> currentProviders;
+    Bytes oldState;
+    std::optional<Bytes> proposedState;
+    std::optional<Bytes> message;
+    std::optional<ExpelInfo> expelInfo;
+    std::optional<GroupAttributes> proposedAttributes;
+    std::optional<Bytes> sourceState;
+
+    bool removes() const
+    {
+        return type == HA_GS_LEAVE || type == HA_GS_FAILURE_LEAVE || type == HA_GS_EXPEL ||
+               type == HA_GS_CAST_OUT;
+    }
+};
+
+struct Group {
+    std::string name;
+    GroupAttributes attributes; /* normalized */
+    std::vector<Member> members;
+    Bytes state;
+    std::optional<Protocol> running;
+    std::deque<QueuedChange> queue;
+    std::map<Token, uint32_t> subscribers; /* token -> control flags */
+
+    bool hasQueuedJoins() const
+    {
+        return std::any_of(queue.begin(), queue.end(),
+                           [](const QueuedChange &c) { return c.kind == QueuedKind::Join; });
+    }
+    Member *findMember(const ProviderId &id)
+    {
+        for (auto &m : members)
+            if (m.id == id)
+                return &m;
+        return nullptr;
+    }
+};
+
+std::vector<ProviderId> idsOf(const std::vector<Member> &members)
+{
+    std::vector<ProviderId> ids;
+    ids.reserve(members.size());
+    for (const auto &m : members)
+        ids.push_back(m.id);
+    return ids;
+}
+
+} // namespace
+
+struct Engine::Impl {
+    EngineConfig config;
+    std::map<ClientId, ClientRecord> clients;
+    std::map<Token, TokenInfo> tokens;
+    std::map<std::string, Group> groups;
+    std::map<std::string, std::set<std::string>> targetsOf; /* source -> targets */
+    std::map<TimerId, std::string> timers;                  /* timer -> group */
+    Token nextToken = 1;
+    TimerId nextTimer = 1;
+    uint64_t stateMemory = 0;
+
+    std::vector<Action> *out = nullptr;
+
+    /* ---- small helpers ---------------------------------------------- */
+
+    void reply(ClientId client, RequestId id, int rc, Token token = 0)
+    {
+        out->push_back(Reply{client, id, rc, token});
+    }
+
+    void notify(std::vector<Recipient> recipients, NoteBody body)
+    {
+        if (recipients.empty())
+            return;
+        out->push_back(
+            Notify{std::move(recipients), std::make_shared<const NoteBody>(std::move(body))});
+    }
+
+    /* Protocol outcomes are emitted even with nobody to tell (all providers
+     * gone): the outcome is an event in its own right, which gsd logs and
+     * tests observe. */
+    void notifyOutcome(std::vector<Recipient> recipients, NoteBody body)
+    {
+        out->push_back(
+            Notify{std::move(recipients), std::make_shared<const NoteBody>(std::move(body))});
+    }
+
+    Token allocateToken()
+    {
+        Token t = nextToken++;
+        if (nextToken <= 0) /* wrapped after 2^31 tokens: restart, skipping live ones */
+            nextToken = 1;
+        while (tokens.count(nextToken))
+            ++nextToken;
+        return t;
+    }
+
+    void setState(Group &g, Bytes value)
+    {
+        stateMemory = stateMemory - g.state.size() + value.size();
+        g.state = std::move(value);
+    }
+
+    /* Looks up a token of `client` that must be a provider. */
+    int providerToken(ClientId client, Token token, TokenInfo *&info)
+    {
+        auto it = tokens.find(token);
+        if (it == tokens.end() || it->second.client != client)
+            return HA_GS_BAD_MEMBER_TOKEN;
+        if (!it->second.provider)
+            return HA_GS_BAD_CLIENT_TOKEN;
+        info = &it->second;
+        return HA_GS_OK;
+    }
+
+    void eraseToken(Token token)
+    {
+        auto it = tokens.find(token);
+        if (it == tokens.end())
+            return;
+        auto c = clients.find(it->second.client);
+        if (c != clients.end()) {
+            auto &map = it->second.provider ? c->second.providerOf : c->second.subscriberOf;
+            map.erase(it->second.group);
+        }
+        tokens.erase(it);
+    }
+
+    /* ---- events ------------------------------------------------------ */
+
+    void onHello(const ClientHello &e) { clients.try_emplace(e.client); }
+
+    void onGone(ClientId client)
+    {
+        auto c = clients.find(client);
+        if (c == clients.end())
+            return;
+        /* Copy: markProviderGone and eraseToken edit the client's maps. */
+        auto providers = c->second.providerOf;
+        auto subscriptions = c->second.subscriberOf;
+        for (const auto &[group, token] : subscriptions)
+            removeSubscription(token);
+        for (const auto &[group, token] : providers)
+            markProviderGone(token, HA_GS_PROVIDER_FAILED_LEAVE);
+        clients.erase(client);
+    }
+
+    void onUnresponsive(ClientId client)
+    {
+        auto c = clients.find(client);
+        if (c == clients.end())
+            return;
+        for (const auto &[groupName, token] : c->second.providerOf) {
+            const TokenInfo &info = tokens.at(token);
+            if (info.state != ProviderState::Member)
+                continue;
+            Group &g = groups.at(groupName);
+            std::vector<Recipient> to;
+            for (const auto &m : g.members)
+                if (m.alive && m.token != token)
+                    to.push_back({m.client, m.token, false});
+            notify(std::move(to), AnnouncementNote{HA_GS_RESPONSIVENESS_NO_RESPONSE, {info.id}});
+        }
+    }
+
+    void onTimer(TimerId timer)
+    {
+        auto it = timers.find(timer);
+        if (it == timers.end())
+            return; /* cancelled or stale */
+        std::string name = it->second;
+        timers.erase(it);
+        Group &g = groups.at(name);
+        if (!g.running || g.running->timer != timer)
+            return;
+        g.running->timer = 0;
+        closePhase(g, true);
+    }
+
+    void onRequest(const ClientRequest &e)
+    {
+        if (!clients.count(e.client)) {
+            reply(e.client, e.requestId, HA_GS_NO_INIT);
+            return;
+        }
+        std::visit([&](const auto &r) { handle(e.client, e.requestId, r); }, e.request);
+    }
+
+    /* ---- requests ---------------------------------------------------- */
+
+    void handle(ClientId client, RequestId id, const JoinRequest &r)
+    {
+        Token token = 0;
+        int rc = join(client, r, token);
+        reply(client, id, rc, token);
+        if (rc == HA_GS_OK)
+            startNext(groups.at(r.attributes.groupName));
+    }
+
+    int join(ClientId client, const JoinRequest &r, Token &token)
+    {
+        const GroupAttributes &a = r.attributes;
+        if (int rc = validateGroupName(a.groupName); rc != HA_GS_OK)
+            return rc;
+        if (int rc = validateAttributes(a); rc != HA_GS_OK)
+            return rc;
+        if (r.instance < 0 || r.instance > 32767 ||
+            r.localName.size() > HA_GS_MAX_LOCAL_NAME_LENGTH)
+            return HA_GS_BAD_PARAMETER;
+        if (!a.sourceGroupName.empty()) {
+            if (validateGroupName(a.sourceGroupName) != HA_GS_OK ||
+                a.sourceGroupName == a.groupName)
+                return HA_GS_INVALID_SOURCE_GROUP;
+            auto source = groups.find(a.sourceGroupName);
+            if (source == groups.end() || source->second.members.empty())
+                return HA_GS_NO_SOURCE_GROUP_PROVIDER;
+        }
+        ClientRecord &rec = clients.at(client);
+        if (rec.providerOf.count(a.groupName))
+            return HA_GS_EXISTS;
+        if (rec.tokenCount() >= config.limits.maxGroupsPerClient)
+            return HA_GS_TOO_MANY_GROUPS;
+
+        const ProviderId pid{static_cast<int16_t>(r.instance), config.nodeNumber};
+        auto it = groups.find(a.groupName);
+        if (it != groups.end()) {
+            Group &g = it->second;
+            if (!sameGroupAttributes(g.attributes, normalizeAttributes(a)))
+                return HA_GS_BAD_GROUP_ATTRIBUTES;
+            size_t providers = g.members.size();
+            bool duplicate = g.findMember(pid) != nullptr;
+            for (const auto &q : g.queue)
+                if (q.kind == QueuedKind::Join) {
+                    ++providers;
+                    duplicate = duplicate || q.provider.id == pid;
+                }
+            if (g.running && g.running->type == HA_GS_JOIN)
+                for (const auto &p : g.running->participants)
+                    if (p.joiner) {
+                        ++providers;
+                        duplicate = duplicate || p.member.id == pid;
+                    }
+            if (duplicate)
+                return HA_GS_DUPLICATE_INSTANCE_NUMBER;
+            if (providers >= config.limits.maxProvidersPerGroup)
+                return HA_GS_TOO_MANY_GROUPS;
+        } else {
+            Group g;
+            g.name = a.groupName;
+            g.attributes = normalizeAttributes(a);
+            it = groups.emplace(a.groupName, std::move(g)).first;
+            if (!a.sourceGroupName.empty())
+                targetsOf[a.sourceGroupName].insert(a.groupName);
+        }
+        token = allocateToken();
+        tokens[token] = TokenInfo{client, a.groupName, true, pid, ProviderState::Queued, 0};
+        rec.providerOf[a.groupName] = token;
+        QueuedChange q;
+        q.kind = QueuedKind::Join;
+        q.provider = Member{token, pid, client, true};
+        it->second.queue.push_back(std::move(q));
+        return HA_GS_OK;
+    }
+
+    /* Common checks of every provider-initiated proposal. */
+    int proposalPreamble(ClientId client, Token token, int numPhases, int timeLimit, Group *&group,
+                         TokenInfo *&info)
+    {
+        if (int rc = providerToken(client, token, info); rc != HA_GS_OK)
+            return rc;
+        if (info->state != ProviderState::Member)
+            return HA_GS_NOT_A_MEMBER;
+        if (!validNumPhases(numPhases) || timeLimit < 0)
+            return HA_GS_BAD_PARAMETER;
+        group = &groups.at(info->group);
+        return HA_GS_OK;
+    }
+
+    static int collision(const Group &g)
+    {
+        return (g.running || !g.queue.empty()) ? HA_GS_COLLIDE : HA_GS_OK;
+    }
+
+    Protocol newProtocol(Group &g, int type, int numPhases, int timeLimit)
+    {
+        Protocol p;
+        p.type = type;
+        p.nPhase = numPhases == HA_GS_N_PHASE;
+        p.timeLimit = effectiveTimeLimit(timeLimit);
+        p.defaultVote = g.attributes.defaultVote;
+        p.currentProviders = idsOf(g.members);
+        p.oldState = g.state;
+        for (const auto &m : g.members)
+            p.participants.push_back(Participant{m, false, m.alive, false, 0, 0, {}, {}});
+        return p;
+    }
+
+    void handle(ClientId client, RequestId id, const LeaveRequest &r)
+    {
+        Group *g = nullptr;
+        TokenInfo *info = nullptr;
+        int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
+        if (rc == HA_GS_OK)
+            rc = collision(*g);
+        reply(client, id, rc);
+        if (rc != HA_GS_OK)
+            return;
+        Protocol p = newProtocol(*g, HA_GS_LEAVE, r.numPhases, r.timeLimit);
+        p.changing.push_back(*g->findMember(info->id));
+        p.leaveInfo.push_back({r.leaveCode, HA_GS_PROVIDER_LEFT});
+        begin(*g, std::move(p));
+    }
+
+    void handle(ClientId client, RequestId id, const GoodbyeRequest &r)
+    {
+        TokenInfo *info = nullptr;
+        int rc = providerToken(client, r.token, info);
+        reply(client, id, rc);
+        if (rc == HA_GS_OK)
+            markProviderGone(r.token, HA_GS_PROVIDER_SAID_GOODBYE);
+    }
+
+    int validateExpel(const Group &g, const ExpelRequest &r) const
+    {
+        if (r.expelList.empty() || r.expelList.size() > config.limits.maxProvidersPerGroup ||
+            r.deactivateFlag.size() > HA_GS_MAX_DEACTIVATE_FLAG_LENGTH)
+            return HA_GS_BAD_PARAMETER;
+        std::set<ProviderId> seen(r.expelList.begin(), r.expelList.end());
+        if (seen.size() != r.expelList.size())
+            return HA_GS_BAD_PARAMETER;
+        for (const auto &pid : r.expelList)
+            if (std::none_of(g.members.begin(), g.members.end(),
+                             [&](const Member &m) { return m.id == pid; }))
+                return HA_GS_UNKNOWN_PROVIDER;
+        if (r.numPhases != HA_GS_N_PHASE && r.deactivatePhase > 1)
+            return HA_GS_INVALID_DEACTIVATE_PHASE;
+        return HA_GS_OK;
+    }
+
+    void handle(ClientId client, RequestId id, const ExpelRequest &r)
+    {
+        Group *g = nullptr;
+        TokenInfo *info = nullptr;
+        int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
+        if (rc == HA_GS_OK)
+            rc = validateExpel(*g, r);
+        if (rc == HA_GS_OK)
+            rc = collision(*g);
+        reply(client, id, rc);
+        if (rc != HA_GS_OK)
+            return;
+        Protocol p = newProtocol(*g, HA_GS_EXPEL, r.numPhases, r.timeLimit);
+        for (const auto &m : g->members)
+            if (std::find(r.expelList.begin(), r.expelList.end(), m.id) != r.expelList.end()) {
+                p.changing.push_back(m);
+                p.leaveInfo.push_back({0, HA_GS_PROVIDER_EXPELLED});
+            }
+        p.expelInfo = ExpelInfo{r.deactivatePhase, r.deactivateFlag};
+        begin(*g, std::move(p));
+    }
+
+    void handle(ClientId client, RequestId id, const StateChangeRequest &r)
+    {
+        Group *g = nullptr;
+        TokenInfo *info = nullptr;
+        int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
+        if (rc == HA_GS_OK && r.newState.size() > HA_GS_MAX_STATE_VALUE_LENGTH)
+            rc = HA_GS_BAD_PARAMETER;
+        if (rc == HA_GS_OK &&
+            stateMemory - g->state.size() + r.newState.size() > config.limits.maxStateMemory)
+            rc = HA_GS_NO_MEMORY;
+        if (rc == HA_GS_OK)
+            rc = collision(*g);
+        reply(client, id, rc);
+        if (rc != HA_GS_OK)
+            return;
+        Protocol p = newProtocol(*g, HA_GS_STATE_VALUE_CHANGE, r.numPhases, r.timeLimit);
+        p.proposedState = r.newState;
+        begin(*g, std::move(p));
+    }
+
+    void handle(ClientId client, RequestId id, const MessageRequest &r)
+    {
+        Group *g = nullptr;
+        TokenInfo *info = nullptr;
+        int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
+        if (rc == HA_GS_OK && r.message.size() > HA_GS_MAX_MESSAGE_LENGTH)
+            rc = HA_GS_BAD_PARAMETER;
+        if (rc == HA_GS_OK)
+            rc = collision(*g);
+        reply(client, id, rc);
+        if (rc != HA_GS_OK)
+            return;
+        Protocol p = newProtocol(*g, HA_GS_PROVIDER_MESSAGE, r.numPhases, r.timeLimit);
+        p.message = r.message;
+        begin(*g, std::move(p));
+    }
+
+    void handle(ClientId client, RequestId id, const AttributeChangeRequest &r)
+    {
+        Group *g = nullptr;
+        TokenInfo *info = nullptr;
+        int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
+        if (rc == HA_GS_OK)
+            rc = validateAttributes(r.attributes);
+        if (rc == HA_GS_OK) {
+            const GroupAttributes &now = g->attributes;
+            if (r.attributes.groupName != now.groupName ||
+                r.attributes.sourceGroupName != now.sourceGroupName ||
+                r.attributes.mergeControl != now.mergeControl)
+                rc = HA_GS_BAD_GROUP_ATTRIBUTES;
+        }
+        if (rc == HA_GS_OK)
+            rc = collision(*g);
+        reply(client, id, rc);
+        if (rc != HA_GS_OK)
+            return;
+        Protocol p = newProtocol(*g, HA_GS_GROUP_ATTRIBUTE_CHANGE, r.numPhases, r.timeLimit);
+        p.proposedAttributes = normalizeAttributes(r.attributes);
+        begin(*g, std::move(p));
+    }
+
+    void handle(ClientId client, RequestId id, const VoteRequest &r)
+    {
+        TokenInfo *info = nullptr;
+        int rc = providerToken(client, r.token, info);
+        if (rc == HA_GS_OK && !validVote(r.vote, r.defaultVote, r.proposedState, r.message))
+            rc = HA_GS_BAD_PARAMETER;
+        Participant *voter = nullptr;
+        Group *g = nullptr;
+        if (rc == HA_GS_OK) {
+            g = &groups.at(info->group);
+            voter = currentVoter(*g, r.token);
+            if (!voter)
+                rc = HA_GS_VOTE_NOT_EXPECTED;
+        }
+        reply(client, id, rc);
+        if (rc != HA_GS_OK)
+            return;
+        voter->voted = true;
+        voter->vote = r.vote;
+        voter->proposedDefault = r.defaultVote;
+        voter->stateProposal = r.proposedState;
+        voter->messageProposal = r.message;
+        if (phaseComplete(*g->running))
+            closePhase(*g, false);
+    }
+
+    /* The participant record of a voter still expected to vote now. */
+    static Participant *currentVoter(Group &g, Token token)
+    {
+        if (!g.running || !g.running->nPhase)
+            return nullptr;
+        for (auto &p : g.running->participants)
+            if (p.member.token == token && p.voter && p.member.alive && !p.voted)
+                return &p;
+        return nullptr;
+    }
+
+    void handle(ClientId client, RequestId id, const SubscribeRequest &r)
+    {
+        int rc = validateGroupName(r.group);
+        if (rc == HA_GS_OK && !validSubscriptionControl(r.control))
+            rc = HA_GS_BAD_PARAMETER;
+        ClientRecord &rec = clients.at(client);
+        if (rc == HA_GS_OK && rec.subscriberOf.count(r.group))
+            rc = HA_GS_EXISTS;
+        if (rc == HA_GS_OK && rec.tokenCount() >= config.limits.maxGroupsPerClient)
+            rc = HA_GS_TOO_MANY_GROUPS;
+        if (rc != HA_GS_OK) {
+            reply(client, id, rc);
+            return;
+        }
+        Token token = allocateToken();
+        reply(client, id, HA_GS_OK, token);
+        auto it = groups.find(r.group);
+        if (it == groups.end() || it->second.members.empty()) {
+            notify({{client, token, true}},
+                   DelayedErrorNote{HA_GS_SUBSCRIPTION, HA_GS_UNKNOWN_GROUP});
+            return;
+        }
+        Group &g = it->second;
+        tokens[token] = TokenInfo{client, r.group, false, {}, ProviderState::Member, r.control};
+        rec.subscriberOf[r.group] = token;
+        g.subscribers[token] = r.control;
+
+        SubscriptionNote note;
+        if (r.control & HA_GS_SUBSCRIBE_MEMBERSHIP) {
+            note.type |= HA_GS_SUBSCRIPTION_MEMBERSHIP;
+            note.fullMembership = idsOf(g.members);
+        } else if (r.control & HA_GS_SUBSCRIBE_DELTA_JOIN) {
+            note.type |= HA_GS_SUBSCRIPTION_DELTA_JOIN;
+            note.changingMembership = idsOf(g.members);
+        }
+        if (r.control & HA_GS_SUBSCRIBE_STATE) {
+            note.type |= HA_GS_SUBSCRIPTION_STATE;
+            note.state = g.state;
+        }
+        if (note.type != 0)
+            notify({{client, token, false}}, std::move(note));
+    }
+
+    void handle(ClientId client, RequestId id, const UnsubscribeRequest &r)
+    {
+        auto it = tokens.find(r.token);
+        int rc = HA_GS_OK;
+        if (it == tokens.end() || it->second.client != client)
+            rc = HA_GS_BAD_MEMBER_TOKEN;
+        else if (it->second.provider)
+            rc = HA_GS_BAD_CLIENT_TOKEN;
+        reply(client, id, rc);
+        if (rc == HA_GS_OK)
+            removeSubscription(r.token);
+    }
+
+    void removeSubscription(Token token)
+    {
+        auto it = tokens.find(token);
+        if (it == tokens.end())
+            return;
+        auto g = groups.find(it->second.group);
+        if (g != groups.end())
+            g->second.subscribers.erase(token);
+        eraseToken(token);
+    }
+
+    /* ---- failures ---------------------------------------------------- */
+
+    /* The provider behind `token` is gone (death, quit, goodbye): its token
+     * dies now and a failure leave removes it from the group. */
+    void markProviderGone(Token token, int reason)
+    {
+        TokenInfo info = tokens.at(token);
+        eraseToken(token);
+        Group &g = groups.at(info.group);
+
+        if (info.state == ProviderState::Queued) {
+            std::erase_if(g.queue, [&](const QueuedChange &q) {
+                return q.kind == QueuedKind::Join && q.provider.token == token;
+            });
+            dissolveIfEmpty(g); /* a group nobody finished creating */
+            return;
+        }
+        for (auto &m : g.members)
+            if (m.token == token)
+                m.alive = false;
+        QueuedChange q;
+        q.kind = QueuedKind::FailureLeave;
+        q.provider = Member{token, info.id, info.client, false};
+        q.reason = reason;
+        g.queue.push_back(std::move(q));
+
+        if (g.running) {
+            Protocol &p = *g.running;
+            for (auto &part : p.participants)
+                if (part.member.token == token) {
+                    part.member.alive = false;
+                    if (part.voter && p.nPhase)
+                        p.accumulated |= HA_GS_PROVIDER_FAILED;
+                }
+            for (auto &c : p.changing)
+                if (c.token == token)
+                    c.alive = false;
+            if (p.nPhase && phaseComplete(p))
+                closePhase(g, false);
+            return;
+        }
+        startNext(g);
+    }
+
+    /* ---- protocol machinery ----------------------------------------- */
+
+    static bool phaseComplete(const Protocol &p)
+    {
+        return std::all_of(p.participants.begin(), p.participants.end(), [](const Participant &v) {
+            return !v.voter || !v.member.alive || v.voted;
+        });
+    }
+
+    /* Starts queued membership changes (first), then other queued work. */
+    void startNext(Group &g)
+    {
+        while (!g.running && !g.queue.empty()) {
+            auto head = std::find_if(g.queue.begin(), g.queue.end(),
+                                     [](const QueuedChange &q) { return q.isMembership(); });
+            if (head == g.queue.end())
+                head = g.queue.begin();
+            QueuedKind kind = head->kind;
+            bool batch =
+                (kind == QueuedKind::Join && (g.attributes.batchControl & HA_GS_BATCH_JOINS)) ||
+                (kind == QueuedKind::FailureLeave &&
+                 (g.attributes.batchControl & HA_GS_BATCH_LEAVES));
+            std::vector<QueuedChange> taken;
+            if (batch) {
+                for (auto it = g.queue.begin(); it != g.queue.end();)
+                    if (it->kind == kind) {
+                        taken.push_back(std::move(*it));
+                        it = g.queue.erase(it);
+                    } else {
+                        ++it;
+                    }
+            } else {
+                taken.push_back(std::move(*head));
+                g.queue.erase(head);
+            }
+            switch (kind) {
+            case QueuedKind::Join:
+                beginJoin(g, taken);
+                break;
+            case QueuedKind::FailureLeave:
+                beginFailureLeave(g, taken);
+                break;
+            case QueuedKind::Reflection:
+                beginReflection(g, taken.front().sourceState);
+                break;
+            case QueuedKind::CastOut:
+                beginCastOut(g);
+                break;
+            }
+        }
+    }
+
+    void beginJoin(Group &g, const std::vector<QueuedChange> &joins)
+    {
+        Protocol p = newProtocol(g, HA_GS_JOIN, g.attributes.numPhases, g.attributes.timeLimit);
+        for (const auto &q : joins) {
+            p.participants.push_back(Participant{q.provider, true, true, false, 0, 0, {}, {}});
+            p.changing.push_back(q.provider);
+            tokens.at(q.provider.token).state = ProviderState::Joining;
+        }
+        begin(g, std::move(p));
+    }
+
+    void beginFailureLeave(Group &g, const std::vector<QueuedChange> &leaves)
+    {
+        Protocol p =
+            newProtocol(g, HA_GS_FAILURE_LEAVE, g.attributes.numPhases, g.attributes.timeLimit);
+        p.forced = true;
+        for (const auto &q : leaves) {
+            /* An earlier protocol may have removed it already (leave, expel). */
+            Member *m = g.findMember(q.provider.id);
+            if (!m || m->token != q.provider.token)
+                continue;
+            p.changing.push_back(*m);
+            p.leaveInfo.push_back({0, q.reason});
+        }
+        if (p.changing.empty())
+            return;
+        begin(g, std::move(p));
+    }
+
+    void beginReflection(Group &g, const Bytes &sourceState)
+    {
+        Protocol p =
+            newProtocol(g, HA_GS_SOURCE_STATE_REFLECTION, g.attributes.sourceReflectionNumPhases,
+                        g.attributes.sourceReflectionTimeLimit);
+        p.sourceState = sourceState;
+        begin(g, std::move(p));
+    }
+
+    void beginCastOut(Group &g)
+    {
+        if (g.members.empty())
+            return;
+        Protocol p = newProtocol(g, HA_GS_CAST_OUT, HA_GS_1_PHASE, 0);
+        p.forced = true;
+        for (const auto &m : g.members) {
+            p.changing.push_back(m);
+            p.leaveInfo.push_back({0, HA_GS_PROVIDER_CAST_OUT});
+        }
+        begin(g, std::move(p));
+    }
+
+    void begin(Group &g, Protocol p)
+    {
+        /* Providers being removed against their will do not vote. */
+        if (p.type == HA_GS_EXPEL || p.type == HA_GS_FAILURE_LEAVE || p.type == HA_GS_CAST_OUT)
+            for (auto &part : p.participants)
+                for (const auto &c : p.changing)
+                    if (part.member.token == c.token)
+                        part.voter = false;
+        bool anyVoter = std::any_of(p.participants.begin(), p.participants.end(),
+                                    [](const Participant &v) { return v.voter && v.member.alive; });
+        g.running = std::move(p);
+        if (!g.running->nPhase || !anyVoter) {
+            finish(g, true);
+            return;
+        }
+        startPhase(g);
+    }
+
+    Proposal proposalOf(const Protocol &p) const
+    {
+        Proposal prop;
+        prop.phaseNumber = p.phase;
+        prop.numPhases = p.nPhase ? HA_GS_N_PHASE : HA_GS_1_PHASE;
+        prop.oldState = p.oldState;
+        prop.proposedState = p.proposedState;
+        prop.message = p.message;
+        prop.currentProviders = p.currentProviders;
+        prop.changingProviders = idsOf(p.changing);
+        prop.leaveInfo = p.leaveInfo;
+        prop.expelInfo = p.expelInfo;
+        prop.proposedAttributes = p.proposedAttributes;
+        prop.sourceState = p.sourceState;
+        return prop;
+    }
+
+    void startPhase(Group &g)
+    {
+        Protocol &p = *g.running;
+        std::vector<Recipient> to;
+        for (auto &part : p.participants) {
+            part.voted = false;
+            part.vote = 0;
+            part.proposedDefault = 0;
+            part.stateProposal.reset();
+            part.messageProposal.reset();
+            if (part.voter && part.member.alive)
+                to.push_back({part.member.client, part.member.token, false});
+        }
+        notify(std::move(to),
+               NPhaseNote{p.type, p.phase == 1 ? 0u : p.phaseSummary, p.timeLimit, proposalOf(p)});
+        p.timer = nextTimer++;
+        timers[p.timer] = g.name;
+        out->push_back(StartTimer{p.timer, p.timeLimit});
+    }
+
+    void closePhase(Group &g, bool timedOut)
+    {
+        Protocol &p = *g.running;
+        if (p.timer != 0) {
+            timers.erase(p.timer);
+            out->push_back(CancelTimer{p.timer});
+            p.timer = 0;
+        }
+        /* A default proposed by this phase's voters applies to its own
+         * missing votes; REJECT wins a disagreement. */
+        int proposed = 0;
+        for (const auto &v : p.participants)
+            if (v.voter && v.voted && v.proposedDefault != HA_GS_NULL_VOTE)
+                proposed = (proposed == HA_GS_VOTE_REJECT) ? proposed : v.proposedDefault;
+        if (proposed != 0)
+            p.defaultVote = proposed;
+
+        bool reject = false, cont = false, explicitReject = false, defaulted = false;
+        uint32_t summary = 0;
+        std::vector<ProviderId> late;
+        for (const auto &v : p.participants) {
+            if (!v.voter)
+                continue;
+            int vote = v.vote;
+            if (!v.voted) {
+                vote = p.defaultVote;
+                defaulted = true;
+                summary |= vote == HA_GS_VOTE_REJECT ? HA_GS_DEFAULT_REJECT : HA_GS_DEFAULT_APPROVE;
+                if (v.member.alive) {
+                    late.push_back(v.member.id);
+                    summary |= HA_GS_TIME_LIMIT_EXCEEDED;
+                } else {
+                    summary |= HA_GS_PROVIDER_FAILED;
+                }
+            } else if (vote == HA_GS_VOTE_REJECT) {
+                explicitReject = true;
+            }
+            reject = reject || vote == HA_GS_VOTE_REJECT;
+            cont = cont || vote == HA_GS_VOTE_CONTINUE;
+        }
+        (void)timedOut; /* late voters exist only when the timer fired */
+        if (explicitReject)
+            summary |= HA_GS_EXPLICIT_REJECT;
+        if (!reject && !cont && !defaulted)
+            summary |= HA_GS_EXPLICIT_APPROVE;
+
+        /* Riders: the earliest participant's state value and message win. */
+        for (const auto &v : p.participants)
+            if (v.voted && v.stateProposal) {
+                p.proposedState = v.stateProposal;
+                break;
+            }
+        for (const auto &v : p.participants)
+            if (v.voted && v.messageProposal) {
+                p.message = v.messageProposal;
+                break;
+            }
+
+        p.phaseSummary = summary;
+        p.accumulated |= summary & (HA_GS_TIME_LIMIT_EXCEEDED | HA_GS_PROVIDER_FAILED);
+
+        if (!late.empty())
+            notify(liveParticipants(p), AnnouncementNote{HA_GS_TIME_LIMIT_EXCEEDED, late});
+
+        if (reject) {
+            finish(g, p.forced);
+        } else if (cont) {
+            ++p.phase;
+            startPhase(g);
+        } else {
+            finish(g, true);
+        }
+    }
+
+    static std::vector<Recipient> liveParticipants(const Protocol &p)
+    {
+        std::vector<Recipient> to;
+        for (const auto &part : p.participants)
+            if (part.member.alive)
+                to.push_back({part.member.client, part.member.token, false});
+        return to;
+    }
+
+    /* Ends the running protocol: approved or rejected. */
+    void finish(Group &g, bool approved)
+    {
+        const std::string name = g.name;
+        Protocol p = std::move(*g.running);
+        g.running.reset();
+        uint32_t summary = p.phaseSummary | p.accumulated;
+        if (approved)
+            applyApproved(g, p, summary);
+        else
+            applyRejected(g, p, summary);
+        /* g may be gone now (dissolved). */
+        if (auto it = groups.find(name); it != groups.end())
+            startNext(it->second);
+    }
+
+    bool isChanging(const Protocol &p, Token token) const
+    {
+        return std::any_of(p.changing.begin(), p.changing.end(),
+                           [&](const Member &m) { return m.token == token; });
+    }
+
+    void applyApproved(Group &g, Protocol &p, uint32_t summary)
+    {
+        bool stateChanged = p.proposedState.has_value();
+        if (stateChanged)
+            setState(g, *p.proposedState);
+        if (p.proposedAttributes)
+            g.attributes = *p.proposedAttributes;
+
+        if (p.type == HA_GS_JOIN) {
+            for (const auto &j : p.changing) {
+                g.members.push_back(j);
+                if (auto t = tokens.find(j.token); t != tokens.end())
+                    t->second.state = ProviderState::Member;
+            }
+        } else if (p.removes()) {
+            std::erase_if(g.members, [&](const Member &m) { return isChanging(p, m.token); });
+            /* Queued failure leaves of removed providers are moot now. */
+            std::erase_if(g.queue, [&](const QueuedChange &q) {
+                return q.kind == QueuedKind::FailureLeave && isChanging(p, q.provider.token);
+            });
+        }
+        bool dissolves = g.members.empty() && !g.hasQueuedJoins();
+        if (dissolves)
+            summary |= HA_GS_GROUP_DISSOLVED;
+
+        std::vector<Recipient> to;
+        for (const auto &part : p.participants)
+            if (part.member.alive)
+                to.push_back({part.member.client, part.member.token,
+                              p.removes() && isChanging(p, part.member.token)});
+        Proposal prop = proposalOf(p);
+        notifyOutcome(std::move(to), ApprovedNote{p.type, summary, prop});
+        if (p.removes())
+            for (const auto &c : p.changing)
+                eraseToken(c.token); /* no-op for providers already gone */
+
+        notifySubscribers(g, p, stateChanged);
+        if (stateChanged)
+            queueReflections(g);
+        if (dissolves)
+            dissolve(g);
+    }
+
+    void applyRejected(Group &g, Protocol &p, uint32_t summary)
+    {
+        std::vector<Recipient> to;
+        for (const auto &part : p.participants)
+            if (part.member.alive)
+                to.push_back(
+                    {part.member.client, part.member.token, p.type == HA_GS_JOIN && part.joiner});
+        notifyOutcome(std::move(to), RejectedNote{p.type, summary, proposalOf(p)});
+        if (p.type == HA_GS_JOIN) {
+            for (const auto &j : p.changing) {
+                eraseToken(j.token);
+                /* A joiner that died during its rejected join never became a member. */
+                std::erase_if(g.queue, [&](const QueuedChange &q) {
+                    return q.kind == QueuedKind::FailureLeave && q.provider.token == j.token;
+                });
+            }
+            dissolveIfEmpty(g);
+        }
+    }
+
+    void notifySubscribers(const Group &g, const Protocol &p, bool stateChanged)
+    {
+        if (g.subscribers.empty())
+            return;
+        uint32_t deltaFlag = 0;
+        if (p.type == HA_GS_JOIN)
+            deltaFlag = HA_GS_SUBSCRIPTION_DELTA_JOIN;
+        else if (p.removes())
+            deltaFlag = HA_GS_SUBSCRIPTION_DELTA_LEAVE;
+        /* One body per distinct combination of flags: fan-out shares it. */
+        std::map<uint32_t, std::vector<Recipient>> byType;
+        for (const auto &[token, control] : g.subscribers) {
+            uint32_t type = 0;
+            if (deltaFlag && (control & deltaFlag))
+                type |= deltaFlag;
+            if (deltaFlag && (control & HA_GS_SUBSCRIBE_MEMBERSHIP))
+                type |= HA_GS_SUBSCRIPTION_MEMBERSHIP;
+            if (stateChanged && (control & HA_GS_SUBSCRIBE_STATE))
+                type |= HA_GS_SUBSCRIPTION_STATE;
+            if (type != 0)
+                byType[type].push_back({tokens.at(token).client, token, false});
+        }
+        for (auto &[type, to] : byType) {
+            SubscriptionNote note;
+            note.type = type;
+            if (type & (HA_GS_SUBSCRIPTION_DELTA_JOIN | HA_GS_SUBSCRIPTION_DELTA_LEAVE))
+                note.changingMembership = idsOf(p.changing);
+            if (type & HA_GS_SUBSCRIPTION_MEMBERSHIP)
+                note.fullMembership = idsOf(g.members);
+            if (type & HA_GS_SUBSCRIPTION_STATE)
+                note.state = g.state;
+            notify(std::move(to), std::move(note));
+        }
+    }
+
+    void queueReflections(const Group &source)
+    {
+        auto it = targetsOf.find(source.name);
+        if (it == targetsOf.end())
+            return;
+        for (const auto &target : it->second) {
+            auto g = groups.find(target);
+            if (g == groups.end())
+                continue;
+            QueuedChange q;
+            q.kind = QueuedKind::Reflection;
+            q.sourceState = source.state;
+            g->second.queue.push_back(std::move(q));
+            startNext(g->second);
+        }
+    }
+
+    void dissolveIfEmpty(Group &g)
+    {
+        if (g.members.empty() && g.queue.empty() && !g.running)
+            dissolve(g);
+    }
+
+    /* The group is gone: tell subscribers, cast out its targets, forget it. */
+    void dissolve(Group &g)
+    {
+        std::vector<Recipient> to;
+        for (const auto &[token, control] : g.subscribers)
+            to.push_back({tokens.at(token).client, token, true});
+        notify(std::move(to), SubscriptionNote{HA_GS_SUBSCRIPTION_DISSOLVED, {}, {}, {}});
+        for (const auto &[token, control] : g.subscribers)
+            eraseToken(token);
+
+        std::string name = g.name;
+        std::string source = g.attributes.sourceGroupName;
+        std::set<std::string> targets;
+        if (auto t = targetsOf.find(name); t != targetsOf.end()) {
+            targets = std::move(t->second);
+            targetsOf.erase(t);
+        }
+        if (!source.empty()) {
+            auto s = targetsOf.find(source);
+            if (s != targetsOf.end()) {
+                s->second.erase(name);
+                if (s->second.empty())
+                    targetsOf.erase(s);
+            }
+        }
+        stateMemory -= g.state.size();
+        groups.erase(name); /* g is dangling from here on */
+
+        for (const auto &target : targets) {
+            auto tg = groups.find(target);
+            if (tg == groups.end())
+                continue;
+            QueuedChange q;
+            q.kind = QueuedKind::CastOut;
+            tg->second.queue.push_back(std::move(q));
+            startNext(tg->second);
+        }
+    }
+
+    std::string invariants() const;
+};
+
+/* ---- invariants ------------------------------------------------------- */
+
+std::string Engine::Impl::invariants() const
+{
+    std::ostringstream err;
+    uint64_t memory = 0;
+    for (const auto &[token, info] : tokens) {
+        auto c = clients.find(info.client);
+        if (c == clients.end()) {
+            err << "token " << token << " of unknown client";
+            return err.str();
+        }
+        const auto &map = info.provider ? c->second.providerOf : c->second.subscriberOf;
+        auto m = map.find(info.group);
+        if (m == map.end() || m->second != token) {
+            err << "token " << token << " missing from its client's table";
+            return err.str();
+        }
+        if (!groups.count(info.group)) {
+            err << "token " << token << " names missing group " << info.group;
+            return err.str();
+        }
+    }
+    for (const auto &[id, rec] : clients) {
+        if (rec.tokenCount() > config.limits.maxGroupsPerClient)
+            return "client over its groups limit";
+        for (const auto *map : {&rec.providerOf, &rec.subscriberOf})
+            for (const auto &[group, token] : *map)
+                if (!tokens.count(token))
+                    return "client table names a dead token";
+    }
+    for (const auto &[name, g] : groups) {
+        memory += g.state.size();
+        std::set<ProviderId> ids;
+        for (const auto &m : g.members) {
+            if (!ids.insert(m.id).second)
+                return "duplicate provider id in group " + name;
+            auto t = tokens.find(m.token);
+            if (m.alive) {
+                if (t == tokens.end() || t->second.state != ProviderState::Member ||
+                    !(t->second.id == m.id))
+                    return "live member without a member token in group " + name;
+            } else {
+                if (t != tokens.end())
+                    return "dead member still has a token in group " + name;
+                bool queued =
+                    std::any_of(g.queue.begin(), g.queue.end(), [&](const QueuedChange &q) {
+                        return q.kind == QueuedKind::FailureLeave && q.provider.token == m.token;
+                    });
+                bool leaving = g.running && g.running->removes() &&
+                               std::any_of(g.running->changing.begin(), g.running->changing.end(),
+                                           [&](const Member &c) { return c.token == m.token; });
+                if (!queued && !leaving)
+                    return "dead member with no failure leave in group " + name;
+            }
+        }
+        if (g.members.size() > config.limits.maxProvidersPerGroup)
+            return "group over its providers limit: " + name;
+        if (g.members.empty() && !g.running && g.queue.empty())
+            return "empty idle group not dissolved: " + name;
+        if (!g.members.empty() || g.running || g.hasQueuedJoins()) {
+            /* fine: the group exists */
+        } else if (!g.subscribers.empty()) {
+            return "subscribers of a group with no providers: " + name;
+        }
+        for (const auto &[token, control] : g.subscribers) {
+            auto t = tokens.find(token);
+            if (t == tokens.end() || t->second.provider || t->second.group != name)
+                return "subscriber token mismatch in group " + name;
+        }
+        if (g.running) {
+            const Protocol &p = *g.running;
+            if (p.phase < 1)
+                return "protocol phase 0 in group " + name;
+            bool timerOk =
+                p.timer == 0 ? true : (timers.count(p.timer) && timers.at(p.timer) == name);
+            if (!timerOk)
+                return "running protocol's timer is not registered in group " + name;
+            if (p.nPhase && p.timer == 0)
+                return "n-phase protocol without a timer in group " + name;
+        }
+        for (const auto &q : g.queue)
+            if (q.kind == QueuedKind::Join) {
+                auto t = tokens.find(q.provider.token);
+                if (t == tokens.end() || t->second.state != ProviderState::Queued)
+                    return "queued join without a queued token in group " + name;
+            }
+    }
+    for (const auto &[timer, name] : timers) {
+        auto g = groups.find(name);
+        if (g == groups.end() || !g->second.running || g->second.running->timer != timer)
+            return "stale timer registered";
+    }
+    if (memory != stateMemory)
+        return "state memory accounting is off";
+    return {};
+}
+
+/* ---- public surface -------------------------------------------------- */
+
+Engine::Engine(EngineConfig config) : impl_(std::make_unique<Impl>())
+{
+    impl_->config = config;
+}
+
 Engine::~Engine() = default;
-void Engine::process(const Event &, std::vector<Action> &) {}
-int16_t Engine::nodeNumber() const { return impl_->config.nodeNumber; }
-std::vector<std::string> Engine::groupNames() const { return {}; }
-std::optional<GroupView> Engine::group(const std::string &) const { return std::nullopt; }
-size_t Engine::clientCount() const { return 0; }
-uint64_t Engine::stateMemory() const { return 0; }
-std::string Engine::checkInvariants() const { return {}; }
+
+void Engine::process(const Event &event, std::vector<Action> &out)
+{
+    impl_->out = &out;
+    std::visit(
+        [this](const auto &e) {
+            using E = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<E, ClientHello>)
+                impl_->onHello(e);
+            else if constexpr (std::is_same_v<E, ClientRequest>)
+                impl_->onRequest(e);
+            else if constexpr (std::is_same_v<E, ClientGone>)
+                impl_->onGone(e.client);
+            else if constexpr (std::is_same_v<E, ClientUnresponsive>)
+                impl_->onUnresponsive(e.client);
+            else
+                impl_->onTimer(e.timer);
+        },
+        event);
+    impl_->out = nullptr;
+}
+
+int16_t Engine::nodeNumber() const
+{
+    return impl_->config.nodeNumber;
+}
+
+std::vector<std::string> Engine::groupNames() const
+{
+    std::vector<std::string> names;
+    for (const auto &[name, g] : impl_->groups)
+        names.push_back(name);
+    return names;
+}
+
+std::optional<GroupView> Engine::group(const std::string &name) const
+{
+    auto it = impl_->groups.find(name);
+    if (it == impl_->groups.end())
+        return std::nullopt;
+    const Group &g = it->second;
+    GroupView v;
+    v.name = g.name;
+    v.attributes = g.attributes;
+    for (const auto &m : g.members)
+        v.members.push_back({m.id, m.client, m.token});
+    v.state = g.state;
+    v.protocolRunning = g.running.has_value();
+    v.runningProtocol = g.running ? g.running->type : 0;
+    v.phase = g.running ? g.running->phase : 0;
+    v.queuedMembershipChanges = static_cast<size_t>(std::count_if(
+        g.queue.begin(), g.queue.end(), [](const QueuedChange &q) { return q.isMembership(); }));
+    v.subscribers = g.subscribers.size();
+    return v;
+}
+
+size_t Engine::clientCount() const
+{
+    return impl_->clients.size();
+}
+
+uint64_t Engine::stateMemory() const
+{
+    return impl_->stateMemory;
+}
+
+std::string Engine::checkInvariants() const
+{
+    return impl_->invariants();
+}
 
 } // namespace gs

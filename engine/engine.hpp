@@ -22,8 +22,8 @@
 namespace gs {
 
 struct EngineLimits {
-    unsigned maxGroupsPerClient = 4096;    /* HA_GS_MAX_GROUPS_PER_CLIENT */
-    unsigned maxProvidersPerGroup = 1024;  /* HA_GS_MAX_PROVIDERS_PER_GROUP */
+    unsigned maxGroupsPerClient = 4096;     /* HA_GS_MAX_GROUPS_PER_CLIENT */
+    unsigned maxProvidersPerGroup = 1024;   /* HA_GS_MAX_PROVIDERS_PER_GROUP */
     uint64_t maxStateMemory = 256ull << 20; /* bytes of state values, all groups */
 };
 
@@ -107,7 +107,7 @@ struct GroupView {
 };
 
 class Engine {
-public:
+  public:
     explicit Engine(EngineConfig config = {});
     ~Engine();
     Engine(const Engine &) = delete;
@@ -134,7 +134,7 @@ public:
      * else a description of the first violation. */
     std::string checkInvariants() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
