@@ -126,10 +126,10 @@ extern "C" {
 /*  Scalar types                                                            */
 /****************************************************************************/
 
-typedef int ha_gs_token_t;          /* provider or subscriber token */
-typedef int ha_gs_descriptor_t;     /* pollable file descriptor */
-typedef int ha_gs_node_number_t;    /* node number of a gsd */
-typedef int ha_gs_time_limit_t;     /* seconds */
+typedef int ha_gs_token_t;              /* provider or subscriber token */
+typedef int ha_gs_descriptor_t;         /* pollable file descriptor */
+typedef int ha_gs_node_number_t;        /* node number of a gsd */
+typedef int ha_gs_time_limit_t;         /* seconds */
 typedef const char *ha_gs_group_name_t; /* NUL-terminated group name */
 
 /****************************************************************************/
@@ -137,35 +137,35 @@ typedef const char *ha_gs_group_name_t; /* NUL-terminated group name */
 /****************************************************************************/
 
 typedef enum {
-    HA_GS_OK = 0,                      /* success / request accepted */
-    HA_GS_NOT_OK = 1,                  /* connection to gsd lost; call ha_gs_init again */
-    HA_GS_EXISTS = 2,                  /* already initialized, or already in that group */
-    HA_GS_NO_INIT = 3,                 /* ha_gs_init has not been called */
-    HA_GS_NAME_TOO_LONG = 4,           /* group name longer than HA_GS_MAX_GROUP_NAME_LENGTH */
-    HA_GS_NO_MEMORY = 5,               /* out of memory, in the library or in gsd's budget */
-    HA_GS_NOT_A_MEMBER = 6,            /* the provider's join has not been approved yet */
-    HA_GS_BAD_CLIENT_TOKEN = 7,        /* token is of the wrong kind for the call */
-    HA_GS_BAD_MEMBER_TOKEN = 8,        /* token is not a live token of this client */
-    HA_GS_BAD_PARAMETER = 9,           /* invalid argument */
-    HA_GS_UNKNOWN_GROUP = 10,          /* the group does not exist (delayed error) */
-    HA_GS_INVALID_GROUP = 11,          /* malformed group name */
-    HA_GS_NO_SOURCE_GROUP_PROVIDER = 12, /* the source group has no provider on this node */
-    HA_GS_BAD_GROUP_ATTRIBUTES = 13,   /* invalid attributes, or unlike the group's */
-    HA_GS_WRONG_OLD_STATE = 14,        /* reserved for RSCT compatibility; never returned */
+    HA_GS_OK = 0,                         /* success / request accepted */
+    HA_GS_NOT_OK = 1,                     /* connection to gsd lost; call ha_gs_init again */
+    HA_GS_EXISTS = 2,                     /* already initialized, or already in that group */
+    HA_GS_NO_INIT = 3,                    /* ha_gs_init has not been called */
+    HA_GS_NAME_TOO_LONG = 4,              /* group name longer than HA_GS_MAX_GROUP_NAME_LENGTH */
+    HA_GS_NO_MEMORY = 5,                  /* out of memory, in the library or in gsd's budget */
+    HA_GS_NOT_A_MEMBER = 6,               /* the provider's join has not been approved yet */
+    HA_GS_BAD_CLIENT_TOKEN = 7,           /* token is of the wrong kind for the call */
+    HA_GS_BAD_MEMBER_TOKEN = 8,           /* token is not a live token of this client */
+    HA_GS_BAD_PARAMETER = 9,              /* invalid argument */
+    HA_GS_UNKNOWN_GROUP = 10,             /* the group does not exist (delayed error) */
+    HA_GS_INVALID_GROUP = 11,             /* malformed group name */
+    HA_GS_NO_SOURCE_GROUP_PROVIDER = 12,  /* the source group has no provider on this node */
+    HA_GS_BAD_GROUP_ATTRIBUTES = 13,      /* invalid attributes, or unlike the group's */
+    HA_GS_WRONG_OLD_STATE = 14,           /* reserved for RSCT compatibility; never returned */
     HA_GS_DUPLICATE_INSTANCE_NUMBER = 15, /* instance number in use in the group on this node */
-    HA_GS_COLLIDE = 16,                /* another protocol runs or is queued in the group */
-    HA_GS_SOCK_CREATE_FAILED = 17,     /* could not create the connection's sockets */
-    HA_GS_SOCK_INIT_FAILED = 18,       /* HA_GS_SOCKET is not a usable endpoint */
-    HA_GS_CONNECT_FAILED = 19,         /* no gsd answers at the endpoint, or it is full */
-    HA_GS_VOTE_NOT_EXPECTED = 20,      /* no vote of this provider is awaited */
-    HA_GS_NOT_SUPPORTED = 21,          /* option this implementation does not provide */
-    HA_GS_INVALID_SOURCE_GROUP = 22,   /* source group name is malformed or the group itself */
-    HA_GS_UNKNOWN_PROVIDER = 23,       /* expel list names a provider not in the group */
-    HA_GS_INVALID_DEACTIVATE_PHASE = 24, /* deactivate phase beyond the protocol's phases */
-    HA_GS_BACKLEVEL_PROVIDERS = 25,    /* reserved for RSCT compatibility; never returned */
-    HA_GS_DOMAIN_NOT_RECOG = 26,       /* HA_DOMAIN_NAME names a domain gsd does not serve */
-    HA_GS_TOO_MANY_GROUPS = 27,        /* a groups or providers limit would be exceeded */
-    HA_GS_NOT_AUTHORIZED = 28          /* caller is neither root nor in the hagsuser group */
+    HA_GS_COLLIDE = 16,                   /* another protocol runs or is queued in the group */
+    HA_GS_SOCK_CREATE_FAILED = 17,        /* could not create the connection's sockets */
+    HA_GS_SOCK_INIT_FAILED = 18,          /* HA_GS_SOCKET is not a usable endpoint */
+    HA_GS_CONNECT_FAILED = 19,            /* no gsd answers at the endpoint, or it is full */
+    HA_GS_VOTE_NOT_EXPECTED = 20,         /* no vote of this provider is awaited */
+    HA_GS_NOT_SUPPORTED = 21,             /* option this implementation does not provide */
+    HA_GS_INVALID_SOURCE_GROUP = 22,      /* source group name is malformed or the group itself */
+    HA_GS_UNKNOWN_PROVIDER = 23,          /* expel list names a provider not in the group */
+    HA_GS_INVALID_DEACTIVATE_PHASE = 24,  /* deactivate phase beyond the protocol's phases */
+    HA_GS_BACKLEVEL_PROVIDERS = 25,       /* reserved for RSCT compatibility; never returned */
+    HA_GS_DOMAIN_NOT_RECOG = 26,          /* HA_DOMAIN_NAME names a domain gsd does not serve */
+    HA_GS_TOO_MANY_GROUPS = 27,           /* a groups or providers limit would be exceeded */
+    HA_GS_NOT_AUTHORIZED = 28             /* caller is neither root nor in the hagsuser group */
 } ha_gs_rc_t;
 
 /****************************************************************************/
@@ -173,8 +173,8 @@ typedef enum {
 /****************************************************************************/
 
 typedef enum {
-    HA_GS_BLOCKING = 1,     /* deliver notifications until the connection is lost */
-    HA_GS_NON_BLOCKING = 2  /* deliver what is pending, then return */
+    HA_GS_BLOCKING = 1,    /* deliver notifications until the connection is lost */
+    HA_GS_NON_BLOCKING = 2 /* deliver what is pending, then return */
 } ha_gs_dispatch_flag_t;
 
 /* ha_gs_init socket_control flags. HA_GS_SOCKET_NO_SIGNAL is required. */
@@ -183,16 +183,13 @@ typedef unsigned int ha_gs_socket_ctrl_t;
 #define HA_GS_ENABLE_ADAPTER_INFO 0x2u
 
 typedef enum {
-    HA_GS_NULL_VOTE = 0,     /* no vote / keep the current default */
+    HA_GS_NULL_VOTE = 0, /* no vote / keep the current default */
     HA_GS_VOTE_APPROVE = 1,
     HA_GS_VOTE_CONTINUE = 2, /* ask for another phase */
     HA_GS_VOTE_REJECT = 3
 } ha_gs_vote_value_t;
 
-typedef enum {
-    HA_GS_1_PHASE = 1,
-    HA_GS_N_PHASE = 2
-} ha_gs_num_phases_t;
+typedef enum { HA_GS_1_PHASE = 1, HA_GS_N_PHASE = 2 } ha_gs_num_phases_t;
 
 typedef enum {
     HA_GS_NO_BATCHING = 0,
@@ -203,10 +200,7 @@ typedef enum {
 
 /* What happens when two instances of a group meet after a network partition
  * heals. Stored and compared on join; a single-node domain never merges. */
-typedef enum {
-    HA_GS_DEFAULT_MERGE = 0,
-    HA_GS_DISSOLVE_ON_MERGE = 1
-} ha_gs_merge_ctrl_t;
+typedef enum { HA_GS_DEFAULT_MERGE = 0, HA_GS_DISSOLVE_ON_MERGE = 1 } ha_gs_merge_ctrl_t;
 
 typedef enum {
     HA_GS_NO_RESPONSIVENESS = 0,
@@ -214,10 +208,7 @@ typedef enum {
     HA_GS_COUNTER_RESPONSIVENESS = 2 /* not supported: HA_GS_NOT_SUPPORTED */
 } ha_gs_responsiveness_type_t;
 
-typedef enum {
-    HA_GS_CALLBACK_OK = 0,
-    HA_GS_CALLBACK_NOT_OK = 1
-} ha_gs_callback_rc_t;
+typedef enum { HA_GS_CALLBACK_OK = 0, HA_GS_CALLBACK_NOT_OK = 1 } ha_gs_callback_rc_t;
 
 typedef enum {
     HA_GS_N_PHASE_NOTIFICATION = 1,
@@ -235,39 +226,39 @@ typedef enum {
 typedef enum {
     HA_GS_JOIN = 1,
     HA_GS_LEAVE = 2,
-    HA_GS_FAILURE_LEAVE = 3,   /* process died, called ha_gs_quit or ha_gs_goodbye */
+    HA_GS_FAILURE_LEAVE = 3, /* process died, called ha_gs_quit or ha_gs_goodbye */
     HA_GS_EXPEL = 4,
-    HA_GS_CAST_OUT = 5,        /* removed because its source group lost it */
+    HA_GS_CAST_OUT = 5, /* removed because its source group lost it */
     HA_GS_STATE_VALUE_CHANGE = 6,
     HA_GS_PROVIDER_MESSAGE = 7,
     HA_GS_GROUP_ATTRIBUTE_CHANGE = 8,
     HA_GS_SOURCE_STATE_REFLECTION = 9,
     HA_GS_MERGE = 10,
-    HA_GS_SUBSCRIPTION = 11    /* in delayed errors of ha_gs_subscribe */
+    HA_GS_SUBSCRIPTION = 11 /* in delayed errors of ha_gs_subscribe */
 } ha_gs_request_t;
 
 /* Summary codes: bit flags, several may be set. */
 typedef unsigned int ha_gs_summary_code_t;
-#define HA_GS_EXPLICIT_APPROVE 0x0001u     /* every voter voted approve */
-#define HA_GS_EXPLICIT_REJECT 0x0002u      /* a voter voted reject */
-#define HA_GS_DEFAULT_APPROVE 0x0004u      /* approve came from a default vote */
-#define HA_GS_DEFAULT_REJECT 0x0008u       /* reject came from a default vote */
-#define HA_GS_TIME_LIMIT_EXCEEDED 0x0010u  /* a voter missed the phase's time limit */
-#define HA_GS_PROVIDER_FAILED 0x0020u      /* a voter failed during the protocol */
-#define HA_GS_RESPONSIVENESS_NO_RESPONSE 0x0040u /* a provider failed a responsiveness check */
-#define HA_GS_RESPONSIVENESS_RESPONSE 0x0080u    /* reserved */
-#define HA_GS_DEACTIVATE_SUCCESSFUL 0x0100u      /* reserved: deactivate scripts not run */
-#define HA_GS_DEACTIVATE_UNSUCCESSFUL 0x0200u    /* reserved: deactivate scripts not run */
+#define HA_GS_EXPLICIT_APPROVE 0x0001u               /* every voter voted approve */
+#define HA_GS_EXPLICIT_REJECT 0x0002u                /* a voter voted reject */
+#define HA_GS_DEFAULT_APPROVE 0x0004u                /* approve came from a default vote */
+#define HA_GS_DEFAULT_REJECT 0x0008u                 /* reject came from a default vote */
+#define HA_GS_TIME_LIMIT_EXCEEDED 0x0010u            /* a voter missed the phase's time limit */
+#define HA_GS_PROVIDER_FAILED 0x0020u                /* a voter failed during the protocol */
+#define HA_GS_RESPONSIVENESS_NO_RESPONSE 0x0040u     /* a provider failed a responsiveness check */
+#define HA_GS_RESPONSIVENESS_RESPONSE 0x0080u        /* reserved */
+#define HA_GS_DEACTIVATE_SUCCESSFUL 0x0100u          /* reserved: deactivate scripts not run */
+#define HA_GS_DEACTIVATE_UNSUCCESSFUL 0x0200u        /* reserved: deactivate scripts not run */
 #define HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED 0x0400u /* reserved */
-#define HA_GS_GROUP_DISSOLVED 0x0800u      /* the protocol emptied the group */
+#define HA_GS_GROUP_DISSOLVED 0x0800u                /* the protocol emptied the group */
 
 /* Why a provider is in the changing list of a leave-type protocol. */
 typedef enum {
-    HA_GS_PROVIDER_LEFT = 1,          /* ha_gs_leave */
-    HA_GS_PROVIDER_FAILED_LEAVE = 2,  /* process died or called ha_gs_quit */
-    HA_GS_PROVIDER_SAID_GOODBYE = 3,  /* ha_gs_goodbye */
-    HA_GS_PROVIDER_EXPELLED = 4,      /* ha_gs_expel */
-    HA_GS_PROVIDER_CAST_OUT = 5       /* source group lost its provider */
+    HA_GS_PROVIDER_LEFT = 1,         /* ha_gs_leave */
+    HA_GS_PROVIDER_FAILED_LEAVE = 2, /* process died or called ha_gs_quit */
+    HA_GS_PROVIDER_SAID_GOODBYE = 3, /* ha_gs_goodbye */
+    HA_GS_PROVIDER_EXPELLED = 4,     /* ha_gs_expel */
+    HA_GS_PROVIDER_CAST_OUT = 5      /* source group lost its provider */
 } ha_gs_leave_reason_t;
 
 /* Subscription control (request) flags, and subscription type (notification)
@@ -286,7 +277,7 @@ typedef unsigned int ha_gs_subscription_type_t;
 #define HA_GS_SUBSCRIBE_DELTA_LEAVE HA_GS_SUBSCRIPTION_DELTA_LEAVE
 #define HA_GS_SUBSCRIBE_MEMBERSHIP HA_GS_SUBSCRIPTION_MEMBERSHIP
 #define HA_GS_SUBSCRIBE_SPECIAL_DATA HA_GS_SUBSCRIPTION_SPECIAL_DATA
-#define HA_GS_SUBSCRIBE_ALL_MEMBERSHIP \
+#define HA_GS_SUBSCRIBE_ALL_MEMBERSHIP                                                             \
     (HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_DELTA_LEAVE | HA_GS_SUBSCRIBE_MEMBERSHIP)
 
 /* Special data block flags (adapter membership groups). */
@@ -327,7 +318,7 @@ typedef struct {
     ha_gs_batch_ctrl_t gs_batch_control;
     ha_gs_num_phases_t gs_num_phases; /* of joins and failure leaves; 0 = one phase */
     ha_gs_num_phases_t gs_source_reflection_num_phases; /* 0 = one phase */
-    ha_gs_vote_value_t gs_group_default_vote; /* HA_GS_NULL_VOTE = approve */
+    ha_gs_vote_value_t gs_group_default_vote;           /* HA_GS_NULL_VOTE = approve */
     ha_gs_merge_ctrl_t gs_merge_control;
     ha_gs_time_limit_t gs_time_limit; /* of joins and failure leaves; 0 = ceiling */
     ha_gs_time_limit_t gs_source_reflection_time_limit; /* 0 = ceiling */
@@ -350,7 +341,7 @@ typedef struct {
 
 /* One entry per changing provider of a leave-type protocol. */
 typedef struct {
-    unsigned int gs_leave_code;         /* from ha_gs_leave; 0 otherwise */
+    unsigned int gs_leave_code; /* from ha_gs_leave; 0 otherwise */
     ha_gs_leave_reason_t gs_leave_reason;
 } ha_gs_leave_info_t;
 
@@ -364,15 +355,15 @@ typedef struct {
  * callback. */
 typedef struct {
     ha_gs_phase_info_t gs_phase_info;
-    ha_gs_state_value_t *gs_old_state_value;      /* group state before the protocol */
-    ha_gs_state_value_t *gs_proposed_state_value; /* new state; NULL = unchanged */
-    ha_gs_provider_message_t *gs_provider_message; /* NULL = none */
-    ha_gs_membership_t *gs_current_providers;     /* membership before the protocol */
-    ha_gs_membership_t *gs_changing_providers;    /* joining or leaving providers */
-    ha_gs_leave_info_t *gs_leave_info;            /* parallel to gs_changing_providers */
-    ha_gs_expel_info_t *gs_expel_info;            /* expel protocols */
+    ha_gs_state_value_t *gs_old_state_value;                /* group state before the protocol */
+    ha_gs_state_value_t *gs_proposed_state_value;           /* new state; NULL = unchanged */
+    ha_gs_provider_message_t *gs_provider_message;          /* NULL = none */
+    ha_gs_membership_t *gs_current_providers;               /* membership before the protocol */
+    ha_gs_membership_t *gs_changing_providers;              /* joining or leaving providers */
+    ha_gs_leave_info_t *gs_leave_info;                      /* parallel to gs_changing_providers */
+    ha_gs_expel_info_t *gs_expel_info;                      /* expel protocols */
     ha_gs_group_attributes_t *gs_proposed_group_attributes; /* attribute changes */
-    ha_gs_state_value_t *gs_source_state_value;   /* source-state reflection */
+    ha_gs_state_value_t *gs_source_state_value;             /* source-state reflection */
 } ha_gs_proposal_t;
 
 /* Subscription special data (adapter membership groups). */
@@ -385,20 +376,20 @@ typedef struct ha_gs_special_block {
 } ha_gs_special_block_t;
 
 typedef struct {
-    int gs_length;      /* number of blocks */
+    int gs_length;        /* number of blocks */
     unsigned int gs_flag; /* OR of the blocks' flags */
     ha_gs_special_block_t *gs_special_data;
 } ha_gs_special_data_t;
 
 typedef struct {
-    ha_gs_provider_t gs_member_id;     /* unused */
-    ha_gs_group_name_t gs_group_name;  /* unused */
+    ha_gs_provider_t gs_member_id;    /* unused */
+    ha_gs_group_name_t gs_group_name; /* unused */
     union {
         struct in_addr ip4;
         struct in6_addr ip6;
-    } ip_addr;                         /* in: the address (IPv4 only) */
-    short node_number;                 /* out */
-    const char *interface_name;        /* out; valid until ha_gs_quit */
+    } ip_addr;                  /* in: the address (IPv4 only) */
+    short node_number;          /* out */
+    const char *interface_name; /* out; valid until ha_gs_quit */
 } ha_gs_adapter_info;
 
 /****************************************************************************/
@@ -480,13 +471,13 @@ typedef void ha_gs_query_cb_t(const ha_gs_query_notification_t *);
 
 typedef struct {
     const ha_gs_group_attributes_t *gs_group_attributes;
-    short gs_provider_instance;          /* 0..32767, unique in the group per node */
-    const char *gs_provider_local_name;  /* optional, for logs */
-    ha_gs_n_phase_cb_t *gs_n_phase_protocol_callback;       /* required */
-    ha_gs_approved_cb_t *gs_protocol_approved_callback;     /* required */
-    ha_gs_rejected_cb_t *gs_protocol_rejected_callback;     /* required */
-    ha_gs_announcement_cb_t *gs_announcement_callback;      /* optional */
-    ha_gs_merge_cb_t *gs_merge_callback;                    /* optional */
+    short gs_provider_instance;                         /* 0..32767, unique in the group per node */
+    const char *gs_provider_local_name;                 /* optional, for logs */
+    ha_gs_n_phase_cb_t *gs_n_phase_protocol_callback;   /* required */
+    ha_gs_approved_cb_t *gs_protocol_approved_callback; /* required */
+    ha_gs_rejected_cb_t *gs_protocol_rejected_callback; /* required */
+    ha_gs_announcement_cb_t *gs_announcement_callback;  /* optional */
+    ha_gs_merge_cb_t *gs_merge_callback;                /* optional */
 } ha_gs_join_request_t;
 
 typedef struct {
