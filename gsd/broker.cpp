@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* Setup, the poll loop and shutdown of the broker. */
+#include "gsd/broker_impl.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace gs {
+namespace {
+
+/* Messages taken from the ROUTER per loop turn, so exits and timers are not
+ * starved by a flood of requests. */
+constexpr int kReceiveBudget = 4096;
+
+/* How long closing waits for Bye messages to leave. */
+constexpr int kLingerMs = 200;
+
+BrokerConfig validated(BrokerConfig config)
+{
+    if (config.nodeNumber < 1)
+        throw BrokerError(BrokerError::Kind::Config, "node number " +
+                                                         std::to_string(config.nodeNumber) +
+                                                         " is out of range (1..32767)");
+    if (config.maxClients < 1)
+        throw BrokerError(BrokerError::Kind::Config, "the client limit must be at least 1");
+    if (config.sendHighWaterMark < 1)
+        throw BrokerError(BrokerError::Kind::Config, "the send queue limit must be at least 1");
+    return config;
+}
+
+} // namespace
+
+Broker::Impl::Impl(BrokerConfig cfg)
+    : config(validated(std::move(cfg))), endpoint(config.endpoint), context(1),
+      router(context, zmq::socket_type::router), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      authorizer(config.authGroup), engine(EngineConfig{config.nodeNumber, config.limits})
+{
+    if (!stopFd)
+        throw BrokerError(BrokerError::Kind::System,
+                          std::string("cannot create an eventfd: ") + std::strerror(errno));
+    router.set(zmq::sockopt::router_mandatory, 1);
+    router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameSize));
+    router.set(zmq::sockopt::linger, kLingerMs);
+    router.set(zmq::sockopt::sndhwm, config.sendHighWaterMark);
+    try {
+        router.bind(config.endpoint);
+    } catch (const zmq::error_t &error) {
+        throw BrokerError(BrokerError::Kind::System,
+                          "cannot bind " + config.endpoint + ": " + error.what());
+    }
+    endpoint.bound();
+    if (!authorizer.groupId())
+        spdlog::warn("group '{}' does not exist: only root and gsd's own user may connect",
+                     config.authGroup);
+}
+
+void Broker::Impl::run()
+{
+    while (!finished) {
+        zmq_pollitem_t items[] = {
+            {router.handle(), 0, ZMQ_POLLIN, 0},
+            {nullptr, stopFd.get(), ZMQ_POLLIN, 0},
+            {nullptr, pids.fd(), ZMQ_POLLIN, 0},
+        };
+        const long timeout = timers.timeoutMs(broker::Clock::now());
+        if (zmq_poll(items, 3, timeout) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            spdlog::critical("zmq_poll failed: {}", zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            break;
+        /* Exits first: a client that died must not be served a reply. */
+        if (items[2].revents & ZMQ_POLLIN) {
+            for (ClientId client : pids.exited())
+                onProcessExit(client);
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            drainRouter();
+        fireTimers();
+    }
+    shutdown();
+}
+
+void Broker::Impl::drainRouter()
+{
+    for (int budget = 0; budget < kReceiveBudget; ++budget) {
+        zmq::message_t route;
+        if (zmq_msg_recv(route.handle(), router.handle(), ZMQ_DONTWAIT) < 0) {
+            if (zmq_errno() == EAGAIN)
+                return;
+            if (zmq_errno() == EINTR)
+                continue;
+            spdlog::error("receiving from {}: {}", config.endpoint, zmq_strerror(zmq_errno()));
+            return;
+        }
+        /* The rest of a message is already queued: ZeroMQ delivers whole
+         * messages. Only the first payload frame is kept. */
+        zmq::message_t payload;
+        int frames = 0;
+        for (bool more = route.more(); more; ++frames) {
+            zmq::message_t frame;
+            if (zmq_msg_recv(frame.handle(), router.handle(), ZMQ_DONTWAIT) < 0)
+                break;
+            more = frame.more();
+            if (frames == 0)
+                payload = std::move(frame);
+        }
+        try {
+            onMessage(route, payload, frames);
+        } catch (const std::exception &error) {
+            spdlog::error("handling a client message: {}", error.what());
+        }
+    }
+}
+
+void Broker::Impl::fireTimers()
+{
+    const auto now = broker::Clock::now();
+    while (auto payload = timers.popExpired(now)) {
+        try {
+            onTimer(*payload);
+        } catch (const std::exception &error) {
+            spdlog::error("handling a timer: {}", error.what());
+        }
+    }
+}
+
+void Broker::Impl::shutdown()
+{
+    if (finished)
+        return;
+    finished = true;
+    const std::string bye = wire::encode(wire::ServerMessage{wire::Bye{"gsd shutting down"}});
+    for (ClientId client : sessions.ids()) {
+        if (auto session = sessions.take(client)) {
+            pids.unwatch(session->pidfd);
+            sendFrames(session->route, {bye});
+        }
+    }
+    router.close();
+    context.close();
+    endpoint.release();
+}
+
+Broker::Broker(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Broker::~Broker()
+{
+    if (impl_)
+        impl_->shutdown();
+}
+
+void Broker::run()
+{
+    impl_->run();
+}
+
+void Broker::stop() noexcept
+{
+    const uint64_t one = 1;
+    /* Only fails when the counter would overflow: stop was already asked. */
+    [[maybe_unused]] const ssize_t written = write(impl_->stopFd.get(), &one, sizeof one);
+}
+
+} // namespace gs

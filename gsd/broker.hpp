@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gsd broker: a ZeroMQ ROUTER front end to the protocol engine. It owns
+ * the endpoint, admits clients (credentials, domain, limits), watches their
+ * processes, runs responsiveness pings and the engine's timers, and carries
+ * the engine's replies and notifications back to the clients.
+ *
+ * One thread runs everything (run()); stop() may be called from any thread
+ * or from a signal handler. See docs/architecture.md and
+ * docs/wire-protocol.md.
+ */
+#pragma once
+
+#include "engine/engine.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace gs {
+
+struct BrokerConfig {
+    std::string endpoint; /* ipc:// only */
+    int16_t nodeNumber = 1;
+    std::string domain = "local";
+    std::string authGroup = "hagsuser";
+    unsigned maxClients = 4096; /* HA_GS_MAX_CLIENTS */
+    EngineLimits limits;
+    /* Notifications queued for one client before it counts as a slow
+     * consumer and loses its session (ZMQ_SNDHWM of the ROUTER socket). */
+    int sendHighWaterMark = 100000;
+};
+
+class BrokerError : public std::runtime_error {
+  public:
+    enum class Kind {
+        Config, /* a setting gsd cannot work with */
+        InUse,  /* another gsd serves the endpoint */
+        System, /* the operating system refused a resource */
+    };
+    BrokerError(Kind kind, const std::string &what) : std::runtime_error(what), kind_(kind) {}
+    Kind kind() const { return kind_; }
+
+  private:
+    Kind kind_;
+};
+
+class Broker {
+  public:
+    /* Takes the endpoint (lock, bind) at once; throws BrokerError. */
+    explicit Broker(BrokerConfig config);
+    /* Releases the endpoint if run() did not; only once run() has returned. */
+    ~Broker();
+    Broker(const Broker &) = delete;
+    Broker &operator=(const Broker &) = delete;
+
+    /* Serves clients until stop(); then says Bye to every client and
+     * releases the endpoint. A broker runs once. */
+    void run();
+
+    /* Thread-safe and async-signal-safe. Before run(), makes run() return
+     * at once. */
+    void stop() noexcept;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace gs

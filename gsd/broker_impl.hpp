@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* The broker's state, shared by broker.cpp (setup, loop, shutdown) and
+ * dispatch.cpp (client messages, engine actions). */
+#pragma once
+
+#include "gsd/auth.hpp"
+#include "gsd/broker.hpp"
+#include "gsd/ipc_endpoint.hpp"
+#include "gsd/pid_watch.hpp"
+#include "gsd/sessions.hpp"
+#include "gsd/timer_heap.hpp"
+#include "gsd/unique_fd.hpp"
+
+#include "common/wire.hpp"
+
+#include <deque>
+#include <initializer_list>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <zmq.hpp>
+
+namespace gs {
+
+namespace broker {
+
+struct EngineTimerDue {
+    TimerId timer = 0;
+};
+struct PingDue {
+    ClientId client = 0;
+};
+struct PongDue {
+    ClientId client = 0;
+    uint64_t seq = 0;
+};
+using TimerPayload = std::variant<EngineTimerDue, PingDue, PongDue>;
+using Clock = std::chrono::steady_clock;
+
+} // namespace broker
+
+struct Broker::Impl {
+    explicit Impl(BrokerConfig config);
+
+    /* ---- broker.cpp ---- */
+    void run();
+    void drainRouter();
+    void fireTimers();
+    void shutdown();
+
+    /* ---- dispatch.cpp ---- */
+    void onMessage(const zmq::message_t &route, const zmq::message_t &payload, int frames);
+    void onHello(const std::string &route, const zmq::message_t &frame, const wire::Hello &hello);
+    int admissionError(const wire::Hello &hello, const std::optional<broker::PeerCredentials> &peer,
+                       bool replacing) const;
+    void admit(const std::string &route, const broker::PeerCredentials &peer,
+               const wire::Hello &hello);
+    void protocolError(const std::string &route, const std::string &what);
+    void onTimer(const broker::TimerPayload &payload);
+    void onProcessExit(ClientId client);
+
+    /* Feeds one event to the engine and carries out its actions, and those
+     * of any events they cause (a session dropped while sending), in order. */
+    void feed(Event event);
+    void execute(const Reply &reply);
+    void execute(const Notify &notify);
+    void execute(const StartTimer &start);
+    void execute(const CancelTimer &cancel);
+
+    /* Sends one message; returns 0 or the errno of the failure. */
+    int sendFrames(const std::string &route, std::initializer_list<std::string_view> frames);
+    /* To a session: a failure ends the session (slow consumer or gone). */
+    void deliver(ClientId client, std::initializer_list<std::string_view> frames);
+    /* Outside any session; failures do not matter. */
+    void tell(const std::string &route, const wire::ServerMessage &message);
+    /* Ends a session: forgets it, optionally says Bye, tells the engine. */
+    void endSession(ClientId client, const std::string &reason, bool sayBye);
+
+    BrokerConfig config;
+    broker::IpcEndpoint endpoint;
+    zmq::context_t context;
+    zmq::socket_t router;
+    broker::UniqueFd stopFd;
+    broker::PidWatch pids;
+    broker::Authorizer authorizer;
+    Engine engine;
+    broker::SessionTable sessions;
+    broker::TimerHeap<broker::TimerPayload> timers;
+    std::unordered_map<TimerId, broker::TimerHeap<broker::TimerPayload>::Handle> engineTimers;
+    ClientId nextClient = 1;
+    std::deque<Event> pending;
+    std::vector<Action> actions;
+    bool feeding = false;
+    bool finished = false;
+};
+
+} // namespace gs

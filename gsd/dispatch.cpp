@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/* Client messages in, engine actions out. */
+#include "gsd/broker_impl.hpp"
+
+#include "ha_gs.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace gs {
+
+using broker::Clock;
+using broker::PeerCredentials;
+using broker::Session;
+
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+    using F::operator()...;
+};
+
+std::string peerName(const Session &session)
+{
+    return "client " + std::to_string(session.id) + " (pid " + std::to_string(session.peer.pid) +
+           ", uid " + std::to_string(session.peer.uid) + ")";
+}
+
+std::string sendFailure(int error)
+{
+    switch (error) {
+    case EAGAIN:
+        return "session ended: notification queue overflow";
+    case EHOSTUNREACH:
+        return "session ended: connection lost";
+    default:
+        return std::string("session ended: send failed: ") + zmq_strerror(error);
+    }
+}
+
+} // namespace
+
+void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::message_t &payload,
+                             int frames)
+{
+    const std::string route(routeFrame.data<char>(), routeFrame.size());
+    if (frames != 1)
+        return protocolError(route,
+                             "expected one frame per message, got " + std::to_string(frames));
+    wire::ClientMessage message;
+    try {
+        message = wire::decodeClientMessage({payload.data<char>(), payload.size()});
+    } catch (const std::exception &error) {
+        return protocolError(route, error.what());
+    }
+    if (const auto *hello = std::get_if<wire::Hello>(&message))
+        return onHello(route, payload, *hello);
+
+    Session *session = sessions.findByRoute(route);
+    if (!session)
+        return tell(route, wire::Bye{sessions.endedReason(route).value_or("no session")});
+    const ClientId client = session->id;
+    std::visit(Overloaded{
+                   [&](wire::Req &req) {
+                       feed(ClientRequest{client, req.id, std::move(req.request)});
+                   },
+                   [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
+                   [&](const wire::Quit &) { endSession(client, "session ended: quit", false); },
+                   [](const wire::Hello &) {},
+               },
+               message);
+}
+
+void Broker::Impl::protocolError(const std::string &route, const std::string &what)
+{
+    const std::string reason = "protocol error: " + what;
+    if (Session *session = sessions.findByRoute(route)) {
+        spdlog::warn("{}: {}; ending its session", peerName(*session), reason);
+        endSession(session->id, reason, true);
+    } else {
+        spdlog::warn("connection without session: {}", reason);
+        tell(route, wire::Bye{reason});
+    }
+}
+
+void Broker::Impl::onHello(const std::string &route, const zmq::message_t &frame,
+                           const wire::Hello &hello)
+{
+    /* The connection starts over: whatever it had before is gone. */
+    if (Session *old = sessions.findByRoute(route))
+        endSession(old->id, "session ended: hello on the same connection", false);
+
+    std::optional<PeerCredentials> peer;
+    /* Read from the peer's own frame: libzmq attaches the property to every
+     * frame it decodes, whereas the routing id frame is made up by the
+     * ROUTER socket. */
+    if (const char *address = zmq_msg_gets(frame.handle(), "Peer-Address"))
+        peer = broker::parsePeerAddress(address);
+    else
+        spdlog::warn("a connection carries no peer credentials; refusing it");
+
+    const bool replacing = peer && sessions.findByPid(peer->pid) != nullptr;
+    if (const int rc = admissionError(hello, peer, replacing); rc != HA_GS_OK) {
+        spdlog::info("refused a client (pid {}, uid {}): rc {}", peer ? peer->pid : 0,
+                     peer ? peer->uid : 0, rc);
+        return tell(route, wire::Welcome{rc, config.nodeNumber, config.domain, 0});
+    }
+    admit(route, *peer, hello);
+}
+
+int Broker::Impl::admissionError(const wire::Hello &hello,
+                                 const std::optional<PeerCredentials> &peer, bool replacing) const
+{
+    if (hello.version != wire::kProtocolVersion)
+        return HA_GS_NOT_SUPPORTED;
+    if (!peer || !authorizer.admits(*peer))
+        return HA_GS_NOT_AUTHORIZED;
+    if (hello.domain && *hello.domain != config.domain)
+        return HA_GS_DOMAIN_NOT_RECOG;
+    switch (hello.responsivenessType) {
+    case HA_GS_NO_RESPONSIVENESS:
+        break;
+    case HA_GS_PING_RESPONSIVENESS:
+        if (hello.responsivenessInterval < 1 || hello.responsivenessTimeLimit < 1)
+            return HA_GS_BAD_PARAMETER;
+        break;
+    case HA_GS_COUNTER_RESPONSIVENESS:
+        return HA_GS_NOT_SUPPORTED;
+    default:
+        return HA_GS_BAD_PARAMETER;
+    }
+    if (sessions.size() - (replacing ? 1 : 0) >= config.maxClients)
+        return HA_GS_CONNECT_FAILED;
+    return HA_GS_OK;
+}
+
+void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
+                         const wire::Hello &hello)
+{
+    const ClientId client = nextClient++;
+    broker::UniqueFd pidfd = pids.watch(peer.pid, client);
+    if (!pidfd) {
+        spdlog::warn("cannot watch pid {}: {}; refusing the client", peer.pid,
+                     std::strerror(errno));
+        return tell(route,
+                    wire::Welcome{HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0});
+    }
+    /* One session per process (contract: after fork the child starts its
+     * own); a new ha_gs_init means the old session is over. */
+    if (Session *previous = sessions.findByPid(peer.pid))
+        endSession(previous->id, "session replaced by a new ha_gs_init of the same process", true);
+
+    Session &session = sessions.add(Session{client, route, peer, std::move(pidfd)});
+    if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
+        session.pingInterval = hello.responsivenessInterval;
+        session.pingLimit = hello.responsivenessTimeLimit;
+        timers.start(Clock::now() + std::chrono::seconds(session.pingInterval),
+                     broker::PingDue{client});
+    }
+    spdlog::debug("{} connected", peerName(session));
+    feed(ClientHello{client});
+    deliver(client, {wire::encode(wire::ServerMessage{
+                        wire::Welcome{HA_GS_OK, config.nodeNumber, config.domain, client}})});
+}
+
+void Broker::Impl::onProcessExit(ClientId client)
+{
+    if (sessions.find(client))
+        endSession(client, "session ended: process exited", false);
+}
+
+void Broker::Impl::onTimer(const broker::TimerPayload &payload)
+{
+    std::visit(Overloaded{
+                   [&](const broker::EngineTimerDue &due) {
+                       engineTimers.erase(due.timer);
+                       feed(TimerFired{due.timer});
+                   },
+                   [&](const broker::PingDue &due) {
+                       Session *session = sessions.find(due.client);
+                       if (!session)
+                           return;
+                       const uint64_t seq = session->nextPing++;
+                       session->unanswered.insert(seq);
+                       const auto now = Clock::now();
+                       timers.start(now + std::chrono::seconds(session->pingLimit),
+                                    broker::PongDue{due.client, seq});
+                       timers.start(now + std::chrono::seconds(session->pingInterval), due);
+                       deliver(due.client, {wire::encode(wire::ServerMessage{wire::Ping{seq}})});
+                   },
+                   [&](const broker::PongDue &due) {
+                       Session *session = sessions.find(due.client);
+                       if (!session || session->unanswered.erase(due.seq) == 0)
+                           return;
+                       spdlog::info("{} did not answer ping {} within {} s", peerName(*session),
+                                    due.seq, session->pingLimit);
+                       feed(ClientUnresponsive{due.client});
+                   },
+               },
+               payload);
+}
+
+void Broker::Impl::feed(Event event)
+{
+    pending.push_back(std::move(event));
+    if (feeding)
+        return;
+    feeding = true;
+    try {
+        while (!pending.empty()) {
+            const Event next = std::move(pending.front());
+            pending.pop_front();
+            actions.clear();
+            engine.process(next, actions);
+            for (const Action &action : actions)
+                std::visit([&](const auto &a) { execute(a); }, action);
+        }
+    } catch (...) {
+        feeding = false;
+        pending.clear();
+        throw;
+    }
+    feeding = false;
+}
+
+void Broker::Impl::execute(const Reply &reply)
+{
+    deliver(reply.client, {wire::encode(wire::ServerMessage{
+                              wire::ReplyMsg{reply.requestId, reply.rc, reply.token}})});
+}
+
+void Broker::Impl::execute(const Notify &notify)
+{
+    if (!notify.body)
+        return;
+    const std::string body = wire::encodeNoteBody(*notify.body);
+    for (const Recipient &recipient : notify.recipients) {
+        if (!sessions.find(recipient.client))
+            continue;
+        const std::string header =
+            wire::encode(wire::ServerMessage{wire::NoteHeader{recipient.token, recipient.final}});
+        deliver(recipient.client, {header, body});
+    }
+}
+
+void Broker::Impl::execute(const StartTimer &start)
+{
+    if (const auto old = engineTimers.find(start.timer); old != engineTimers.end())
+        timers.cancel(old->second);
+    const auto due = Clock::now() + std::chrono::seconds(std::max(start.seconds, 0));
+    engineTimers[start.timer] = timers.start(due, broker::EngineTimerDue{start.timer});
+}
+
+void Broker::Impl::execute(const CancelTimer &cancel)
+{
+    if (const auto it = engineTimers.find(cancel.timer); it != engineTimers.end()) {
+        timers.cancel(it->second);
+        engineTimers.erase(it);
+    }
+}
+
+int Broker::Impl::sendFrames(const std::string &route,
+                             std::initializer_list<std::string_view> frames)
+{
+    if (zmq_send(router.handle(), route.data(), route.size(), ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return zmq_errno();
+    size_t left = frames.size();
+    for (std::string_view frame : frames) {
+        const int more = --left > 0 ? ZMQ_SNDMORE : 0;
+        if (zmq_send(router.handle(), frame.data(), frame.size(), ZMQ_DONTWAIT | more) < 0)
+            return zmq_errno();
+    }
+    return 0;
+}
+
+void Broker::Impl::deliver(ClientId client, std::initializer_list<std::string_view> frames)
+{
+    Session *session = sessions.find(client);
+    if (!session)
+        return;
+    const int error = sendFrames(session->route, frames);
+    if (error == 0)
+        return;
+    const std::string reason = sendFailure(error);
+    spdlog::warn("{}: {}", peerName(*session), reason);
+    endSession(client, reason, false);
+}
+
+void Broker::Impl::tell(const std::string &route, const wire::ServerMessage &message)
+{
+    sendFrames(route, {wire::encode(message)});
+}
+
+void Broker::Impl::endSession(ClientId client, const std::string &reason, bool sayBye)
+{
+    auto session = sessions.take(client);
+    if (!session)
+        return;
+    pids.unwatch(session->pidfd);
+    if (sayBye)
+        tell(session->route, wire::Bye{reason});
+    sessions.rememberEnded(session->route, reason);
+    spdlog::debug("{}: {}", peerName(*session), reason);
+    feed(ClientGone{client});
+}
+
+} // namespace gs

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* gsd: the Group Services daemon. Parses options, sets up logging and
+ * signals, and runs one Broker in the foreground. */
+#include "common/endpoint.hpp"
+#include "gsd/broker.hpp"
+#include "ha_gs.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <sys/resource.h>
+
+namespace {
+
+std::atomic<gs::Broker *> runningBroker{nullptr};
+
+extern "C" void onStopSignal(int)
+{
+    if (gs::Broker *broker = runningBroker.load())
+        broker->stop();
+}
+
+void installSignalHandlers()
+{
+    struct sigaction action {};
+    action.sa_handler = onStopSignal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+/* Every client costs descriptors (its connection and its pidfd). */
+void raiseFileLimit()
+{
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            spdlog::warn("cannot raise the open file limit to {}", limit.rlim_max);
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    gs::BrokerConfig config;
+    int nodeNumber = 1;
+    std::string logLevel = "info";
+
+    CLI::App app{"gsd - the Group Services broker (GSAPI, ha_gs.h)"};
+    app.set_version_flag("--version", "gsd " HA_GS_VERSION);
+    app.add_option("--socket", config.endpoint,
+                   "ZeroMQ ipc:// endpoint to serve (default: $HA_GS_SOCKET, else " +
+                       gs::defaultEndpoint() + ")");
+    app.add_option("--node-number", nodeNumber, "this node's number")
+        ->check(CLI::Range(1, 32767))
+        ->capture_default_str();
+    app.add_option("--domain", config.domain, "domain name clients may ask for")
+        ->capture_default_str();
+    app.add_option("--auth-group", config.authGroup,
+                   "Unix group whose members may connect (besides root and gsd's user)")
+        ->capture_default_str();
+    app.add_option("--max-clients", config.maxClients, "most clients served at once")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--max-groups-per-client", config.limits.maxGroupsPerClient,
+                   "most groups one client may be in")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--max-providers-per-group", config.limits.maxProvidersPerGroup,
+                   "most providers in one group")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--max-state-memory", config.limits.maxStateMemory,
+                   "bytes of state values gsd keeps, all groups together")
+        ->capture_default_str();
+    app.add_option("--log-level", logLevel, "trace, debug, info, warn, error, critical or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+        ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+
+    spdlog::set_default_logger(spdlog::stderr_color_mt("gsd"));
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e gsd[%P] %l: %v");
+    spdlog::set_level(spdlog::level::from_str(logLevel));
+
+    config.nodeNumber = static_cast<int16_t>(nodeNumber);
+    if (config.endpoint.empty())
+        config.endpoint = gs::resolveEndpoint();
+    raiseFileLimit();
+
+    try {
+        gs::Broker broker(config);
+        runningBroker = &broker;
+        installSignalHandlers();
+        spdlog::info("serving {} as node {} of domain '{}'", config.endpoint, config.nodeNumber,
+                     config.domain);
+        broker.run();
+        runningBroker = nullptr;
+        spdlog::info("stopped");
+    } catch (const gs::BrokerError &error) {
+        spdlog::critical("{}", error.what());
+        return error.kind() == gs::BrokerError::Kind::InUse ? 2 : 1;
+    } catch (const std::exception &error) {
+        spdlog::critical("{}", error.what());
+        return 1;
+    }
+    return EXIT_SUCCESS;
+}

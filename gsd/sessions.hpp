@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The admitted clients, found by client id, by ZeroMQ routing id and by
+ * process id; and a bounded memory of why recently ended sessions ended, so
+ * a client that keeps talking learns the reason.
+ */
+#pragma once
+
+#include "common/model.hpp"
+#include "gsd/auth.hpp"
+#include "gsd/unique_fd.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gs::broker {
+
+struct Session {
+    ClientId id = 0;
+    std::string route; /* ZeroMQ routing id of its connection */
+    PeerCredentials peer;
+    UniqueFd pidfd;
+    int pingInterval = 0; /* seconds; 0: no responsiveness checks */
+    int pingLimit = 0;    /* seconds to answer a ping */
+    uint64_t nextPing = 1;
+    std::set<uint64_t> unanswered; /* pings sent and not yet answered */
+};
+
+class SessionTable {
+  public:
+    /* Pointers stay valid until the session is taken. */
+    Session &add(Session session);
+    Session *find(ClientId id);
+    Session *findByRoute(const std::string &route);
+    Session *findByPid(pid_t pid);
+    /* Removes a session and hands it over; nullopt if there is none. */
+    std::optional<Session> take(ClientId id);
+
+    size_t size() const { return sessions_.size(); }
+    std::vector<ClientId> ids() const;
+
+    /* Consulted only for routes without a live session. */
+    void rememberEnded(const std::string &route, std::string reason);
+    std::optional<std::string> endedReason(const std::string &route) const;
+
+  private:
+    static constexpr size_t kEndedMemory = 4096;
+
+    std::unordered_map<ClientId, Session> sessions_;
+    std::unordered_map<std::string, ClientId> byRoute_;
+    std::unordered_map<pid_t, ClientId> byPid_;
+    std::unordered_map<std::string, std::string> ended_;
+    std::deque<std::string> endedOrder_;
+};
+
+} // namespace gs::broker

@@ -1,0 +1,945 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker in-process on a thread, spoken to by raw DEALER clients that use
+ * gs::wire directly. Clients that must be separate processes (sessions are
+ * per process; credentials and deaths are per process) are forked children
+ * that report to the test through a pipe.
+ */
+#include "common/wire.hpp"
+#include "gsd/auth.hpp"
+#include "gsd/broker.hpp"
+#include "gsd/timer_heap.hpp"
+#include "ha_gs.h"
+
+#include <doctest/doctest.h>
+#include <zmq.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <grp.h>
+#include <poll.h>
+#include <random>
+#include <set>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace gs;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+namespace {
+
+/* Generous: these bound waits for things that normally take milliseconds. */
+constexpr Millis kWait = 10s;
+/* How long to wait for something that must not happen. */
+constexpr Millis kQuiet = 300ms;
+
+/* ---- A private directory for each broker's socket ---------------------- */
+
+class TempDir {
+  public:
+    TempDir()
+    {
+        /* mkdtemp replaces the six trailing X. */
+        std::string pattern = "/tmp/gsd-test-" + std::string(6, 'X');
+        REQUIRE(mkdtemp(pattern.data()) != nullptr);
+        path_ = pattern;
+        /* Unprivileged children must reach the socket inside. */
+        chmod(path_.c_str(), 0755);
+    }
+    ~TempDir() { std::filesystem::remove_all(path_); }
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    const std::string &path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+/* ---- The broker on its own thread --------------------------------------- */
+
+class TestBroker {
+  public:
+    explicit TestBroker(BrokerConfig config = {})
+    {
+        endpoint = "ipc://" + dir.path() + "/gsd.sock";
+        config.endpoint = endpoint;
+        broker = std::make_unique<Broker>(config);
+        thread = std::thread([this] { broker->run(); });
+    }
+    ~TestBroker() { stop(); }
+    TestBroker(const TestBroker &) = delete;
+    TestBroker &operator=(const TestBroker &) = delete;
+
+    void stop()
+    {
+        if (thread.joinable()) {
+            broker->stop();
+            thread.join();
+        }
+    }
+    std::string socketPath() const { return dir.path() + "/gsd.sock"; }
+
+    TempDir dir;
+    std::string endpoint;
+    std::unique_ptr<Broker> broker;
+    std::thread thread;
+};
+
+/* ---- A raw wire client ------------------------------------------------- */
+
+struct Incoming {
+    wire::ServerMessage message;
+    std::optional<NoteBody> body; /* with a NoteHeader */
+};
+
+using Match = std::function<bool(const Incoming &)>;
+
+template <class T>
+Match kind()
+{
+    return [](const Incoming &in) { return std::holds_alternative<T>(in.message); };
+}
+
+template <class Note>
+Match note(std::function<bool(const Note &)> also = {})
+{
+    return [also](const Incoming &in) {
+        if (!in.body || !std::holds_alternative<Note>(*in.body))
+            return false;
+        return !also || also(std::get<Note>(*in.body));
+    };
+}
+
+class RawClient {
+  public:
+    explicit RawClient(const std::string &endpoint, int receiveLimit = 1000)
+        : socket_(context_, zmq::socket_type::dealer)
+    {
+        socket_.set(zmq::sockopt::linger, 0);
+        socket_.set(zmq::sockopt::rcvhwm, receiveLimit);
+        socket_.connect(endpoint);
+    }
+
+    void sendFrames(const std::vector<std::string> &frames)
+    {
+        for (size_t i = 0; i < frames.size(); ++i)
+            socket_.send(zmq::buffer(frames[i]),
+                         i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+    void send(const wire::ClientMessage &message) { sendFrames({wire::encode(message)}); }
+
+    /* The first message, already received or still to come, that matches. */
+    std::optional<Incoming> await(const Match &match, Millis timeout = kWait)
+    {
+        const auto deadline = Clock::now() + timeout;
+        for (;;) {
+            for (auto it = inbox.begin(); it != inbox.end(); ++it) {
+                if (match(*it)) {
+                    Incoming found = std::move(*it);
+                    inbox.erase(it);
+                    return found;
+                }
+            }
+            const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+            if (left <= 0ms)
+                return std::nullopt;
+            auto incoming = receive(left);
+            if (!incoming)
+                return std::nullopt;
+            if (answerPings)
+                if (const auto *ping = std::get_if<wire::Ping>(&incoming->message))
+                    send(wire::Pong{ping->seq});
+            inbox.push_back(std::move(*incoming));
+        }
+    }
+
+    template <class T>
+    std::optional<T> awaitMessage(Millis timeout = kWait)
+    {
+        auto in = await(kind<T>(), timeout);
+        if (!in)
+            return std::nullopt;
+        return std::get<T>(in->message);
+    }
+
+    wire::Welcome hello(wire::Hello hello = {})
+    {
+        send(hello);
+        auto welcome = awaitMessage<wire::Welcome>();
+        if (!welcome)
+            throw std::runtime_error("no Welcome");
+        return *welcome;
+    }
+
+    /* The reply to a request; nullopt when the session ends instead. */
+    std::optional<wire::ReplyMsg> request(Request request)
+    {
+        const RequestId id = nextRequest_++;
+        send(wire::Req{id, std::move(request)});
+        auto in = await([id](const Incoming &m) {
+            const auto *reply = std::get_if<wire::ReplyMsg>(&m.message);
+            return (reply && reply->id == id) || std::holds_alternative<wire::Bye>(m.message);
+        });
+        if (!in)
+            return std::nullopt;
+        if (!std::holds_alternative<wire::ReplyMsg>(in->message)) {
+            inbox.push_front(std::move(*in)); /* the Bye, for awaitBye */
+            return std::nullopt;
+        }
+        return std::get<wire::ReplyMsg>(in->message);
+    }
+
+    std::optional<std::string> awaitBye(Millis timeout = kWait)
+    {
+        auto bye = awaitMessage<wire::Bye>(timeout);
+        if (!bye)
+            return std::nullopt;
+        return bye->reason;
+    }
+
+    std::deque<Incoming> inbox;
+    bool answerPings = false;
+
+  private:
+    std::optional<Incoming> receive(Millis timeout)
+    {
+        zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, timeout) == 0)
+            return std::nullopt;
+        zmq::message_t first, second;
+        (void)socket_.recv(first);
+        Incoming in{wire::decodeServerMessage(first.to_string_view()), std::nullopt};
+        if (std::holds_alternative<wire::NoteHeader>(in.message)) {
+            (void)socket_.recv(second);
+            in.body = wire::decodeNoteBody(second.to_string_view());
+        }
+        return in;
+    }
+
+    zmq::context_t context_;
+    zmq::socket_t socket_;
+    RequestId nextRequest_ = 1;
+};
+
+/* ---- Forked client processes ------------------------------------------- */
+
+/* Lines between the test and a child, over two pipes. */
+class Channel {
+  public:
+    Channel(int in, int out) : in_(in), out_(out) {}
+    void say(const std::string &line)
+    {
+        const std::string data = line + "\n";
+        [[maybe_unused]] const ssize_t n = write(out_, data.data(), data.size());
+    }
+    std::optional<std::string> hear(Millis timeout = kWait)
+    {
+        const auto deadline = Clock::now() + timeout;
+        for (;;) {
+            if (const size_t newline = buffer_.find('\n'); newline != std::string::npos) {
+                std::string line = buffer_.substr(0, newline);
+                buffer_.erase(0, newline + 1);
+                return line;
+            }
+            const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+            pollfd fd{in_, POLLIN, 0};
+            if (left <= 0ms || poll(&fd, 1, static_cast<int>(left.count())) <= 0)
+                return std::nullopt;
+            char chunk[256];
+            const ssize_t n = read(in_, chunk, sizeof chunk);
+            if (n <= 0)
+                return std::nullopt;
+            buffer_.append(chunk, static_cast<size_t>(n));
+        }
+    }
+
+  private:
+    int in_, out_;
+    std::string buffer_;
+};
+
+class Child {
+  public:
+    explicit Child(const std::function<int(Channel &)> &body)
+    {
+        int up[2], down[2];
+        REQUIRE(pipe(up) == 0);
+        REQUIRE(pipe(down) == 0);
+        pid_ = fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            close(up[0]);
+            close(down[1]);
+            Channel parent(down[0], up[1]);
+            int rc = 100;
+            try {
+                rc = body(parent);
+            } catch (const std::exception &error) {
+                parent.say(std::string("exception ") + error.what());
+            }
+            _exit(rc);
+        }
+        close(up[1]);
+        close(down[0]);
+        fromChild_ = up[0];
+        toChild_ = down[1];
+        channel_.emplace(fromChild_, toChild_);
+    }
+    ~Child()
+    {
+        kill(SIGKILL);
+        close(fromChild_);
+        close(toChild_);
+    }
+    Child(const Child &) = delete;
+    Child &operator=(const Child &) = delete;
+
+    Channel &channel() { return *channel_; }
+    pid_t pid() const { return pid_; }
+    void kill(int signal)
+    {
+        if (pid_ > 0) {
+            ::kill(pid_, signal);
+            waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+
+  private:
+    pid_t pid_ = -1;
+    int fromChild_ = -1, toChild_ = -1;
+    std::optional<Channel> channel_;
+};
+
+/* ---- Group helpers ----------------------------------------------------- */
+
+GroupAttributes groupAttributes(const std::string &name)
+{
+    GroupAttributes a;
+    a.version = 1;
+    a.sizeofAttributes = static_cast<int>(sizeof(ha_gs_group_attributes_t));
+    a.groupName = name;
+    return a;
+}
+
+JoinRequest joinRequest(const std::string &group, int instance)
+{
+    return JoinRequest{groupAttributes(group), instance, ""};
+}
+
+/* Joins and waits for the approval; the provider token, or 0. */
+Token join(RawClient &client, const std::string &group, int instance)
+{
+    const auto reply = client.request(joinRequest(group, instance));
+    if (!reply || reply->rc != HA_GS_OK)
+        return 0;
+    const auto approved = client.await(note<ApprovedNote>([&](const ApprovedNote &n) {
+        return n.protocol == HA_GS_JOIN && n.proposal.changingProviders.size() == 1 &&
+               n.proposal.changingProviders[0].instance == instance;
+    }));
+    return approved ? reply->token : 0;
+}
+
+Match failureLeaveOf(ProviderId provider)
+{
+    return note<ApprovedNote>([provider](const ApprovedNote &n) {
+        return n.protocol == HA_GS_FAILURE_LEAVE &&
+               n.proposal.changingProviders == std::vector<ProviderId>{provider};
+    });
+}
+
+bool startsWith(const std::optional<std::string> &text, const std::string &prefix)
+{
+    return text && text->rfind(prefix, 0) == 0;
+}
+
+/* A child that connects, joins `group` as `instance`, says "joined", then
+ * runs `after` (by default: wait until killed). */
+int joinThen(Channel &parent, const std::string &endpoint, const std::string &group, int instance,
+             const wire::Hello &hello, const std::function<int(RawClient &, Channel &)> &after = {})
+{
+    RawClient client(endpoint);
+    if (client.hello(hello).rc != HA_GS_OK)
+        return 2;
+    if (join(client, group, instance) == 0)
+        return 3;
+    parent.say("joined");
+    if (after)
+        return after(client, parent);
+    parent.hear(60s);
+    return 0;
+}
+
+bool runningAsRoot()
+{
+    return geteuid() == 0;
+}
+
+/* A child with the given credentials that reports the Welcome rc. */
+std::optional<std::string> helloAs(const std::string &endpoint, gid_t primary,
+                                   std::vector<gid_t> supplementary)
+{
+    Child child([&](Channel &parent) {
+        if (setgroups(supplementary.size(), supplementary.data()) != 0 || setgid(primary) != 0 ||
+            setuid(65534) != 0)
+            return 4;
+        RawClient client(endpoint);
+        parent.say(std::to_string(client.hello().rc));
+        return 0;
+    });
+    return child.channel().hear();
+}
+
+} // namespace
+
+/* ======================================================================== */
+/*  Units: credentials parsing and the timer heap                           */
+/* ======================================================================== */
+
+TEST_CASE("peer addresses yield uid, gid and pid from the right")
+{
+    const auto local = broker::parsePeerAddress("localhost:0:0:2577");
+    REQUIRE(local);
+    CHECK(local->uid == 0);
+    CHECK(local->gid == 0);
+    CHECK(local->pid == 2577);
+
+    const auto colons = broker::parsePeerAddress("/run/a:b/gsd.sock:1000:100:42");
+    REQUIRE(colons);
+    CHECK(colons->uid == 1000);
+    CHECK(colons->gid == 100);
+    CHECK(colons->pid == 42);
+
+    const auto bare = broker::parsePeerAddress(":65534:65534:7");
+    REQUIRE(bare);
+    CHECK(bare->uid == 65534);
+
+    CHECK_FALSE(broker::parsePeerAddress(""));
+    CHECK_FALSE(broker::parsePeerAddress("localhost"));
+    CHECK_FALSE(broker::parsePeerAddress("1:2"));
+    CHECK_FALSE(broker::parsePeerAddress("x:1:2"));
+    CHECK_FALSE(broker::parsePeerAddress("h:1:2:"));
+    CHECK_FALSE(broker::parsePeerAddress("h:1:2:0"));
+    CHECK_FALSE(broker::parsePeerAddress("h:-1:2:3"));
+    CHECK_FALSE(broker::parsePeerAddress("h:1:2:99999999999"));
+    CHECK_FALSE(broker::parsePeerAddress("h:1 :2:3"));
+}
+
+TEST_CASE("supplementary groups come from /proc")
+{
+    const auto groups = broker::supplementaryGroups(getpid());
+    std::vector<gid_t> expected(static_cast<size_t>(getgroups(0, nullptr)));
+    getgroups(static_cast<int>(expected.size()), expected.data());
+    CHECK(groups == expected);
+    CHECK(broker::supplementaryGroups(0).empty());
+}
+
+TEST_CASE("the timer heap fires in deadline order and honours cancel")
+{
+    broker::TimerHeap<int> heap;
+    const auto now = Clock::now();
+    CHECK(heap.timeoutMs(now) == -1);
+    heap.start(now + 3s, 3);
+    const auto one = heap.start(now + 1s, 1);
+    heap.start(now + 2s, 2);
+    heap.start(now + 2s, 22);
+    CHECK(heap.timeoutMs(now) == 1000);
+    CHECK_FALSE(heap.popExpired(now));
+    heap.cancel(one);
+    CHECK(heap.timeoutMs(now) == 2000);
+    CHECK(heap.timeoutMs(now + 1500us) == 1999);
+    CHECK(heap.popExpired(now + 2s) == 2);
+    CHECK(heap.popExpired(now + 2s) == 22);
+    CHECK_FALSE(heap.popExpired(now + 2s));
+    CHECK(heap.popExpired(now + 10s) == 3);
+    CHECK(heap.size() == 0);
+
+    /* Mass cancellation keeps only the live entries. */
+    std::vector<broker::TimerHeap<int>::Handle> handles;
+    for (int i = 0; i < 10000; ++i)
+        handles.push_back(heap.start(now + Millis(i), i));
+    for (int i = 0; i < 10000; ++i)
+        if (i % 100 != 7)
+            heap.cancel(handles[static_cast<size_t>(i)]);
+    CHECK(heap.size() == 100);
+    int fired = 0;
+    while (auto value = heap.popExpired(now + 20s)) {
+        CHECK(*value % 100 == 7);
+        ++fired;
+    }
+    CHECK(fired == 100);
+}
+
+/* ======================================================================== */
+/*  Endpoint, lifecycle                                                     */
+/* ======================================================================== */
+
+TEST_CASE("only absolute ipc endpoints are served")
+{
+    TempDir dir;
+    for (const std::string endpoint : {"tcp://127.0.0.1:5555", "ipc://relative/gsd.sock",
+                                       "ipc://@abstract", "ipc://", "inproc://x"}) {
+        CAPTURE(endpoint);
+        try {
+            Broker broker(BrokerConfig{endpoint});
+            FAIL("a broker started on " << endpoint);
+        } catch (const BrokerError &error) {
+            CHECK(error.kind() == BrokerError::Kind::Config);
+            CHECK(std::string(error.what()).find("ipc://") != std::string::npos);
+        }
+    }
+    BrokerConfig badNode{"ipc://" + dir.path() + "/n.sock"};
+    badNode.nodeNumber = 0;
+    CHECK_THROWS_AS(Broker{badNode}, BrokerError);
+}
+
+TEST_CASE("missing socket directories are created")
+{
+    TempDir dir;
+    const std::string nested = dir.path() + "/a/b/c";
+    {
+        Broker broker(BrokerConfig{"ipc://" + nested + "/gsd.sock"});
+        struct stat info {};
+        REQUIRE(stat(nested.c_str(), &info) == 0);
+        CHECK((info.st_mode & 0777) == 0755);
+        REQUIRE(stat((nested + "/gsd.sock").c_str(), &info) == 0);
+        CHECK(S_ISSOCK(info.st_mode));
+        CHECK((info.st_mode & 0777) == 0666);
+    }
+    CHECK_FALSE(std::filesystem::exists(nested + "/gsd.sock"));
+    CHECK_FALSE(std::filesystem::exists(nested + "/gsd.sock.lock"));
+}
+
+TEST_CASE("a second broker on the same endpoint is refused and the first keeps serving")
+{
+    TestBroker first;
+    try {
+        Broker second(BrokerConfig{first.endpoint});
+        FAIL("second broker started");
+    } catch (const BrokerError &error) {
+        CHECK(error.kind() == BrokerError::Kind::InUse);
+        CHECK(std::string(error.what()) == "another gsd already serves " + first.endpoint);
+    }
+    RawClient client(first.endpoint);
+    CHECK(client.hello().rc == HA_GS_OK);
+}
+
+TEST_CASE("stop says Bye to every client and removes the socket and lock files")
+{
+    auto broker = std::make_unique<TestBroker>();
+    const std::string path = broker->socketPath();
+    RawClient client(broker->endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    CHECK(std::filesystem::exists(path));
+    CHECK(std::filesystem::exists(path + ".lock"));
+    broker->stop();
+    CHECK(client.awaitBye() == "gsd shutting down");
+    CHECK_FALSE(std::filesystem::exists(path));
+    CHECK_FALSE(std::filesystem::exists(path + ".lock"));
+    /* The endpoint is free again. */
+    CHECK_NOTHROW(Broker{BrokerConfig{broker->endpoint}});
+}
+
+TEST_CASE("stop before run makes run return at once")
+{
+    TempDir dir;
+    Broker broker(BrokerConfig{"ipc://" + dir.path() + "/gsd.sock"});
+    broker.stop();
+    broker.run();
+    CHECK_FALSE(std::filesystem::exists(dir.path() + "/gsd.sock"));
+}
+
+/* ======================================================================== */
+/*  Hello and admission                                                     */
+/* ======================================================================== */
+
+TEST_CASE("hello is welcomed with the node number and domain")
+{
+    BrokerConfig config;
+    config.nodeNumber = 7;
+    config.domain = "cluster-a";
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    const auto welcome = client.hello();
+    CHECK(welcome.rc == HA_GS_OK);
+    CHECK(welcome.node == 7);
+    CHECK(welcome.domain == "cluster-a");
+    CHECK(welcome.client != 0);
+
+    RawClient named(broker.endpoint);
+    wire::Hello hello;
+    hello.domain = "cluster-a";
+    const auto second = named.hello(hello);
+    CHECK(second.rc == HA_GS_OK);
+    CHECK(second.client != welcome.client);
+}
+
+TEST_CASE("a second hello from the same process replaces its session")
+{
+    TestBroker broker;
+    RawClient first(broker.endpoint);
+    REQUIRE(first.hello().rc == HA_GS_OK);
+    RawClient second(broker.endpoint);
+    REQUIRE(second.hello().rc == HA_GS_OK);
+    CHECK(startsWith(first.awaitBye(), "session replaced"));
+    /* The old connection has no session any more; the new one does. */
+    CHECK_FALSE(first.request(UnsubscribeRequest{1}));
+    CHECK(startsWith(first.awaitBye(), "session replaced"));
+    const auto reply = second.request(UnsubscribeRequest{12345});
+    REQUIRE(reply);
+    CHECK(reply->rc == HA_GS_BAD_MEMBER_TOKEN);
+}
+
+TEST_CASE("a foreign domain is refused and leaves no session")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    wire::Hello hello;
+    hello.domain = "elsewhere";
+    CHECK(client.hello(hello).rc == HA_GS_DOMAIN_NOT_RECOG);
+    CHECK_FALSE(client.request(UnsubscribeRequest{1}));
+    CHECK(client.awaitBye() == "no session");
+}
+
+TEST_CASE("bad hello parameters are refused")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    const auto rcFor = [&](int version, int type, int interval, int limit) {
+        return client.hello(wire::Hello{version, std::nullopt, type, interval, limit}).rc;
+    };
+    CHECK(rcFor(wire::kProtocolVersion + 1, 0, 0, 0) == HA_GS_NOT_SUPPORTED);
+    CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, 0, 1) == HA_GS_BAD_PARAMETER);
+    CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, 1, 0) == HA_GS_BAD_PARAMETER);
+    CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, -5, 3) == HA_GS_BAD_PARAMETER);
+    CHECK(rcFor(wire::kProtocolVersion, 7, 1, 1) == HA_GS_BAD_PARAMETER);
+    CHECK(rcFor(wire::kProtocolVersion, -1, 1, 1) == HA_GS_BAD_PARAMETER);
+    CHECK(rcFor(wire::kProtocolVersion, HA_GS_COUNTER_RESPONSIVENESS, 1, 1) == HA_GS_NOT_SUPPORTED);
+    /* Interval and limit do not matter without checks. */
+    CHECK(rcFor(wire::kProtocolVersion, HA_GS_NO_RESPONSIVENESS, -1, -1) == HA_GS_OK);
+}
+
+TEST_CASE("clients beyond the limit are refused")
+{
+    BrokerConfig config;
+    config.maxClients = 1;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    Child other([&](Channel &parent) {
+        RawClient c(broker.endpoint);
+        parent.say(std::to_string(c.hello().rc));
+        return 0;
+    });
+    CHECK(other.channel().hear() == std::to_string(HA_GS_CONNECT_FAILED));
+    /* Replacing its own session does not count as one more. */
+    RawClient again(broker.endpoint);
+    CHECK(again.hello().rc == HA_GS_OK);
+}
+
+TEST_CASE("users outside the auth group are not authorized; members are")
+{
+    if (!runningAsRoot()) {
+        MESSAGE("needs root to change credentials; skipped");
+        return;
+    }
+    const group *users = getgrnam("users");
+    REQUIRE(users != nullptr);
+    const gid_t usersGid = users->gr_gid;
+    BrokerConfig config;
+    config.authGroup = "users";
+    TestBroker broker(config);
+
+    CHECK(helloAs(broker.endpoint, 65534, {}) == std::to_string(HA_GS_NOT_AUTHORIZED));
+    CHECK(helloAs(broker.endpoint, 65534, {usersGid}) == std::to_string(HA_GS_OK));
+    CHECK(helloAs(broker.endpoint, usersGid, {}) == std::to_string(HA_GS_OK));
+}
+
+TEST_CASE("a missing auth group admits only root and gsd's own user")
+{
+    BrokerConfig config;
+    config.authGroup = "no-such-group-for-gsd-tests";
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    CHECK(client.hello().rc == HA_GS_OK);
+    if (runningAsRoot())
+        CHECK(helloAs(broker.endpoint, 65534, {}) == std::to_string(HA_GS_NOT_AUTHORIZED));
+}
+
+/* ======================================================================== */
+/*  Hostile and sessionless input                                           */
+/* ======================================================================== */
+
+TEST_CASE("messages without a session get Bye")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    for (const wire::ClientMessage &message : std::vector<wire::ClientMessage>{
+             wire::Req{1, UnsubscribeRequest{1}}, wire::Pong{1}, wire::Quit{}}) {
+        client.send(message);
+        CHECK(client.awaitBye() == "no session");
+    }
+}
+
+TEST_CASE("malformed frames get Bye while another client is still served")
+{
+    TestBroker broker;
+    RawClient good(broker.endpoint);
+    REQUIRE(good.hello().rc == HA_GS_OK);
+    RawClient bad(broker.endpoint);
+
+    std::mt19937 random(99);
+    std::vector<std::vector<std::string>> messages;
+    for (int i = 0; i < 20; ++i) {
+        std::string frame(1 + random() % 40, '\0');
+        for (char &c : frame)
+            c = static_cast<char>(random());
+        frame[0] = '\xc1'; /* never valid MessagePack */
+        messages.push_back({frame});
+    }
+    const std::string hello = wire::encode(wire::Hello{});
+    for (size_t length = 0; length < hello.size(); ++length)
+        messages.push_back({hello.substr(0, length)});
+    messages.push_back({wire::encode(wire::ServerMessage{wire::Bye{"wrong direction"}})});
+    messages.push_back({"\x82\xa1t\xa5hello\xa1v\xa3one"}); /* version is a string */
+    messages.push_back({hello, hello});                     /* two frames */
+    messages.push_back({std::string()});
+
+    for (const auto &frames : messages) {
+        bad.sendFrames(frames);
+        CHECK(startsWith(bad.awaitBye(), "protocol error: "));
+    }
+    const auto reply = good.request(UnsubscribeRequest{4242});
+    REQUIRE(reply);
+    CHECK(reply->rc == HA_GS_BAD_MEMBER_TOKEN);
+}
+
+TEST_CASE("a malformed frame ends the sender's session")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    client.sendFrames({"\xc1"});
+    const auto bye = client.awaitBye();
+    CHECK(startsWith(bye, "protocol error: "));
+    CHECK_FALSE(client.request(UnsubscribeRequest{1}));
+    CHECK(client.awaitBye() == bye);
+}
+
+/* ======================================================================== */
+/*  Responsiveness                                                          */
+/* ======================================================================== */
+
+TEST_CASE("clients that asked for checks are pinged every interval")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client
+                .hello(wire::Hello{wire::kProtocolVersion, std::nullopt, HA_GS_PING_RESPONSIVENESS,
+                                   1, 5})
+                .rc == HA_GS_OK);
+    const auto first = client.awaitMessage<wire::Ping>();
+    REQUIRE(first);
+    client.send(wire::Pong{first->seq});
+    const auto second = client.awaitMessage<wire::Ping>();
+    REQUIRE(second);
+    CHECK(second->seq > first->seq);
+
+    RawClient quiet(broker.endpoint);
+    REQUIRE(quiet.hello().rc == HA_GS_OK);
+    CHECK_FALSE(quiet.awaitMessage<wire::Ping>(1500ms));
+}
+
+/* ======================================================================== */
+/*  With the engine: joins, deaths, unresponsive providers                  */
+/* ======================================================================== */
+
+TEST_CASE("a join is accepted and approved")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const auto reply = client.request(joinRequest("solo", 1));
+    REQUIRE(reply);
+    CHECK(reply->rc == HA_GS_OK);
+    CHECK(reply->token != 0);
+    const auto approved = client.await(note<ApprovedNote>());
+    REQUIRE(approved);
+    CHECK(std::get<wire::NoteHeader>(approved->message).token == reply->token);
+    const auto &body = std::get<ApprovedNote>(*approved->body);
+    CHECK(body.protocol == HA_GS_JOIN);
+    CHECK(body.proposal.changingProviders == std::vector<ProviderId>{{1, 1}});
+}
+
+TEST_CASE("a SIGKILLed client's failure leave reaches the other provider")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    REQUIRE(join(client, "pair", 1) != 0);
+    Child peer([&](Channel &parent) {
+        return joinThen(parent, broker.endpoint, "pair", 2, wire::Hello{});
+    });
+    REQUIRE(peer.channel().hear() == "joined");
+    peer.kill(SIGKILL);
+    const auto leave = client.await(failureLeaveOf({2, 1}));
+    REQUIRE(leave);
+    const auto &proposal = std::get<ApprovedNote>(*leave->body).proposal;
+    REQUIRE(proposal.leaveInfo.size() == 1);
+    CHECK(proposal.leaveInfo[0].reason == HA_GS_PROVIDER_FAILED_LEAVE);
+}
+
+TEST_CASE("quit and protocol errors end a provider's session with a failure leave")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    REQUIRE(join(client, "pair", 1) != 0);
+
+    const std::vector<std::vector<std::string>> endings = {
+        {wire::encode(wire::Quit{})},
+        {"\xc1"},
+    };
+    int instance = 2;
+    for (const auto &ending : endings) {
+        CAPTURE(instance);
+        Child peer([&](Channel &parent) {
+            return joinThen(parent, broker.endpoint, "pair", instance, wire::Hello{},
+                            [&](RawClient &c, Channel &p) {
+                                c.sendFrames(ending);
+                                p.hear(60s);
+                                return 0;
+                            });
+        });
+        REQUIRE(peer.channel().hear() == "joined");
+        CHECK(client.await(failureLeaveOf({static_cast<int16_t>(instance), 1})));
+        ++instance;
+    }
+}
+
+TEST_CASE("a provider that stops answering pings is announced to its peer")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    REQUIRE(join(client, "watched", 1) != 0);
+    Child peer([&](Channel &parent) {
+        return joinThen(
+            parent, broker.endpoint, "watched", 2,
+            wire::Hello{wire::kProtocolVersion, std::nullopt, HA_GS_PING_RESPONSIVENESS, 1, 1});
+    });
+    REQUIRE(peer.channel().hear() == "joined");
+    const auto announcement = client.await(note<AnnouncementNote>(), 15s);
+    REQUIRE(announcement);
+    const auto &body = std::get<AnnouncementNote>(*announcement->body);
+    CHECK((body.summary & HA_GS_RESPONSIVENESS_NO_RESPONSE) != 0);
+    CHECK(body.providers == std::vector<ProviderId>{{2, 1}});
+    /* Unresponsive is not dead: no failure leave follows. */
+    CHECK_FALSE(client.await(failureLeaveOf({2, 1}), kQuiet));
+}
+
+TEST_CASE("a provider that answers pings is never announced")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    REQUIRE(join(client, "healthy", 1) != 0);
+    Child peer([&](Channel &parent) {
+        return joinThen(
+            parent, broker.endpoint, "healthy", 2,
+            wire::Hello{wire::kProtocolVersion, std::nullopt, HA_GS_PING_RESPONSIVENESS, 1, 2},
+            [](RawClient &c, Channel &p) {
+                c.answerPings = true;
+                /* Keep reading (and answering) until told to stop. */
+                while (!p.hear(100ms))
+                    c.await([](const Incoming &) { return false; }, 100ms);
+                return 0;
+            });
+    });
+    REQUIRE(peer.channel().hear() == "joined");
+    CHECK_FALSE(client.await(note<AnnouncementNote>(), 3500ms));
+    peer.channel().say("stop");
+}
+
+TEST_CASE("a slow consumer loses its session and later learns why")
+{
+    BrokerConfig config;
+    config.sendHighWaterMark = 100;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const Token token = join(client, "busy", 1);
+    REQUIRE(token != 0);
+    Child slow([&](Channel &parent) {
+        RawClient c(broker.endpoint, 1);
+        if (c.hello().rc != HA_GS_OK || join(c, "busy", 2) == 0)
+            return 3;
+        parent.say("joined");
+        /* Read nothing until the test says so. */
+        if (!parent.hear(60s))
+            return 4;
+        /* Drain first: a Bye cannot pass a still full queue. */
+        c.await([](const Incoming &) { return false; }, 1s);
+        c.send(wire::Req{999, UnsubscribeRequest{1}});
+        const auto bye = c.awaitBye(20s);
+        parent.say(bye ? *bye : "none");
+        return 0;
+    });
+    REQUIRE(slow.channel().hear() == "joined");
+
+    const Bytes state(8192, 's');
+    bool dropped = false;
+    for (int round = 0; round < 20000 && !dropped; ++round) {
+        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
+        REQUIRE(reply);
+        REQUIRE(reply->rc == HA_GS_OK);
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1}), 0ms));
+        client.inbox.clear();
+    }
+    if (!dropped)
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1})));
+    REQUIRE(dropped);
+    slow.channel().say("read");
+    CHECK(slow.channel().hear(30s) == "session ended: notification queue overflow");
+}
+
+TEST_CASE("many providers dying at once each get their failure leave")
+{
+    constexpr int kPeers = 40;
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    REQUIRE(join(client, "crowd", 1) != 0);
+    std::vector<std::unique_ptr<Child>> peers;
+    for (int i = 0; i < kPeers; ++i) {
+        const int instance = 2 + i;
+        peers.push_back(std::make_unique<Child>([&](Channel &parent) {
+            return joinThen(parent, broker.endpoint, "crowd", instance, wire::Hello{});
+        }));
+        REQUIRE(peers.back()->channel().hear() == "joined");
+    }
+    for (auto &peer : peers)
+        ::kill(peer->pid(), SIGKILL);
+    std::set<int16_t> gone;
+    while (gone.size() < kPeers) {
+        const auto leave = client.await(note<ApprovedNote>(
+            [](const ApprovedNote &n) { return n.protocol == HA_GS_FAILURE_LEAVE; }));
+        REQUIRE(leave);
+        for (const ProviderId &p : std::get<ApprovedNote>(*leave->body).proposal.changingProviders)
+            CHECK(gone.insert(p.instance).second);
+    }
+    CHECK(*gone.begin() == 2);
+    CHECK(*gone.rbegin() == 1 + kPeers);
+    peers.clear();
+    /* Still serving. */
+    const auto reply = client.request(UnsubscribeRequest{4242});
+    REQUIRE(reply);
+    CHECK(reply->rc == HA_GS_BAD_MEMBER_TOKEN);
+}
