@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CMM engine: the cluster-membership state machine behind cmm.h, with no
+ * I/O, no clock and no threads, like the protocol engine (engine.hpp). Node
+ * events and cluster-modifying requests go in; one reply code and the ordered
+ * list of notifications they cause come out. The same events in the same
+ * order always give the same outputs, so gsd can replicate the engine on
+ * every node through a total order and tests can drive any number of
+ * simulated nodes.
+ *
+ * Client registrations, filters and delivery are not here: the library
+ * (libcgha_cmm) filters, gsd fans notifications out.
+ *
+ * Rules (docs/cmm-porting.md gives the reasons):
+ *
+ *  - A node is a *candidate* for a role when it is in the cluster, eligible,
+ *    not disqualified and not synchro-needed.
+ *  - Elections happen only when a role is vacant; a role holder is never
+ *    pre-empted by a node that joins later. A vacant master role goes to the
+ *    vice-master, else to the candidate with the lowest node id; a vacant
+ *    vice-master role goes to the non-master candidate with the lowest node
+ *    id. Vacancies are filled before an event's processing ends.
+ *  - Role holders are in the cluster, eligible and not disqualified; the
+ *    vice-master is also not synchro-needed. A master that becomes
+ *    synchro-needed keeps its role (it holds the only up-to-date data).
+ *  - Notifications of one event: role losses, then MEMBER_LEFT, then role
+ *    gains. A node that joins and is elected at once gets only the ELECTED
+ *    notification; otherwise MEMBER_JOINED. Promotion of the vice-master to
+ *    master sends MASTER_ELECTED only.
+ *  - A request that fails changes nothing and notifies nothing.
+ *
+ * Thread-bound: one Engine is used from one thread.
+ */
+#pragma once
+
+#include "cmm.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace gs::cmm {
+
+/* One row of the node table (gsd configuration). */
+struct NodeConfig {
+    cmm_nodeid_t id = CMM_NO_NODE; /* gsd node number; not 0, not CMM_INVALID_NODE_ID */
+    std::string name;              /* < CMM_MAX_NAME_SIZE bytes */
+    std::string address;           /* < CMM_MAX_ADDR_SIZE bytes */
+    cmm_domainid_t domain = 1;     /* the same non-zero value in every row */
+    std::string softwareLoad;      /* < CMM_MAX_SWLOADID_SIZE bytes */
+    bool eligible = true;          /* CMM_ELIGIBLE_MEMBER */
+    bool frozen = false;           /* CMM_FROZEN_MEMBER: carried only */
+    bool excluded = false;         /* CMM_EXCLUDED_MEMBER: never joins */
+    bool disqualified = false;     /* initial CMM_FLAG_DISQUALIFIED */
+    bool synchroNeeded = false;    /* initial CMM_FLAG_SYNCHRO_NEEDED */
+    bool operator==(const NodeConfig &) const = default;
+};
+using NodeTable = std::vector<NodeConfig>;
+
+/* cmm_member_t with owned strings. */
+struct Member {
+    cmm_nodeid_t nodeid = CMM_NO_NODE;
+    std::string name;
+    std::string addr;
+    cmm_domainid_t domainid = CMM_NO_DOMAIN;
+    uint32_t sflag = 0;
+    cmm_incarn_t incarnationNumber = 0;
+    std::string softwareLoadId;
+    bool operator==(const Member &) const = default;
+};
+
+/* Fills the C descriptor. The engine validated the string lengths, so
+ * nothing is truncated. */
+void toCmmMember(const Member &from, cmm_member_t &to);
+
+struct Notification {
+    cmm_cmchanges_t change = CMM_MEMBER_JOINED;
+    cmm_nodeid_t node = CMM_NO_NODE; /* 0 for the cluster-wide kinds */
+    bool operator==(const Notification &) const = default;
+};
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* The gsd of `node` joined the domain (started or restarted). Ignored for a
+ * node already in the cluster; refused (CMM_EPERM) for an excluded node;
+ * CMM_ESRCH for a node not in the table. */
+struct NodeUp {
+    cmm_nodeid_t node = CMM_NO_NODE;
+};
+/* The gsd of `node` failed or left. Never refused (CMM_ESRCH for a node not
+ * in the table); nothing happens for a node already out. */
+struct NodeDown {
+    cmm_nodeid_t node = CMM_NO_NODE;
+};
+/* cmm_membership_remove called on `caller`. */
+struct RemoveSelf {
+    cmm_nodeid_t caller = CMM_NO_NODE;
+};
+/* cmm_mastership_release called on `caller`. */
+struct MastershipRelease {
+    cmm_nodeid_t caller = CMM_NO_NODE;
+};
+/* cmm_member_setqualif(target, qualif) called on `caller`. qualif is an int
+ * so that values outside cmm_qualif_t can be passed on and refused. */
+struct SetQualif {
+    cmm_nodeid_t caller = CMM_NO_NODE;
+    cmm_nodeid_t target = CMM_NO_NODE;
+    int qualif = CMM_QUALIFIED_MEMBER;
+};
+/* cmm_member_seizequalif called on `caller`. */
+struct SeizeQualif {
+    cmm_nodeid_t caller = CMM_NO_NODE;
+};
+/* cmm_config_reload called on `caller`, gsd having read `table`. */
+struct ConfigReload {
+    cmm_nodeid_t caller = CMM_NO_NODE;
+    NodeTable table;
+};
+/* The cluster's health as the integration observes it. Each sends its
+ * notification (nodeid 0) only when the health changes. */
+struct ClusterStale {};   /* no news from the master: STALE_CLUSTER */
+struct ClusterInvalid {}; /* split brain: INVALID_CLUSTER */
+struct ClusterValid {};   /* healthy again: VALID_CLUSTER */
+
+using Event = std::variant<NodeUp, NodeDown, RemoveSelf, MastershipRelease, SetQualif, SeizeQualif,
+                           ConfigReload, ClusterStale, ClusterInvalid, ClusterValid>;
+
+/* ---- Output ------------------------------------------------------------ */
+
+struct Outcome {
+    cmm_error_t rc = CMM_OK;                 /* the reply (node events: informational) */
+    std::vector<Notification> notifications; /* in delivery order; empty unless rc is CMM_OK */
+    bool operator==(const Outcome &) const = default;
+};
+
+enum class Health { Valid, Stale, Invalid };
+
+class Engine {
+  public:
+    /* Every node starts out of the cluster. Throws std::invalid_argument
+     * when the table breaks a rule listed at cmm_config_reload in cmm.h. */
+    explicit Engine(NodeTable table = {});
+
+    Outcome process(const Event &event);
+
+    /* ---- Queries: the data of the cmm.h information calls ---- */
+
+    /* True when `node` is in the node table. The library answers
+     * CMM_ENOCLUSTER for a local node that is not. */
+    bool configured(cmm_nodeid_t node) const;
+    /* The configured node ids, increasing. */
+    std::vector<cmm_nodeid_t> nodeIds() const;
+
+    /* CMM_OK / CMM_EAGAIN (filled, view stale or invalid); CMM_ESRCH when the
+     * node is not in the table or is out of the cluster. */
+    cmm_error_t memberInfo(cmm_nodeid_t node, Member &out) const;
+    /* Any configured node; CMM_ESRCH when not in the table. */
+    cmm_error_t potentialInfo(cmm_nodeid_t node, Member &out) const;
+    /* CMM_ENOCLUSTER when there is no master or the cluster is invalid. */
+    cmm_error_t masterInfo(Member &out) const;
+    /* CMM_ENOCLUSTER as masterInfo; CMM_ESRCH when there is no vice-master. */
+    cmm_error_t viceMasterInfo(Member &out) const;
+    /* Nodes in the cluster. CMM_OK / CMM_EAGAIN. */
+    cmm_error_t memberCount(uint32_t &count) const;
+    /* cmm_member_getall: table NULL -> count only; tableSize above
+     * CMM_MAX_MEMBER_TABLE_SIZE -> CMM_EINVAL; too small -> CMM_ERANGE with
+     * `count` set and the table untouched; else the members by node id. */
+    cmm_error_t memberAll(uint32_t tableSize, Member *table, uint32_t &count) const;
+    /* The members, by increasing node id. */
+    std::vector<Member> members() const;
+
+    std::optional<cmm_nodeid_t> master() const;
+    std::optional<cmm_nodeid_t> viceMaster() const;
+    Health health() const;
+
+    /* Checks every rule above; returns an empty string when all hold, else a
+     * description of the first violation. */
+    std::string checkInvariants() const;
+
+  private:
+    enum class Role { Out, In, ViceMaster, Master };
+    struct Node {
+        NodeConfig config;
+        Role role = Role::Out;
+        bool disqualified = false;
+        bool synchroNeeded = false;
+        bool formerMaster = false; /* master the last time it was elected to a role */
+    };
+
+    Outcome nodeUp(cmm_nodeid_t node);
+    Outcome nodeDown(cmm_nodeid_t node);
+    Outcome removeSelf(cmm_nodeid_t caller);
+    Outcome release(cmm_nodeid_t caller);
+    Outcome setQualif(const SetQualif &request);
+    Outcome seize(cmm_nodeid_t caller);
+    Outcome reload(const ConfigReload &request);
+    Outcome changeHealth(Health health, cmm_cmchanges_t change);
+
+    /* Drops `node`'s role and takes it out, appending the notifications. */
+    void leave(cmm_nodeid_t node, std::vector<Notification> &out);
+    /* Drops `node`'s role, leaving it in the cluster. */
+    void demote(cmm_nodeid_t node, std::vector<Notification> &out);
+    /* Fills vacant roles. */
+    void elect(std::vector<Notification> &out);
+    bool candidate(const Node &node) const;
+    /* Lowest-id candidate other than `except`. */
+    std::optional<cmm_nodeid_t> bestCandidate(std::optional<cmm_nodeid_t> except) const;
+    Member describe(const Node &node) const;
+    cmm_error_t fresh() const { return health_ == Health::Valid ? CMM_OK : CMM_EAGAIN; }
+
+    std::map<cmm_nodeid_t, Node> nodes_;
+    /* Last incarnation per node id; kept when a reload drops the node, so a
+     * re-added node never repeats an incarnation number. */
+    std::map<cmm_nodeid_t, cmm_incarn_t> incarnations_;
+    std::optional<cmm_nodeid_t> master_;
+    std::optional<cmm_nodeid_t> vice_;
+    Health health_ = Health::Valid;
+};
+
+/* Empty when `table` is usable, else why not. */
+std::string validateTable(const NodeTable &table);
+
+} // namespace gs::cmm
