@@ -1,0 +1,747 @@
+/* SPDX-License-Identifier: MIT */
+#include "libha_gs/session.hpp"
+
+#include "common/endpoint.hpp"
+#include "libha_gs/adapter.hpp"
+#include "libha_gs/notification_builder.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace gs::client {
+
+namespace {
+
+/* Every session has its own context, so a fixed inproc name cannot clash. */
+constexpr const char *kMonitorEndpoint = "inproc://ha_gs.monitor";
+
+/* CONNECTED marks success; everything else we listen to means "no (more)
+ * connection": a refused or missing ipc path gives CLOSED (reconnection is
+ * disabled) or CONNECT_RETRIED, a lost one DISCONNECTED. */
+constexpr int kMonitorEvents =
+    ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |
+    ZMQ_EVENT_MONITOR_STOPPED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+
+/* ZeroMQ heartbeats detect a gsd that hangs without closing the connection,
+ * even when the application makes no requests. */
+constexpr int kHeartbeatIntervalMs = 1000;
+constexpr int kHeartbeatTimeoutMs = 3000;
+
+/* How long closing may wait to hand the Quit message to a live gsd. Linger is
+ * otherwise 0, so a dead gsd never delays anything. */
+constexpr int kQuitLingerMs = 200;
+
+template <class... F>
+struct Overloaded : F... {
+    using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+ha_gs_rc_t createFailure(int error)
+{
+    return error == ENOMEM ? HA_GS_NO_MEMORY : HA_GS_SOCK_CREATE_FAILED;
+}
+
+/* What libzmq opens for this session: the context's mailbox, the reaper's
+ * and the I/O thread's mailbox and poller, one mailbox per socket (DEALER,
+ * its monitor, our PAIR) and the ipc connection, plus headroom. */
+constexpr int kZmqDescriptors = 12;
+
+/* Whether `count` more descriptors can be opened now (by duplicating `fd`). */
+bool descriptorsAvailable(int count, int fd)
+{
+    std::vector<int> taken;
+    taken.reserve(static_cast<size_t>(count));
+    bool ok = true;
+    for (int i = 0; i < count && ok; ++i) {
+        const int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (d < 0)
+            ok = false;
+        else
+            taken.push_back(d);
+    }
+    for (int d : taken)
+        ::close(d);
+    return ok;
+}
+
+bool addToEpoll(int epoll, int fd)
+{
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    return epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
+} // namespace
+
+const std::string &Session::Queued::key() const
+{
+    static const std::string none;
+    return entry ? entry->group() : none;
+}
+
+Session::Session(const SessionOptions &options) : pid_(getpid()), options_(options) {}
+
+Session::~Session()
+{
+    /* Runs only in the process that opened the session, once no thread uses
+     * it any more: an abandoned session belongs to the parent and is kept
+     * forever. */
+    if (abandoned_)
+        return;
+    closeSocketsLocked();
+    context_.close();
+    for (int fd : {epoll_, ready_, wake_})
+        if (fd >= 0)
+            ::close(fd);
+}
+
+ha_gs_rc_t Session::open(const SessionOptions &options, std::shared_ptr<Session> &out)
+{
+    std::shared_ptr<Session> session;
+    try {
+        /* The constructor creates the ZeroMQ context, which fails like any
+         * other socket creation (e.g. EMFILE). */
+        session.reset(new Session(options));
+    } catch (const zmq::error_t &e) {
+        return createFailure(e.num());
+    }
+    ha_gs_rc_t rc;
+    {
+        Lock lock(session->mutex_);
+        rc = session->connect(lock);
+    }
+    if (rc == HA_GS_OK)
+        out = std::move(session);
+    return rc;
+}
+
+ha_gs_rc_t Session::connect(Lock &lock)
+{
+    const std::string endpoint = resolveEndpoint();
+    if (!ipcPath(endpoint))
+        return HA_GS_SOCK_INIT_FAILED;
+
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0)
+        return createFailure(errno);
+    ready_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ready_ < 0)
+        return createFailure(errno);
+    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_ < 0)
+        return createFailure(errno);
+    /* libzmq aborts (errno_assert) when some of its descriptors cannot be
+     * created, so make sure they can before asking it for any. */
+    if (!descriptorsAvailable(kZmqDescriptors, ready_))
+        return HA_GS_SOCK_CREATE_FAILED;
+
+    try {
+        context_.set(zmq::ctxopt::blocky, 0);
+        socket_ = zmq::socket_t(context_, zmq::socket_type::dealer);
+        socket_.set(zmq::sockopt::linger, 0);
+        /* Unlimited queues: a request is never refused locally, and gsd's
+         * notifications are never dropped because the application is slow.
+         * A hung gsd is caught by the request timeout and heartbeats. */
+        socket_.set(zmq::sockopt::sndhwm, 0);
+        socket_.set(zmq::sockopt::rcvhwm, 0);
+        socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameSize));
+        socket_.set(zmq::sockopt::heartbeat_ivl, kHeartbeatIntervalMs);
+        socket_.set(zmq::sockopt::heartbeat_timeout, kHeartbeatTimeoutMs);
+        /* Never reconnect: a new gsd knows nothing of this session, and a
+         * failed first connection must fail ha_gs_init. */
+        socket_.set(zmq::sockopt::reconnect_ivl, -1);
+        if (zmq_socket_monitor(socket_.handle(), kMonitorEndpoint, kMonitorEvents) != 0)
+            throw zmq::error_t();
+        monitor_ = zmq::socket_t(context_, zmq::socket_type::pair);
+        monitor_.set(zmq::sockopt::linger, 0);
+        /* Connected before the DEALER connects: monitor events sent while
+         * nobody listens are lost. */
+        monitor_.connect(kMonitorEndpoint);
+        socketFd_ = socket_.get(zmq::sockopt::fd);
+        monitorFd_ = monitor_.get(zmq::sockopt::fd);
+        socketsOpen_ = true;
+    } catch (const zmq::error_t &e) {
+        return createFailure(e.num());
+    }
+    if (!addToEpoll(epoll_, ready_) || !addToEpoll(epoll_, socketFd_) ||
+        !addToEpoll(epoll_, monitorFd_))
+        return createFailure(errno);
+
+    try {
+        socket_.connect(endpoint);
+    } catch (const zmq::error_t &e) {
+        switch (e.num()) {
+        case EMFILE:
+        case ENFILE:
+        case EMTHREAD:
+            return HA_GS_SOCK_CREATE_FAILED;
+        case ENOMEM:
+            return HA_GS_NO_MEMORY;
+        default: /* EINVAL, ENAMETOOLONG, EPROTONOSUPPORT ...: a bad endpoint */
+            return HA_GS_SOCK_INIT_FAILED;
+        }
+    }
+
+    wire::Hello hello;
+    if (const char *domain = std::getenv("HA_DOMAIN_NAME"); domain && domain[0] != '\0')
+        hello.domain = domain;
+    hello.responsivenessType = options_.responsiveness.gs_responsiveness_type;
+    if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
+        hello.responsivenessInterval = options_.responsiveness.gs_responsiveness_interval;
+        hello.responsivenessTimeLimit =
+            options_.responsiveness.gs_responsiveness_response_time_limit;
+    }
+    /* The DEALER queues the Hello until the connection is up; the monitor
+     * tells us if it never comes up. */
+    if (!sendLocked(hello))
+        return HA_GS_CONNECT_FAILED;
+
+    const Clock::time_point deadline =
+        Clock::now() + std::chrono::milliseconds(HA_GS_REQUEST_TIMEOUT_MS);
+    while (!welcome_ && !dead_) {
+        if (Clock::now() >= deadline)
+            return HA_GS_CONNECT_FAILED;
+        waitLocked(lock, deadline);
+    }
+    if (!welcome_)
+        return HA_GS_CONNECT_FAILED;
+    if (welcome_->rc != HA_GS_OK)
+        return static_cast<ha_gs_rc_t>(welcome_->rc);
+    if (dead_)
+        return HA_GS_CONNECT_FAILED;
+    return HA_GS_OK;
+}
+
+bool Session::alive()
+{
+    Lock lock(mutex_);
+    /* A lost connection may be waiting in the monitor, unread. */
+    drainLocked();
+    return !dead_ && !quit_;
+}
+
+bool Session::sendLocked(const wire::ClientMessage &message)
+{
+    if (!socketsOpen_ || dead_)
+        return false;
+    const std::string frame = wire::encode(message);
+    try {
+        if (!socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+            /* Unlimited HWM: EAGAIN means there is no pipe to gsd at all. */
+            markDeadLocked();
+            return false;
+        }
+    } catch (const zmq::error_t &) {
+        markDeadLocked();
+        return false;
+    }
+    drainLocked();
+    return !dead_;
+}
+
+bool Session::drainLocked()
+{
+    bool routed = false;
+    try {
+        while (socketsOpen_ && !dead_) {
+            bool got = false;
+            /* The socket first: what gsd sent before the connection dropped
+             * (a reply, a final notification) still counts. */
+            while (socketsOpen_ && !dead_ && readSocketLocked())
+                got = true;
+            while (socketsOpen_ && !dead_ && readMonitorLocked())
+                got = true;
+            routed = routed || got;
+            if (got || !socketsOpen_ || dead_)
+                continue;
+            /* Both said EAGAIN, which made ZeroMQ process its pending
+             * commands. ZMQ_EVENTS confirms nothing arrived meanwhile; after
+             * this, ZMQ_FD signals the next arrival. */
+            if ((socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0 &&
+                (monitor_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0)
+                break;
+        }
+    } catch (const zmq::error_t &) {
+        markDeadLocked();
+        routed = true;
+    }
+    if (routed)
+        wakeLocked();
+    updateReadyLocked();
+    return routed;
+}
+
+bool Session::readMonitorLocked()
+{
+    zmq::message_t event;
+    if (!monitor_.recv(event, zmq::recv_flags::dontwait))
+        return false;
+    /* Frame 1: uint16 event, uint32 value; frame 2: the endpoint. */
+    bool more = event.more();
+    while (more) {
+        zmq::message_t part;
+        if (!monitor_.recv(part, zmq::recv_flags::dontwait))
+            break;
+        more = part.more();
+    }
+    uint16_t id = 0;
+    if (event.size() >= sizeof(id))
+        std::memcpy(&id, event.data(), sizeof(id));
+    switch (id) {
+    case ZMQ_EVENT_CONNECTED:
+    case 0:
+        break;
+    default:
+        /* Messages that arrived before the connection dropped are still
+         * delivered. */
+        while (socketsOpen_ && !dead_ && readSocketLocked()) {
+        }
+        markDeadLocked();
+        break;
+    }
+    return true;
+}
+
+bool Session::readSocketLocked()
+{
+    zmq::message_t frame;
+    if (!socket_.recv(frame, zmq::recv_flags::dontwait))
+        return false;
+    std::optional<zmq::message_t> body;
+    bool extra = false;
+    bool more = frame.more();
+    while (more) {
+        zmq::message_t part;
+        /* The parts of a message arrive together: no EAGAIN here. */
+        if (!socket_.recv(part, zmq::recv_flags::dontwait))
+            break;
+        more = part.more();
+        if (body)
+            extra = true;
+        else
+            body = std::move(part);
+    }
+    wire::ServerMessage message;
+    try {
+        if (extra)
+            throw wire::DecodeError("too many frames");
+        message = wire::decodeServerMessage(frame.to_string_view());
+    } catch (const std::bad_alloc &) {
+        throw;
+    } catch (const std::exception &) {
+        /* A gsd that speaks garbage cannot be trusted with the session. */
+        markDeadLocked();
+        return true;
+    }
+    routeLocked(std::move(message), body ? &*body : nullptr);
+    return true;
+}
+
+void Session::routeLocked(wire::ServerMessage message, zmq::message_t *body)
+{
+    std::visit(Overloaded{
+                   [&](wire::Welcome &welcome) {
+                       if (!welcome_)
+                           welcome_ = std::move(welcome);
+                   },
+                   [&](wire::ReplyMsg &reply) { routeReplyLocked(reply); },
+                   [&](wire::NoteHeader &header) {
+                       if (!body) {
+                           markDeadLocked();
+                           return;
+                       }
+                       const auto it = tokens_.find(header.token);
+                       if (it == tokens_.end())
+                           return; /* e.g. a token forgotten by unsubscribe */
+                       NoteBody decoded;
+                       try {
+                           decoded = wire::decodeNoteBody(body->to_string_view());
+                       } catch (const std::bad_alloc &) {
+                           throw;
+                       } catch (const std::exception &) {
+                           markDeadLocked();
+                           return;
+                       }
+                       queue_.push_back(
+                           Queued{it->second, header.token, header.final, std::move(decoded)});
+                   },
+                   [&](wire::Ping &ping) {
+                       if (options_.responsivenessCallback)
+                           queue_.push_back(Queued{nullptr, 0, false, PingNote{ping.seq}});
+                   },
+                   [&](wire::Bye &) { markDeadLocked(); },
+               },
+               message);
+}
+
+void Session::routeReplyLocked(const wire::ReplyMsg &reply)
+{
+    const auto it = pending_.find(reply.id);
+    if (it == pending_.end())
+        return;
+    Pending &pending = it->second;
+    pending.reply = reply;
+    if (reply.rc != HA_GS_OK)
+        return;
+    /* Here, not in the requesting thread: the token's first notification may
+     * be routed (by any thread) before the requester runs again. */
+    if (pending.registration && reply.token != 0)
+        tokens_[reply.token] = pending.registration;
+    if (pending.forget != 0)
+        forgetTokenLocked(pending.forget);
+}
+
+void Session::forgetTokenLocked(Token token)
+{
+    tokens_.erase(token);
+    std::erase_if(queue_, [token](const Queued &q) { return q.entry && q.token == token; });
+    updateReadyLocked();
+}
+
+void Session::wakeLocked()
+{
+    cond_.notify_all();
+    if (leader_ && wake_ >= 0) {
+        const uint64_t one = 1;
+        /* A full counter is still readable, which is all the leader needs. */
+        [[maybe_unused]] const ssize_t n = ::write(wake_, &one, sizeof one);
+    }
+}
+
+void Session::waitLocked(Lock &lock, Clock::time_point deadline)
+{
+    if (dead_ || quit_ || !socketsOpen_)
+        return;
+    if (leader_) {
+        if (deadline == Clock::time_point::max())
+            cond_.wait(lock);
+        else
+            cond_.wait_until(lock, deadline);
+        return;
+    }
+    /* Anything already there? Also makes ZMQ_FD trustworthy for the poll. */
+    if (drainLocked() || dead_)
+        return;
+
+    leader_ = true;
+    pollfd fds[3] = {{socketFd_, POLLIN, 0}, {monitorFd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+    int timeout = -1;
+    if (deadline != Clock::time_point::max()) {
+        const auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        timeout = static_cast<int>(std::clamp<decltype(left)>(left, 0, INT_MAX));
+    }
+    lock.unlock();
+    /* EINTR and timeouts need no handling: the caller re-checks and loops. */
+    if (::poll(fds, 3, timeout) > 0 && (fds[2].revents & POLLIN)) {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t n = ::read(wake_, &count, sizeof count);
+    }
+    lock.lock();
+    leader_ = false;
+    if (dead_ || quit_)
+        closeSocketsLocked();
+    else
+        drainLocked();
+    /* Followers look again; one of them may take over the polling. */
+    cond_.notify_all();
+}
+
+void Session::markDeadLocked()
+{
+    if (dead_)
+        return;
+    dead_ = true;
+    if (!quit_) {
+        /* Every subscription learns, once, unless it has already ended. */
+        std::set<Token> ended;
+        for (const Queued &q : queue_)
+            if (q.final)
+                ended.insert(q.token);
+        for (const auto &[token, entry] : tokens_) {
+            if (entry->kind() != TokenEntry::Kind::Subscriber || ended.count(token))
+                continue;
+            SubscriptionNote note;
+            note.type = HA_GS_SUBSCRIPTION_GS_HAS_DIED;
+            queue_.push_back(Queued{entry, token, true, NoteBody{note}});
+        }
+    }
+    tokens_.clear();
+    /* A leader polls the sockets' fds; it closes them itself when it
+     * returns. */
+    if (!leader_)
+        closeSocketsLocked();
+    wakeLocked();
+    updateReadyLocked();
+}
+
+void Session::closeSocketsLocked()
+{
+    if (socketsOpen_ && epoll_ >= 0) {
+        epoll_ctl(epoll_, EPOLL_CTL_DEL, socketFd_, nullptr);
+        epoll_ctl(epoll_, EPOLL_CTL_DEL, monitorFd_, nullptr);
+    }
+    socketsOpen_ = false;
+    /* Also after a set-up that failed half way: one socket left open would
+     * make zmq_ctx_term wait forever. Closing for good also stops ZeroMQ from
+     * reconnecting to a new gsd. */
+    socket_.close();
+    monitor_.close();
+}
+
+void Session::updateReadyLocked()
+{
+    if (ready_ < 0)
+        return;
+    /* Readable while dispatch has work: notifications to deliver, or a dead
+     * session to report (so a poll loop never sleeps on a dead gsd). */
+    const bool want = !queue_.empty() || (dead_ && !quit_);
+    if (want && !readySignalled_) {
+        const uint64_t one = 1;
+        if (::write(ready_, &one, sizeof one) == sizeof one)
+            readySignalled_ = true;
+    } else if (!want && readySignalled_) {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t n = ::read(ready_, &count, sizeof count);
+        readySignalled_ = false;
+    }
+}
+
+ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> registration,
+                         Token *token)
+{
+    Token forget = 0;
+    if (const auto *goodbye = std::get_if<GoodbyeRequest>(&request))
+        forget = goodbye->token;
+    else if (const auto *unsubscribe = std::get_if<UnsubscribeRequest>(&request))
+        forget = unsubscribe->token;
+
+    Lock lock(mutex_);
+    drainLocked();
+    if (dead_ || quit_)
+        return HA_GS_NOT_OK;
+    const RequestId id = ++nextRequest_;
+    const wire::ClientMessage message{wire::Req{id, std::move(request)}};
+    {
+        Pending &pending = pending_[id];
+        pending.registration = std::move(registration);
+        pending.forget = forget;
+    }
+    /* Whatever happens, the entry goes: the reply is read below or never. */
+    struct Erase {
+        std::map<RequestId, Pending> &map;
+        RequestId key;
+        ~Erase() { map.erase(key); }
+    } erase{pending_, id};
+
+    if (!sendLocked(message))
+        return HA_GS_NOT_OK;
+    const Clock::time_point deadline =
+        Clock::now() + std::chrono::milliseconds(HA_GS_REQUEST_TIMEOUT_MS);
+    for (;;) {
+        const Pending &pending = pending_.at(id);
+        if (pending.reply) {
+            if (pending.reply->rc == HA_GS_OK && token)
+                *token = pending.reply->token;
+            return static_cast<ha_gs_rc_t>(pending.reply->rc);
+        }
+        if (dead_ || quit_)
+            return HA_GS_NOT_OK;
+        if (Clock::now() >= deadline) {
+            /* gsd is alive enough to keep the connection but does not answer:
+             * nothing it says later can be trusted to match. */
+            markDeadLocked();
+            return HA_GS_NOT_OK;
+        }
+        waitLocked(lock, deadline);
+    }
+}
+
+std::optional<Session::Queued> Session::takeDeliverableLocked()
+{
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        /* The first note of a group is the only candidate of that group: a
+         * busy group's later notes wait behind the running callback. */
+        if (busy_.count(it->key()))
+            continue;
+        Queued note = std::move(*it);
+        queue_.erase(it);
+        busy_.insert(note.key());
+        updateReadyLocked();
+        return note;
+    }
+    return std::nullopt;
+}
+
+void Session::deliver(const Queued &q, bool &pong)
+{
+    NotificationBuilder build;
+    if (const auto *ping = std::get_if<PingNote>(&q.body)) {
+        (void)ping;
+        if (options_.responsivenessCallback)
+            pong = options_.responsivenessCallback(build.responsiveness(options_.responsiveness)) ==
+                   HA_GS_CALLBACK_OK;
+        return;
+    }
+    const TokenEntry &entry = *q.entry;
+    const bool provider = entry.kind() == TokenEntry::Kind::Provider;
+    const ha_gs_join_request_t &join = entry.join();
+    std::visit(Overloaded{
+                   [&](const NPhaseNote &n) {
+                       if (provider && join.gs_n_phase_protocol_callback)
+                           join.gs_n_phase_protocol_callback(build.nPhase(q.token, n));
+                   },
+                   [&](const ApprovedNote &n) {
+                       if (provider && join.gs_protocol_approved_callback)
+                           join.gs_protocol_approved_callback(build.approved(q.token, n));
+                   },
+                   [&](const RejectedNote &n) {
+                       if (provider && join.gs_protocol_rejected_callback)
+                           join.gs_protocol_rejected_callback(build.rejected(q.token, n));
+                   },
+                   [&](const AnnouncementNote &n) {
+                       if (provider && join.gs_announcement_callback)
+                           join.gs_announcement_callback(build.announcement(q.token, n));
+                   },
+                   [&](const SubscriptionNote &n) {
+                       const ha_gs_subscribe_request_t &s = entry.subscribe();
+                       if (!provider && s.gs_subscription_callback)
+                           s.gs_subscription_callback(build.subscription(q.token, n));
+                   },
+                   [&](const DelayedErrorNote &n) {
+                       if (options_.delayedErrorCallback)
+                           options_.delayedErrorCallback(
+                               build.delayedError(q.token, n, entry.request()));
+                   },
+               },
+               std::get<NoteBody>(q.body));
+}
+
+ha_gs_rc_t Session::dispatch(bool blocking)
+{
+    Lock lock(mutex_);
+    if (quit_)
+        return HA_GS_NOT_OK;
+    drainLocked();
+    for (;;) {
+        if (quit_)
+            return HA_GS_NOT_OK;
+        if (std::optional<Queued> note = takeDeliverableLocked()) {
+            const std::string key = note->key();
+            bool pong = false;
+            auto finish = [&] {
+                busy_.erase(key);
+                /* The token ends once its final callback returned; anything
+                 * queued behind it is void. */
+                if (note->final)
+                    forgetTokenLocked(note->token);
+                if (pong)
+                    if (const auto *ping = std::get_if<PingNote>(&note->body))
+                        sendLocked(wire::Pong{ping->seq});
+                /* The group is free again: a waiting dispatcher may take it. */
+                wakeLocked();
+            };
+            lock.unlock();
+            try {
+                deliver(*note, pong);
+            } catch (...) {
+                if (getpid() == pid_) {
+                    lock.lock();
+                    pong = false;
+                    finish();
+                }
+                throw;
+            }
+            /* A callback that forked: the child must not touch the parent's
+             * session (its mutex may even be held by a thread that does not
+             * exist in the child). */
+            if (getpid() != pid_)
+                return HA_GS_NOT_OK;
+            lock.lock();
+            finish();
+            continue;
+        }
+        if (dead_)
+            return HA_GS_NOT_OK;
+        if (!blocking)
+            return HA_GS_OK;
+        waitLocked(lock, Clock::time_point::max());
+    }
+}
+
+void Session::quit()
+{
+    Lock lock(mutex_);
+    if (quit_)
+        return;
+    quit_ = true;
+    if (socketsOpen_ && !dead_) {
+        try {
+            /* The only message allowed to linger, briefly: gsd should hear
+             * the quit rather than infer it from the closed connection. */
+            socket_.set(zmq::sockopt::linger, kQuitLingerMs);
+            const std::string frame = wire::encode(wire::ClientMessage{wire::Quit{}});
+            (void)socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+        } catch (const zmq::error_t &) {
+            /* Closing the connection tells gsd as well. */
+        }
+    }
+    queue_.clear();
+    markDeadLocked();
+    updateReadyLocked();
+}
+
+ha_gs_rc_t Session::nodeNumber(ha_gs_node_number_t *node)
+{
+    Lock lock(mutex_);
+    drainLocked();
+    if (dead_ || quit_ || !welcome_)
+        return HA_GS_NOT_OK;
+    *node = welcome_->node;
+    return HA_GS_OK;
+}
+
+ha_gs_rc_t Session::adapterInfo(ha_gs_adapter_info *adapter)
+{
+    Lock lock(mutex_);
+    drainLocked();
+    if (dead_ || quit_ || !welcome_)
+        return HA_GS_NOT_OK;
+    if ((options_.socketControl & HA_GS_ENABLE_ADAPTER_INFO) == 0)
+        return HA_GS_NOT_SUPPORTED;
+    const std::optional<std::string> name = interfaceForAddress(adapter->ip_addr.ip4);
+    if (!name)
+        return HA_GS_BAD_PARAMETER;
+    adapter->interface_name = interfaceNames_.insert(*name).first->c_str();
+    adapter->node_number = static_cast<short>(welcome_->node);
+    return HA_GS_OK;
+}
+
+void Session::abandonAfterFork()
+{
+    /* No lock: another parent thread may have held it at fork time, and no
+     * such thread exists here. These descriptors are the library's own
+     * copies; closing them leaves the parent's untouched. */
+    abandoned_ = true;
+    for (int *fd : {&epoll_, &ready_, &wake_}) {
+        if (*fd >= 0)
+            ::close(*fd);
+        *fd = -1;
+    }
+}
+
+} // namespace gs::client

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Session: one connection to gsd, its request/reply machinery and its
+ * notification queue. A process has at most one (see current_session.hpp).
+ *
+ * Sockets. A DEALER talks to gsd; a PAIR receives the DEALER's monitor
+ * events (so a missing gsd fails ha_gs_init at once, and a lost connection is
+ * noticed without waiting for a request). Both are touched only under the
+ * session mutex.
+ *
+ * Descriptor. The application polls an epoll fd holding both sockets'
+ * ZMQ_FD and `ready_`, an eventfd kept readable while notifications are
+ * queued or the session is dead. ZMQ_FD only signals that something arrived
+ * in an empty queue, and any socket operation may consume that signal, so
+ * every socket operation is followed by a drain (receive until EAGAIN,
+ * routing replies and queueing notifications). Hence the descriptor is
+ * readable whenever ha_gs_dispatch has work.
+ *
+ * Waiting (leader/follower). A thread that needs input (a reply, or a
+ * notification for a blocking dispatch) becomes the leader if nobody is: it
+ * drains, then polls the sockets' fds and `wake_` without the mutex. Other
+ * waiters sleep on the condition variable. Whoever changes what waiters wait
+ * for (routes a message, finishes a callback, kills the session) notifies the
+ * condition variable and writes `wake_` so the leader looks again. In the
+ * plain library no follower ever exists: the only thread is the leader.
+ *
+ * Callbacks run without the mutex. A group whose callback runs is marked
+ * busy; its later notifications wait, so each group is delivered in order
+ * and by one thread at a time, while other groups may proceed. Callbacks may
+ * make requests: a request never needs a busy group.
+ */
+#pragma once
+
+#include "common/model.hpp"
+#include "common/wire.hpp"
+#include "libha_gs/locking.hpp"
+#include "libha_gs/token_entry.hpp"
+
+#include <ha_gs.h>
+#include <sys/types.h>
+#include <zmq.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+
+namespace gs::client {
+
+struct SessionOptions {
+    ha_gs_socket_ctrl_t socketControl = HA_GS_SOCKET_NO_SIGNAL;
+    /* Type HA_GS_NO_RESPONSIVENESS when the application asked for none. */
+    ha_gs_responsiveness_t responsiveness{};
+    ha_gs_responsiveness_cb_t *responsivenessCallback = nullptr;
+    ha_gs_delayed_error_cb_t *delayedErrorCallback = nullptr;
+};
+
+class Session {
+  public:
+    /* Connects to the endpoint (gs::resolveEndpoint), says Hello and waits
+     * for Welcome. On HA_GS_OK `out` holds the live session. */
+    static ha_gs_rc_t open(const SessionOptions &options, std::shared_ptr<Session> &out);
+
+    Session(const Session &) = delete;
+    Session &operator=(const Session &) = delete;
+    ~Session();
+
+    /* The process that opened the session; a forked child must not use it. */
+    pid_t pid() const { return pid_; }
+    /* The application's pollable descriptor. */
+    int descriptor() const { return epoll_; }
+
+    /* False once the connection is lost or ha_gs_quit was called. */
+    bool alive();
+
+    /* One request round trip. `registration`, for a join or subscribe,
+     * enters the new token in the routing table when gsd accepts, before any
+     * of the token's notifications can be routed. */
+    ha_gs_rc_t call(Request request, std::shared_ptr<const TokenEntry> registration, Token *token);
+
+    ha_gs_rc_t dispatch(bool blocking);
+
+    /* ha_gs_quit: tell gsd, close the sockets, forget every token, make
+     * blocked dispatchers return. */
+    void quit();
+
+    ha_gs_rc_t nodeNumber(ha_gs_node_number_t *node);
+    ha_gs_rc_t adapterInfo(ha_gs_adapter_info *adapter);
+
+    /* In a forked child: let go of the inherited session. Closes only the
+     * library's own descriptors; ZeroMQ's objects belong to the parent, and
+     * the Session is never destroyed. */
+    void abandonAfterFork();
+
+  private:
+    using Clock = std::chrono::steady_clock;
+
+    struct PingNote {
+        uint64_t seq = 0;
+    };
+    struct Queued {
+        std::shared_ptr<const TokenEntry> entry; /* null for a ping */
+        Token token = 0;
+        bool final = false;
+        std::variant<NoteBody, PingNote> body;
+        /* Delivery order is kept per key: the group, or "" for pings (no
+         * group name is empty). */
+        const std::string &key() const;
+    };
+    struct Pending {
+        std::shared_ptr<const TokenEntry> registration;
+        Token forget = 0; /* goodbye/unsubscribe: token invalid once accepted */
+        std::optional<wire::ReplyMsg> reply;
+    };
+
+    explicit Session(const SessionOptions &options);
+
+    ha_gs_rc_t connect(Lock &lock);
+    bool sendLocked(const wire::ClientMessage &message);
+    bool drainLocked();
+    bool readMonitorLocked();
+    bool readSocketLocked();
+    void routeLocked(wire::ServerMessage message, zmq::message_t *body);
+    void routeReplyLocked(const wire::ReplyMsg &reply);
+    void forgetTokenLocked(Token token);
+    void waitLocked(Lock &lock, Clock::time_point deadline);
+    void wakeLocked();
+    void markDeadLocked();
+    void closeSocketsLocked();
+    void updateReadyLocked();
+    std::optional<Queued> takeDeliverableLocked();
+    void deliver(const Queued &note, bool &pong);
+
+    const pid_t pid_;
+    const SessionOptions options_;
+
+    Mutex mutex_;
+    CondVar cond_;
+
+    zmq::context_t context_;
+    zmq::socket_t socket_;
+    zmq::socket_t monitor_;
+    bool socketsOpen_ = false;
+    int socketFd_ = -1;
+    int monitorFd_ = -1;
+    int epoll_ = -1;
+    int ready_ = -1;
+    int wake_ = -1;
+    bool readySignalled_ = false;
+
+    bool leader_ = false;
+    bool dead_ = false;
+    bool quit_ = false;
+    bool abandoned_ = false;
+    std::optional<wire::Welcome> welcome_;
+
+    RequestId nextRequest_ = 0;
+    std::map<RequestId, Pending> pending_;
+    std::map<Token, std::shared_ptr<const TokenEntry>> tokens_;
+    std::deque<Queued> queue_;
+    std::set<std::string> busy_;
+    /* interface_name storage of ha_gs_get_adapter_info, valid until quit. */
+    std::set<std::string> interfaceNames_;
+};
+
+} // namespace gs::client
