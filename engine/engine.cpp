@@ -658,10 +658,16 @@ struct Engine::Impl {
         });
     }
 
-    /* Starts queued membership changes (first), then other queued work. */
-    void startNext(Group &g)
+    /* Starts queued membership changes (first), then other queued work.
+     * A protocol that finishes at once may dissolve the group, so the group
+     * is looked up again before each round. */
+    void startNext(Group &group)
     {
-        while (!g.running && !g.queue.empty()) {
+        const std::string name = group.name;
+        for (auto found = groups.find(name); found != groups.end(); found = groups.find(name)) {
+            Group &g = found->second;
+            if (g.running || g.queue.empty())
+                return;
             auto head = std::find_if(g.queue.begin(), g.queue.end(),
                                      [](const QueuedChange &q) { return q.isMembership(); });
             if (head == g.queue.end())
