@@ -631,7 +631,9 @@ HA_GS_EXPORT void ha_gs_quit(void);
  *
  * provider_token  out: the token for every later call on this group; it also
  *                 comes back in every callback. Valid until a leave, expel,
- *                 goodbye or rejected join ends the membership.
+ *                 goodbye or rejected join ends the membership. It is stored
+ *                 before any callback for it can run, even while other
+ *                 threads block in ha_gs_dispatch (libha_gs_r).
  * proposal_info   gs_join_request (see ha_gs_join_request_t).
  *
  * Returns HA_GS_OK, or
@@ -814,7 +816,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_vote(ha_gs_token_t provider_token, ha_gs_vote_valu
  * gets HA_GS_SUBSCRIPTION_DISSOLVED and the token is invalid once the callback
  * returns.
  *
- * subscriber_token  out.
+ * subscriber_token  out; stored before any callback for it can run, even
+ *                   while other threads block in ha_gs_dispatch.
  * proposal_info     gs_subscribe_request: control is an OR of
  *                   HA_GS_SUBSCRIBE_STATE, _DELTA_JOIN, _DELTA_LEAVE,
  *                   _MEMBERSHIP, _SPECIAL_DATA, with at least one of the first

@@ -541,12 +541,24 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
         pending.registration = std::move(registration);
         pending.forget = forget;
     }
-    /* Whatever happens, the entry goes: the reply is read below or never. */
+    /* A join or subscribe holds its group until the caller has the token:
+     * the new token's first callback must not race ahead of the return. */
+    const std::string held = pending_[id].registration ? pending_[id].registration->group() : "";
+    if (!held.empty())
+        holdGroupLocked(held);
+    /* Whatever happens, the entry goes (the reply is read below or never)
+     * and the group is released. */
     struct Erase {
-        std::map<RequestId, Pending> &map;
+        Session &session;
         RequestId key;
-        ~Erase() { map.erase(key); }
-    } erase{pending_, id};
+        const std::string &group;
+        ~Erase()
+        {
+            session.pending_.erase(key);
+            if (!group.empty())
+                session.releaseGroupLocked(group);
+        }
+    } erase{*this, id, held};
 
     if (!sendLocked(message))
         return HA_GS_NOT_OK;
@@ -571,6 +583,15 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
     }
 }
 
+void Session::releaseGroupLocked(const std::string &group)
+{
+    auto it = busy_.find(group);
+    if (it != busy_.end() && --it->second == 0) {
+        busy_.erase(it);
+        wakeLocked(); /* a waiting dispatcher may take the group now */
+    }
+}
+
 std::optional<Session::Queued> Session::takeDeliverableLocked()
 {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -580,7 +601,7 @@ std::optional<Session::Queued> Session::takeDeliverableLocked()
             continue;
         Queued note = std::move(*it);
         queue_.erase(it);
-        busy_.insert(note.key());
+        holdGroupLocked(note.key());
         updateReadyLocked();
         return note;
     }
@@ -590,8 +611,7 @@ std::optional<Session::Queued> Session::takeDeliverableLocked()
 void Session::deliver(const Queued &q, bool &pong)
 {
     NotificationBuilder build;
-    if (const auto *ping = std::get_if<PingNote>(&q.body)) {
-        (void)ping;
+    if (std::holds_alternative<PingNote>(q.body)) {
         if (options_.responsivenessCallback)
             pong = options_.responsivenessCallback(build.responsiveness(options_.responsiveness)) ==
                    HA_GS_CALLBACK_OK;
@@ -644,7 +664,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             const std::string key = note->key();
             bool pong = false;
             auto finish = [&] {
-                busy_.erase(key);
+                releaseGroupLocked(key);
                 /* The token ends once its final callback returned; anything
                  * queued behind it is void. */
                 if (note->final)

@@ -129,6 +129,8 @@ class Session {
     void forgetTokenLocked(Token token);
     void waitLocked(Lock &lock, Clock::time_point deadline);
     void wakeLocked();
+    void holdGroupLocked(const std::string &group) { ++busy_[group]; }
+    void releaseGroupLocked(const std::string &group);
     void markDeadLocked();
     void closeSocketsLocked();
     void updateReadyLocked();
@@ -162,7 +164,11 @@ class Session {
     std::map<RequestId, Pending> pending_;
     std::map<Token, std::shared_ptr<const TokenEntry>> tokens_;
     std::deque<Queued> queue_;
-    std::set<std::string> busy_;
+    /* Groups that may not be delivered now, with the number of holders: a
+     * running callback, or a join/subscribe whose reply has not been
+     * returned to its caller yet (so no callback of a new token can run
+     * before the application knows the token). */
+    std::map<std::string, unsigned> busy_;
     /* interface_name storage of ha_gs_get_adapter_info, valid until quit. */
     std::set<std::string> interfaceNames_;
 };
