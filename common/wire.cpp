@@ -48,6 +48,18 @@ Bin<T> bin(T &ref)
     return {ref};
 }
 
+/* Marks a field added after version 1 of a message: always encoded, and a
+ * frame without it decodes to the value the structure starts with. */
+template <class T>
+struct Defaulted {
+    T &ref;
+};
+template <class T>
+Defaulted<T> defaulted(T &ref)
+{
+    return {ref};
+}
+
 /* ---- Variant alternative names ---------------------------------------- */
 
 template <class T>
@@ -61,6 +73,13 @@ template <>
 inline constexpr const char *kTag<Pong> = "pong";
 template <>
 inline constexpr const char *kTag<Quit> = "quit";
+
+template <>
+inline constexpr const char *kTag<CmmReq> = "cmmreq";
+template <>
+inline constexpr const char *kTag<CmmReply> = "cmmreply";
+template <>
+inline constexpr const char *kTag<CmmNote> = "cmmnote";
 
 template <>
 inline constexpr const char *kTag<Welcome> = "welcome";
@@ -198,6 +217,7 @@ void describe(Is<UnsubscribeRequest> auto &s, auto &v)
 void describe(Is<Hello> auto &s, auto &v)
 {
     v("v", s.version);
+    v("k", defaulted(s.kind));
     v("d", s.domain);
     v("rt", s.responsivenessType);
     v("ri", s.responsivenessInterval);
@@ -213,6 +233,37 @@ void describe(Is<Pong> auto &s, auto &v)
     v("seq", s.seq);
 }
 void describe(Is<Quit> auto &, auto &) {}
+
+void describe(Is<CmmReq> auto &s, auto &v)
+{
+    v("id", s.id);
+    v("op", s.op);
+    v("n", s.node);
+    v("q", s.qualif);
+}
+void describe(Is<CmmMember> auto &s, auto &v)
+{
+    v("n", s.nodeid);
+    v("nm", s.name);
+    v("a", s.addr);
+    v("d", s.domainid);
+    v("f", s.sflag);
+    v("i", s.incarnation);
+    v("sw", s.softwareLoadId);
+}
+void describe(Is<CmmReply> auto &s, auto &v)
+{
+    v("id", s.id);
+    v("rc", s.rc);
+    v("n", s.node);
+    v("c", s.count);
+    v("m", s.members);
+}
+void describe(Is<CmmNote> auto &s, auto &v)
+{
+    v("ch", s.change);
+    v("n", s.node);
+}
 
 void describe(Is<Welcome> auto &s, auto &v)
 {
@@ -330,6 +381,12 @@ class Encoder {
         }
     }
 
+    template <class T>
+    void operator()(const char *key, Defaulted<T> field)
+    {
+        object[key] = toJson(field.ref);
+    }
+
     static json toBinary(const std::string &bytes)
     {
         return json::binary(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
@@ -425,6 +482,13 @@ class Decoder {
                 fail(std::string("missing field '") + key + "'");
             withContext(key, [&] { fromBinary(*field, out.ref); });
         }
+    }
+
+    template <class T>
+    void operator()(const char *key, Defaulted<T> out)
+    {
+        if (const json *field = find(key))
+            withContext(key, [&] { fromJson(*field, out.ref); });
     }
 
     static void fromBinary(const json &value, std::string &out)

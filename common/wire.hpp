@@ -34,6 +34,12 @@ constexpr size_t kMaxFrameSize = 1u << 20;
 
 /* ---- client -> gsd ---- */
 
+/* Hello.kind: which API the session serves. One process may hold one
+ * session of each kind at a time. A Hello without the field is GSAPI, so
+ * older clients keep working. */
+constexpr int kSessionGsapi = 0;
+constexpr int kSessionCmm = 1;
+
 /* First message of a session. gsd answers with Welcome. */
 struct Hello {
     int version = kProtocolVersion;
@@ -41,6 +47,7 @@ struct Hello {
     int responsivenessType = 0;        /* ha_gs_responsiveness_type_t */
     int responsivenessInterval = 0;    /* seconds */
     int responsivenessTimeLimit = 0;   /* seconds */
+    int kind = kSessionGsapi;          /* kSessionGsapi or kSessionCmm */
 };
 struct Req {
     RequestId id = 0;
@@ -50,10 +57,49 @@ struct Req {
 struct Pong {
     uint64_t seq = 0;
 };
-/* ha_gs_quit: the session ends now. */
+/* ha_gs_quit / cmm_disconnect: the session ends now. */
 struct Quit {};
 
-using ClientMessage = std::variant<Hello, Req, Pong, Quit>;
+/* ---- CMM (cmm.h over a kSessionCmm session) ---- */
+
+/* The operations of CmmReq; values never change meaning. */
+enum CmmOp : int {
+    kCmmNodeGetId = 1,
+    kCmmMemberGetInfo = 2,    /* node */
+    kCmmPotentialGetInfo = 3, /* node */
+    kCmmMasterGetInfo = 4,
+    kCmmViceMasterGetInfo = 5,
+    kCmmGetCount = 6,
+    kCmmGetAll = 7,
+    kCmmMastershipRelease = 8,
+    kCmmMembershipRemove = 9,
+    kCmmSetQualif = 10, /* node, qualif */
+    kCmmSeizeQualif = 11,
+    kCmmConfigReload = 12,
+    kCmmRegister = 13,
+    kCmmUnregister = 14,
+};
+
+/* cmm_member_t with owned strings. */
+struct CmmMember {
+    uint32_t nodeid = 0;
+    std::string name;
+    std::string addr;
+    uint32_t domainid = 0;
+    uint32_t sflag = 0;
+    uint32_t incarnation = 0;
+    std::string softwareLoadId;
+    bool operator==(const CmmMember &) const = default;
+};
+
+struct CmmReq {
+    RequestId id = 0;
+    int op = 0;        /* CmmOp; gsd answers CMM_ENOTSUP to an unknown one */
+    uint32_t node = 0; /* member/potential getinfo, setqualif */
+    int qualif = 0;    /* setqualif */
+};
+
+using ClientMessage = std::variant<Hello, Req, Pong, Quit, CmmReq>;
 
 /* ---- gsd -> client ---- */
 
@@ -82,7 +128,24 @@ struct Bye {
     std::string reason;
 };
 
-using ServerMessage = std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye>;
+/* Answer to CmmReq: a cmm_error_t, the node id (getid), the count
+ * (getcount, getall) and the members (getinfo family: one; getall: all). */
+struct CmmReply {
+    RequestId id = 0;
+    int rc = 0;
+    uint32_t node = 0;
+    uint32_t count = 0;
+    std::vector<CmmMember> members;
+};
+/* One cluster membership change, sent to every registered CMM session in
+ * the order the CMM engine produced them. */
+struct CmmNote {
+    int change = 0; /* cmm_cmchanges_t */
+    uint32_t node = 0;
+    bool operator==(const CmmNote &) const = default;
+};
+
+using ServerMessage = std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye, CmmReply, CmmNote>;
 
 struct DecodeError : std::runtime_error {
     using std::runtime_error::runtime_error;

@@ -29,6 +29,9 @@ BrokerConfig validated(BrokerConfig config)
         throw BrokerError(BrokerError::Kind::Config, "the client limit must be at least 1");
     if (config.sendHighWaterMark < 1)
         throw BrokerError(BrokerError::Kind::Config, "the send queue limit must be at least 1");
+    if (config.cmmMaxRegistrations < 1)
+        throw BrokerError(BrokerError::Kind::Config,
+                          "the CMM registration limit must be at least 1");
     return config;
 }
 
@@ -37,9 +40,10 @@ BrokerConfig validated(BrokerConfig config)
 Broker::Impl::Impl(BrokerConfig cfg)
     : config(validated(std::move(cfg))), endpoint(config.endpoint), context(1),
       router(context, zmq::socket_type::router), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      authorizer(config.authGroup), engine(EngineConfig{config.nodeNumber, config.limits})
+      reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
+      engine(EngineConfig{config.nodeNumber, config.limits}), cmmEngine(loadCmmNodes())
 {
-    if (!stopFd)
+    if (!stopFd || !reloadFd)
         throw BrokerError(BrokerError::Kind::System,
                           std::string("cannot create an eventfd: ") + std::strerror(errno));
     router.set(zmq::sockopt::router_mandatory, 1);
@@ -53,6 +57,8 @@ Broker::Impl::Impl(BrokerConfig cfg)
                           "cannot bind " + config.endpoint + ": " + error.what());
     }
     endpoint.bound();
+    /* This gsd is up: the local CMM node joins (nobody is registered yet). */
+    cmmEngine.process(cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)});
     if (!authorizer.groupId())
         spdlog::warn("group '{}' does not exist: only root and gsd's own user may connect",
                      config.authGroup);
@@ -65,9 +71,10 @@ void Broker::Impl::run()
             {router.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, stopFd.get(), ZMQ_POLLIN, 0},
             {nullptr, pids.fd(), ZMQ_POLLIN, 0},
+            {nullptr, reloadFd.get(), ZMQ_POLLIN, 0},
         };
         const long timeout = timers.timeoutMs(broker::Clock::now());
-        if (zmq_poll(items, 3, timeout) < 0) {
+        if (zmq_poll(items, 4, timeout) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             spdlog::critical("zmq_poll failed: {}", zmq_strerror(zmq_errno()));
@@ -82,6 +89,8 @@ void Broker::Impl::run()
         }
         if (items[0].revents & ZMQ_POLLIN)
             drainRouter();
+        if (items[3].revents & ZMQ_POLLIN)
+            onReloadSignal();
         fireTimers();
     }
     shutdown();
@@ -166,6 +175,12 @@ void Broker::stop() noexcept
     const uint64_t one = 1;
     /* Only fails when the counter would overflow: stop was already asked. */
     [[maybe_unused]] const ssize_t written = write(impl_->stopFd.get(), &one, sizeof one);
+}
+
+void Broker::reloadCmm() noexcept
+{
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t written = write(impl_->reloadFd.get(), &one, sizeof one);
 }
 
 } // namespace gs

@@ -30,6 +30,13 @@ struct BrokerConfig {
     /* Notifications queued for one client before it counts as a slow
      * consumer and loses its session (ZMQ_SNDHWM of the ROUTER socket). */
     int sendHighWaterMark = 100000;
+    /* CMM (cmm.h): the node table file (empty: a one-node table of this
+     * node, see gsd/cmm_table.hpp), whether this node is master-eligible,
+     * and how many CMM clients may be registered at once (cmm_cmc_register
+     * answers CMM_ENOENT beyond). */
+    std::string cmmNodesFile;
+    bool cmmIneligible = false;
+    unsigned cmmMaxRegistrations = 256;
 };
 
 class BrokerError : public std::runtime_error {
@@ -62,6 +69,9 @@ class Broker {
     /* Thread-safe and async-signal-safe. Before run(), makes run() return
      * at once. */
     void stop() noexcept;
+    /* Thread-safe and async-signal-safe: re-read the CMM node table, as
+     * cmm_config_reload on this node does (gsd's SIGHUP). */
+    void reloadCmm() noexcept;
 
   private:
     struct Impl;

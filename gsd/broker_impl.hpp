@@ -5,6 +5,7 @@
 
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
+#include "gsd/cmm_table.hpp"
 #include "gsd/ipc_endpoint.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/sessions.hpp"
@@ -12,6 +13,7 @@
 #include "gsd/unique_fd.hpp"
 
 #include "common/wire.hpp"
+#include "engine/cmm_engine.hpp"
 
 #include <deque>
 #include <initializer_list>
@@ -56,6 +58,15 @@ struct Broker::Impl {
     void admit(const std::string &route, const broker::PeerCredentials &peer,
                const wire::Hello &hello);
     void protocolError(const std::string &route, const std::string &what);
+    /* A CMM request of a CMM session; the notifications it causes go out
+     * before the reply. */
+    void onCmmRequest(ClientId client, const wire::CmmReq &request);
+    wire::CmmReply answerCmm(ClientId client, const wire::CmmReq &request);
+    /* Feeds one event to the CMM engine and fans its notifications out. */
+    cmm_error_t feedCmm(const cmm::Event &event);
+    cmm::NodeTable loadCmmNodes() const;
+    /* reloadCmm() asked for a reload: do it as the local node. */
+    void onReloadSignal();
     void onTimer(const broker::TimerPayload &payload);
     void onProcessExit(ClientId client);
 
@@ -81,9 +92,13 @@ struct Broker::Impl {
     zmq::context_t context;
     zmq::socket_t router;
     broker::UniqueFd stopFd;
+    broker::UniqueFd reloadFd;
     broker::PidWatch pids;
     broker::Authorizer authorizer;
     Engine engine;
+    cmm::Engine cmmEngine;
+    /* CMM sessions registered for notifications, in registration order. */
+    std::vector<ClientId> cmmRegistered;
     broker::SessionTable sessions;
     broker::TimerHeap<broker::TimerPayload> timers;
     std::unordered_map<TimerId, broker::TimerHeap<broker::TimerPayload>::Handle> engineTimers;

@@ -64,7 +64,14 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
     const ClientId client = session->id;
     std::visit(Overloaded{
                    [&](wire::Req &req) {
+                       if (session->kind != wire::kSessionGsapi)
+                           return protocolError(route, "GSAPI request on a CMM session");
                        feed(ClientRequest{client, req.id, std::move(req.request)});
+                   },
+                   [&](const wire::CmmReq &req) {
+                       if (session->kind != wire::kSessionCmm)
+                           return protocolError(route, "CMM request on a GSAPI session");
+                       onCmmRequest(client, req);
                    },
                    [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
                    [&](const wire::Quit &) { endSession(client, "session ended: quit", false); },
@@ -101,7 +108,7 @@ void Broker::Impl::onHello(const std::string &route, const zmq::message_t &frame
     else
         spdlog::warn("a connection carries no peer credentials; refusing it");
 
-    const bool replacing = peer && sessions.findByPid(peer->pid) != nullptr;
+    const bool replacing = peer && sessions.findByPid(peer->pid, hello.kind) != nullptr;
     if (const int rc = admissionError(hello, peer, replacing); rc != HA_GS_OK) {
         spdlog::info("refused a client (pid {}, uid {}): rc {}", peer ? peer->pid : 0,
                      peer ? peer->uid : 0, rc);
@@ -117,6 +124,8 @@ int Broker::Impl::admissionError(const wire::Hello &hello,
         return HA_GS_NOT_SUPPORTED;
     if (!peer || !authorizer.admits(*peer))
         return HA_GS_NOT_AUTHORIZED;
+    if (hello.kind != wire::kSessionGsapi && hello.kind != wire::kSessionCmm)
+        return HA_GS_BAD_PARAMETER;
     if (hello.domain && *hello.domain != config.domain)
         return HA_GS_DOMAIN_NOT_RECOG;
     switch (hello.responsivenessType) {
@@ -147,12 +156,16 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
         return tell(route,
                     wire::Welcome{HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0});
     }
-    /* One session per process (contract: after fork the child starts its
-     * own); a new ha_gs_init means the old session is over. */
-    if (Session *previous = sessions.findByPid(peer.pid))
+    /* One session of each kind per process (contract: after fork the child
+     * starts its own); a new ha_gs_init (or CMM connection) means the old
+     * session of that kind is over. A process may use libha_gs and
+     * libcgha_cmm at once. */
+    if (Session *previous = sessions.findByPid(peer.pid, hello.kind))
         endSession(previous->id, "session replaced by a new ha_gs_init of the same process", true);
 
-    Session &session = sessions.add(Session{client, route, peer, std::move(pidfd)});
+    Session fresh{client, route, peer, std::move(pidfd)};
+    fresh.kind = hello.kind;
+    Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
         session.pingLimit = hello.responsivenessTimeLimit;
@@ -299,6 +312,7 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool s
     if (!session)
         return;
     pids.unwatch(session->pidfd);
+    std::erase(cmmRegistered, client);
     if (sayBye)
         tell(session->route, wire::Bye{reason});
     sessions.rememberEnded(session->route, reason);

@@ -24,6 +24,12 @@ extern "C" void onStopSignal(int)
         broker->stop();
 }
 
+extern "C" void onReloadSignal(int)
+{
+    if (gs::Broker *broker = runningBroker.load())
+        broker->reloadCmm();
+}
+
 void installSignalHandlers()
 {
     struct sigaction action {};
@@ -31,6 +37,11 @@ void installSignalHandlers()
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
+    struct sigaction reload {};
+    reload.sa_handler = onReloadSignal;
+    sigemptyset(&reload.sa_mask);
+    reload.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &reload, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 }
 
@@ -79,6 +90,17 @@ int main(int argc, char **argv)
         ->capture_default_str();
     app.add_option("--max-state-memory", config.limits.maxStateMemory,
                    "bytes of state values gsd keeps, all groups together")
+        ->capture_default_str();
+    app.add_option("--cmm-nodes", config.cmmNodesFile,
+                   "CMM node table: rows 'NodeId Domain_id Name Attributes' (attributes '-' or "
+                   "eligible,frozen,excluded,disqualified,synchro_needed,addr=A,swload=S); "
+                   "default: this node alone, domain id 1, named after the host, eligible");
+    app.add_flag("--cmm-ineligible", config.cmmIneligible,
+                 "this node may not be CMM master or vice-master");
+    app.add_option("--cmm-max-registrations", config.cmmMaxRegistrations,
+                   "most CMM clients registered for notifications at once "
+                   "(cmm_cmc_register answers CMM_ENOENT beyond)")
+        ->check(CLI::PositiveNumber)
         ->capture_default_str();
     app.add_option("--log-level", logLevel, "trace, debug, info, warn, error, critical or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -29,6 +30,8 @@ struct Session {
     int pingLimit = 0;    /* seconds to answer a ping */
     uint64_t nextPing = 1;
     std::set<uint64_t> unanswered; /* pings sent and not yet answered */
+    int kind = 0;                  /* wire::kSessionGsapi or wire::kSessionCmm */
+    bool cmmRegistered = false;    /* CMM session with cmm_cmc_register in force */
 };
 
 class SessionTable {
@@ -37,7 +40,8 @@ class SessionTable {
     Session &add(Session session);
     Session *find(ClientId id);
     Session *findByRoute(const std::string &route);
-    Session *findByPid(pid_t pid);
+    /* A process has at most one session of each kind. */
+    Session *findByPid(pid_t pid, int kind);
     /* Removes a session and hands it over; nullopt if there is none. */
     std::optional<Session> take(ClientId id);
 
@@ -53,7 +57,7 @@ class SessionTable {
 
     std::unordered_map<ClientId, Session> sessions_;
     std::unordered_map<std::string, ClientId> byRoute_;
-    std::unordered_map<pid_t, ClientId> byPid_;
+    std::map<std::pair<pid_t, int>, ClientId> byPid_;
     std::unordered_map<std::string, std::string> ended_;
     std::deque<std::string> endedOrder_;
 };

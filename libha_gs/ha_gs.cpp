@@ -76,7 +76,7 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
         options.responsiveness.gs_responsiveness_type = HA_GS_NO_RESPONSIVENESS;
         options.delayedErrorCallback = delayed_error_callback;
         if (responsiveness_control) {
-            switch (responsiveness_control->gs_responsiveness_type) {
+            switch (gs::client::rawValue(responsiveness_control->gs_responsiveness_type)) {
             case HA_GS_NO_RESPONSIVENESS:
                 break;
             case HA_GS_PING_RESPONSIVENESS:
@@ -100,9 +100,10 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
 ha_gs_rc_t ha_gs_dispatch(const ha_gs_dispatch_flag_t dispatch_flag)
 {
     return guarded([&] {
-        if (dispatch_flag != HA_GS_BLOCKING && dispatch_flag != HA_GS_NON_BLOCKING)
+        const int flag = gs::client::rawValue(dispatch_flag);
+        if (flag != HA_GS_BLOCKING && flag != HA_GS_NON_BLOCKING)
             return HA_GS_BAD_PARAMETER;
-        return withSession([&](Session &s) { return s.dispatch(dispatch_flag == HA_GS_BLOCKING); });
+        return withSession([&](Session &s) { return s.dispatch(flag == HA_GS_BLOCKING); });
     });
 }
 

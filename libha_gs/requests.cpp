@@ -34,11 +34,11 @@ ha_gs_rc_t toAttributes(const ha_gs_group_attributes_t &a, GroupAttributes &out,
     out.version = a.gs_version;
     out.sizeofAttributes = a.gs_sizeof_group_attributes;
     out.clientVersion = a.gs_client_version;
-    out.batchControl = a.gs_batch_control;
-    out.numPhases = a.gs_num_phases;
-    out.sourceReflectionNumPhases = a.gs_source_reflection_num_phases;
-    out.defaultVote = a.gs_group_default_vote;
-    out.mergeControl = a.gs_merge_control;
+    out.batchControl = rawValue(a.gs_batch_control);
+    out.numPhases = rawValue(a.gs_num_phases);
+    out.sourceReflectionNumPhases = rawValue(a.gs_source_reflection_num_phases);
+    out.defaultVote = rawValue(a.gs_group_default_vote);
+    out.mergeControl = rawValue(a.gs_merge_control);
     out.timeLimit = a.gs_time_limit;
     out.sourceReflectionTimeLimit = a.gs_source_reflection_time_limit;
     if (a.gs_group_name) {
@@ -56,12 +56,12 @@ ha_gs_rc_t toAttributes(const ha_gs_group_attributes_t &a, GroupAttributes &out,
     return HA_GS_OK;
 }
 
-bool isVote(ha_gs_vote_value_t v)
+bool isVote(int v)
 {
     return v == HA_GS_VOTE_APPROVE || v == HA_GS_VOTE_CONTINUE || v == HA_GS_VOTE_REJECT;
 }
 
-bool isDefaultVote(ha_gs_vote_value_t v)
+bool isDefaultVote(int v)
 {
     return v == HA_GS_NULL_VOTE || v == HA_GS_VOTE_APPROVE || v == HA_GS_VOTE_REJECT;
 }
@@ -97,7 +97,7 @@ ha_gs_rc_t toLeave(ha_gs_token_t token, const ha_gs_proposal_info_t *info, Leave
         return HA_GS_BAD_PARAMETER;
     const ha_gs_leave_request_t &l = info->gs_leave_request;
     out.token = token;
-    out.numPhases = l.gs_num_phases;
+    out.numPhases = rawValue(l.gs_num_phases);
     out.timeLimit = l.gs_time_limit;
     out.leaveCode = l.gs_leave_code;
     return HA_GS_OK;
@@ -113,7 +113,7 @@ ha_gs_rc_t toExpel(ha_gs_token_t token, const ha_gs_proposal_info_t *info, Expel
         list.gs_providers == nullptr)
         return HA_GS_BAD_PARAMETER;
     out.token = token;
-    out.numPhases = e.gs_num_phases;
+    out.numPhases = rawValue(e.gs_num_phases);
     out.timeLimit = e.gs_time_limit;
     out.expelList.reserve(list.gs_count);
     for (unsigned int i = 0; i < list.gs_count; ++i)
@@ -138,7 +138,7 @@ ha_gs_rc_t toStateChange(ha_gs_token_t token, const ha_gs_proposal_info_t *info,
     if (!s.gs_new_state)
         return HA_GS_BAD_PARAMETER;
     out.token = token;
-    out.numPhases = s.gs_num_phases;
+    out.numPhases = rawValue(s.gs_num_phases);
     out.timeLimit = s.gs_time_limit;
     return copyBytes(s.gs_new_state->gs_length, s.gs_new_state->gs_state,
                      HA_GS_MAX_STATE_VALUE_LENGTH, out.newState);
@@ -152,7 +152,7 @@ ha_gs_rc_t toMessage(ha_gs_token_t token, const ha_gs_proposal_info_t *info, Mes
     if (!m.gs_message)
         return HA_GS_BAD_PARAMETER;
     out.token = token;
-    out.numPhases = m.gs_num_phases;
+    out.numPhases = rawValue(m.gs_num_phases);
     out.timeLimit = m.gs_time_limit;
     return copyBytes(m.gs_message->gs_length, m.gs_message->gs_message, HA_GS_MAX_MESSAGE_LENGTH,
                      out.message);
@@ -167,7 +167,7 @@ ha_gs_rc_t toAttributeChange(ha_gs_token_t token, const ha_gs_proposal_info_t *i
     if (!a.gs_group_attributes)
         return HA_GS_BAD_PARAMETER;
     out.token = token;
-    out.numPhases = a.gs_num_phases;
+    out.numPhases = rawValue(a.gs_num_phases);
     out.timeLimit = a.gs_time_limit;
     /* A name beyond the limit cannot be the group's own: it is an attempt to
      * change an immutable attribute. */
@@ -175,15 +175,17 @@ ha_gs_rc_t toAttributeChange(ha_gs_token_t token, const ha_gs_proposal_info_t *i
                         HA_GS_BAD_GROUP_ATTRIBUTES);
 }
 
-ha_gs_rc_t toVote(ha_gs_token_t token, ha_gs_vote_value_t vote,
+ha_gs_rc_t toVote(ha_gs_token_t token, const ha_gs_vote_value_t &vote,
                   const ha_gs_state_value_t *proposedState, const ha_gs_provider_message_t *message,
-                  ha_gs_vote_value_t defaultVote, VoteRequest &out)
+                  const ha_gs_vote_value_t &defaultVote, VoteRequest &out)
 {
-    if (!isVote(vote) || !isDefaultVote(defaultVote))
+    const int voteValue = rawValue(vote);
+    const int defaultValue = rawValue(defaultVote);
+    if (!isVote(voteValue) || !isDefaultVote(defaultValue))
         return HA_GS_BAD_PARAMETER;
     out.token = token;
-    out.vote = vote;
-    out.defaultVote = defaultVote;
+    out.vote = voteValue;
+    out.defaultVote = defaultValue;
     if (proposedState) {
         Bytes b;
         if (ha_gs_rc_t rc = copyBytes(proposedState->gs_length, proposedState->gs_state,

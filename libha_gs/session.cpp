@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "libha_gs/session.hpp"
 
+#include "client/link.hpp"
 #include "common/endpoint.hpp"
 #include "libha_gs/adapter.hpp"
 #include "libha_gs/notification_builder.hpp"
@@ -25,19 +26,6 @@ namespace {
 /* Every session has its own context, so a fixed inproc name cannot clash. */
 constexpr const char *kMonitorEndpoint = "inproc://ha_gs.monitor";
 
-/* CONNECTED marks success; everything else we listen to means "no (more)
- * connection": a refused or missing ipc path gives CLOSED (reconnection is
- * disabled) or CONNECT_RETRIED, a lost one DISCONNECTED. */
-constexpr int kMonitorEvents =
-    ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |
-    ZMQ_EVENT_MONITOR_STOPPED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-
-/* ZeroMQ heartbeats detect a gsd that hangs without closing the connection,
- * even when the application makes no requests. */
-constexpr int kHeartbeatIntervalMs = 1000;
-constexpr int kHeartbeatTimeoutMs = 3000;
-
 /* How long closing may wait to hand the Quit message to a live gsd. Linger is
  * otherwise 0, so a dead gsd never delays anything. */
 constexpr int kQuitLingerMs = 200;
@@ -52,29 +40,6 @@ Overloaded(F...) -> Overloaded<F...>;
 ha_gs_rc_t createFailure(int error)
 {
     return error == ENOMEM ? HA_GS_NO_MEMORY : HA_GS_SOCK_CREATE_FAILED;
-}
-
-/* What libzmq opens for this session: the context's mailbox, the reaper's
- * and the I/O thread's mailbox and poller, one mailbox per socket (DEALER,
- * its monitor, our PAIR) and the ipc connection, plus headroom. */
-constexpr int kZmqDescriptors = 12;
-
-/* Whether `count` more descriptors can be opened now (by duplicating `fd`). */
-bool descriptorsAvailable(int count, int fd)
-{
-    std::vector<int> taken;
-    taken.reserve(static_cast<size_t>(count));
-    bool ok = true;
-    for (int i = 0; i < count && ok; ++i) {
-        const int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        if (d < 0)
-            ok = false;
-        else
-            taken.push_back(d);
-    }
-    for (int d : taken)
-        ::close(d);
-    return ok;
 }
 
 bool addToEpoll(int epoll, int fd)
@@ -150,27 +115,8 @@ ha_gs_rc_t Session::connect(Lock &lock)
         return HA_GS_SOCK_CREATE_FAILED;
 
     try {
-        context_.set(zmq::ctxopt::blocky, 0);
-        socket_ = zmq::socket_t(context_, zmq::socket_type::dealer);
-        socket_.set(zmq::sockopt::linger, 0);
-        /* Unlimited queues: a request is never refused locally, and gsd's
-         * notifications are never dropped because the application is slow.
-         * A hung gsd is caught by the request timeout and heartbeats. */
-        socket_.set(zmq::sockopt::sndhwm, 0);
-        socket_.set(zmq::sockopt::rcvhwm, 0);
-        socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameSize));
-        socket_.set(zmq::sockopt::heartbeat_ivl, kHeartbeatIntervalMs);
-        socket_.set(zmq::sockopt::heartbeat_timeout, kHeartbeatTimeoutMs);
-        /* Never reconnect: a new gsd knows nothing of this session, and a
-         * failed first connection must fail ha_gs_init. */
-        socket_.set(zmq::sockopt::reconnect_ivl, -1);
-        if (zmq_socket_monitor(socket_.handle(), kMonitorEndpoint, kMonitorEvents) != 0)
-            throw zmq::error_t();
-        monitor_ = zmq::socket_t(context_, zmq::socket_type::pair);
-        monitor_.set(zmq::sockopt::linger, 0);
-        /* Connected before the DEALER connects: monitor events sent while
-         * nobody listens are lost. */
-        monitor_.connect(kMonitorEndpoint);
+        /* Socket options and monitor: client/link.hpp. */
+        openLink(context_, socket_, monitor_, kMonitorEndpoint);
         socketFd_ = socket_.get(zmq::sockopt::fd);
         monitorFd_ = monitor_.get(zmq::sockopt::fd);
         socketsOpen_ = true;
@@ -271,8 +217,7 @@ bool Session::drainLocked()
             /* Both said EAGAIN, which made ZeroMQ process its pending
              * commands. ZMQ_EVENTS confirms nothing arrived meanwhile; after
              * this, ZMQ_FD signals the next arrival. */
-            if ((socket_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0 &&
-                (monitor_.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0)
+            if (linkQuiet(socket_, monitor_))
                 break;
         }
     } catch (const zmq::error_t &) {
@@ -287,31 +232,15 @@ bool Session::drainLocked()
 
 bool Session::readMonitorLocked()
 {
-    zmq::message_t event;
-    if (!monitor_.recv(event, zmq::recv_flags::dontwait))
+    const std::optional<uint16_t> event = readMonitorEvent(monitor_);
+    if (!event)
         return false;
-    /* Frame 1: uint16 event, uint32 value; frame 2: the endpoint. */
-    bool more = event.more();
-    while (more) {
-        zmq::message_t part;
-        if (!monitor_.recv(part, zmq::recv_flags::dontwait))
-            break;
-        more = part.more();
-    }
-    uint16_t id = 0;
-    if (event.size() >= sizeof(id))
-        std::memcpy(&id, event.data(), sizeof(id));
-    switch (id) {
-    case ZMQ_EVENT_CONNECTED:
-    case 0:
-        break;
-    default:
+    if (connectionLost(*event)) {
         /* Messages that arrived before the connection dropped are still
          * delivered. */
         while (socketsOpen_ && !dead_ && readSocketLocked()) {
         }
         markDeadLocked();
-        break;
     }
     return true;
 }
@@ -384,6 +313,10 @@ void Session::routeLocked(wire::ServerMessage message, zmq::message_t *body)
                            queue_.push_back(Queued{nullptr, 0, false, PingNote{ping.seq}});
                    },
                    [&](wire::Bye &) { markDeadLocked(); },
+                   /* CMM messages belong to CMM sessions; gsd never sends
+                    * them on a GSAPI session. */
+                   [](wire::CmmReply &) {},
+                   [](wire::CmmNote &) {},
                },
                message);
 }

@@ -5,6 +5,7 @@
  * per process; credentials and deaths are per process) are forked children
  * that report to the test through a pipe.
  */
+#include "cmm.h"
 #include "common/wire.hpp"
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
@@ -942,4 +943,287 @@ TEST_CASE("many providers dying at once each get their failure leave")
     const auto reply = client.request(UnsubscribeRequest{4242});
     REQUIRE(reply);
     CHECK(reply->rc == HA_GS_BAD_MEMBER_TOKEN);
+}
+
+/* ---- CMM sessions ------------------------------------------------------- */
+
+namespace {
+
+wire::Hello cmmHello()
+{
+    wire::Hello hello;
+    hello.kind = wire::kSessionCmm;
+    return hello;
+}
+
+RequestId nextCmmId = 1000;
+
+std::optional<wire::CmmReply> cmmCall(RawClient &client, int op, uint32_t node = 0, int qualif = 0)
+{
+    const RequestId id = nextCmmId++;
+    client.send(wire::CmmReq{id, op, node, qualif});
+    auto in = client.await([id](const Incoming &m) {
+        const auto *reply = std::get_if<wire::CmmReply>(&m.message);
+        return (reply && reply->id == id) || std::holds_alternative<wire::Bye>(m.message);
+    });
+    if (!in || !std::holds_alternative<wire::CmmReply>(in->message))
+        return std::nullopt;
+    return std::get<wire::CmmReply>(in->message);
+}
+
+int cmmRc(RawClient &client, int op, uint32_t node = 0, int qualif = 0)
+{
+    const auto reply = cmmCall(client, op, node, qualif);
+    REQUIRE(reply.has_value());
+    return reply->rc;
+}
+
+/* The CMM messages received so far, in order, as "change:node". */
+std::vector<std::string> cmmNotes(RawClient &client)
+{
+    std::vector<std::string> out;
+    for (const Incoming &in : client.inbox)
+        if (const auto *n = std::get_if<wire::CmmNote>(&in.message))
+            out.push_back(std::to_string(n->change) + ":" + std::to_string(n->node));
+    return out;
+}
+
+std::string noteText(int change, int node)
+{
+    return std::to_string(change) + ":" + std::to_string(node);
+}
+
+} // namespace
+
+TEST_CASE("cmm: one process may hold a GSAPI and a CMM session at once")
+{
+    TestBroker broker;
+    RawClient gsapi(broker.endpoint);
+    RawClient cmm(broker.endpoint);
+    REQUIRE(gsapi.hello().rc == HA_GS_OK);
+    REQUIRE(cmm.hello(cmmHello()).rc == HA_GS_OK);
+    CHECK_FALSE(gsapi.awaitBye(kQuiet).has_value());
+    CHECK(cmmRc(cmm, wire::kCmmGetCount) == CMM_OK);
+    /* A second CMM hello of the same process replaces only the CMM session. */
+    RawClient cmm2(broker.endpoint);
+    REQUIRE(cmm2.hello(cmmHello()).rc == HA_GS_OK);
+    CHECK(cmm.awaitBye().has_value());
+    CHECK_FALSE(gsapi.awaitBye(kQuiet).has_value());
+}
+
+TEST_CASE("cmm: an unknown session kind is refused")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    wire::Hello hello;
+    hello.kind = 7;
+    CHECK(client.hello(hello).rc == HA_GS_BAD_PARAMETER);
+}
+
+TEST_CASE("cmm: requests on the wrong kind of session end it")
+{
+    TestBroker broker;
+    RawClient gsapi(broker.endpoint);
+    REQUIRE(gsapi.hello().rc == HA_GS_OK);
+    gsapi.send(wire::CmmReq{1, wire::kCmmGetCount, 0, 0});
+    CHECK(gsapi.awaitBye().has_value());
+}
+
+TEST_CASE("cmm: the default table is this node alone, master")
+{
+    BrokerConfig config;
+    config.nodeNumber = 3;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+    auto id = cmmCall(client, wire::kCmmNodeGetId);
+    REQUIRE(id);
+    CHECK(id->rc == CMM_OK);
+    CHECK(id->node == 3);
+    auto master = cmmCall(client, wire::kCmmMasterGetInfo);
+    REQUIRE(master);
+    CHECK(master->rc == CMM_OK);
+    REQUIRE(master->members.size() == 1);
+    CHECK(master->members[0].nodeid == 3);
+    CHECK(master->members[0].domainid == 1);
+    CHECK(master->members[0].sflag == (CMM_MASTER | CMM_ELIGIBLE_MEMBER));
+    CHECK(master->members[0].incarnation == 1);
+    CHECK_FALSE(master->members[0].name.empty());
+    CHECK(cmmRc(client, wire::kCmmViceMasterGetInfo) == CMM_ESRCH);
+    CHECK(cmmRc(client, wire::kCmmPotentialGetInfo, 9) == CMM_ESRCH);
+    auto all = cmmCall(client, wire::kCmmGetAll);
+    REQUIRE(all);
+    CHECK(all->count == 1);
+    CHECK(all->members.size() == 1);
+    CHECK(cmmRc(client, 99) == CMM_ENOTSUP);
+}
+
+TEST_CASE("cmm: --cmm-ineligible leaves the cluster without a master")
+{
+    BrokerConfig config;
+    config.cmmIneligible = true;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+    CHECK(cmmRc(client, wire::kCmmMasterGetInfo) == CMM_ENOCLUSTER);
+    auto self = cmmCall(client, wire::kCmmMemberGetInfo, 1);
+    REQUIRE(self);
+    CHECK(self->rc == CMM_OK);
+    REQUIRE(self->members.size() == 1);
+    CHECK(self->members[0].sflag == 0);
+}
+
+TEST_CASE("cmm: a node table file is read and a bad one refused")
+{
+    TempDir dir;
+    const std::string good = dir.path() + "/good", bad = dir.path() + "/bad";
+    {
+        FILE *f = fopen(good.c_str(), "w");
+        REQUIRE(f);
+        fputs("# NodeId Domain_id Name Attributes\n1 5 alpha eligible,addr=10.0.0.1\n"
+              "2 5 beta eligible\n\n3 5 gamma -\n",
+              f);
+        fclose(f);
+        f = fopen(bad.c_str(), "w");
+        REQUIRE(f);
+        fputs("1 5 alpha eligible\n1 5 again eligible\n", f);
+        fclose(f);
+    }
+    {
+        BrokerConfig config;
+        config.cmmNodesFile = good;
+        TestBroker broker(config);
+        RawClient client(broker.endpoint);
+        REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+        auto master = cmmCall(client, wire::kCmmMasterGetInfo);
+        REQUIRE(master);
+        REQUIRE(master->members.size() == 1);
+        CHECK(master->members[0].name == "alpha");
+        CHECK(master->members[0].addr == "10.0.0.1");
+        CHECK(master->members[0].domainid == 5);
+        auto gamma = cmmCall(client, wire::kCmmPotentialGetInfo, 3);
+        REQUIRE(gamma);
+        REQUIRE(gamma->members.size() == 1);
+        CHECK(gamma->members[0].sflag == CMM_OUT_OF_CLUSTER);
+        CHECK(cmmRc(client, wire::kCmmConfigReload) == CMM_OK);
+    }
+    for (const std::string &file : {bad, dir.path() + "/missing"}) {
+        BrokerConfig config;
+        config.cmmNodesFile = file;
+        config.endpoint = "ipc://" + dir.path() + "/gsd.sock";
+        try {
+            Broker refused(config);
+            FAIL("a bad node table was accepted: " << file);
+        } catch (const BrokerError &error) {
+            CHECK(error.kind() == BrokerError::Kind::Config);
+        }
+    }
+}
+
+TEST_CASE("cmm: registration, notifications before the reply, unregistration")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+    CHECK(cmmRc(client, wire::kCmmUnregister) == CMM_ENOENT);
+    CHECK(cmmRc(client, wire::kCmmRegister) == CMM_OK);
+    CHECK(cmmRc(client, wire::kCmmRegister) == CMM_EEXIST);
+    CHECK(cmmRc(client, wire::kCmmMembershipRemove) == CMM_ECANCELED);
+    CHECK(cmmRc(client, wire::kCmmMastershipRelease) == CMM_ECANCELED);
+    CHECK(cmmNotes(client).empty());
+    /* Disqualifying the only master leaves no master. */
+    CHECK(cmmRc(client, wire::kCmmSetQualif, 1, CMM_DISQUALIFIED_MEMBER) == CMM_OK);
+    CHECK(cmmNotes(client) == std::vector<std::string>{noteText(CMM_MASTER_DEMOTED, 1)});
+    CHECK(cmmRc(client, wire::kCmmMasterGetInfo) == CMM_ENOCLUSTER);
+    CHECK(cmmRc(client, wire::kCmmSeizeQualif) == CMM_OK);
+    CHECK(cmmNotes(client) == std::vector<std::string>{noteText(CMM_MASTER_DEMOTED, 1),
+                                                       noteText(CMM_MASTER_ELECTED, 1)});
+    CHECK(cmmRc(client, wire::kCmmUnregister) == CMM_OK);
+    client.inbox.clear();
+    CHECK(cmmRc(client, wire::kCmmSetQualif, 1, CMM_DISQUALIFIED_MEMBER) == CMM_OK);
+    CHECK(cmmNotes(client).empty());
+    CHECK(cmmRc(client, wire::kCmmUnregister) == CMM_ENOENT);
+}
+
+TEST_CASE("cmm: after membership removal queries work and changes are refused")
+{
+    BrokerConfig config;
+    config.cmmIneligible = true;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+    REQUIRE(cmmRc(client, wire::kCmmRegister) == CMM_OK);
+    CHECK(cmmRc(client, wire::kCmmMembershipRemove) == CMM_OK);
+    CHECK(cmmNotes(client) == std::vector<std::string>{noteText(CMM_MEMBER_LEFT, 1)});
+    auto self = cmmCall(client, wire::kCmmPotentialGetInfo, 1);
+    REQUIRE(self);
+    CHECK(self->rc == CMM_OK);
+    REQUIRE(self->members.size() == 1);
+    CHECK((self->members[0].sflag & CMM_OUT_OF_CLUSTER) != 0);
+    CHECK(cmmRc(client, wire::kCmmGetCount) == CMM_OK);
+    CHECK(cmmRc(client, wire::kCmmMembershipRemove) == CMM_ENOCLUSTER);
+    CHECK(cmmRc(client, wire::kCmmSeizeQualif) == CMM_EPERM);
+}
+
+TEST_CASE("cmm: the registration limit answers CMM_ENOENT")
+{
+    BrokerConfig config;
+    config.cmmMaxRegistrations = 1;
+    TestBroker broker(config);
+    const std::string endpoint = broker.endpoint;
+    Child child([&](Channel &parent) {
+        RawClient client(endpoint);
+        if (client.hello(cmmHello()).rc != HA_GS_OK)
+            return 1;
+        parent.say("rc " + std::to_string(cmmRc(client, wire::kCmmRegister)));
+        (void)parent.hear();
+        return 0;
+    });
+    CHECK(child.channel().hear() == "rc " + std::to_string(CMM_OK));
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+    CHECK(cmmRc(client, wire::kCmmRegister) == CMM_ENOENT);
+    /* The child's death frees its registration. */
+    child.kill(SIGKILL);
+    const auto deadline = Clock::now() + kWait;
+    int rc = CMM_ENOENT;
+    while (rc != CMM_OK && Clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+        rc = cmmRc(client, wire::kCmmRegister);
+    }
+    CHECK(rc == CMM_OK);
+}
+
+TEST_CASE("cmm: reloadCmm (gsd's SIGHUP) re-reads the node table")
+{
+    TempDir dir;
+    const std::string path = dir.path() + "/nodes";
+    const auto writeTable = [&](const char *text) {
+        FILE *f = fopen(path.c_str(), "w");
+        REQUIRE(f);
+        fputs(text, f);
+        fclose(f);
+    };
+    writeTable("1 1 alpha eligible\n");
+    BrokerConfig config;
+    config.cmmNodesFile = path;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+    CHECK(cmmRc(client, wire::kCmmPotentialGetInfo, 4) == CMM_ESRCH);
+    writeTable("1 1 alpha eligible\n4 1 delta -\n");
+    broker.broker->reloadCmm();
+    const auto deadline = Clock::now() + kWait;
+    int rc = CMM_ESRCH;
+    while (rc != CMM_OK && Clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+        rc = cmmRc(client, wire::kCmmPotentialGetInfo, 4);
+    }
+    CHECK(rc == CMM_OK);
+    /* A bad file leaves the table as it was. */
+    writeTable("garbage\n");
+    broker.broker->reloadCmm();
+    std::this_thread::sleep_for(kQuiet);
+    CHECK(cmmRc(client, wire::kCmmPotentialGetInfo, 4) == CMM_OK);
+    CHECK(cmmRc(client, wire::kCmmConfigReload) == CMM_EINVAL);
 }

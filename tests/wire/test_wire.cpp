@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The MessagePack codec: round trips of every message, and hostile frames. */
+#include "cmm.h"
 #include "common/wire.hpp"
 #include "ha_gs.h"
 
@@ -67,7 +68,15 @@ auto fields(const UnsubscribeRequest &r)
 auto fields(const Hello &m)
 {
     return std::tie(m.version, m.domain, m.responsivenessType, m.responsivenessInterval,
-                    m.responsivenessTimeLimit);
+                    m.responsivenessTimeLimit, m.kind);
+}
+auto fields(const CmmReq &m)
+{
+    return std::tie(m.id, m.op, m.node, m.qualif);
+}
+auto fields(const CmmReply &m)
+{
+    return std::tie(m.id, m.rc, m.node, m.count, m.members);
 }
 auto fields(const Pong &m)
 {
@@ -175,6 +184,11 @@ std::vector<ClientMessage> allClientMessages()
         Hello{kProtocolVersion, "domain", HA_GS_PING_RESPONSIVENESS, 5, 2},
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0},
         Hello{kProtocolVersion, "", 0, 0, 0},
+        Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionCmm},
+        CmmReq{1, kCmmNodeGetId, 0, 0},
+        CmmReq{std::numeric_limits<RequestId>::max(), kCmmSetQualif, 0xFFFFFFFFu,
+               CMM_DISQUALIFIED_MEMBER},
+        CmmReq{3, kCmmRegister, 0, 0},
         Pong{0},
         Pong{std::numeric_limits<uint64_t>::max()},
         Quit{},
@@ -195,6 +209,16 @@ std::vector<ServerMessage> allServerMessages()
         NoteHeader{1, false},
         Ping{77},
         Bye{"gsd shutting down"},
+        CmmReply{7, CMM_OK, 3, 0, {}},
+        CmmReply{8,
+                 CMM_EAGAIN,
+                 0,
+                 2,
+                 {CmmMember{1, "alpha", "10.0.0.1", 1, CMM_MASTER | CMM_ELIGIBLE_MEMBER, 4, "sw"},
+                  CmmMember{0xFFFFFFFFu, "", "", 0, 0, 0, ""}}},
+        CmmReply{9, CMM_ERANGE, 0, 1025, {}},
+        CmmNote{CMM_MASTER_ELECTED, 1},
+        CmmNote{CMM_STALE_CLUSTER, 0},
     };
 }
 
@@ -281,6 +305,38 @@ TEST_CASE("every client message round-trips")
         CHECK(same(message, back));
         CHECK(encode(back) == frame);
     }
+}
+
+TEST_CASE("a hello without a session kind is a GSAPI hello")
+{
+    json document =
+        asDocument(encode(ClientMessage{Hello{kProtocolVersion, "d", 0, 0, 0, kSessionCmm}}));
+    REQUIRE(document.contains("k"));
+    CHECK(std::get<Hello>(decodeClientMessage(toFrame(document))).kind == kSessionCmm);
+    document.erase("k");
+    CHECK(std::get<Hello>(decodeClientMessage(toFrame(document))).kind == kSessionGsapi);
+    document["k"] = "cmm";
+    CHECK_THROWS_AS(decodeClientMessage(toFrame(document)), DecodeError);
+}
+
+TEST_CASE("every client message alternative is covered")
+{
+    std::vector<bool> seen(std::variant_size_v<ClientMessage>, false);
+    for (const ClientMessage &message : allClientMessages())
+        seen[message.index()] = true;
+    for (size_t i = 0; i < seen.size(); ++i)
+        CHECK_MESSAGE(seen[i], "client message alternative " << i);
+}
+
+TEST_CASE("CMM reply members keep every field")
+{
+    const CmmMember member{42, "n\xc3\xa9", "::1", 7, CMM_VICEMASTER | CMM_FLAG_SYNCHRO_NEEDED,
+                           9,  "load"};
+    const auto back = std::get<CmmReply>(
+        decodeServerMessage(encode(ServerMessage{CmmReply{5, CMM_OK, 0, 1, {member}}})));
+    REQUIRE(back.members.size() == 1);
+    CHECK(back.members[0] == member);
+    CHECK(back.count == 1);
 }
 
 TEST_CASE("every request alternative is covered")
@@ -420,7 +476,7 @@ TEST_CASE("every missing required field is rejected")
 {
     /* Keys that may be absent: unset optionals. */
     const std::vector<std::string> optionalKeys = {"d",  "s",  "m",  "ps", "ei",
-                                                   "pa", "ss", "fm", "cm"};
+                                                   "pa", "ss", "fm", "cm", "k"};
     const auto isOptional = [&](const std::string &key) {
         return std::find(optionalKeys.begin(), optionalKeys.end(), key) != optionalKeys.end();
     };

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connection pieces shared by the client libraries (libha_gs and
+ * libcgha_cmm): how a DEALER socket to gsd and its monitor are set up, how
+ * monitor events are read, and when both sockets are quiet so that their
+ * ZMQ_FD descriptors can be polled. Internal (static library gs_client); the
+ * libraries' version scripts keep it private.
+ *
+ * The waiting rules built on these: drain both sockets after every socket
+ * operation, until linkQuiet(); only then poll the two descriptors.
+ */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <zmq.hpp>
+
+namespace gs::client {
+
+/* CONNECTED marks success; everything else listened to means "no (more)
+ * connection": a refused or missing ipc path gives CLOSED (reconnection is
+ * disabled) or CONNECT_RETRIED, a lost one DISCONNECTED. */
+constexpr int kMonitorEvents =
+    ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_DISCONNECTED |
+    ZMQ_EVENT_MONITOR_STOPPED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+
+/* ZeroMQ heartbeats detect a gsd that hangs without closing the connection,
+ * even when the application makes no requests. */
+constexpr int kHeartbeatIntervalMs = 1000;
+constexpr int kHeartbeatTimeoutMs = 3000;
+
+/* What libzmq opens for one link: the context's mailbox, the reaper's and
+ * the I/O thread's mailbox and poller, one mailbox per socket (DEALER, its
+ * monitor, our PAIR) and the ipc connection, plus headroom. */
+constexpr int kZmqDescriptors = 12;
+
+/* Whether `count` more descriptors can be opened now (by duplicating `fd`).
+ * libzmq aborts when some of its descriptors cannot be created, so check
+ * before asking it for any. */
+bool descriptorsAvailable(int count, int fd);
+
+/* Makes `socket` a DEALER with the clients' options (no linger, unlimited
+ * queues, frame size limit, heartbeats, never reconnect) and `monitor` the
+ * PAIR end of its monitor at `monitorEndpoint` (an inproc name unique within
+ * `context`). The DEALER is not connected yet. Throws zmq::error_t. */
+void openLink(zmq::context_t &context, zmq::socket_t &socket, zmq::socket_t &monitor,
+              const char *monitorEndpoint);
+
+/* Reads one monitor event and returns its id; nullopt when none is queued.
+ * Throws zmq::error_t. */
+std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor);
+
+/* Whether a monitor event means the connection is gone (or never came). */
+inline bool connectionLost(uint16_t event)
+{
+    return event != ZMQ_EVENT_CONNECTED && event != 0;
+}
+
+/* After both sockets said EAGAIN: true when neither has input, so that
+ * ZMQ_FD signals the next arrival. Throws zmq::error_t. */
+bool linkQuiet(zmq::socket_t &socket, zmq::socket_t &monitor);
+
+} // namespace gs::client

@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcgha_cmm: cmm.h over a CMM session with gsd.
+ *
+ * One process-wide State behind one mutex. Every call that talks to gsd
+ * holds the mutex for its round trip (calls are serialized; each is bounded
+ * by the process's timeout). Callbacks run with the mutex released, in the
+ * thread calling cmm_notify_dispatch; dispatches are serialized by a second
+ * lock so that order is kept. The notification descriptor is an epoll
+ * descriptor owned by the State: it holds an eventfd that is readable while
+ * notifications wait or the connection is lost, plus the connection's
+ * ZeroMQ descriptors, which are kept quiet by draining after every socket
+ * operation. fork(): the child handler forgets the connection (its ZeroMQ
+ * objects belong to the parent and are left untouched), the registration and
+ * the filter.
+ */
+#include "cmm.h"
+#include "common/endpoint.hpp"
+#include "libcgha_cmm/connection.hpp"
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace {
+
+using gs::cmmlib::Clock;
+using gs::cmmlib::Connection;
+namespace wire = gs::wire;
+
+constexpr int kFirstKind = CMM_MASTER_ELECTED;
+constexpr int kLastKind = CMM_NODE_INELIGIBLE;
+constexpr uint32_t kKinds = kLastKind - kFirstKind + 1;
+constexpr uint32_t kAllKinds = (1u << kKinds) - 1;
+
+bool knownKind(int kind)
+{
+    return kind >= kFirstKind && kind <= kLastKind;
+}
+uint32_t bitOf(int kind)
+{
+    return 1u << (kind - kFirstKind);
+}
+
+struct Registration {
+    cmm_notify_t callback = nullptr;
+    void *data = nullptr;
+    bool broken = false; /* its connection was lost */
+};
+
+struct State {
+    std::mutex mutex;
+    pthread_mutex_t dispatchLock = PTHREAD_MUTEX_INITIALIZER;
+    std::chrono::nanoseconds timeout = std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC);
+    std::unique_ptr<Connection> connection;
+    std::optional<Registration> registration;
+    std::deque<wire::CmmNote> pending; /* received, not yet dispatched */
+    uint32_t filter = kAllKinds;
+    int epollFd = -1;
+    int readyFd = -1;
+    bool readySet = false;
+    int callbacksRunning = 0;
+    uint64_t generation = 0; /* bumped by cmm_disconnect */
+};
+
+State &state()
+{
+    static State *s = new State; /* never destroyed: usable from atexit code */
+    return *s;
+}
+
+thread_local bool inCallback = false;
+
+using Lock = std::unique_lock<std::mutex>;
+
+/* ---- Descriptor --------------------------------------------------------- */
+
+void unwatch(State &s)
+{
+    if (s.epollFd >= 0 && s.connection) {
+        epoll_ctl(s.epollFd, EPOLL_CTL_DEL, s.connection->socketFd(), nullptr);
+        epoll_ctl(s.epollFd, EPOLL_CTL_DEL, s.connection->monitorFd(), nullptr);
+    }
+}
+
+bool watch(State &s, int fd)
+{
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    return epoll_ctl(s.epollFd, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
+cmm_error_t openDescriptor(State &s)
+{
+    if (s.epollFd >= 0)
+        return CMM_OK;
+    s.epollFd = epoll_create1(EPOLL_CLOEXEC);
+    s.readyFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s.epollFd < 0 || s.readyFd < 0 || !watch(s, s.readyFd)) {
+        if (s.epollFd >= 0)
+            ::close(s.epollFd);
+        if (s.readyFd >= 0)
+            ::close(s.readyFd);
+        s.epollFd = s.readyFd = -1;
+        return CMM_ENOMEM;
+    }
+    s.readySet = false;
+    if (s.connection && !s.connection->dead())
+        if (!watch(s, s.connection->socketFd()) || !watch(s, s.connection->monitorFd()))
+            return CMM_ENOMEM;
+    return CMM_OK;
+}
+
+void closeDescriptor(State &s)
+{
+    unwatch(s);
+    if (s.epollFd >= 0)
+        ::close(s.epollFd);
+    if (s.readyFd >= 0)
+        ::close(s.readyFd);
+    s.epollFd = s.readyFd = -1;
+    s.readySet = false;
+}
+
+/* Takes what the connection received and makes the eventfd readable exactly
+ * while dispatch has work. */
+void collect(State &s)
+{
+    if (s.connection) {
+        s.connection->drain();
+        auto &notes = s.connection->notes();
+        if (s.registration && !s.registration->broken)
+            s.pending.insert(s.pending.end(), notes.begin(), notes.end());
+        notes.clear();
+        if (s.connection->dead() && s.registration)
+            s.registration->broken = true;
+    }
+    const bool ready = s.registration && (!s.pending.empty() || s.registration->broken);
+    if (s.readyFd < 0 || ready == s.readySet)
+        return;
+    if (ready) {
+        const uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = ::write(s.readyFd, &one, sizeof one);
+    } else {
+        uint64_t count;
+        [[maybe_unused]] const ssize_t n = ::read(s.readyFd, &count, sizeof count);
+    }
+    s.readySet = ready;
+}
+
+/* ---- Connection --------------------------------------------------------- */
+
+void dropConnection(State &s)
+{
+    collect(s);
+    unwatch(s);
+    s.connection.reset();
+}
+
+cmm_error_t connectLocked(State &s, std::chrono::nanoseconds timeout)
+{
+    if (s.connection) {
+        collect(s);
+        if (!s.connection->dead())
+            return CMM_OK;
+        dropConnection(s);
+    }
+    std::unique_ptr<Connection> connection;
+    try {
+        connection = std::make_unique<Connection>();
+    } catch (const std::bad_alloc &) {
+        return CMM_ENOMEM;
+    } catch (const std::exception &) {
+        return CMM_ENOMEM;
+    }
+    const cmm_error_t rc = connection->open(gs::resolveEndpoint(), Clock::now() + timeout);
+    if (rc != CMM_OK)
+        return rc;
+    s.connection = std::move(connection);
+    if (s.epollFd >= 0)
+        if (!watch(s, s.connection->socketFd()) || !watch(s, s.connection->monitorFd()))
+            return CMM_ENOMEM;
+    return CMM_OK;
+}
+
+/* One round trip: the call's result (gsd's rc, or the transport's). */
+cmm_error_t callLocked(State &s, int op, wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
+{
+    try {
+        if (const cmm_error_t rc = connectLocked(s, s.timeout); rc != CMM_OK)
+            return rc;
+        const cmm_error_t rc =
+            s.connection->call(wire::CmmReq{0, op, node, qualif}, Clock::now() + s.timeout, reply);
+        collect(s);
+        if (rc != CMM_OK)
+            return rc;
+        return static_cast<cmm_error_t>(reply.rc);
+    } catch (const std::bad_alloc &) {
+        return CMM_ENOMEM;
+    } catch (const std::exception &) {
+        return CMM_EOTHER;
+    }
+}
+
+cmm_error_t call(int op, wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
+{
+    State &s = state();
+    Lock lock(s.mutex);
+    return callLocked(s, op, reply, node, qualif);
+}
+
+cmm_error_t simple(int op, uint32_t node = 0, int qualif = 0)
+{
+    wire::CmmReply reply;
+    return call(op, reply, node, qualif);
+}
+
+void fill(const wire::CmmMember &from, cmm_member_t &to)
+{
+    std::memset(&to, 0, sizeof to);
+    to.nodeid = from.nodeid;
+    std::strncpy(to.name, from.name.c_str(), sizeof to.name - 1);
+    std::strncpy(to.addr, from.addr.c_str(), sizeof to.addr - 1);
+    to.domainid = from.domainid;
+    to.sflag = from.sflag;
+    to.incarnation_number = from.incarnation;
+    std::strncpy(to.software_load_id, from.softwareLoadId.c_str(), sizeof to.software_load_id - 1);
+}
+
+cmm_error_t describe(int op, uint32_t node, cmm_member_t *member)
+{
+    if (!member)
+        return CMM_EINVAL;
+    wire::CmmReply reply;
+    const cmm_error_t rc = call(op, reply, node);
+    if ((rc == CMM_OK || rc == CMM_EAGAIN) && !reply.members.empty())
+        fill(reply.members.front(), *member);
+    return rc;
+}
+
+/* ---- fork() ---------------------------------------------------------- */
+
+void beforeFork()
+{
+    state().mutex.lock();
+}
+void afterForkParent()
+{
+    state().mutex.unlock();
+}
+void afterForkChild()
+{
+    State &s = state();
+    if (s.connection)
+        (void)s.connection.release(); /* the parent's ZeroMQ objects: leaked */
+    /* Our own descriptors: the child's copies, closing them is harmless. */
+    if (s.epollFd >= 0)
+        ::close(s.epollFd);
+    if (s.readyFd >= 0)
+        ::close(s.readyFd);
+    s.epollFd = s.readyFd = -1;
+    s.readySet = false;
+    s.registration.reset();
+    s.pending.clear();
+    s.filter = kAllKinds;
+    s.callbacksRunning = 0;
+    inCallback = false;
+    pthread_mutex_init(&s.dispatchLock, nullptr);
+    s.mutex.unlock();
+}
+
+struct ForkHandlers {
+    ForkHandlers()
+    {
+        (void)state();
+        pthread_atfork(beforeFork, afterForkParent, afterForkChild);
+    }
+};
+const ForkHandlers forkHandlers;
+
+} // namespace
+
+/* ======================================================================== */
+
+extern "C" {
+
+cmm_error_t cmm_connect(const timespec_t timeout)
+{
+    if (timeout.tv_sec < 0 || timeout.tv_nsec < 0 || timeout.tv_nsec >= 1000000000L ||
+        (timeout.tv_sec == 0 && timeout.tv_nsec == 0))
+        return CMM_EINVAL;
+    State &s = state();
+    Lock lock(s.mutex);
+    const auto previous = s.timeout;
+    s.timeout = std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec);
+    try {
+        return connectLocked(s, previous);
+    } catch (const std::bad_alloc &) {
+        return CMM_ENOMEM;
+    } catch (const std::exception &) {
+        return CMM_EOTHER;
+    }
+}
+
+cmm_error_t cmm_disconnect(void)
+{
+    State &s = state();
+    Lock lock(s.mutex);
+    s.registration.reset();
+    s.pending.clear();
+    s.filter = kAllKinds;
+    ++s.generation;
+    closeDescriptor(s);
+    s.connection.reset();
+    return CMM_OK;
+}
+
+cmm_error_t cmm_node_getid(cmm_nodeid_t *const me)
+{
+    if (!me)
+        return CMM_EINVAL;
+    wire::CmmReply reply;
+    const cmm_error_t rc = call(wire::kCmmNodeGetId, reply);
+    *me = rc == CMM_OK ? reply.node : CMM_INVALID_NODE_ID;
+    return rc;
+}
+
+cmm_error_t cmm_member_getinfo(cmm_nodeid_t const nodeid, cmm_member_t *const member)
+{
+    return describe(wire::kCmmMemberGetInfo, nodeid, member);
+}
+
+cmm_error_t cmm_potential_getinfo(cmm_nodeid_t const nodeid, cmm_member_t *const member)
+{
+    return describe(wire::kCmmPotentialGetInfo, nodeid, member);
+}
+
+cmm_error_t cmm_master_getinfo(cmm_member_t *const member)
+{
+    return describe(wire::kCmmMasterGetInfo, 0, member);
+}
+
+cmm_error_t cmm_vicemaster_getinfo(cmm_member_t *const member)
+{
+    return describe(wire::kCmmViceMasterGetInfo, 0, member);
+}
+
+cmm_error_t cmm_member_getcount(uint32_t *const member_count)
+{
+    if (!member_count)
+        return CMM_EINVAL;
+    wire::CmmReply reply;
+    const cmm_error_t rc = call(wire::kCmmGetCount, reply);
+    if (rc == CMM_OK || rc == CMM_EAGAIN)
+        *member_count = reply.count;
+    return rc;
+}
+
+cmm_error_t cmm_member_getall(uint32_t const table_size, cmm_member_t *const member_table,
+                              uint32_t *const member_count)
+{
+    if (!member_count)
+        return CMM_EINVAL;
+    if (!member_table)
+        return cmm_member_getcount(member_count);
+    if (table_size > CMM_MAX_MEMBER_TABLE_SIZE)
+        return CMM_EINVAL;
+    wire::CmmReply reply;
+    const cmm_error_t rc = call(wire::kCmmGetAll, reply);
+    if (rc != CMM_OK && rc != CMM_EAGAIN)
+        return rc;
+    const auto count = static_cast<uint32_t>(reply.members.size());
+    *member_count = count;
+    if (count > table_size)
+        return CMM_ERANGE;
+    for (uint32_t i = 0; i < count; ++i)
+        fill(reply.members[i], member_table[i]);
+    return rc;
+}
+
+static int flagSet(cmm_member_t const *member, uint32_t bit)
+{
+    return member && (member->sflag & bit) != 0 ? 1 : 0;
+}
+
+int cmm_member_isdesynchronized(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_FLAG_SYNCHRO_NEEDED);
+}
+int cmm_member_isdisqualified(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_FLAG_DISQUALIFIED);
+}
+int cmm_member_isqualified(cmm_member_t const *member)
+{
+    return member && (member->sflag & CMM_FLAG_DISQUALIFIED) == 0 ? 1 : 0;
+}
+int cmm_member_iseligible(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_ELIGIBLE_MEMBER);
+}
+int cmm_member_isexcluded(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_EXCLUDED_MEMBER);
+}
+int cmm_member_isfrozen(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_FROZEN_MEMBER);
+}
+int cmm_member_ismaster(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_MASTER);
+}
+int cmm_member_isvicemaster(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_VICEMASTER);
+}
+int cmm_member_isoutofcluster(cmm_member_t const *member)
+{
+    return flagSet(member, CMM_OUT_OF_CLUSTER);
+}
+
+cmm_error_t cmm_mastership_release(void)
+{
+    return simple(wire::kCmmMastershipRelease);
+}
+
+cmm_error_t cmm_membership_remove(void)
+{
+    return simple(wire::kCmmMembershipRemove);
+}
+
+cmm_error_t cmm_member_setqualif(cmm_nodeid_t const nodeid, cmm_qualif_t const new_qualif)
+{
+    return simple(wire::kCmmSetQualif, nodeid, static_cast<int>(new_qualif));
+}
+
+cmm_error_t cmm_member_seizequalif(void)
+{
+    return simple(wire::kCmmSeizeQualif);
+}
+
+cmm_error_t cmm_config_reload(void)
+{
+    return simple(wire::kCmmConfigReload);
+}
+
+cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *client_data)
+{
+    if (!callback)
+        return CMM_EINVAL;
+    State &s = state();
+    Lock lock(s.mutex);
+    if (s.registration)
+        return CMM_EEXIST;
+    wire::CmmReply reply;
+    const cmm_error_t rc = callLocked(s, wire::kCmmRegister, reply);
+    if (rc != CMM_OK)
+        return rc;
+    if (const cmm_error_t fd = openDescriptor(s); fd != CMM_OK) {
+        (void)callLocked(s, wire::kCmmUnregister, reply);
+        return fd;
+    }
+    /* Delivery starts with the changes after this call. */
+    s.connection->notes().clear();
+    s.pending.clear();
+    s.registration = Registration{callback, client_data, false};
+    collect(s);
+    return CMM_OK;
+}
+
+cmm_error_t cmm_cmc_unregister(void)
+{
+    State &s = state();
+    Lock lock(s.mutex);
+    if (!s.registration)
+        return CMM_ENOENT;
+    if (s.callbacksRunning > 0 || inCallback)
+        return CMM_EBUSY;
+    collect(s);
+    if (!s.registration->broken) {
+        wire::CmmReply reply;
+        const cmm_error_t rc = callLocked(s, wire::kCmmUnregister, reply);
+        if (rc != CMM_OK && rc != CMM_ECONN && rc != CMM_ENOENT)
+            return rc;
+    }
+    s.registration.reset();
+    s.pending.clear();
+    collect(s);
+    return CMM_OK;
+}
+
+cmm_error_t cmm_cmc_filter(cmm_cmcfilter_t const action,
+                           cmm_cmchanges_t const *const notifications_list,
+                           uint32_t const notifications_count)
+{
+    uint32_t listed = 0;
+    switch (action) {
+    case CMM_CMC_NOTIFY_ALL:
+    case CMM_CMC_NOTIFY_NONE:
+        break;
+    case CMM_CMC_NOTIFY_ADD:
+    case CMM_CMC_NOTIFY_REM:
+    case CMM_CMC_NOTIFY_SET:
+        if (!notifications_list || notifications_count == 0 || notifications_count > kKinds)
+            return CMM_EINVAL;
+        for (uint32_t i = 0; i < notifications_count; ++i) {
+            const int kind = static_cast<int>(notifications_list[i]);
+            if (!knownKind(kind))
+                return CMM_EINVAL;
+            listed |= bitOf(kind);
+        }
+        break;
+    default:
+        return CMM_EINVAL;
+    }
+    State &s = state();
+    Lock lock(s.mutex);
+    switch (action) {
+    case CMM_CMC_NOTIFY_ALL:
+        s.filter = kAllKinds;
+        break;
+    case CMM_CMC_NOTIFY_NONE:
+        s.filter = 0;
+        break;
+    case CMM_CMC_NOTIFY_ADD:
+        s.filter |= listed;
+        break;
+    case CMM_CMC_NOTIFY_REM:
+        s.filter &= ~listed;
+        break;
+    case CMM_CMC_NOTIFY_SET:
+        s.filter = listed;
+        break;
+    }
+    return CMM_OK;
+}
+
+cmm_error_t cmm_notify_getfd(int *const fd)
+{
+    if (!fd)
+        return CMM_EINVAL;
+    State &s = state();
+    Lock lock(s.mutex);
+    if (!s.registration)
+        return CMM_ENOENT;
+    collect(s);
+    if (s.registration->broken)
+        return CMM_EBADF;
+    *fd = s.epollFd;
+    return CMM_OK;
+}
+
+cmm_error_t cmm_notify_dispatch(void)
+{
+    if (inCallback)
+        return CMM_EBUSY;
+    State &s = state();
+    pthread_mutex_lock(&s.dispatchLock);
+    cmm_error_t result = CMM_OK;
+    {
+        Lock lock(s.mutex);
+        if (!s.registration) {
+            result = CMM_ENOENT;
+        } else {
+            const uint64_t generation = s.generation;
+            collect(s);
+            for (;;) {
+                if (!s.registration || s.generation != generation) {
+                    result = CMM_ENOENT;
+                    break;
+                }
+                if (s.pending.empty()) {
+                    collect(s);
+                    if (s.pending.empty()) {
+                        result = s.registration->broken ? CMM_EBADF : CMM_OK;
+                        break;
+                    }
+                }
+                const wire::CmmNote note = s.pending.front();
+                s.pending.pop_front();
+                if (!knownKind(note.change) || (s.filter & bitOf(note.change)) == 0)
+                    continue;
+                const cmm_notify_t callback = s.registration->callback;
+                void *const data = s.registration->data;
+                const cmm_cmc_notification_t delivered{static_cast<cmm_cmchanges_t>(note.change),
+                                                       note.node};
+                ++s.callbacksRunning;
+                lock.unlock();
+                inCallback = true;
+                callback(&delivered, data);
+                inCallback = false;
+                lock.lock();
+                --s.callbacksRunning;
+            }
+            collect(s);
+        }
+    }
+    pthread_mutex_unlock(&s.dispatchLock);
+    return result;
+}
+
+char *cmm_strerror(cmm_error_t errnum)
+{
+    const char *text = "unknown CMM error code";
+    switch (errnum) {
+    case CMM_OK:
+        text = "success";
+        break;
+    case CMM_EBADF:
+        text = "notification descriptor broken: unregister and register again";
+        break;
+    case CMM_EBUSY:
+        text = "gsd is out of resources, or a notification callback is running";
+        break;
+    case CMM_ECANCELED:
+        text = "operation canceled: no node can take the master role";
+        break;
+    case CMM_EEXIST:
+        text = "a notification callback is already registered";
+        break;
+    case CMM_EINVAL:
+        text = "invalid argument";
+        break;
+    case CMM_ENOENT:
+        text = "no registration, or the registration limit of gsd is reached";
+        break;
+    case CMM_ENOMSG:
+        text = "no message";
+        break;
+    case CMM_ENOTSUP:
+        text = "unexpected service error";
+        break;
+    case CMM_EPERM:
+        text = "operation not permitted on this node";
+        break;
+    case CMM_ERANGE:
+        text = "member table too small";
+        break;
+    case CMM_ESRCH:
+        text = "no such node";
+        break;
+    case CMM_ENOCLUSTER:
+        text = "no master, or the node is in no cluster";
+        break;
+    case CMM_ECONN:
+        text = "no gsd is accessible on the local node";
+        break;
+    case CMM_ETIMEDOUT:
+        text = "the call timed out";
+        break;
+    case CMM_EAGAIN:
+        text = "data returned, but the local view may be stale";
+        break;
+    case CMM_ENOMEM:
+        text = "out of memory";
+        break;
+    case CMM_EOTHER:
+        text = "internal error of the library";
+        break;
+    }
+    return const_cast<char *>(text);
+}
+
+} // extern "C"

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Public-API tests of libcgha_cmm: only cmm.h and a private gsd per test
+ * (tests/api/harness.hpp's PrivateGsd). The library's state is per process,
+ * so every test starts and ends with cmm_disconnect (Fixture).
+ */
+#include "harness.hpp"
+
+#include <cmm.h>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <poll.h>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using api::GsdOptions;
+using api::PrivateGsd;
+using api::ScopedEnv;
+
+std::string rcText(int rc)
+{
+    return std::to_string(rc) + " (" + cmm_strerror(static_cast<cmm_error_t>(rc)) + ")";
+}
+
+#define CHECK_CMM(code, ...) CHECK(rcText(__VA_ARGS__) == rcText(code))
+#define REQUIRE_CMM(code, ...) REQUIRE(rcText(__VA_ARGS__) == rcText(code))
+
+struct Fixture {
+    explicit Fixture(GsdOptions options = {})
+        : gsd(std::move(options)), env("HA_GS_SOCKET", gsd.endpoint())
+    {
+        cmm_disconnect();
+    }
+    ~Fixture() { cmm_disconnect(); }
+    PrivateGsd gsd;
+    ScopedEnv env;
+};
+
+GsdOptions withArgs(std::vector<std::string> args, int node = 1)
+{
+    GsdOptions options;
+    options.node = node;
+    options.args = std::move(args);
+    return options;
+}
+
+/* Notifications seen by `record`, as "KIND:node" (kind numbers). */
+struct Log {
+    std::vector<std::string> lines;
+    std::vector<std::string> queried; /* what a callback's query saw */
+    bool query = false;
+    int unregisterRc = 0;
+    int dispatchRc = 0;
+};
+
+std::string text(int change, unsigned node)
+{
+    return std::to_string(change) + ":" + std::to_string(node);
+}
+
+void record(const cmm_cmc_notification_t *n, void *data)
+{
+    auto *log = static_cast<Log *>(data);
+    log->lines.push_back(text(n->cmchange, n->nodeid));
+    if (log->query) {
+        cmm_member_t master;
+        const cmm_error_t rc = cmm_master_getinfo(&master);
+        log->queried.push_back(rc == CMM_OK ? "master " + std::to_string(master.nodeid)
+                                            : "rc " + std::to_string(rc));
+        log->unregisterRc = cmm_cmc_unregister();
+        log->dispatchRc = cmm_notify_dispatch();
+    }
+}
+
+void other(const cmm_cmc_notification_t *, void *data)
+{
+    ++*static_cast<int *>(data);
+}
+
+bool readable(int fd, int timeoutMs)
+{
+    pollfd p{fd, POLLIN, 0};
+    return poll(&p, 1, timeoutMs) > 0 && (p.revents & POLLIN);
+}
+
+/* Disqualify then seize: MASTER_DEMOTED(self), MASTER_ELECTED(self). */
+void bounceMaster(cmm_nodeid_t self)
+{
+    REQUIRE_CMM(CMM_OK, cmm_member_setqualif(self, CMM_DISQUALIFIED_MEMBER));
+    REQUIRE_CMM(CMM_OK, cmm_member_seizequalif());
+}
+
+} // namespace
+
+TEST_CASE("cmm_connect checks its timeout and finds gsd")
+{
+    Fixture f;
+    timespec_t t{};
+    CHECK_CMM(CMM_EINVAL, cmm_connect(t));
+    t.tv_sec = -1;
+    CHECK_CMM(CMM_EINVAL, cmm_connect(t));
+    t.tv_sec = 1;
+    t.tv_nsec = 1000000000L;
+    CHECK_CMM(CMM_EINVAL, cmm_connect(t));
+    t.tv_nsec = -1;
+    CHECK_CMM(CMM_EINVAL, cmm_connect(t));
+    t.tv_sec = 0;
+    t.tv_nsec = 500000000L;
+    CHECK_CMM(CMM_OK, cmm_connect(t));
+    t.tv_sec = 10;
+    t.tv_nsec = 0;
+    CHECK_CMM(CMM_OK, cmm_connect(t));
+    cmm_nodeid_t me = 0;
+    CHECK_CMM(CMM_OK, cmm_node_getid(&me));
+    CHECK(me == 1);
+    CHECK_CMM(CMM_EINVAL, cmm_node_getid(nullptr));
+    CHECK_CMM(CMM_OK, cmm_disconnect());
+    CHECK_CMM(CMM_OK, cmm_disconnect());
+}
+
+TEST_CASE("without gsd every call that needs it returns CMM_ECONN")
+{
+    const std::string dir = api::makeTempDir();
+    ScopedEnv env("HA_GS_SOCKET", "ipc://" + dir + "/none.sock");
+    cmm_disconnect();
+    timespec_t t{2, 0};
+    CHECK_CMM(CMM_ECONN, cmm_connect(t));
+    cmm_nodeid_t me = 7;
+    CHECK_CMM(CMM_ECONN, cmm_node_getid(&me));
+    CHECK(me == CMM_INVALID_NODE_ID);
+    cmm_member_t m;
+    CHECK_CMM(CMM_ECONN, cmm_master_getinfo(&m));
+    uint32_t count = 0;
+    CHECK_CMM(CMM_ECONN, cmm_member_getcount(&count));
+    Log log;
+    CHECK_CMM(CMM_ECONN, cmm_cmc_register(record, &log));
+    CHECK_CMM(CMM_ENOENT, cmm_cmc_unregister());
+    CHECK_CMM(CMM_ECONN, cmm_membership_remove());
+    cmm_disconnect();
+    rmdir(dir.c_str());
+}
+
+TEST_CASE("information calls on a one-node cluster")
+{
+    Fixture f(withArgs({}, 5));
+    cmm_member_t m;
+    std::memset(&m, 0, sizeof m);
+    REQUIRE_CMM(CMM_OK, cmm_master_getinfo(&m));
+    CHECK(m.nodeid == 5);
+    CHECK(m.domainid == 1);
+    CHECK(m.incarnation_number == 1);
+    CHECK(std::strlen(m.name) > 0);
+    CHECK(cmm_member_ismaster(&m) == 1);
+    CHECK(CMM_IS_MASTER(m) == 1);
+    CHECK(cmm_member_iseligible(&m) == 1);
+    CHECK(CMM_IS_ELIGIBLE(m) == 1);
+    CHECK(cmm_member_isqualified(&m) == 1);
+    CHECK(CMM_IS_QUALIFIED(m) == 1);
+    CHECK(cmm_member_isvicemaster(&m) == 0);
+    CHECK(cmm_member_isoutofcluster(&m) == 0);
+    CHECK(cmm_member_isdisqualified(&m) == 0);
+    CHECK(cmm_member_isdesynchronized(&m) == 0);
+    CHECK(cmm_member_isexcluded(&m) == 0);
+    CHECK(cmm_member_isfrozen(&m) == 0);
+    CHECK(cmm_member_ismaster(nullptr) == 0);
+    CHECK(cmm_member_isqualified(nullptr) == 0);
+
+    CHECK_CMM(CMM_EINVAL, cmm_master_getinfo(nullptr));
+    CHECK_CMM(CMM_ESRCH, cmm_vicemaster_getinfo(&m));
+    CHECK_CMM(CMM_OK, cmm_member_getinfo(5, &m));
+    CHECK_CMM(CMM_ESRCH, cmm_member_getinfo(6, &m));
+    CHECK_CMM(CMM_EINVAL, cmm_member_getinfo(5, nullptr));
+    CHECK_CMM(CMM_OK, cmm_potential_getinfo(5, &m));
+    CHECK_CMM(CMM_ESRCH, cmm_potential_getinfo(6, &m));
+
+    uint32_t count = 0;
+    CHECK_CMM(CMM_EINVAL, cmm_member_getcount(nullptr));
+    CHECK_CMM(CMM_OK, cmm_member_getcount(&count));
+    CHECK(count == 1);
+}
+
+TEST_CASE("cmm_member_getall: sizes, CMM_ERANGE, NULL table")
+{
+    Fixture f;
+    uint32_t count = 99;
+    CHECK_CMM(CMM_EINVAL, cmm_member_getall(1, nullptr, nullptr));
+    CHECK_CMM(CMM_OK, cmm_member_getall(0, nullptr, &count));
+    CHECK(count == 1);
+    std::vector<cmm_member_t> table(CMM_MAX_MEMBER_TABLE_SIZE + 1);
+    CHECK_CMM(CMM_EINVAL, cmm_member_getall(CMM_MAX_MEMBER_TABLE_SIZE + 1, table.data(), &count));
+    std::memset(table.data(), 0x5a, sizeof(cmm_member_t));
+    const cmm_member_t pattern = table[0];
+    count = 0;
+    CHECK_CMM(CMM_ERANGE, cmm_member_getall(0, table.data(), &count));
+    CHECK(count == 1);
+    CHECK(std::memcmp(&table[0], &pattern, sizeof pattern) == 0);
+    count = 0;
+    CHECK_CMM(CMM_OK, cmm_member_getall(CMM_MAX_MEMBER_TABLE_SIZE, table.data(), &count));
+    REQUIRE(count == 1);
+    CHECK(table[0].nodeid == 1);
+    CHECK(cmm_member_ismaster(&table[0]) == 1);
+}
+
+TEST_CASE("registration: EINVAL, EEXIST keeps the first, ENOENT without one")
+{
+    Fixture f;
+    Log log;
+    int others = 0;
+    int fd = -1;
+    CHECK_CMM(CMM_ENOENT, cmm_cmc_unregister());
+    CHECK_CMM(CMM_ENOENT, cmm_notify_getfd(&fd));
+    CHECK_CMM(CMM_ENOENT, cmm_notify_dispatch());
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_register(nullptr, nullptr));
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    CHECK_CMM(CMM_EEXIST, cmm_cmc_register(other, &others));
+    CHECK_CMM(CMM_EINVAL, cmm_notify_getfd(nullptr));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    CHECK_FALSE(readable(fd, 200));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines ==
+          std::vector<std::string>{text(CMM_MASTER_DEMOTED, 1), text(CMM_MASTER_ELECTED, 1)});
+    CHECK(others == 0);
+    CHECK_CMM(CMM_OK, cmm_cmc_unregister());
+    CHECK_CMM(CMM_ENOENT, cmm_cmc_unregister());
+    CHECK_CMM(CMM_ENOENT, cmm_notify_dispatch());
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(other, &others));
+    bounceMaster(1);
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(others == 2);
+}
+
+TEST_CASE("the descriptor is level-triggered and one dispatch delivers everything pending")
+{
+    Fixture f;
+    Log log;
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    bounceMaster(1);
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK(readable(fd, 0)); /* still readable: nothing dispatched yet */
+    CHECK(log.lines.empty());
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines ==
+          std::vector<std::string>{text(CMM_MASTER_DEMOTED, 1), text(CMM_MASTER_ELECTED, 1),
+                                   text(CMM_MASTER_DEMOTED, 1), text(CMM_MASTER_ELECTED, 1)});
+    CHECK_FALSE(readable(fd, 200));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch()); /* nothing pending is not an error */
+    CHECK(log.lines.size() == 4);
+}
+
+TEST_CASE("cmm_cmc_filter: arguments, kinds, NONE keeps the registration")
+{
+    Fixture f;
+    const cmm_cmchanges_t elected[] = {CMM_MASTER_ELECTED};
+    const cmm_cmchanges_t bad[] = {static_cast<cmm_cmchanges_t>(249)};
+    const cmm_cmchanges_t twelve[12] = {};
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_filter(static_cast<cmm_cmcfilter_t>(19), elected, 1));
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_filter(static_cast<cmm_cmcfilter_t>(25), elected, 1));
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_filter(CMM_CMC_NOTIFY_ADD, nullptr, 1));
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_filter(CMM_CMC_NOTIFY_SET, elected, 0));
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_filter(CMM_CMC_NOTIFY_REM, bad, 1));
+    CHECK_CMM(CMM_EINVAL, cmm_cmc_filter(CMM_CMC_NOTIFY_SET, twelve, 12));
+    CHECK_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_ALL, nullptr, 0));
+
+    Log log;
+    int fd = -1;
+    /* A filter set before registering applies. */
+    REQUIRE_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_SET, elected, 1));
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines == std::vector<std::string>{text(CMM_MASTER_ELECTED, 1)});
+
+    REQUIRE_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_NONE, nullptr, 0));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 1);
+    CHECK_CMM(CMM_EEXIST, cmm_cmc_register(record, &log)); /* still registered */
+
+    const cmm_cmchanges_t demoted[] = {CMM_MASTER_DEMOTED, CMM_MASTER_DEMOTED};
+    REQUIRE_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_ADD, demoted, 2));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines ==
+          std::vector<std::string>{text(CMM_MASTER_ELECTED, 1), text(CMM_MASTER_DEMOTED, 1)});
+    REQUIRE_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_ALL, nullptr, 0));
+    REQUIRE_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_REM, demoted, 1));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 3);
+    CHECK(log.lines.back() == text(CMM_MASTER_ELECTED, 1));
+}
+
+TEST_CASE("a callback sees the cluster at query time and may not unregister or dispatch")
+{
+    Fixture f;
+    Log log;
+    log.query = true;
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    /* Disqualified: no master until the seize, which happens before the
+     * dispatch. The callback of MASTER_DEMOTED already sees the new master. */
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 2);
+    CHECK(log.queried == std::vector<std::string>{"master 1", "master 1"});
+    CHECK_CMM(CMM_EBUSY, log.unregisterRc);
+    CHECK_CMM(CMM_EBUSY, log.dispatchRc);
+    CHECK_CMM(CMM_OK, cmm_cmc_unregister());
+}
+
+TEST_CASE("modifying calls on a lone master are canceled")
+{
+    Fixture f;
+    CHECK_CMM(CMM_ECANCELED, cmm_membership_remove());
+    CHECK_CMM(CMM_ECANCELED, cmm_mastership_release());
+    CHECK_CMM(CMM_EINVAL, cmm_member_setqualif(1, static_cast<cmm_qualif_t>(3)));
+    CHECK_CMM(CMM_ESRCH, cmm_member_setqualif(9, CMM_DISQUALIFIED_MEMBER));
+    CHECK_CMM(CMM_OK, cmm_member_setqualif(1, CMM_QUALIFIED_MEMBER));
+    CHECK_CMM(CMM_EPERM, cmm_member_seizequalif()); /* a master exists */
+    CHECK_CMM(CMM_OK, cmm_config_reload());
+    cmm_member_t m;
+    CHECK_CMM(CMM_OK, cmm_master_getinfo(&m));
+}
+
+TEST_CASE("after cmm_membership_remove the node is out; queries work, changes fail")
+{
+    Fixture f(withArgs({"--cmm-ineligible"}));
+    cmm_member_t m;
+    CHECK_CMM(CMM_ENOCLUSTER, cmm_master_getinfo(&m));
+    REQUIRE_CMM(CMM_OK, cmm_membership_remove());
+    REQUIRE_CMM(CMM_OK, cmm_potential_getinfo(1, &m));
+    CHECK(cmm_member_isoutofcluster(&m) == 1);
+    CHECK(CMM_IS_OUT_OF_CLUSTER(m) == 1);
+    CHECK_CMM(CMM_ESRCH, cmm_member_getinfo(1, &m));
+    uint32_t count = 9;
+    CHECK_CMM(CMM_OK, cmm_member_getcount(&count));
+    CHECK(count == 0);
+    cmm_nodeid_t me = 0;
+    CHECK_CMM(CMM_OK, cmm_node_getid(&me));
+    CHECK(me == 1);
+    CHECK_CMM(CMM_ENOCLUSTER, cmm_membership_remove());
+    CHECK_CMM(CMM_EPERM, cmm_member_setqualif(1, CMM_DISQUALIFIED_MEMBER));
+    CHECK_CMM(CMM_EPERM, cmm_member_seizequalif());
+    CHECK_CMM(CMM_EPERM, cmm_mastership_release());
+    CHECK_CMM(CMM_EPERM, cmm_config_reload());
+}
+
+TEST_CASE("a node absent from the node table is in no cluster")
+{
+    const std::string dir = api::makeTempDir();
+    const std::string table = dir + "/nodes";
+    std::ofstream(table) << "2 1 other eligible\n";
+    Fixture f(withArgs({"--cmm-nodes", table}));
+    cmm_member_t m;
+    CHECK_CMM(CMM_ENOCLUSTER, cmm_master_getinfo(&m));
+    CHECK_CMM(CMM_ENOCLUSTER, cmm_membership_remove());
+    cmm_nodeid_t me = 0;
+    CHECK_CMM(CMM_OK, cmm_node_getid(&me));
+    CHECK(me == 1);
+    unlink(table.c_str());
+}
+
+TEST_CASE("gsd's registration limit gives CMM_ENOENT")
+{
+    Fixture f(withArgs({"--cmm-max-registrations", "1"}));
+    Log log;
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        Log mine;
+        _exit(cmm_cmc_register(record, &mine) == CMM_ENOENT ? 0 : 1);
+    }
+    int status = -1;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a forked child inherits no registration")
+{
+    Fixture f;
+    Log log;
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        int code = 0;
+        int childFd = -1;
+        Log mine;
+        if (cmm_notify_getfd(&childFd) != CMM_ENOENT)
+            code |= 1;
+        if (cmm_cmc_unregister() != CMM_ENOENT)
+            code |= 2;
+        if (cmm_notify_dispatch() != CMM_ENOENT)
+            code |= 4;
+        if (cmm_cmc_register(record, &mine) != CMM_OK)
+            code |= 8;
+        if (cmm_cmc_unregister() != CMM_OK)
+            code |= 16;
+        _exit(code);
+    }
+    int status = -1;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    /* The parent's registration is untouched. */
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 2);
+}
+
+TEST_CASE("cmm_disconnect drops the registration and the filter")
+{
+    Fixture f;
+    Log log;
+    const cmm_cmchanges_t elected[] = {CMM_MASTER_ELECTED};
+    REQUIRE_CMM(CMM_OK, cmm_cmc_filter(CMM_CMC_NOTIFY_SET, elected, 1));
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    CHECK_CMM(CMM_OK, cmm_disconnect());
+    CHECK_CMM(CMM_ENOENT, cmm_cmc_unregister());
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 2); /* every kind again */
+}
+
+TEST_CASE("after gsd dies, pending notifications come first, then CMM_EBADF")
+{
+    Fixture f;
+    Log log;
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    bounceMaster(1);
+    f.gsd.kill(SIGKILL);
+    REQUIRE(f.gsd.waitExit().has_value());
+    /* Readable until the loss has been dispatched. */
+    CHECK(readable(fd, api::kWaitMs));
+    cmm_error_t rc = cmm_notify_dispatch();
+    for (int i = 0; rc == CMM_OK && i < 200; ++i) {
+        readable(fd, 50);
+        rc = cmm_notify_dispatch();
+    }
+    CHECK_CMM(CMM_EBADF, rc);
+    CHECK(log.lines ==
+          std::vector<std::string>{text(CMM_MASTER_DEMOTED, 1), text(CMM_MASTER_ELECTED, 1)});
+    CHECK_CMM(CMM_EBADF, cmm_notify_getfd(&fd));
+    CHECK_CMM(CMM_EEXIST, cmm_cmc_register(record, &log));
+    CHECK_CMM(CMM_OK, cmm_cmc_unregister());
+    CHECK_CMM(CMM_ECONN, cmm_cmc_register(record, &log));
+    /* gsd back: the recovery sequence works. */
+    f.gsd.restart();
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 4);
+}
+
+TEST_CASE("cmm_strerror describes every code")
+{
+    const cmm_error_t codes[] = {
+        CMM_OK,         CMM_EBADF,  CMM_EBUSY,     CMM_ECANCELED, CMM_EEXIST, CMM_EINVAL,
+        CMM_ENOENT,     CMM_ENOMSG, CMM_ENOTSUP,   CMM_EPERM,     CMM_ERANGE, CMM_ESRCH,
+        CMM_ENOCLUSTER, CMM_ECONN,  CMM_ETIMEDOUT, CMM_EAGAIN,    CMM_ENOMEM, CMM_EOTHER};
+    const std::string unknown = cmm_strerror(static_cast<cmm_error_t>(12345));
+    CHECK(unknown == "unknown CMM error code");
+    std::vector<std::string> seen;
+    for (cmm_error_t code : codes) {
+        const char *s = cmm_strerror(code);
+        REQUIRE(s != nullptr);
+        CHECK(std::string(s) != unknown);
+        CHECK(std::find(seen.begin(), seen.end(), s) == seen.end());
+        seen.push_back(s);
+    }
+}
+
+TEST_CASE("calls from several threads are safe and dispatch keeps the order")
+{
+    Fixture f;
+    Log log;
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&failures] {
+            for (int i = 0; i < 100; ++i) {
+                uint32_t count = 0;
+                cmm_member_t m;
+                const cmm_error_t a = cmm_member_getcount(&count);
+                const cmm_error_t b = cmm_potential_getinfo(1, &m);
+                if (a != CMM_OK || count > 1 || b != CMM_OK || m.nodeid != 1)
+                    ++failures;
+            }
+        });
+    std::thread changer([] {
+        for (int i = 0; i < 20; ++i) {
+            cmm_member_setqualif(1, CMM_DISQUALIFIED_MEMBER);
+            cmm_member_seizequalif();
+        }
+    });
+    std::thread dispatcher([&log, fd] {
+        const int64_t deadline = api::monotonicNs() + int64_t{api::kWaitMs} * 1000000 * 3;
+        while (log.lines.size() < 40 && api::monotonicNs() < deadline)
+            if (readable(fd, 100))
+                cmm_notify_dispatch();
+    });
+    for (std::thread &t : threads)
+        t.join();
+    changer.join();
+    dispatcher.join();
+    CHECK(failures.load() == 0);
+    REQUIRE(log.lines.size() == 40);
+    for (size_t i = 0; i < log.lines.size(); ++i)
+        CHECK(log.lines[i] == text(i % 2 == 0 ? CMM_MASTER_DEMOTED : CMM_MASTER_ELECTED, 1));
+}
