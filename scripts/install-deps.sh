@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# install-deps.sh - install the Debian 12 packages needed to build and test.
+#
+# Idempotent: asks dpkg-query first and does nothing when every package is
+# installed; otherwise runs apt-get update and installs only the missing ones
+# (through sudo when not root).
+set -euo pipefail
+
+packages=(
+    build-essential g++ meson ninja-build pkg-config
+    libzmq3-dev cppzmq-dev nlohmann-json3-dev doctest-dev
+    libspdlog-dev libfmt-dev libcli11-dev
+    clang clang-format
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages are installed"
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
