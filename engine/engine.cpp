@@ -255,7 +255,7 @@ struct Engine::Impl {
         if (!g.running || g.running->timer != timer)
             return;
         g.running->timer = 0;
-        closePhase(g, true);
+        closePhase(g);
     }
 
     void onRequest(const ClientRequest &e)
@@ -524,7 +524,7 @@ struct Engine::Impl {
         voter->stateProposal = r.proposedState;
         voter->messageProposal = r.message;
         if (phaseComplete(*g->running))
-            closePhase(*g, false);
+            closePhase(*g);
     }
 
     /* The participant record of a voter still expected to vote now. */
@@ -643,7 +643,7 @@ struct Engine::Impl {
                 if (c.token == token)
                     c.alive = false;
             if (p.nPhase && phaseComplete(p))
-                closePhase(g, false);
+                closePhase(g);
             return;
         }
         startNext(g);
@@ -813,7 +813,9 @@ struct Engine::Impl {
         out->push_back(StartTimer{p.timer, p.timeLimit});
     }
 
-    void closePhase(Group &g, bool timedOut)
+    /* Closes the current phase: when every live voter voted, or when the
+     * timer fired (only then can a live voter lack a vote). */
+    void closePhase(Group &g)
     {
         Protocol &p = *g.running;
         if (p.timer != 0) {
@@ -853,7 +855,6 @@ struct Engine::Impl {
             reject = reject || vote == HA_GS_VOTE_REJECT;
             cont = cont || vote == HA_GS_VOTE_CONTINUE;
         }
-        (void)timedOut; /* late voters exist only when the timer fired */
         if (explicitReject)
             summary |= HA_GS_EXPLICIT_REJECT;
         if (!reject && !cont && !defaulted)
@@ -1141,11 +1142,9 @@ std::string Engine::Impl::invariants() const
             return "group over its providers limit: " + name;
         if (g.members.empty() && !g.running && g.queue.empty())
             return "empty idle group not dissolved: " + name;
-        if (!g.members.empty() || g.running || g.hasQueuedJoins()) {
-            /* fine: the group exists */
-        } else if (!g.subscribers.empty()) {
+        const bool exists = !g.members.empty() || g.running || g.hasQueuedJoins();
+        if (!exists && !g.subscribers.empty())
             return "subscribers of a group with no providers: " + name;
-        }
         for (const auto &[token, control] : g.subscribers) {
             auto t = tokens.find(token);
             if (t == tokens.end() || t->second.provider || t->second.group != name)

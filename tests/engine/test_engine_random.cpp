@@ -208,7 +208,7 @@ class RandomRun {
 
     void send(ClientId c, const Request &r)
     {
-        history_ += " [c" + std::to_string(c) + " req" + std::to_string(r.index()) + "]";
+        requestTrail_ += " [c" + std::to_string(c) + " req" + std::to_string(r.index()) + "]";
         bool subscribe = std::holds_alternative<SubscribeRequest>(r);
         std::string joinGroup;
         if (const auto *j = std::get_if<JoinRequest>(&r))
@@ -263,7 +263,7 @@ class RandomRun {
                                 "notification to token "
                                     << r.token << " the client does not hold; body index "
                                     << n->body->index() << " client " << r.client << " final "
-                                    << r.final << " history " << history_);
+                                    << r.final << " requests so far " << requestTrail_);
                 if (const auto *s = std::get_if<SubscriptionNote>(&*n->body)) {
                     CHECK_FALSE(m.provider[r.token]);
                     const uint32_t both =
@@ -303,7 +303,7 @@ class RandomRun {
         }
     }
 
-    std::string history_;
+    std::string requestTrail_; /* client and request kind of each request, for failure messages */
     std::mt19937 rng_;
     std::unique_ptr<Sim> sim_;
     std::map<std::string, GroupAttributes> groupAttrs_;
