@@ -216,14 +216,20 @@ struct Engine::Impl {
         auto c = clients.find(client);
         if (c == clients.end())
             return;
-        /* Copy: markProviderGone and eraseToken edit the client's maps. */
+        /* Copy: detaching edits the client's maps. Every token is detached
+         * before any group moves on, so that the cascades this death starts
+         * (a source group dissolving casts out its targets) never address
+         * the dying client. */
         auto providers = c->second.providerOf;
         auto subscriptions = c->second.subscriberOf;
         for (const auto &[group, token] : subscriptions)
             removeSubscription(token);
+        std::vector<std::string> affected;
         for (const auto &[group, token] : providers)
-            markProviderGone(token, HA_GS_PROVIDER_FAILED_LEAVE);
+            affected.push_back(detachProvider(token, HA_GS_PROVIDER_FAILED_LEAVE));
         clients.erase(client);
+        for (const auto &name : affected)
+            advance(name);
     }
 
     void onUnresponsive(ClientId client)
@@ -514,6 +520,9 @@ struct Engine::Impl {
             voter = currentVoter(*g, r.token);
             if (!voter)
                 rc = HA_GS_VOTE_NOT_EXPECTED;
+            else if (r.proposedState && stateMemory - g->state.size() + r.proposedState->size() >
+                                            config.limits.maxStateMemory)
+                rc = HA_GS_NO_MEMORY;
         }
         reply(client, id, rc);
         if (rc != HA_GS_OK)
@@ -609,7 +618,13 @@ struct Engine::Impl {
 
     /* The provider behind `token` is gone (death, quit, goodbye): its token
      * dies now and a failure leave removes it from the group. */
-    void markProviderGone(Token token, int reason)
+    void markProviderGone(Token token, int reason) { advance(detachProvider(token, reason)); }
+
+    /* Bookkeeping of a provider that is gone: its token dies now, a queued
+     * join is withdrawn, a member is marked dead with a failure leave queued,
+     * and a running protocol counts it as failed. Starts nothing; returns the
+     * group's name for advance(). */
+    std::string detachProvider(Token token, int reason)
     {
         TokenInfo info = tokens.at(token);
         eraseToken(token);
@@ -619,8 +634,7 @@ struct Engine::Impl {
             std::erase_if(g.queue, [&](const QueuedChange &q) {
                 return q.kind == QueuedKind::Join && q.provider.token == token;
             });
-            dissolveIfEmpty(g); /* a group nobody finished creating */
-            return;
+            return info.group;
         }
         for (auto &m : g.members)
             if (m.token == token)
@@ -642,11 +656,28 @@ struct Engine::Impl {
             for (auto &c : p.changing)
                 if (c.token == token)
                     c.alive = false;
-            if (p.nPhase && phaseComplete(p))
+        }
+        return info.group;
+    }
+
+    /* Lets a group move on after providers were detached: close a phase
+     * nobody else has to vote in, start queued work, or dissolve a group
+     * nobody finished creating. The group may be gone already. */
+    void advance(const std::string &name)
+    {
+        auto it = groups.find(name);
+        if (it == groups.end())
+            return;
+        Group &g = it->second;
+        if (g.running) {
+            if (g.running->nPhase && phaseComplete(*g.running))
                 closePhase(g);
             return;
         }
-        startNext(g);
+        if (g.queue.empty())
+            dissolveIfEmpty(g);
+        else
+            startNext(g);
     }
 
     /* ---- protocol machinery ----------------------------------------- */
@@ -747,8 +778,11 @@ struct Engine::Impl {
 
     void beginCastOut(Group &g)
     {
-        if (g.members.empty())
+        if (g.members.empty()) {
+            /* Its creating join was rejected meanwhile: nothing to cast out. */
+            dissolveIfEmpty(g);
             return;
+        }
         Protocol p = newProtocol(g, HA_GS_CAST_OUT, HA_GS_1_PHASE, 0);
         p.forced = true;
         for (const auto &m : g.members) {
@@ -1022,7 +1056,10 @@ struct Engine::Impl {
         auto it = targetsOf.find(source.name);
         if (it == targetsOf.end())
             return;
-        for (const auto &target : it->second) {
+        /* Copy: a target may dissolve while it starts queued work, and
+         * dissolving removes it from targetsOf. */
+        const std::set<std::string> targets = it->second;
+        for (const auto &target : targets) {
             auto g = groups.find(target);
             if (g == groups.end())
                 continue;

@@ -84,8 +84,13 @@ void Broker::Impl::run()
             break;
         /* Exits first: a client that died must not be served a reply. */
         if (items[2].revents & ZMQ_POLLIN) {
-            for (ClientId client : pids.exited())
-                onProcessExit(client);
+            for (ClientId client : pids.exited()) {
+                try {
+                    onProcessExit(client);
+                } catch (const std::exception &error) {
+                    spdlog::error("handling the exit of client {}: {}", client, error.what());
+                }
+            }
         }
         if (items[0].revents & ZMQ_POLLIN)
             drainRouter();

@@ -132,7 +132,10 @@ int Broker::Impl::admissionError(const wire::Hello &hello,
     case HA_GS_NO_RESPONSIVENESS:
         break;
     case HA_GS_PING_RESPONSIVENESS:
-        if (hello.responsivenessInterval < 1 || hello.responsivenessTimeLimit < 1)
+        /* Each ping keeps a timer until its limit: bound both. */
+        if (hello.responsivenessInterval < 1 || hello.responsivenessTimeLimit < 1 ||
+            hello.responsivenessInterval > HA_GS_TIME_LIMIT_CEILING ||
+            hello.responsivenessTimeLimit > HA_GS_TIME_LIMIT_CEILING)
             return HA_GS_BAD_PARAMETER;
         break;
     case HA_GS_COUNTER_RESPONSIVENESS:

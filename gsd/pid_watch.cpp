@@ -38,14 +38,15 @@ void PidWatch::unwatch(const UniqueFd &pidfd)
 
 std::vector<ClientId> PidWatch::exited()
 {
+    /* One batch per poll turn: the epoll fd stays readable while more exits
+     * wait, so the next turn takes them. Looping here would spin forever,
+     * since level-triggered epoll keeps returning the same ready entries
+     * until their pidfds are unwatched. */
     epoll_event events[256];
     std::vector<ClientId> out;
-    int count;
-    do {
-        count = epoll_wait(epoll_.get(), events, 256, 0);
-        for (int i = 0; i < count; ++i)
-            out.push_back(events[i].data.u64);
-    } while (count == 256);
+    const int count = epoll_wait(epoll_.get(), events, 256, 0);
+    for (int i = 0; i < count; ++i)
+        out.push_back(events[i].data.u64);
     return out;
 }
 

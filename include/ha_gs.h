@@ -328,8 +328,8 @@ typedef struct {
 
 typedef struct {
     ha_gs_responsiveness_type_t gs_responsiveness_type;
-    ha_gs_time_limit_t gs_responsiveness_interval;            /* seconds between checks, >= 1 */
-    ha_gs_time_limit_t gs_responsiveness_response_time_limit; /* seconds to answer, >= 1 */
+    ha_gs_time_limit_t gs_responsiveness_interval; /* seconds between checks, 1..ceiling */
+    ha_gs_time_limit_t gs_responsiveness_response_time_limit; /* seconds to answer, 1..ceiling */
     void *gs_counter_location; /* counter method only (not supported) */
     int gs_counter_length;
 } ha_gs_responsiveness_t;
@@ -571,8 +571,9 @@ typedef void ha_gs_delayed_error_cb_t(const ha_gs_delayed_error_notification_t *
  * Returns HA_GS_OK, or
  *   HA_GS_EXISTS             already initialized and the connection is alive;
  *   HA_GS_BAD_PARAMETER      descriptor NULL, socket_control without
- *                            HA_GS_SOCKET_NO_SIGNAL or with unknown bits, bad
- *                            responsiveness values or missing callback;
+ *                            HA_GS_SOCKET_NO_SIGNAL or with unknown bits, a
+ *                            responsiveness interval or time limit outside
+ *                            1..HA_GS_TIME_LIMIT_CEILING, missing callback;
  *   HA_GS_NOT_SUPPORTED      HA_GS_COUNTER_RESPONSIVENESS;
  *   HA_GS_SOCK_CREATE_FAILED no sockets could be created (e.g. no free file
  *                            descriptors);
@@ -795,6 +796,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_send_message(ha_gs_token_t provider_token,
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN,
  * HA_GS_BAD_CLIENT_TOKEN, or
  *   HA_GS_BAD_PARAMETER      bad vote or default vote value, oversized data;
+ *   HA_GS_NO_MEMORY          the attached state value would exceed gsd's state
+ *                            memory budget (gsd --max-state-memory);
  *   HA_GS_VOTE_NOT_EXPECTED  no protocol awaits this provider's vote (none
  *                            runs, it is one-phase, or it already voted in
  *                            this phase).

@@ -82,6 +82,9 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
             case HA_GS_PING_RESPONSIVENESS:
                 if (responsiveness_control->gs_responsiveness_interval < 1 ||
                     responsiveness_control->gs_responsiveness_response_time_limit < 1 ||
+                    responsiveness_control->gs_responsiveness_interval > HA_GS_TIME_LIMIT_CEILING ||
+                    responsiveness_control->gs_responsiveness_response_time_limit >
+                        HA_GS_TIME_LIMIT_CEILING ||
                     !responsiveness_callback)
                     return HA_GS_BAD_PARAMETER;
                 options.responsiveness = *responsiveness_control;

@@ -9,6 +9,7 @@
 #include "common/wire.hpp"
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
+#include "gsd/pid_watch.hpp"
 #include "gsd/timer_heap.hpp"
 #include "ha_gs.h"
 
@@ -1226,4 +1227,34 @@ TEST_CASE("cmm: reloadCmm (gsd's SIGHUP) re-reads the node table")
     std::this_thread::sleep_for(kQuiet);
     CHECK(cmmRc(client, wire::kCmmPotentialGetInfo, 4) == CMM_OK);
     CHECK(cmmRc(client, wire::kCmmConfigReload) == CMM_EINVAL);
+}
+
+TEST_CASE("pid watch: hundreds of exits at once are reported in bounded batches")
+{
+    /* Level-triggered epoll returns the same ready pidfds until they are
+     * unwatched; exited() must return one batch, never loop on them. */
+    gs::broker::PidWatch watch;
+    std::vector<gs::broker::UniqueFd> fds;
+    std::vector<pid_t> children;
+    for (int i = 0; i < 300; ++i) {
+        pid_t child = fork();
+        REQUIRE(child >= 0);
+        if (child == 0)
+            _exit(0);
+        children.push_back(child);
+        fds.push_back(watch.watch(child, static_cast<gs::ClientId>(i + 1)));
+        REQUIRE(fds.back());
+    }
+    for (pid_t child : children)
+        waitpid(child, nullptr, 0);
+    std::set<gs::ClientId> seen;
+    for (int round = 0; round < 10 && seen.size() < children.size(); ++round) {
+        auto batch = watch.exited();
+        CHECK(batch.size() <= 256);
+        for (gs::ClientId client : batch) {
+            seen.insert(client);
+            watch.unwatch(fds[client - 1]);
+        }
+    }
+    CHECK(seen.size() == children.size());
 }

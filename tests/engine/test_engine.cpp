@@ -816,3 +816,55 @@ TEST_CASE("same events, same actions")
         }
     }
 }
+
+TEST_CASE("a client in a source group and its target dies: both are cleaned up")
+{
+    Sim s;
+    s.hello(1);
+    s.hello(2);
+    joined(s, 1, "S", 1);
+    auto j = join("T", 1);
+    j.attributes.sourceGroupName = "S";
+    REQUIRE(s.rc(1, j) == HA_GS_OK);
+    joined(s, 2, "other", 1);
+    s.gone(1); /* S dissolves, which casts T out, while the client's T token is pending */
+    CHECK_FALSE(s.engine.group("S"));
+    CHECK_FALSE(s.engine.group("T"));
+    CHECK(s.engine.clientCount() == 1);
+}
+
+TEST_CASE("a target whose creating join is rejected after its source dissolved goes away")
+{
+    Sim s;
+    s.hello(1);
+    s.hello(2);
+    joined(s, 1, "S", 1);
+    auto j = join("T", 1, HA_GS_N_PHASE);
+    j.attributes.sourceGroupName = "S";
+    Token t = s.request(2, j).token;
+    REQUIRE(t > 0);
+    s.gone(1);                           /* cast-out queued behind T's join */
+    s.rc(2, vote(t, HA_GS_VOTE_REJECT)); /* T never had a member */
+    CHECK_FALSE(s.engine.group("T"));
+    CHECK(s.rc(2, join("T", 1)) == HA_GS_OK); /* the name is free again */
+}
+
+TEST_CASE("a state value attached to a vote counts against the state memory budget")
+{
+    EngineConfig cfg;
+    cfg.limits.maxStateMemory = 10;
+    Sim s(cfg);
+    s.hello(1);
+    Token t = joined(s, 1, "g", 1);
+    MessageRequest m;
+    m.token = t;
+    m.numPhases = HA_GS_N_PHASE;
+    m.message = "m";
+    REQUIRE(s.rc(1, m) == HA_GS_OK);
+    VoteRequest v = vote(t, HA_GS_VOTE_APPROVE);
+    v.proposedState = std::string(11, 'x');
+    CHECK(s.rc(1, v) == HA_GS_NO_MEMORY);
+    v.proposedState = std::string(10, 'x');
+    CHECK(s.rc(1, v) == HA_GS_OK);
+    CHECK(s.engine.stateMemory() == 10);
+}

@@ -47,6 +47,10 @@ class RandomRun {
                 pick({HA_GS_NO_BATCHING, HA_GS_BATCH_JOINS, HA_GS_BATCH_LEAVES, HA_GS_BATCH_BOTH}),
                 pick({0, 1, 3}));
             a.defaultVote = pick({HA_GS_NULL_VOTE, HA_GS_VOTE_APPROVE, HA_GS_VOTE_REJECT});
+            /* Half the runs make gamma a target of alpha: reflections and
+             * cast-outs interleave with everything else. */
+            if (std::string(g) == "gamma" && roll(2) == 0)
+                a.sourceGroupName = "alpha";
             groupAttrs_[g] = a;
         }
     }
