@@ -78,7 +78,10 @@
  * otherwise, every call that talks to gsd may also return:
  *   CMM_ECONN      no gsd serves the endpoint (the next call tries again);
  *   CMM_ETIMEDOUT  gsd did not answer within the process's timeout
- *                  (cmm_connect; default CMM_DEFAULT_TIMEOUT_SEC);
+ *                  (cmm_connect; default CMM_DEFAULT_TIMEOUT_SEC). Calls of
+ *                  one process are serialized: a call first waits at most one
+ *                  timeout for another thread's call, so it returns within
+ *                  twice the timeout;
  *   CMM_EBUSY      gsd is temporarily out of resources; retry after a delay
  *                  of the application's choosing;
  *   CMM_ENOTSUP    unexpected service error (e.g. a gsd speaking another

@@ -3,8 +3,9 @@
  * libcgha_cmm: cmm.h over a CMM session with gsd.
  *
  * One process-wide State behind one mutex. Every call that talks to gsd
- * holds the mutex for its round trip (calls are serialized; each is bounded
- * by the process's timeout). Callbacks run with the mutex released, in the
+ * holds the mutex for its round trip, so calls are serialized; a call waits
+ * for the mutex at most one timeout, then has one timeout for its own round
+ * trip (at most twice the timeout in all). Callbacks run with the mutex released, in the
  * thread calling cmm_notify_dispatch; dispatches are serialized by a second
  * lock so that order is kept. The notification descriptor is an epoll
  * descriptor owned by the State: it holds an eventfd that is readable while
@@ -18,6 +19,7 @@
 #include "common/endpoint.hpp"
 #include "libcgha_cmm/connection.hpp"
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -54,9 +56,10 @@ struct Registration {
 };
 
 struct State {
-    std::mutex mutex;
+    std::timed_mutex mutex;
     pthread_mutex_t dispatchLock = PTHREAD_MUTEX_INITIALIZER;
-    std::chrono::nanoseconds timeout = std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC);
+    /* Read before the mutex is taken (to bound the wait for it). */
+    std::atomic<std::chrono::nanoseconds> timeout{std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC)};
     std::unique_ptr<Connection> connection;
     std::optional<Registration> registration;
     std::deque<wire::CmmNote> pending; /* received, not yet dispatched */
@@ -76,7 +79,16 @@ State &state()
 
 thread_local bool inCallback = false;
 
-using Lock = std::unique_lock<std::mutex>;
+using Lock = std::unique_lock<std::timed_mutex>;
+
+/* Takes the mutex for a call that talks to gsd. Another thread's round trip
+ * may hold it; waiting is bounded by this caller's own timeout, so a call
+ * returns within twice the timeout even when gsd hangs. */
+bool lockForCall(State &s, Lock &lock)
+{
+    lock = Lock(s.mutex, std::defer_lock);
+    return lock.try_lock_for(s.timeout.load());
+}
 
 /* ---- Descriptor --------------------------------------------------------- */
 
@@ -134,10 +146,16 @@ void collect(State &s)
 {
     if (s.connection) {
         s.connection->drain();
+        /* Without a registration, notes stay in the connection: gsd sends
+         * them only to registered sessions, so the ones that arrive with (or
+         * right after) the reply to Register belong to the registration
+         * being made. */
         auto &notes = s.connection->notes();
-        if (s.registration && !s.registration->broken)
-            s.pending.insert(s.pending.end(), notes.begin(), notes.end());
-        notes.clear();
+        if (s.registration) {
+            if (!s.registration->broken)
+                s.pending.insert(s.pending.end(), notes.begin(), notes.end());
+            notes.clear();
+        }
         if (s.connection->dead() && s.registration)
             s.registration->broken = true;
     }
@@ -193,10 +211,10 @@ cmm_error_t connectLocked(State &s, std::chrono::nanoseconds timeout)
 cmm_error_t callLocked(State &s, int op, wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
 {
     try {
-        if (const cmm_error_t rc = connectLocked(s, s.timeout); rc != CMM_OK)
+        if (const cmm_error_t rc = connectLocked(s, s.timeout.load()); rc != CMM_OK)
             return rc;
-        const cmm_error_t rc =
-            s.connection->call(wire::CmmReq{0, op, node, qualif}, Clock::now() + s.timeout, reply);
+        const cmm_error_t rc = s.connection->call(wire::CmmReq{0, op, node, qualif},
+                                                  Clock::now() + s.timeout.load(), reply);
         collect(s);
         if (rc != CMM_OK)
             return rc;
@@ -211,7 +229,9 @@ cmm_error_t callLocked(State &s, int op, wire::CmmReply &reply, uint32_t node = 
 cmm_error_t call(int op, wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
 {
     State &s = state();
-    Lock lock(s.mutex);
+    Lock lock;
+    if (!lockForCall(s, lock))
+        return CMM_ETIMEDOUT;
     return callLocked(s, op, reply, node, qualif);
 }
 
@@ -269,9 +289,13 @@ void afterForkChild()
     s.registration.reset();
     s.pending.clear();
     s.filter = kAllKinds;
-    s.callbacksRunning = 0;
-    inCallback = false;
-    pthread_mutex_init(&s.dispatchLock, nullptr);
+    /* Only the forking thread survives. If it forked inside a callback it
+     * still holds the dispatch lock and will release it (and decrement the
+     * count) when the callback returns; otherwise the lock may be held by a
+     * thread that does not exist here, so it starts afresh. */
+    s.callbacksRunning = inCallback ? 1 : 0;
+    if (!inCallback)
+        pthread_mutex_init(&s.dispatchLock, nullptr);
     s.mutex.unlock();
 }
 
@@ -297,7 +321,7 @@ cmm_error_t cmm_connect(const timespec_t timeout)
         return CMM_EINVAL;
     State &s = state();
     Lock lock(s.mutex);
-    const auto previous = s.timeout;
+    const auto previous = s.timeout.load();
     s.timeout = std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec);
     try {
         return connectLocked(s, previous);
@@ -456,19 +480,27 @@ cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *client_data)
     if (!callback)
         return CMM_EINVAL;
     State &s = state();
-    Lock lock(s.mutex);
+    Lock lock;
+    if (!lockForCall(s, lock))
+        return CMM_ETIMEDOUT;
     if (s.registration)
         return CMM_EEXIST;
     wire::CmmReply reply;
     const cmm_error_t rc = callLocked(s, wire::kCmmRegister, reply);
+    if (rc == CMM_ETIMEDOUT) {
+        /* gsd may still register us: ending the session (Quit) makes sure no
+         * registration exists in gsd that this process does not know of. */
+        dropConnection(s);
+        return rc;
+    }
     if (rc != CMM_OK)
         return rc;
     if (const cmm_error_t fd = openDescriptor(s); fd != CMM_OK) {
         (void)callLocked(s, wire::kCmmUnregister, reply);
         return fd;
     }
-    /* Delivery starts with the changes after this call. */
-    s.connection->notes().clear();
+    /* Delivery starts with the changes after gsd registered us: exactly the
+     * notes the connection holds now (see collect). */
     s.pending.clear();
     s.registration = Registration{callback, client_data, false};
     collect(s);
@@ -478,7 +510,9 @@ cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *client_data)
 cmm_error_t cmm_cmc_unregister(void)
 {
     State &s = state();
-    Lock lock(s.mutex);
+    Lock lock;
+    if (!lockForCall(s, lock))
+        return CMM_ETIMEDOUT;
     if (!s.registration)
         return CMM_ENOENT;
     if (s.callbacksRunning > 0 || inCallback)

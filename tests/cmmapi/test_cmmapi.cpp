@@ -547,3 +547,23 @@ TEST_CASE("calls from several threads are safe and dispatch keeps the order")
     for (size_t i = 0; i < log.lines.size(); ++i)
         CHECK(log.lines[i] == text(i % 2 == 0 ? CMM_MASTER_DEMOTED : CMM_MASTER_ELECTED, 1));
 }
+
+TEST_CASE("a register that timed out leaves no registration behind in gsd")
+{
+    Fixture f;
+    Log log;
+    const timespec_t shortTimeout = {1, 0};
+    REQUIRE_CMM(CMM_OK, cmm_connect(shortTimeout));
+    f.gsd.kill(SIGSTOP); /* gsd reads the request only after the caller gave up */
+    CHECK_CMM(CMM_ETIMEDOUT, cmm_cmc_register(record, &log));
+    f.gsd.kill(SIGCONT);
+    /* Neither side holds a registration now: the next one succeeds. */
+    CHECK_CMM(CMM_OK, cmm_cmc_register(record, &log));
+    int fd = -1;
+    REQUIRE_CMM(CMM_OK, cmm_notify_getfd(&fd));
+    bounceMaster(1);
+    CHECK(readable(fd, api::kWaitMs));
+    CHECK_CMM(CMM_OK, cmm_notify_dispatch());
+    CHECK(log.lines.size() == 2);
+    CHECK_CMM(CMM_OK, cmm_cmc_unregister());
+}
