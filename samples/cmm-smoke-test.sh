@@ -14,48 +14,11 @@ fi
 gsd=$1
 monitor=$2
 
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+smoke_name=cluster_monitor
+# shellcheck source=samples/smoke-lib.sh
+. "$(dirname "$0")/smoke-lib.sh"
 
-fail() {
-    local f
-    echo "FAIL (cluster_monitor): $*" >&2
-    for f in "$dir"/*.out "$dir"/gsd.log; do
-        [ -e "$f" ] || continue
-        echo "----- $(basename "$f") -----" >&2
-        cat "$f" >&2
-    done
-    exit 1
-}
-
-wait_for() {
-    local i
-    for i in $(seq 1 200); do
-        grep -qF "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-export HA_GS_SOCKET="ipc://$dir/gsd.sock"
-"$gsd" --node-number 4 >"$dir/gsd.log" 2>&1 &
-pids+=($!)
-for i in $(seq 1 200); do
-    [ -S "$dir/gsd.sock" ] && break
-    sleep 0.05
-done
-[ -S "$dir/gsd.sock" ] || fail "gsd did not start"
+start_gsd --node-number 4
 
 "$monitor" -n 2 >"$dir/passive.out" 2>&1 &
 passive=$!
