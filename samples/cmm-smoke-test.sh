@@ -22,7 +22,7 @@ start_gsd --node-number 4
 
 "$monitor" -n 2 >"$dir/passive.out" 2>&1 &
 passive=$!
-pids+=($passive)
+pids+=("$passive")
 wait_for "$dir/passive.out" "monitoring from node 4" || fail "the passive monitor did not start"
 
 timeout 30 "$monitor" -n 2 -s >"$dir/active.out" 2>&1 || fail "the exercising monitor failed"
@@ -33,7 +33,9 @@ for f in passive active; do
     grep -qF "node 4 " "$out" || fail "$f: no member line"
     demoted=$(grep -n "notification: MASTER_DEMOTED node 4" "$out" | head -1 | cut -d: -f1)
     elected=$(grep -n "notification: MASTER_ELECTED node 4" "$out" | head -1 | cut -d: -f1)
-    [ -n "$demoted" ] && [ -n "$elected" ] || fail "$f: missing notifications"
+    if [ -z "$demoted" ] || [ -z "$elected" ]; then
+        fail "$f: missing notifications"
+    fi
     [ "$demoted" -lt "$elected" ] || fail "$f: notifications out of order"
     grep -qF "done after 2 notification(s)" "$out" || fail "$f: did not finish"
 done

@@ -1,4 +1,6 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: MIT
+# shellcheck disable=SC2154 # smoke_name and gsd are set by the sourcing script
 #
 # smoke-lib.sh - helpers shared by the samples' smoke tests (sourced, not run).
 # The sourcing script sets `smoke_name` (used in failure messages) first.

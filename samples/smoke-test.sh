@@ -43,6 +43,7 @@ start() {
     pids+=("$last_pid")
 }
 
+# shellcheck disable=SC2119 # start_gsd takes gsd options, none needed here
 start_gsd
 
 case $scenario in
