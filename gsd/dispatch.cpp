@@ -2,6 +2,8 @@
 /* Client messages in, engine actions out. */
 #include "gsd/broker_impl.hpp"
 
+#include "common/overloaded.hpp"
+
 #include "ha_gs.h"
 
 #include <spdlog/spdlog.h>
@@ -16,11 +18,6 @@ using broker::PeerCredentials;
 using broker::Session;
 
 namespace {
-
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
 
 std::string peerName(const Session &session)
 {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "libcgha_cmm/connection.hpp"
+#include "common/overloaded.hpp"
 
 #include "client/link.hpp"
 #include "ha_gs.h"
@@ -19,13 +20,6 @@ namespace {
 constexpr const char *kMonitorEndpoint = "inproc://cgha_cmm.monitor";
 
 constexpr int kQuitLingerMs = 200;
-
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 } // namespace
 

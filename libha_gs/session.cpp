@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "libha_gs/session.hpp"
+#include "common/overloaded.hpp"
 
 #include "client/link.hpp"
 #include "common/endpoint.hpp"
@@ -29,13 +30,6 @@ constexpr const char *kMonitorEndpoint = "inproc://ha_gs.monitor";
 /* How long closing may wait to hand the Quit message to a live gsd. Linger is
  * otherwise 0, so a dead gsd never delays anything. */
 constexpr int kQuitLingerMs = 200;
-
-template <class... F>
-struct Overloaded : F... {
-    using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 ha_gs_rc_t createFailure(int error)
 {
