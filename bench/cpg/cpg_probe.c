@@ -303,17 +303,20 @@ static double *allocate_samples(int n)
 
 /* ---- scenarios ------------------------------------------------------------ */
 
+/* A handle joins only once (a second cpg_join after cpg_leave returns
+ * CS_ERR_EXIST), so each iteration connects anew, untimed. */
 static void measure_join(int warmup, int iterations)
 {
     const struct cpg_name name = group_name("bench-join");
     double *samples = allocate_samples(iterations);
-    cpg_handle_t handle = connect_cpg();
     int i;
     g_wait_join_pid = g_wait_left_pid = g_pid;
     for (i = 0; i < warmup + iterations; i++) {
-        const int64_t start = now_ns();
+        const cpg_handle_t handle = connect_cpg();
+        int64_t start;
         cs_error_t rc;
         g_joined_pid_seen = g_left_pid_seen = 0;
+        start = now_ns();
         join_group(handle, &name);
         dispatch_until(handle, &g_joined_pid_seen, "own join");
         if (i >= warmup)
@@ -323,8 +326,8 @@ static void measure_join(int warmup, int iterations)
         if (rc != CS_OK)
             fail("cpg_leave", rc);
         dispatch_until(handle, &g_left_pid_seen, "own leave");
+        cpg_finalize(handle);
     }
-    cpg_finalize(handle);
     emit_latency("cpg.join", samples, (size_t)iterations);
     free(samples);
 }
