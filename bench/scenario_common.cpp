@@ -48,9 +48,15 @@ std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::stri
     std::vector<pid_t> pids;
     std::vector<std::string> args = {"--group", group, "--flags", std::to_string(flags)};
     args.insert(args.end(), extra.begin(), extra.end());
-    for (int i = 0; i < count; i++)
-        pids.push_back(spawnRole("subscriber", i, pipe, args));
-    awaitReports(pipe, static_cast<size_t>(count), {Report::Ready});
+    /* In batches: a thousand ha_gs_init at once on a busy machine outlast
+     * the library's connect timeout. */
+    constexpr int kBatch = 50;
+    for (int first = 0; first < count; first += kBatch) {
+        const int batch = std::min(kBatch, count - first);
+        for (int i = first; i < first + batch; i++)
+            pids.push_back(spawnRole("subscriber", i, pipe, args));
+        awaitReports(pipe, static_cast<size_t>(batch), {Report::Ready});
+    }
     return pids;
 }
 

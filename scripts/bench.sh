@@ -31,7 +31,7 @@ for arg in "$@"; do
 done
 
 if [ "$mode" = full ]; then
-    iterations=2000 fanout_budget=300000 failure_rounds=100 scale_groups=10000
+    iterations=2000 fanout_budget=200000 failure_rounds=100 scale_groups=10000
 else
     iterations=300 fanout_budget=30000 failure_rounds=20 scale_groups=1000
 fi
