@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -199,6 +200,38 @@ int64_t residentBytes(pid_t pid)
         if (line.rfind("VmRSS:", 0) == 0)
             return std::stoll(line.substr(6)) * 1024;
     throw std::runtime_error("no VmRSS for pid " + std::to_string(pid));
+}
+
+namespace {
+
+/* utime + stime in clock ticks, fields 14 and 15 of /proc/PID/stat; the
+ * command name (field 2) may hold spaces, so count from its closing ')'. */
+long long cpuTicks(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    long long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; i++)
+        if (i >= 14)
+            ticks += std::stoll(field);
+    return ticks;
+}
+
+} // namespace
+
+void waitUntilIdle(pid_t pid)
+{
+    long long before = cpuTicks(pid);
+    for (int i = 0; i < 150; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        const long long now = cpuTicks(pid);
+        if (now == before)
+            return;
+        before = now;
+    }
 }
 
 std::string makeTempDir(const char *prefix)

@@ -75,6 +75,8 @@ void killAndReap(const std::vector<pid_t> &pids, int signal);
 
 /* VmRSS of a process in bytes, from /proc/PID/status. */
 int64_t residentBytes(pid_t pid);
+/* Returns once the process has used no CPU time for 200 ms (or after 30 s). */
+void waitUntilIdle(pid_t pid);
 
 /* A gsd of its own in a temporary directory, stopped with SIGTERM and the
  * directory removed on destruction. Sets HA_GS_SOCKET for this process and

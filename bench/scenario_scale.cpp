@@ -82,8 +82,16 @@ void runScale(const Config &config)
 
     const Summary fullJoin = measureJoin("scale-probe", config.warmup, iterations);
 
+    /* The empty gsd once more, after the others are gone, so that a drift in
+     * the machine's load between the two measurements shows. */
+    killAndReap(subscriberPids, SIGKILL);
+    killAndReap(providerPids, SIGKILL);
+    waitUntilIdle(gsd.pid());
+    const Summary emptiedJoin = measureJoin("scale-probe", config.warmup, iterations);
+
     emitLatency("scale.join.groups=1", emptyJoin);
     emitLatency("scale.join.groups=" + std::to_string(groups), fullJoin);
+    emitLatency("scale.join.groups=1.after", emptiedJoin);
     emitValues(
         "scale.memory",
         {{"groups", groups},
@@ -98,11 +106,6 @@ void runScale(const Config &config)
          {"providers_seconds", providersSeconds},
          {"subscriptions_seconds", subscriptionsSeconds}});
     ha_gs_quit();
-    /* gsd first: then the children lose their connection and exit, and gsd
-     * is not kept busy dissolving 10,000 groups. */
-    gsd.stop();
-    killAndReap(subscriberPids, SIGTERM);
-    killAndReap(providerPids, SIGTERM);
 }
 
 } // namespace bench

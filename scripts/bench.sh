@@ -15,7 +15,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-started=$(date +%s)
 
 mode=full
 run_cpg=yes
@@ -31,7 +30,7 @@ for arg in "$@"; do
 done
 
 if [ "$mode" = full ]; then
-    iterations=2000 fanout_budget=200000 failure_rounds=100 scale_groups=10000
+    iterations=5000 fanout_budget=300000 failure_rounds=200 scale_groups=10000
 else
     iterations=300 fanout_budget=30000 failure_rounds=20 scale_groups=1000
 fi
@@ -71,11 +70,12 @@ failed=()
 run() {
     local name=$1
     shift
-    echo "bench: $name" >&2
+    local t0=$SECONDS
     if ! "$@" >"$results/$name.jsonl" 2>"$results/$name.log"; then
         failed+=("$name")
         echo "bench: $name failed, see $results/$name.log" >&2
     fi
+    echo "bench: $name took $((SECONDS - t0)) s" >&2
 }
 run floor build-release/bench/bench_floor --iterations "$iterations"
 common=(--gsd "$gsd" --iterations "$iterations" --fanout-budget "$fanout_budget"
@@ -98,7 +98,7 @@ JSON
 echo
 python3 scripts/bench_report.py "$results"
 echo
-echo "bench: suite took $(($(date +%s) - started)) s; results and logs in $results"
+echo "bench: suite took $SECONDS s; results and logs in $results"
 if [ ${#failed[@]} -ne 0 ]; then
     echo "bench: failed: ${failed[*]}" >&2
     exit 1
