@@ -148,6 +148,49 @@ void sendReport(int fd, const Report &report)
     }
 }
 
+CommandPipe::CommandPipe()
+{
+    if (pipe(fds_) != 0)
+        throw systemError("pipe");
+    fcntl(fds_[1], F_SETFD, FD_CLOEXEC);
+}
+
+CommandPipe::~CommandPipe()
+{
+    childStarted();
+    close(fds_[1]);
+}
+
+void CommandPipe::childStarted()
+{
+    if (fds_[0] >= 0)
+        close(fds_[0]);
+    fds_[0] = -1;
+}
+
+void CommandPipe::send(int32_t command)
+{
+    while (write(fds_[1], &command, sizeof command) < 0 && errno == EINTR) {
+    }
+}
+
+int32_t readCommand(int fd)
+{
+    int32_t command = 0;
+    size_t got = 0;
+    while (got < sizeof command) {
+        const ssize_t n =
+            ::read(fd, reinterpret_cast<char *>(&command) + got, sizeof command - got);
+        if (n == 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            throw systemError("read");
+        if (n > 0)
+            got += static_cast<size_t>(n);
+    }
+    return command;
+}
+
 pid_t spawnSelf(const std::vector<std::string> &args)
 {
     std::vector<char *> argv;
@@ -260,9 +303,9 @@ void waitForSocket(const std::string &path, pid_t owner)
 PrivateGsd::PrivateGsd(const std::string &gsdPath, const std::vector<std::string> &extraArgs)
     : dir_(makeTempDir("ha_gs-bench"))
 {
-    const std::string endpoint = "ipc://" + dir_ + "/gsd.sock";
+    endpoint_ = "ipc://" + dir_ + "/gsd.sock";
     const std::string log = dir_ + "/gsd.log";
-    std::vector<std::string> args = {gsdPath, "--socket", endpoint, "--log-level", "warn"};
+    std::vector<std::string> args = {gsdPath, "--socket", endpoint_, "--log-level", "warn"};
     args.insert(args.end(), extraArgs.begin(), extraArgs.end());
     std::vector<char *> argv;
     for (std::string &arg : args)
@@ -283,7 +326,12 @@ PrivateGsd::PrivateGsd(const std::string &gsdPath, const std::vector<std::string
         _exit(127);
     }
     waitForSocket(dir_ + "/gsd.sock", pid_);
-    setenv("HA_GS_SOCKET", endpoint.c_str(), 1);
+    select();
+}
+
+void PrivateGsd::select() const
+{
+    setenv("HA_GS_SOCKET", endpoint_.c_str(), 1);
 }
 
 void PrivateGsd::stop()

@@ -43,6 +43,7 @@ struct Report {
     int64_t atNs;  /* nowNs() when it happened */
     static constexpr int32_t Ready = -1;
     static constexpr int32_t Done = -2;
+    static constexpr int32_t Sample = -3; /* atNs holds a duration */
 };
 
 /* The pipe children write Reports to. The write end stays open across exec
@@ -67,6 +68,25 @@ class ReportPipe {
 
 void sendReport(int fd, const Report &report);
 
+/* Orders from a parent to one child: numbers written to a pipe whose read
+ * end the child inherits (CommandPipe::childFd, closed here once the child
+ * is started) and reads with readCommand. */
+class CommandPipe {
+  public:
+    CommandPipe();
+    ~CommandPipe();
+    CommandPipe(const CommandPipe &) = delete;
+    CommandPipe &operator=(const CommandPipe &) = delete;
+    int childFd() const { return fds_[0]; }
+    void childStarted();
+    void send(int32_t command);
+
+  private:
+    int fds_[2];
+};
+/* Blocks for the next command; 0 when the parent closed the pipe. */
+int32_t readCommand(int fd);
+
 /* Starts this program again (/proc/self/exe) with the given arguments: each
  * child gets a fresh process, with no ZeroMQ context inherited. */
 pid_t spawnSelf(const std::vector<std::string> &args);
@@ -88,12 +108,16 @@ class PrivateGsd {
     PrivateGsd(const PrivateGsd &) = delete;
     PrivateGsd &operator=(const PrivateGsd &) = delete;
     pid_t pid() const { return pid_; }
+    /* Points HA_GS_SOCKET (this process and children started later) at
+     * this gsd; the constructor does it too. */
+    void select() const;
     /* SIGTERM and wait; the destructor does it if not done before. */
     void stop();
     const std::string &dir() const { return dir_; }
 
   private:
     std::string dir_;
+    std::string endpoint_;
     pid_t pid_ = -1;
 };
 

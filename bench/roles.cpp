@@ -2,6 +2,7 @@
 #include "roles.hpp"
 
 #include "gs_client.hpp"
+#include "scenarios.hpp"
 
 #include <cstdio>
 #include <stdexcept>
@@ -127,6 +128,26 @@ void runBulkSubscriber(const Options &o)
     serveForever();
 }
 
+/* Times joins on command: reads a count N from --command-fd, reports N
+ * Samples (one-phase join until approved, in nanoseconds) and Done; stops
+ * at 0 or when the parent closes the pipe. */
+void runJoinProbe(const Options &o)
+{
+    const int commandFd = static_cast<int>(o.number("command-fd", -1));
+    const std::string group = o.text("group", "");
+    gs::init();
+    report(Report::Ready, nowNs());
+    int round = 0;
+    for (int32_t count; (count = readCommand(commandFd)) > 0;) {
+        for (int32_t i = 0; i < count; i++) {
+            const double us = timeOneJoin(group, round++);
+            sendReport(g_reportFd,
+                       Report{g_child, Report::Sample, i, static_cast<int64_t>(us * 1000.0)});
+        }
+        report(Report::Done, nowNs());
+    }
+}
+
 } // namespace
 
 int runRole(const Options &o)
@@ -143,6 +164,8 @@ int runRole(const Options &o)
             runBulkProvider(o);
         else if (role == "bulk-subscriber")
             runBulkSubscriber(o);
+        else if (role == "join-probe")
+            runJoinProbe(o);
         else
             throw std::runtime_error("unknown role '" + role + "'");
     } catch (const std::exception &e) {

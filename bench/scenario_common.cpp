@@ -60,19 +60,25 @@ std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::stri
     return pids;
 }
 
+double timeOneJoin(const std::string &group, int round)
+{
+    const int64_t seen = gs::approvedCount(HA_GS_JOIN);
+    const int64_t start = nowNs();
+    /* Instances 2 and 3 alternate: 1 may be a standing provider, and a
+     * goodbye's failure leave may still hold the previous instance. */
+    const ha_gs_token_t token = gs::join(group, static_cast<short>(2 + round % 2), HA_GS_1_PHASE);
+    const int64_t approvedAt = gs::awaitApproved(HA_GS_JOIN, seen, "join");
+    gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
+    return toUs(approvedAt - start);
+}
+
 Summary measureJoin(const std::string &group, int warmup, int iterations)
 {
     std::vector<double> samples;
     for (int i = 0; i < warmup + iterations; i++) {
-        const int64_t seen = gs::approvedCount(HA_GS_JOIN);
-        const int64_t start = nowNs();
-        /* Instances 2 and 3 alternate: 1 may be a standing provider, and a
-         * goodbye's failure leave may still hold the previous instance. */
-        const ha_gs_token_t token = gs::join(group, static_cast<short>(2 + i % 2), HA_GS_1_PHASE);
-        const int64_t approvedAt = gs::awaitApproved(HA_GS_JOIN, seen, "join");
+        const double us = timeOneJoin(group, i);
         if (i >= warmup)
-            samples.push_back(toUs(approvedAt - start));
-        gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
+            samples.push_back(us);
     }
     return summarize(samples);
 }

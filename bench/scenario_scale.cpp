@@ -55,6 +55,39 @@ std::vector<pid_t> startBulkSubscribers(ReportPipe &pipe, int groups, int subscr
     return pids;
 }
 
+/* A child timing joins in the gsd HA_GS_SOCKET names when it starts. */
+class JoinProbe {
+  public:
+    JoinProbe(ReportPipe &pipe, int child)
+        : pid_(spawnRole(
+              "join-probe", 200 + child, pipe,
+              {"--group", "scale-probe", "--command-fd", std::to_string(commands_.childFd())}))
+    {
+        commands_.childStarted();
+    }
+    ~JoinProbe() { killAndReap(pid_, SIGTERM); }
+    JoinProbe(const JoinProbe &) = delete;
+    JoinProbe &operator=(const JoinProbe &) = delete;
+
+    /* `count` joins; their times in microseconds. */
+    std::vector<double> run(ReportPipe &pipe, int count)
+    {
+        commands_.send(count);
+        std::vector<double> samples;
+        for (;;) {
+            const Report report = pipe.read();
+            if (report.kind == Report::Done)
+                return samples;
+            if (report.kind == Report::Sample)
+                samples.push_back(toUs(report.atNs));
+        }
+    }
+
+  private:
+    CommandPipe commands_;
+    pid_t pid_;
+};
+
 } // namespace
 
 void runScale(const Config &config)
@@ -62,36 +95,49 @@ void runScale(const Config &config)
     const int groups = config.scaleGroups;
     const int providers = 2 * groups;
     const int subscriptions = kSubscriptionsPerGroup * groups;
-    const int iterations = fraction(config.iterations, 2, 100);
-    PrivateGsd gsd(config.gsd);
-    gs::init();
-
-    const Summary emptyJoin = measureJoin("scale-probe", config.warmup, iterations);
-    const int64_t baseRss = residentBytes(gsd.pid());
-
     ReportPipe pipe;
+
+    /* Join latency is compared between two gsds, one empty and one full,
+     * by two probe processes measuring in alternate blocks: the machine's
+     * load drifts more than 10 % between two measurements minutes apart. */
+    PrivateGsd emptyGsd(config.gsd);
+    JoinProbe emptyProbe(pipe, 0);
+    PrivateGsd fullGsd(config.gsd);
+    JoinProbe fullProbe(pipe, 1);
+    awaitReports(pipe, 2, {Report::Ready});
+    emptyProbe.run(pipe, config.warmup);
+    fullProbe.run(pipe, config.warmup);
+    const int64_t baseRss = residentBytes(fullGsd.pid());
+
     const int64_t providersStart = nowNs();
     const auto providerPids = startBulkProviders(pipe, groups);
     const double providersSeconds = static_cast<double>(nowNs() - providersStart) / 1e9;
-    const int64_t providersRss = residentBytes(gsd.pid());
+    const int64_t providersRss = residentBytes(fullGsd.pid());
 
     const int64_t subscriptionsStart = nowNs();
     const auto subscriberPids = startBulkSubscribers(pipe, groups, subscriptions);
     const double subscriptionsSeconds = static_cast<double>(nowNs() - subscriptionsStart) / 1e9;
-    const int64_t fullRss = residentBytes(gsd.pid());
+    const int64_t fullRss = residentBytes(fullGsd.pid());
 
-    const Summary fullJoin = measureJoin("scale-probe", config.warmup, iterations);
+    const int iterations = fraction(config.iterations, 2, 100);
+    constexpr int kBlocks = 10;
+    std::vector<double> emptySamples;
+    std::vector<double> fullSamples;
+    for (int block = 0; block < kBlocks; block++) {
+        /* Alternate which goes first, too. */
+        JoinProbe &first = block % 2 ? fullProbe : emptyProbe;
+        JoinProbe &second = block % 2 ? emptyProbe : fullProbe;
+        auto &firstSamples = block % 2 ? fullSamples : emptySamples;
+        auto &secondSamples = block % 2 ? emptySamples : fullSamples;
+        const auto add = [](std::vector<double> &to, const std::vector<double> &from) {
+            to.insert(to.end(), from.begin(), from.end());
+        };
+        add(firstSamples, first.run(pipe, iterations / kBlocks));
+        add(secondSamples, second.run(pipe, iterations / kBlocks));
+    }
 
-    /* The empty gsd once more, after the others are gone, so that a drift in
-     * the machine's load between the two measurements shows. */
-    killAndReap(subscriberPids, SIGKILL);
-    killAndReap(providerPids, SIGKILL);
-    waitUntilIdle(gsd.pid());
-    const Summary emptiedJoin = measureJoin("scale-probe", config.warmup, iterations);
-
-    emitLatency("scale.join.groups=1", emptyJoin);
-    emitLatency("scale.join.groups=" + std::to_string(groups), fullJoin);
-    emitLatency("scale.join.groups=1.after", emptiedJoin);
+    emitLatency("scale.join.groups=1", summarize(emptySamples));
+    emitLatency("scale.join.groups=" + std::to_string(groups), summarize(fullSamples));
     emitValues(
         "scale.memory",
         {{"groups", groups},
@@ -105,7 +151,11 @@ void runScale(const Config &config)
          {"bytes_per_subscription", static_cast<double>(fullRss - providersRss) / subscriptions},
          {"providers_seconds", providersSeconds},
          {"subscriptions_seconds", subscriptionsSeconds}});
-    ha_gs_quit();
+    /* gsd first: then the children lose their connection and exit, and gsd
+     * is not kept busy dissolving 10,000 groups. */
+    fullGsd.stop();
+    killAndReap(subscriberPids, SIGTERM);
+    killAndReap(providerPids, SIGTERM);
 }
 
 } // namespace bench

@@ -40,8 +40,10 @@ std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::stri
                                     ha_gs_subscription_ctrl_t flags,
                                     const std::vector<std::string> &extra);
 
-/* Latency of a one-phase join into `group` until the approved callback;
- * the provider says goodbye after each (untimed). */
+/* Latency of a one-phase join into `group` until the approved callback, in
+ * microseconds; the provider says goodbye after it (untimed). `round`
+ * picks the instance number. */
+double timeOneJoin(const std::string &group, int round);
 Summary measureJoin(const std::string &group, int warmup, int iterations);
 
 /* Scales an iteration count, keeping a floor so that p99 means something. */
