@@ -9,6 +9,7 @@
 # lines; when it cannot run, prints "not_run" lines saying why.
 #
 #   scripts/bench-cpg.sh PROBE [probe arguments...]
+#   scripts/bench-cpg.sh --not-run REASON    # only the "not run" lines
 set -euo pipefail
 
 probe_ids=(cpg.join cpg.mcast.receivers=1 cpg.mcast.receivers=10
@@ -21,6 +22,10 @@ not_run() {
     done
     exit 0
 }
+
+if [ "${1:-}" = "--not-run" ]; then
+    not_run "${2:?--not-run needs a reason}"
+fi
 
 if [ "${1:-}" = "--inside" ]; then
     shift

@@ -86,6 +86,8 @@ done
 if [ "$run_cpg" = yes ]; then
     run cpg ./scripts/bench-cpg.sh build-release/bench/cpg_probe \
         --iterations "$iterations" --kill-rounds "$failure_rounds"
+else
+    ./scripts/bench-cpg.sh --not-run "skipped (--no-cpg)" >"$results/cpg.jsonl"
 fi
 
 cat >"$results/machine.json" <<JSON
