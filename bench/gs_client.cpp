@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <stdexcept>
 
 #include <poll.h>
@@ -53,15 +52,6 @@ void onRejected(const ha_gs_rejected_notification_t *n)
 void onDelayedError(const ha_gs_delayed_error_notification_t *n)
 {
     g_callbackError = std::string("delayed error: ") + ha_gs_strerror(n->gs_delayed_return_code);
-}
-
-/* ha_gs keeps pointers to attributes only during the call, but names must
- * outlive the request in our own bookkeeping: keep every name we used. */
-const char *keep(const std::string &name)
-{
-    static std::deque<std::string> names;
-    names.push_back(name);
-    return names.back().c_str();
 }
 
 } // namespace
@@ -121,7 +111,7 @@ ha_gs_token_t join(const std::string &group, short instance, ha_gs_num_phases_t 
     attributes.gs_num_phases = phases;
     attributes.gs_group_default_vote = HA_GS_VOTE_APPROVE;
     attributes.gs_time_limit = 30;
-    attributes.gs_group_name = keep(group);
+    attributes.gs_group_name = group.c_str();
 
     ha_gs_proposal_info_t request{};
     request.gs_join_request.gs_group_attributes = &attributes;
@@ -153,7 +143,7 @@ ha_gs_token_t subscribe(const std::string &group, ha_gs_subscription_ctrl_t flag
 {
     ha_gs_proposal_info_t request{};
     request.gs_subscribe_request.gs_subscription_control = flags;
-    request.gs_subscribe_request.gs_subscription_group = keep(group);
+    request.gs_subscribe_request.gs_subscription_group = group.c_str();
     request.gs_subscribe_request.gs_subscription_callback = handler;
     ha_gs_token_t token = 0;
     check(ha_gs_subscribe(&token, &request), "ha_gs_subscribe");
