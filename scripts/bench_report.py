@@ -53,10 +53,10 @@ def latency_rows(groups):
         rows += [
             (f"one-phase join, {n} {s} → last subscriber notified", f"join.subs={n}",
              "cpg.join" if n == 1 else None),
-            (f"  same, joiner's approved callback", f"join.subs={n}.approved", None),
+            (f"… same runs, joiner's approved callback", f"join.subs={n}.approved", None),
             (f"one-phase state change, {n} {s} → last subscriber notified",
              f"state.subs={n}", f"cpg.mcast.receivers={n}"),
-            (f"  same, proposer's approved callback", f"state.subs={n}.approved", None),
+            (f"… same runs, proposer's approved callback", f"state.subs={n}.approved", None),
         ]
     for n in (1, 2, 8, 32):
         rows.append((f"n-phase state change, {n} provider{'s' if n > 1 else ''} approve"
