@@ -120,7 +120,7 @@ void runScale(const Config &config)
     const int64_t fullRss = residentBytes(fullGsd.pid());
 
     const int iterations = fraction(config.iterations, 2, 100);
-    constexpr int kBlocks = 10;
+    constexpr int kBlocks = 100;
     std::vector<double> emptySamples;
     std::vector<double> fullSamples;
     for (int block = 0; block < kBlocks; block++) {
