@@ -77,12 +77,18 @@ run() {
     fi
     echo "bench: $name took $((SECONDS - t0)) s" >&2
 }
-run floor build-release/bench/bench_floor --iterations "$iterations"
+# The floor is measured three times, spread over the run (the report takes
+# the middle one), so a burst of load from elsewhere cannot skew every ratio.
+run floor-1 build-release/bench/bench_floor --iterations "$iterations"
 common=(--gsd "$gsd" --iterations "$iterations" --fanout-budget "$fanout_budget"
     --failure-rounds "$failure_rounds" --scale-groups "$scale_groups")
 for scenario in latency nphase fanout failure scale; do
     run "$scenario" build-release/bench/bench_gs "${common[@]}" "$scenario"
+    if [ "$scenario" = fanout ]; then
+        run floor-2 build-release/bench/bench_floor --iterations "$iterations"
+    fi
 done
+run floor-3 build-release/bench/bench_floor --iterations "$iterations"
 if [ "$run_cpg" = yes ]; then
     run cpg ./scripts/bench-cpg.sh build-release/bench/cpg_probe \
         --iterations "$iterations" --kill-rounds "$failure_rounds"
