@@ -143,8 +143,10 @@ int main(int argc, char **argv)
         /* Fork both echo processes before this process has a ZeroMQ context. */
         const std::string zmqPath = dir + "/echo.sock";
         zmqEcho = fork();
-        if (zmqEcho == 0)
+        if (zmqEcho == 0) {
+            dieWithParent();
             runZmqEcho("ipc://" + zmqPath);
+        }
 
         const std::string unixPath = dir + "/unix.sock";
         const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -154,8 +156,10 @@ int main(int argc, char **argv)
             listen(listener, 1) != 0)
             throw std::runtime_error("listen " + unixPath + ": " + std::strerror(errno));
         unixEcho = fork();
-        if (unixEcho == 0)
+        if (unixEcho == 0) {
+            dieWithParent();
             runUnixEcho(listener);
+        }
         close(listener);
 
         waitForSocket(zmqPath, zmqEcho);

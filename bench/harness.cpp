@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,6 +43,11 @@ std::string quoted(const std::string &text)
 }
 
 } // namespace
+
+void dieWithParent()
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 int64_t nowNs()
 {
@@ -204,6 +210,7 @@ pid_t spawnSelf(const std::vector<std::string> &args)
     if (pid < 0)
         throw systemError("fork");
     if (pid == 0) {
+        dieWithParent();
         execv(argv[0], argv.data());
         std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
         _exit(127);
@@ -315,6 +322,7 @@ PrivateGsd::PrivateGsd(const std::string &gsdPath, const std::vector<std::string
     if (pid_ < 0)
         throw systemError("fork");
     if (pid_ == 0) {
+        dieWithParent();
         const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd >= 0) {
             dup2(fd, STDOUT_FILENO);

@@ -87,6 +87,10 @@ class CommandPipe {
 /* Blocks for the next command; 0 when the parent closed the pipe. */
 int32_t readCommand(int fd);
 
+/* In a child after fork: SIGKILL when the parent dies, so that a benchmark
+ * killed halfway (Ctrl-C, a closed pipe) leaves no gsd or child behind. */
+void dieWithParent();
+
 /* Starts this program again (/proc/self/exe) with the given arguments: each
  * child gets a fresh process, with no ZeroMQ context inherited. */
 pid_t spawnSelf(const std::vector<std::string> &args);

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -207,6 +208,8 @@ static pid_t start_receiver(int child, int report_fd, const char *group)
         const struct cpg_name name = group_name(group);
         const int never = 0;
         cpg_handle_t handle;
+        /* Gone with the prober, however it ends. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         g_pid = (uint32_t)getpid();
         g_child = child;
         g_report_fd = report_fd;
