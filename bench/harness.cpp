@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+#include "harness.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace bench {
+
+namespace {
+
+std::runtime_error systemError(const std::string &what)
+{
+    return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+/* Scenario ids and reasons are ours; only '"' and '\\' need escaping. */
+std::string quoted(const std::string &text)
+{
+    std::string out = "\"";
+    for (char c : text) {
+        if (c == '"' || c == '\\')
+            out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+} // namespace
+
+void dieWithParent()
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+int64_t nowNs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+double toUs(int64_t ns)
+{
+    return static_cast<double>(ns) / 1000.0;
+}
+
+Summary summarize(std::vector<double> samplesUs)
+{
+    if (samplesUs.empty())
+        throw std::runtime_error("no samples");
+    std::sort(samplesUs.begin(), samplesUs.end());
+    const size_t n = samplesUs.size();
+    const size_t p99 = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(n))) - 1;
+    const double median =
+        n % 2 ? samplesUs[n / 2] : (samplesUs[n / 2 - 1] + samplesUs[n / 2]) / 2.0;
+    return {n, median, samplesUs[std::min(p99, n - 1)]};
+}
+
+void emitLatency(const std::string &id, const Summary &summary)
+{
+    std::printf("{\"id\": %s, \"n\": %zu, \"median_us\": %.2f, \"p99_us\": %.2f}\n",
+                quoted(id).c_str(), summary.count, summary.medianUs, summary.p99Us);
+    std::fflush(stdout);
+}
+
+void emitValues(const std::string &id,
+                std::initializer_list<std::pair<const char *, double>> values)
+{
+    std::printf("{\"id\": %s", quoted(id).c_str());
+    for (const auto &[name, value] : values)
+        std::printf(", \"%s\": %.3f", name, value);
+    std::printf("}\n");
+    std::fflush(stdout);
+}
+
+void emitNotRun(const std::string &id, const std::string &reason)
+{
+    std::printf("{\"id\": %s, \"not_run\": %s}\n", quoted(id).c_str(), quoted(reason).c_str());
+    std::fflush(stdout);
+}
+
+ReportPipe::ReportPipe()
+{
+    /* The read end closes on exec; the write end is inherited by children. */
+    if (pipe(fds_) != 0)
+        throw systemError("pipe");
+    fcntl(fds_[0], F_SETFD, FD_CLOEXEC);
+}
+
+ReportPipe::~ReportPipe()
+{
+    close(fds_[0]);
+    close(fds_[1]);
+}
+
+Report ReportPipe::read(int timeoutMs)
+{
+    Report report{};
+    size_t got = 0;
+    auto *bytes = reinterpret_cast<char *>(&report);
+    while (got < sizeof report) {
+        pollfd pfd{fds_[0], POLLIN, 0};
+        const int ready = poll(&pfd, 1, timeoutMs);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready < 0)
+            throw systemError("poll");
+        if (ready == 0)
+            throw std::runtime_error("no report from a child within " + std::to_string(timeoutMs) +
+                                     " ms");
+        const ssize_t n = ::read(fds_[0], bytes + got, sizeof report - got);
+        if (n < 0 && errno != EINTR)
+            throw systemError("read");
+        if (n > 0)
+            got += static_cast<size_t>(n);
+    }
+    return report;
+}
+
+int64_t ReportPipe::awaitLatest(size_t count, std::initializer_list<int32_t> kinds, int timeoutMs)
+{
+    int64_t latest = 0;
+    for (size_t seen = 0; seen < count;) {
+        const Report report = read(timeoutMs);
+        if (std::find(kinds.begin(), kinds.end(), report.kind) == kinds.end())
+            continue;
+        latest = std::max(latest, report.atNs);
+        seen++;
+    }
+    return latest;
+}
+
+void sendReport(int fd, const Report &report)
+{
+    /* One write of less than PIPE_BUF bytes is atomic. */
+    while (write(fd, &report, sizeof report) < 0 && errno == EINTR) {
+    }
+}
+
+CommandPipe::CommandPipe()
+{
+    if (pipe(fds_) != 0)
+        throw systemError("pipe");
+    fcntl(fds_[1], F_SETFD, FD_CLOEXEC);
+}
+
+CommandPipe::~CommandPipe()
+{
+    childStarted();
+    close(fds_[1]);
+}
+
+void CommandPipe::childStarted()
+{
+    if (fds_[0] >= 0)
+        close(fds_[0]);
+    fds_[0] = -1;
+}
+
+void CommandPipe::send(int32_t command)
+{
+    while (write(fds_[1], &command, sizeof command) < 0 && errno == EINTR) {
+    }
+}
+
+int32_t readCommand(int fd)
+{
+    int32_t command = 0;
+    size_t got = 0;
+    while (got < sizeof command) {
+        const ssize_t n =
+            ::read(fd, reinterpret_cast<char *>(&command) + got, sizeof command - got);
+        if (n == 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            throw systemError("read");
+        if (n > 0)
+            got += static_cast<size_t>(n);
+    }
+    return command;
+}
+
+pid_t spawnSelf(const std::vector<std::string> &args)
+{
+    std::vector<char *> argv;
+    std::string self = "/proc/self/exe";
+    argv.push_back(self.data());
+    std::vector<std::string> copies = args;
+    for (std::string &arg : copies)
+        argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0)
+        throw systemError("fork");
+    if (pid == 0) {
+        dieWithParent();
+        execv(argv[0], argv.data());
+        std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+void killAndReap(pid_t pid, int signal)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, signal);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+void killAndReap(const std::vector<pid_t> &pids, int signal)
+{
+    /* Signal all first so they exit in parallel, then reap. */
+    for (pid_t pid : pids)
+        if (pid > 0)
+            kill(pid, signal);
+    for (pid_t pid : pids) {
+        int status = 0;
+        if (pid > 0)
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+    }
+}
+
+int64_t residentBytes(pid_t pid)
+{
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::stoll(line.substr(6)) * 1024;
+    throw std::runtime_error("no VmRSS for pid " + std::to_string(pid));
+}
+
+namespace {
+
+/* utime + stime in clock ticks, fields 14 and 15 of /proc/PID/stat; the
+ * command name (field 2) may hold spaces, so count from its closing ')'. */
+long long cpuTicks(pid_t pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    long long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; i++)
+        if (i >= 14)
+            ticks += std::stoll(field);
+    return ticks;
+}
+
+} // namespace
+
+void waitUntilIdle(pid_t pid)
+{
+    long long before = cpuTicks(pid);
+    for (int i = 0; i < 150; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        const long long now = cpuTicks(pid);
+        if (now == before)
+            return;
+        before = now;
+    }
+}
+
+std::string makeTempDir(const char *prefix)
+{
+    /* mkdtemp replaces the six trailing X characters. */
+    std::string path = std::string("/tmp/") + prefix + ".XXXXXX";
+    if (mkdtemp(path.data()) == nullptr)
+        throw systemError("mkdtemp");
+    return path;
+}
+
+void waitForSocket(const std::string &path, pid_t owner)
+{
+    for (int i = 0; i < 400; i++) {
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+            return;
+        int status = 0;
+        if (owner > 0 && waitpid(owner, &status, WNOHANG) == owner)
+            throw std::runtime_error("process exited before creating " + path);
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    throw std::runtime_error("no socket at " + path + " after 10 s");
+}
+
+PrivateGsd::PrivateGsd(const std::string &gsdPath, const std::vector<std::string> &extraArgs)
+    : dir_(makeTempDir("ha_gs-bench"))
+{
+    endpoint_ = "ipc://" + dir_ + "/gsd.sock";
+    const std::string log = dir_ + "/gsd.log";
+    std::vector<std::string> args = {gsdPath, "--socket", endpoint_, "--log-level", "warn"};
+    args.insert(args.end(), extraArgs.begin(), extraArgs.end());
+    std::vector<char *> argv;
+    for (std::string &arg : args)
+        argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ < 0)
+        throw systemError("fork");
+    if (pid_ == 0) {
+        dieWithParent();
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            close(fd);
+        }
+        execv(argv[0], argv.data());
+        std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
+        _exit(127);
+    }
+    waitForSocket(dir_ + "/gsd.sock", pid_);
+    select();
+}
+
+void PrivateGsd::select() const
+{
+    setenv("HA_GS_SOCKET", endpoint_.c_str(), 1);
+}
+
+void PrivateGsd::stop()
+{
+    killAndReap(pid_, SIGTERM);
+    pid_ = -1;
+}
+
+PrivateGsd::~PrivateGsd()
+{
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+} // namespace bench

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+#include "roles.hpp"
+
+#include "gs_client.hpp"
+#include "scenarios.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+#include <unordered_set>
+
+namespace bench {
+
+namespace {
+
+/* The child's side: who it is and where it reports. Callbacks are plain
+ * functions, so the state they update is file-wide. */
+int g_child = 0;
+int g_reportFd = -1;
+bool g_reportEach = false;
+int64_t g_notifications = 0;
+int64_t g_doneAfter = -1;
+/* Subscriptions that had their initial notification (bulk subscribers). */
+std::unordered_set<ha_gs_token_t> g_greeted;
+
+void report(int32_t kind, int64_t atNs)
+{
+    sendReport(g_reportFd, Report{g_child, kind, g_notifications, atNs});
+}
+
+/* The initial notification may come as one or several notifications; the
+ * first one for a token is what counts. */
+void onBulkSubscription(const ha_gs_subscription_notification_t *n)
+{
+    g_greeted.insert(n->gs_subscriber_token);
+}
+
+void onSubscription(const ha_gs_subscription_notification_t *n)
+{
+    const int64_t at = nowNs();
+    g_notifications++;
+    if (g_reportEach)
+        report(static_cast<int32_t>(n->gs_subscription_type), at);
+    else if (g_notifications == g_doneAfter)
+        report(Report::Done, at);
+}
+
+/* Until the parent kills us (or gsd goes away). */
+void serveForever()
+{
+    while (gs::dispatchFor(1000)) {
+    }
+}
+
+/* Subscribes to one group; reports Ready once the subscription is in place
+ * (after its initial notification, if the flags ask for one). Then, with
+ * --each, reports every notification (kind = subscription type); otherwise
+ * reports Done when --count notifications arrived after the initial one. */
+void runSubscriber(const Options &o)
+{
+    const auto flags = static_cast<ha_gs_subscription_ctrl_t>(o.number("flags", 0));
+    const bool initialExpected =
+        (flags & (HA_GS_SUBSCRIBE_STATE | HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_MEMBERSHIP));
+    gs::init();
+    gs::subscribe(o.text("group", ""), flags, onSubscription);
+    while (initialExpected && g_notifications == 0)
+        if (!gs::dispatchFor(1000))
+            throw std::runtime_error("connection lost before the initial notification");
+    g_notifications = 0;
+    g_reportEach = o.has("each");
+    g_doneAfter = o.number("count", -1);
+    report(Report::Ready, nowNs());
+    serveForever();
+}
+
+/* Joins one group and stays a provider, voting approve, until killed. */
+void runProvider(const Options &o)
+{
+    const auto phases = o.has("n-phase") ? HA_GS_N_PHASE : HA_GS_1_PHASE;
+    gs::init();
+    const int64_t seen = gs::approvedCount(HA_GS_JOIN);
+    gs::join(o.text("group", ""), static_cast<short>(o.number("instance", 1)), phases);
+    gs::awaitApproved(HA_GS_JOIN, seen, "join");
+    report(Report::Ready, nowNs());
+    serveForever();
+}
+
+std::string scaleGroup(long long index)
+{
+    return "scale-" + std::to_string(index);
+}
+
+/* Joins groups scale-FIRST .. scale-(FIRST+COUNT-1) without waiting for each
+ * approval, then reports Done when all are approved. */
+void runBulkProvider(const Options &o)
+{
+    const long long first = o.number("first", 0);
+    const long long count = o.number("count", 0);
+    const auto instance = static_cast<short>(o.number("instance", 1));
+    gs::init();
+    for (long long i = 0; i < count; i++) {
+        gs::join(scaleGroup(first + i), instance, HA_GS_1_PHASE);
+        gs::dispatchFor(0);
+    }
+    while (gs::approvedCount(HA_GS_JOIN) < count)
+        if (!gs::dispatchFor(1000))
+            throw std::runtime_error("connection lost during bulk joins");
+    report(Report::Done, nowNs());
+    serveForever();
+}
+
+/* Subscribes to COUNT groups from FIRST on, wrapping at GROUPS; reports Done
+ * when every initial notification arrived. */
+void runBulkSubscriber(const Options &o)
+{
+    const long long first = o.number("first", 0);
+    const long long count = o.number("count", 0);
+    const long long groups = o.number("groups", 1);
+    gs::init();
+    for (long long i = 0; i < count; i++) {
+        gs::subscribe(scaleGroup((first + i) % groups),
+                      HA_GS_SUBSCRIBE_STATE | HA_GS_SUBSCRIBE_ALL_MEMBERSHIP, onBulkSubscription);
+        gs::dispatchFor(0);
+    }
+    while (static_cast<long long>(g_greeted.size()) < count)
+        if (!gs::dispatchFor(1000))
+            throw std::runtime_error("connection lost during bulk subscriptions");
+    report(Report::Done, nowNs());
+    serveForever();
+}
+
+/* Times joins on command: reads a count N from --command-fd, reports N
+ * Samples (one-phase join until approved, in nanoseconds) and Done; stops
+ * at 0 or when the parent closes the pipe. */
+void runJoinProbe(const Options &o)
+{
+    const int commandFd = static_cast<int>(o.number("command-fd", -1));
+    const std::string group = o.text("group", "");
+    gs::init();
+    report(Report::Ready, nowNs());
+    int round = 0;
+    for (int32_t count; (count = readCommand(commandFd)) > 0;) {
+        for (int32_t i = 0; i < count; i++) {
+            const double us = timeOneJoin(group, round++);
+            sendReport(g_reportFd,
+                       Report{g_child, Report::Sample, i, static_cast<int64_t>(us * 1000.0)});
+        }
+        report(Report::Done, nowNs());
+    }
+}
+
+} // namespace
+
+int runRole(const Options &o)
+{
+    g_child = static_cast<int>(o.number("child", 0));
+    g_reportFd = static_cast<int>(o.number("report-fd", -1));
+    const std::string role = o.positional.size() > 1 ? o.positional[1] : "";
+    try {
+        if (role == "subscriber")
+            runSubscriber(o);
+        else if (role == "provider")
+            runProvider(o);
+        else if (role == "bulk-provider")
+            runBulkProvider(o);
+        else if (role == "bulk-subscriber")
+            runBulkSubscriber(o);
+        else if (role == "join-probe")
+            runJoinProbe(o);
+        else
+            throw std::runtime_error("unknown role '" + role + "'");
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "bench_gs role %s (child %d): %s\n", role.c_str(), g_child, e.what());
+        return 1;
+    }
+    return 0;
+}
+
+pid_t spawnRole(const std::string &role, int child, const ReportPipe &pipe,
+                const std::vector<std::string> &args)
+{
+    std::vector<std::string> all = {"role",        role,
+                                    "--child",     std::to_string(child),
+                                    "--report-fd", std::to_string(pipe.writeFd())};
+    all.insert(all.end(), args.begin(), args.end());
+    return spawnSelf(all);
+}
+
+} // namespace bench

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+/* scenarios - the measurements bench_gs runs, one function per scenario.
+ * Each starts its own gsd and prints result lines (harness.hpp). */
+#pragma once
+
+#include "harness.hpp"
+
+#include <ha_gs.h>
+
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct Config {
+    std::string gsd;   /* path of the gsd to start */
+    int iterations;    /* timed samples of the cheapest latency scenarios */
+    int warmup;        /* untimed iterations before them */
+    int fanoutBudget;  /* subscriber notifications per fan-out run */
+    int failureRounds; /* providers killed in the failure scenario */
+    int scaleGroups;   /* groups of the scale scenario */
+};
+
+void runLatency(const Config &config);
+void runNPhase(const Config &config);
+void runFanout(const Config &config);
+void runFailure(const Config &config);
+void runScale(const Config &config);
+
+/* Scenario building blocks (scenario_common.cpp). */
+
+/* Waits for `count` reports with a kind in `kinds`, running this process's
+ * callbacks meanwhile (its providers may have to vote); returns the latest
+ * report time among them. */
+int64_t awaitReports(ReportPipe &pipe, size_t count, std::initializer_list<int32_t> kinds);
+
+/* Starts `count` subscriber children on `group` and waits until each is
+ * subscribed. `extra` goes to the role ("--each" or "--count K"). */
+std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::string &group,
+                                    ha_gs_subscription_ctrl_t flags,
+                                    const std::vector<std::string> &extra);
+
+/* Latency of a one-phase join into `group` until the approved callback, in
+ * microseconds; the provider says goodbye after it (untimed). `round`
+ * picks the instance number. */
+double timeOneJoin(const std::string &group, int round);
+Summary measureJoin(const std::string &group, int warmup, int iterations);
+
+/* Scales an iteration count, keeping a floor so that p99 means something. */
+int fraction(int iterations, int divisor, int floor);
+
+} // namespace bench
