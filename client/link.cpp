@@ -33,11 +33,13 @@ void openLink(zmq::context_t &context, zmq::socket_t &socket, zmq::socket_t &mon
     context.set(zmq::ctxopt::blocky, 0);
     socket = zmq::socket_t(context, zmq::socket_type::dealer);
     socket.set(zmq::sockopt::linger, 0);
-    /* Unlimited queues: a request is never refused locally, and gsd's
-     * notifications are never dropped because the application is slow.
-     * A hung gsd is caught by the request timeout and heartbeats. */
+    /* An unlimited send queue: a request is never refused locally (a hung
+     * gsd is caught by the request timeout and heartbeats). A bounded
+     * receive queue: an application that stops reading holds at most
+     * kReceiveHighWaterMark messages; the rest stays in gsd's queue for it,
+     * and nothing is ever dropped silently (see link.hpp). */
     socket.set(zmq::sockopt::sndhwm, 0);
-    socket.set(zmq::sockopt::rcvhwm, 0);
+    socket.set(zmq::sockopt::rcvhwm, kReceiveHighWaterMark);
     socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameSize));
     socket.set(zmq::sockopt::heartbeat_ivl, kHeartbeatIntervalMs);
     socket.set(zmq::sockopt::heartbeat_timeout, kHeartbeatTimeoutMs);
