@@ -31,11 +31,20 @@ constexpr int kHeartbeatIntervalMs = 1000;
 constexpr int kHeartbeatTimeoutMs = 3000;
 
 /* Messages libzmq's I/O thread reads ahead from gsd while the application
- * reads nothing (ZMQ_RCVHWM). Beyond it the backlog waits in gsd, which
- * ends the session of a client whose queue there is full too (a slow
- * consumer; docs/operations.md). The library reads everything whenever the
- * application calls it, so this bounds only an idle application's memory. */
-constexpr int kReceiveHighWaterMark = 256;
+ * reads nothing (ZMQ_RCVHWM); the environment variable
+ * HA_GS_RECEIVE_QUEUE_LIMIT (1..1000000) replaces it. Beyond it the
+ * backlog waits in gsd, which ends the session of a client whose queue
+ * there is full too (a slow consumer; docs/operations.md). The library
+ * reads everything whenever the application calls it, so this bounds only
+ * an idle application's memory. While it is full libzmq reads nothing, not
+ * even heartbeats: a connection whose receive queue stays full for
+ * kHeartbeatTimeoutMs is closed by the library's own libzmq. Hence the room
+ * for one event touching every group a client may be in
+ * (HA_GS_MAX_GROUPS_PER_CLIENT). */
+constexpr int kReceiveHighWaterMark = 4096;
+
+/* kReceiveHighWaterMark, or HA_GS_RECEIVE_QUEUE_LIMIT when it is valid. */
+int receiveHighWaterMark();
 
 /* What libzmq opens for one link: the context's mailbox, the reaper's and
  * the I/O thread's mailbox and poller, one mailbox per socket (DEALER, its

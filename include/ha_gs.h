@@ -40,16 +40,20 @@
  * Slow consumers
  * --------------
  * gsd never waits for a client. Notifications a process has not read yet
- * wait, up to 256 in the library's socket and up to
- * HA_GS_MAX_QUEUED_NOTIFICATIONS messages in gsd. A process that lets more
- * pile up (it stops calling ha_gs_dispatch while its groups keep changing)
- * loses its session: every group in which it is a provider runs a
- * failure-leave protocol (HA_GS_PROVIDER_FAILED_LEAVE), its subscriptions
- * end, and gsd logs it. The process learns it once it reads again: its next
+ * wait, up to 4096 messages in the library's socket (HA_GS_RECEIVE_QUEUE_LIMIT)
+ * and up to HA_GS_MAX_QUEUED_NOTIFICATIONS in gsd. A process that lets
+ * more pile up (it stops calling ha_gs_dispatch while its groups keep
+ * changing) loses its session: every group in which it is a provider runs
+ * a failure-leave protocol (HA_GS_PROVIDER_FAILED_LEAVE), its subscriptions
+ * end, and gsd logs it. A process whose library queue stays full for 3
+ * seconds loses its connection as well (ZeroMQ's heartbeats cannot get
+ * through meanwhile); gsd ends its session as soon as it has something
+ * for it. The process learns it once it reads again: its next
  * ha_gs_dispatch calls deliver the notifications queued before the
- * overflow, then HA_GS_SUBSCRIPTION_GS_HAS_DIED to every subscription, and
- * return HA_GS_NOT_OK, as for a lost connection; a request returns
- * HA_GS_NOT_OK. It may call ha_gs_init again.
+ * overflow (none when the connection was closed), then
+ * HA_GS_SUBSCRIPTION_GS_HAS_DIED to every subscription, and return
+ * HA_GS_NOT_OK, as for a lost connection; a request returns HA_GS_NOT_OK.
+ * It may call ha_gs_init again.
  *
  * Environment
  * -----------
@@ -60,6 +64,9 @@
  *                    unset.
  *   HA_DOMAIN_NAME   when set, the domain this process expects; gsd refuses
  *                    a different one with HA_GS_DOMAIN_NOT_RECOG.
+ *   HA_GS_RECEIVE_QUEUE_LIMIT
+ *                    messages the library's socket may hold unread (1 to
+ *                    1000000; default 4096); see "Slow consumers".
  *
  * Thread safety (libcamera vocabulary)
  * ------------------------------------

@@ -916,6 +916,69 @@ TEST_CASE("a slow consumer loses its session and later learns why")
     CHECK(slow.channel().hear(30s) == "session ended: notification queue overflow");
 }
 
+TEST_CASE("a slow consumer that only reads again gets what was queued, in order, then a Bye")
+{
+    BrokerConfig config;
+    config.sendHighWaterMark = 50;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const Token token = join(client, "busy", 1);
+    REQUIRE(token != 0);
+    Child slow([&](Channel &parent) {
+        RawClient c(broker.endpoint, 1);
+        if (c.hello().rc != HA_GS_OK || join(c, "busy", 2) == 0)
+            return 3;
+        parent.say("joined");
+        if (!parent.hear(60s))
+            return 4;
+        /* Only read, never send: the Bye must come by itself. */
+        int states = 0;
+        bool ordered = true;
+        for (;;) {
+            auto in = c.await([](const Incoming &) { return true; }, 20s);
+            if (!in) {
+                parent.say("no Bye");
+                return 0;
+            }
+            if (const auto *bye = std::get_if<wire::Bye>(&in->message)) {
+                parent.say(std::to_string(states) + (ordered ? " in order: " : " out of order: ") +
+                           bye->reason);
+                return 0;
+            }
+            if (in->body)
+                if (const auto *n = std::get_if<ApprovedNote>(&*in->body))
+                    if (n->protocol == HA_GS_STATE_VALUE_CHANGE && n->proposal.proposedState) {
+                        ordered = ordered && std::stoi(*n->proposal.proposedState) == states;
+                        ++states;
+                    }
+        }
+    });
+    REQUIRE(slow.channel().hear() == "joined");
+
+    bool dropped = false;
+    for (int round = 0; round < 20000 && !dropped; ++round) {
+        Bytes state = std::to_string(round) + " ";
+        state.resize(8192, 's');
+        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
+        REQUIRE(reply);
+        REQUIRE(reply->rc == HA_GS_OK);
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1}), 0ms));
+        client.inbox.clear();
+    }
+    if (!dropped)
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1})));
+    REQUIRE(dropped);
+    slow.channel().say("read");
+    const auto told = slow.channel().hear(30s);
+    REQUIRE(told);
+    CAPTURE(*told);
+    const size_t space = told->find(' ');
+    REQUIRE(space != std::string::npos);
+    CHECK(std::stoi(told->substr(0, space)) >= 1);
+    CHECK(told->substr(space) == " in order: session ended: notification queue overflow");
+}
+
 TEST_CASE("many providers dying at once each get their failure leave")
 {
     constexpr int kPeers = 40;
