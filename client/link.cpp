@@ -3,6 +3,7 @@
 
 #include "common/wire.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
@@ -27,17 +28,31 @@ bool descriptorsAvailable(int count, int fd)
     return ok;
 }
 
+int receiveHighWaterMark()
+{
+    const char *text = std::getenv("HA_GS_RECEIVE_QUEUE_LIMIT");
+    if (!text || text[0] == '\0')
+        return kReceiveHighWaterMark;
+    char *end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    if (*end != '\0' || value < 1 || value > 1000000)
+        return kReceiveHighWaterMark;
+    return static_cast<int>(value);
+}
+
 void openLink(zmq::context_t &context, zmq::socket_t &socket, zmq::socket_t &monitor,
               const char *monitorEndpoint)
 {
     context.set(zmq::ctxopt::blocky, 0);
     socket = zmq::socket_t(context, zmq::socket_type::dealer);
     socket.set(zmq::sockopt::linger, 0);
-    /* Unlimited queues: a request is never refused locally, and gsd's
-     * notifications are never dropped because the application is slow.
-     * A hung gsd is caught by the request timeout and heartbeats. */
+    /* An unlimited send queue: a request is never refused locally (a hung
+     * gsd is caught by the request timeout and heartbeats). A bounded
+     * receive queue: an application that stops reading holds at most
+     * receiveHighWaterMark() messages; the rest stays in gsd's queue for it
+     * (see link.hpp). */
     socket.set(zmq::sockopt::sndhwm, 0);
-    socket.set(zmq::sockopt::rcvhwm, 0);
+    socket.set(zmq::sockopt::rcvhwm, receiveHighWaterMark());
     socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameSize));
     socket.set(zmq::sockopt::heartbeat_ivl, kHeartbeatIntervalMs);
     socket.set(zmq::sockopt::heartbeat_timeout, kHeartbeatTimeoutMs);

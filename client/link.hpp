@@ -30,6 +30,22 @@ constexpr int kMonitorEvents =
 constexpr int kHeartbeatIntervalMs = 1000;
 constexpr int kHeartbeatTimeoutMs = 3000;
 
+/* Messages libzmq's I/O thread reads ahead from gsd while the application
+ * reads nothing (ZMQ_RCVHWM); the environment variable
+ * HA_GS_RECEIVE_QUEUE_LIMIT (1..1000000) replaces it. Beyond it the
+ * backlog waits in gsd, which ends the session of a client whose queue
+ * there is full too (a slow consumer; docs/operations.md). The library
+ * reads everything whenever the application calls it, so this bounds only
+ * an idle application's memory. While it is full libzmq reads nothing, not
+ * even heartbeats: a connection whose receive queue stays full for
+ * kHeartbeatTimeoutMs is closed by the library's own libzmq. Hence the room
+ * for one event touching every group a client may be in
+ * (HA_GS_MAX_GROUPS_PER_CLIENT). */
+constexpr int kReceiveHighWaterMark = 4096;
+
+/* kReceiveHighWaterMark, or HA_GS_RECEIVE_QUEUE_LIMIT when it is valid. */
+int receiveHighWaterMark();
+
 /* What libzmq opens for one link: the context's mailbox, the reaper's and
  * the I/O thread's mailbox and poller, one mailbox per socket (DEALER, its
  * monitor, our PAIR) and the ipc connection, plus headroom. */
@@ -40,9 +56,9 @@ constexpr int kZmqDescriptors = 12;
  * before asking it for any. */
 bool descriptorsAvailable(int count, int fd);
 
-/* Makes `socket` a DEALER with the clients' options (no linger, unlimited
- * queues, frame size limit, heartbeats, never reconnect) and `monitor` the
- * PAIR end of its monitor at `monitorEndpoint` (an inproc name unique within
+/* Makes `socket` a DEALER with the clients' options (no linger, an
+ * unlimited send queue, a bounded receive queue, frame size limit, heartbeats, never reconnect) and
+ * `monitor` the PAIR end of its monitor at `monitorEndpoint` (an inproc name unique within
  * `context`). The DEALER is not connected yet. Throws zmq::error_t. */
 void openLink(zmq::context_t &context, zmq::socket_t &socket, zmq::socket_t &monitor,
               const char *monitorEndpoint);

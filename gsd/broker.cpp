@@ -157,6 +157,11 @@ void Broker::Impl::shutdown()
             sendFrames(session->route, {bye});
         }
     }
+    /* One last try for the Byes still owed to slow consumers. */
+    for (const auto &[route, reason] : owedByes)
+        sendFrames(route, {wire::encode(wire::ServerMessage{wire::Bye{reason}})});
+    owedByes.clear();
+    owedOrder.clear();
     router.close();
     context.close();
     endpoint.release();

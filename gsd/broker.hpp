@@ -27,9 +27,15 @@ struct BrokerConfig {
     std::string authGroup = "hagsuser";
     unsigned maxClients = 4096; /* HA_GS_MAX_CLIENTS */
     EngineLimits limits;
-    /* Notifications queued for one client before it counts as a slow
-     * consumer and loses its session (ZMQ_SNDHWM of the ROUTER socket). */
-    int sendHighWaterMark = 100000;
+    /* Messages queued for one client before it counts as a slow consumer
+     * and loses its session (ZMQ_SNDHWM of the ROUTER socket; gsd
+     * --send-queue-limit, HA_GS_MAX_QUEUED_NOTIFICATIONS). */
+    int sendHighWaterMark = 10000;
+    /* Requests per second one client may make, and how many at once after
+     * being idle (0: the rate). Votes are exempt. Rate 0: unlimited. (gsd
+     * --max-request-rate, --request-burst; HA_GS_MAX_REQUEST_RATE.) */
+    uint32_t maxRequestRate = 100000;
+    uint32_t requestBurst = 0;
     /* CMM (cmm.h): the node table file (empty: a one-node table of this
      * node, see gsd/cmm_table.hpp), whether this node is master-eligible,
      * and how many CMM clients may be registered at once (cmm_cmc_register

@@ -36,7 +36,9 @@ struct PongDue {
     ClientId client = 0;
     uint64_t seq = 0;
 };
-using TimerPayload = std::variant<EngineTimerDue, PingDue, PongDue>;
+/* Retry the Byes that found their connection's queue full. */
+struct ByeRetryDue {};
+using TimerPayload = std::variant<EngineTimerDue, PingDue, PongDue, ByeRetryDue>;
 using Clock = std::chrono::steady_clock;
 
 } // namespace broker
@@ -84,8 +86,19 @@ struct Broker::Impl {
     void deliver(ClientId client, std::initializer_list<std::string_view> frames);
     /* Outside any session; failures do not matter. */
     void tell(const std::string &route, const wire::ServerMessage &message);
+    /* A Bye; when the connection's queue is full (a slow consumer), it is
+     * owed and retried until it fits or the connection is gone. */
+    void sayBye(const std::string &route, const std::string &reason);
+    void retryByes();
     /* Ends a session: forgets it, optionally says Bye, tells the engine. */
     void endSession(ClientId client, const std::string &reason, bool sayBye);
+    /* The request rate limit (--max-request-rate): whether the session may
+     * make one more request now; logs the first refusal of each session. */
+    bool withinRequestRate(broker::Session &session);
+    /* Whether a request may run; if not, it is answered HA_GS_NO_MEMORY
+     * (CMM_EBUSY for CMM). Votes are exempt. */
+    bool admitRequest(broker::Session &session, const wire::Req &req);
+    bool admitRequest(broker::Session &session, const wire::CmmReq &req);
 
     BrokerConfig config;
     broker::IpcEndpoint endpoint;
@@ -102,6 +115,11 @@ struct Broker::Impl {
     broker::SessionTable sessions;
     broker::TimerHeap<broker::TimerPayload> timers;
     std::unordered_map<TimerId, broker::TimerHeap<broker::TimerPayload>::Handle> engineTimers;
+    /* Byes waiting for room in their connection's queue: route -> reason,
+     * oldest first, at most kMaxOwedByes. */
+    std::unordered_map<std::string, std::string> owedByes;
+    std::deque<std::string> owedOrder;
+    bool byeRetryArmed = false;
     ClientId nextClient = 1;
     std::deque<Event> pending;
     std::vector<Action> actions;

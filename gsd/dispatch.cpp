@@ -19,6 +19,11 @@ using broker::Session;
 
 namespace {
 
+/* How often Byes owed to full connections are tried again, and how many
+ * are kept (the oldest are dropped beyond). */
+constexpr std::chrono::milliseconds kByeRetry{200};
+constexpr size_t kMaxOwedByes = 4096;
+
 std::string peerName(const Session &session)
 {
     return "client " + std::to_string(session.id) + " (pid " + std::to_string(session.peer.pid) +
@@ -57,17 +62,21 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
 
     Session *session = sessions.findByRoute(route);
     if (!session)
-        return tell(route, wire::Bye{sessions.endedReason(route).value_or("no session")});
+        return sayBye(route, sessions.endedReason(route).value_or("no session"));
     const ClientId client = session->id;
     std::visit(Overloaded{
                    [&](wire::Req &req) {
                        if (session->kind != wire::kSessionGsapi)
                            return protocolError(route, "GSAPI request on a CMM session");
+                       if (!admitRequest(*session, req))
+                           return;
                        feed(ClientRequest{client, req.id, std::move(req.request)});
                    },
                    [&](const wire::CmmReq &req) {
                        if (session->kind != wire::kSessionCmm)
                            return protocolError(route, "CMM request on a GSAPI session");
+                       if (!admitRequest(*session, req))
+                           return;
                        onCmmRequest(client, req);
                    },
                    [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
@@ -85,14 +94,17 @@ void Broker::Impl::protocolError(const std::string &route, const std::string &wh
         endSession(session->id, reason, true);
     } else {
         spdlog::warn("connection without session: {}", reason);
-        tell(route, wire::Bye{reason});
+        sayBye(route, reason);
     }
 }
 
 void Broker::Impl::onHello(const std::string &route, const zmq::message_t &frame,
                            const wire::Hello &hello)
 {
-    /* The connection starts over: whatever it had before is gone. */
+    /* The connection starts over: whatever it had before is gone, a Bye
+     * still owed to it included. */
+    if (owedByes.erase(route) != 0)
+        std::erase(owedOrder, route);
     if (Session *old = sessions.findByRoute(route))
         endSession(old->id, "session ended: hello on the same connection", false);
 
@@ -165,6 +177,8 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
 
     Session fresh{client, route, peer, std::move(pidfd)};
     fresh.kind = hello.kind;
+    fresh.requests =
+        broker::RequestBucket(config.maxRequestRate, config.requestBurst, Clock::now());
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
@@ -210,6 +224,10 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
                        spdlog::info("{} did not answer ping {} within {} s", peerName(*session),
                                     due.seq, session->pingLimit);
                        feed(ClientUnresponsive{due.client});
+                   },
+                   [&](const broker::ByeRetryDue &) {
+                       byeRetryArmed = false;
+                       retryByes();
                    },
                },
                payload);
@@ -298,7 +316,9 @@ void Broker::Impl::deliver(ClientId client, std::initializer_list<std::string_vi
         return;
     const std::string reason = sendFailure(error);
     spdlog::warn("{}: {}", peerName(*session), reason);
-    endSession(client, reason, false);
+    /* A slow consumer is owed a Bye for when it reads again; a vanished
+     * peer is not. */
+    endSession(client, reason, error == EAGAIN);
 }
 
 void Broker::Impl::tell(const std::string &route, const wire::ServerMessage &message)
@@ -306,15 +326,79 @@ void Broker::Impl::tell(const std::string &route, const wire::ServerMessage &mes
     sendFrames(route, {wire::encode(message)});
 }
 
-void Broker::Impl::endSession(ClientId client, const std::string &reason, bool sayBye)
+void Broker::Impl::sayBye(const std::string &route, const std::string &reason)
+{
+    const int error = sendFrames(route, {wire::encode(wire::ServerMessage{wire::Bye{reason}})});
+    if (error != EAGAIN) {
+        if (owedByes.erase(route) != 0)
+            std::erase(owedOrder, route);
+        return;
+    }
+    if (owedByes.insert_or_assign(route, reason).second)
+        owedOrder.push_back(route);
+    while (owedOrder.size() > kMaxOwedByes) {
+        owedByes.erase(owedOrder.front());
+        owedOrder.pop_front();
+    }
+    if (!byeRetryArmed) {
+        byeRetryArmed = true;
+        timers.start(Clock::now() + kByeRetry, broker::ByeRetryDue{});
+    }
+}
+
+void Broker::Impl::retryByes()
+{
+    std::deque<std::string> order;
+    order.swap(owedOrder);
+    std::unordered_map<std::string, std::string> owed;
+    owed.swap(owedByes);
+    /* Each is owed again if its queue is still full. */
+    for (const std::string &route : order)
+        if (const auto it = owed.find(route); it != owed.end())
+            sayBye(route, it->second);
+}
+
+bool Broker::Impl::withinRequestRate(Session &session)
+{
+    if (session.requests.unlimited() || session.requests.take(Clock::now()))
+        return true;
+    if (session.refusedRequests++ == 0)
+        spdlog::warn("{}: over the request rate limit ({}/s, burst {}); refusing its requests "
+                     "until it slows down",
+                     peerName(session), config.maxRequestRate,
+                     config.requestBurst == 0 ? config.maxRequestRate : config.requestBurst);
+    return false;
+}
+
+bool Broker::Impl::admitRequest(Session &session, const wire::Req &req)
+{
+    /* Votes answer gsd: refusing them would stall the group's protocol, so
+     * they are never limited. */
+    if (std::holds_alternative<VoteRequest>(req.request) || withinRequestRate(session))
+        return true;
+    deliver(session.id,
+            {wire::encode(wire::ServerMessage{wire::ReplyMsg{req.id, HA_GS_NO_MEMORY, 0}})});
+    return false;
+}
+
+bool Broker::Impl::admitRequest(Session &session, const wire::CmmReq &req)
+{
+    if (withinRequestRate(session))
+        return true;
+    deliver(session.id,
+            {wire::encode(wire::ServerMessage{wire::CmmReply{req.id, CMM_EBUSY, 0, 0, {}}})});
+    return false;
+}
+
+void Broker::Impl::endSession(ClientId client, const std::string &reason, bool bye)
 {
     auto session = sessions.take(client);
     if (!session)
         return;
     pids.unwatch(session->pidfd);
     std::erase(cmmRegistered, client);
-    if (sayBye)
-        tell(session->route, wire::Bye{reason});
+    if (bye)
+        sayBye(session->route, reason);
     sessions.rememberEnded(session->route, reason);
     spdlog::debug("{}: {}", peerName(*session), reason);
     feed(ClientGone{client});

@@ -91,6 +91,18 @@ int main(int argc, char **argv)
     app.add_option("--max-state-memory", config.limits.maxStateMemory,
                    "bytes of state values gsd keeps, all groups together")
         ->capture_default_str();
+    app.add_option("--send-queue-limit", config.sendHighWaterMark,
+                   "messages queued for one client before it counts as a slow consumer and "
+                   "loses its session")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--max-request-rate", config.maxRequestRate,
+                   "requests per second one client may make (votes exempt); beyond, requests "
+                   "get HA_GS_NO_MEMORY (CMM: CMM_EBUSY); 0: unlimited")
+        ->capture_default_str();
+    app.add_option("--request-burst", config.requestBurst,
+                   "requests one client may make at once after being idle (0: the rate)")
+        ->capture_default_str();
     app.add_option("--cmm-nodes", config.cmmNodesFile,
                    "CMM node table: rows 'NodeId Domain_id Name Attributes' (attributes '-' or "
                    "eligible,frozen,excluded,disqualified,synchro_needed,addr=A,swload=S); "

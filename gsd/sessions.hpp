@@ -8,6 +8,7 @@
 
 #include "common/model.hpp"
 #include "gsd/auth.hpp"
+#include "gsd/request_bucket.hpp"
 #include "gsd/unique_fd.hpp"
 
 #include <cstdint>
@@ -32,6 +33,8 @@ struct Session {
     std::set<uint64_t> unanswered; /* pings sent and not yet answered */
     int kind = 0;                  /* wire::kSessionGsapi or wire::kSessionCmm */
     bool cmmRegistered = false;    /* CMM session with cmm_cmc_register in force */
+    RequestBucket requests;        /* --max-request-rate, --request-burst */
+    uint64_t refusedRequests = 0;  /* refused by the rate limit, for the log */
 };
 
 class SessionTable {

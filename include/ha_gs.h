@@ -24,6 +24,9 @@
  * protocol arrives later through the approved or rejected callback. Errors
  * that can only be known later (a subscription to a group that does not
  * exist) arrive through the delayed-error callback given to ha_gs_init().
+ * Any request but ha_gs_vote may also return HA_GS_NO_MEMORY when the
+ * process exceeds gsd's request rate (HA_GS_MAX_REQUEST_RATE): the request
+ * was not carried out; retry later.
  *
  * Connection loss
  * ---------------
@@ -34,6 +37,24 @@
  * reply does not arrive within HA_GS_REQUEST_TIMEOUT_MS declares the
  * connection lost.
  *
+ * Slow consumers
+ * --------------
+ * gsd never waits for a client. Notifications a process has not read yet
+ * wait, up to 4096 messages in the library's socket (HA_GS_RECEIVE_QUEUE_LIMIT)
+ * and up to HA_GS_MAX_QUEUED_NOTIFICATIONS in gsd. A process that lets
+ * more pile up (it stops calling ha_gs_dispatch while its groups keep
+ * changing) loses its session: every group in which it is a provider runs
+ * a failure-leave protocol (HA_GS_PROVIDER_FAILED_LEAVE), its subscriptions
+ * end, and gsd logs it. A process whose library queue stays full for 3
+ * seconds loses its connection as well (ZeroMQ's heartbeats cannot get
+ * through meanwhile); gsd ends its session as soon as it has something
+ * for it. The process learns it once it reads again: its next
+ * ha_gs_dispatch calls deliver the notifications queued before the
+ * overflow (none when the connection was closed), then
+ * HA_GS_SUBSCRIPTION_GS_HAS_DIED to every subscription, and return
+ * HA_GS_NOT_OK, as for a lost connection; a request returns HA_GS_NOT_OK.
+ * It may call ha_gs_init again.
+ *
  * Environment
  * -----------
  *   HA_GS_SOCKET     ZeroMQ endpoint of gsd, e.g. ipc:///run/ha_gs/gsd.sock.
@@ -43,6 +64,9 @@
  *                    unset.
  *   HA_DOMAIN_NAME   when set, the domain this process expects; gsd refuses
  *                    a different one with HA_GS_DOMAIN_NOT_RECOG.
+ *   HA_GS_RECEIVE_QUEUE_LIMIT
+ *                    messages the library's socket may hold unread (1 to
+ *                    1000000; default 4096); see "Slow consumers".
  *
  * Thread safety (libcamera vocabulary)
  * ------------------------------------
@@ -114,6 +138,17 @@ extern "C" {
  * More: ha_gs_init returns HA_GS_CONNECT_FAILED. */
 #define HA_GS_MAX_CLIENTS 4096
 
+/* Requests one client may make per second, and at once after being idle
+ * (the default of gsd --max-request-rate; the burst is --request-burst,
+ * by default the same number). Votes do not count. More:
+ * HA_GS_NO_MEMORY, and the request is not carried out. */
+#define HA_GS_MAX_REQUEST_RATE 100000
+
+/* Messages gsd queues for one client that does not read them (the default
+ * of gsd --send-queue-limit). More: the client is a slow consumer and loses
+ * its session (see "Slow consumers" above). */
+#define HA_GS_MAX_QUEUED_NOTIFICATIONS 10000
+
 /* Every voting phase ends after at most this many seconds. A time limit of
  * zero (no limit asked for) or above the ceiling means the ceiling. */
 #define HA_GS_TIME_LIMIT_CEILING 600
@@ -142,7 +177,8 @@ typedef enum {
     HA_GS_EXISTS = 2,                     /* already initialized, or already in that group */
     HA_GS_NO_INIT = 3,                    /* ha_gs_init has not been called */
     HA_GS_NAME_TOO_LONG = 4,              /* group name longer than HA_GS_MAX_GROUP_NAME_LENGTH */
-    HA_GS_NO_MEMORY = 5,                  /* out of memory, in the library or in gsd's budget */
+    HA_GS_NO_MEMORY = 5,                  /* out of memory, or gsd's budget for this client is
+                                             exhausted (state memory, request rate): retry later */
     HA_GS_NOT_A_MEMBER = 6,               /* the provider's join has not been approved yet */
     HA_GS_BAD_CLIENT_TOKEN = 7,           /* token is of the wrong kind for the call */
     HA_GS_BAD_MEMBER_TOKEN = 8,           /* token is not a live token of this client */

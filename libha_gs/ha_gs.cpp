@@ -273,7 +273,8 @@ const char *ha_gs_strerror(ha_gs_rc_t rc)
     case HA_GS_NAME_TOO_LONG:
         return "group name longer than HA_GS_MAX_GROUP_NAME_LENGTH";
     case HA_GS_NO_MEMORY:
-        return "out of memory";
+        return "out of memory, or gsd's budget for this client (state memory, request rate) "
+               "is exhausted; retry later";
     case HA_GS_NOT_A_MEMBER:
         return "the provider's join has not been approved yet";
     case HA_GS_BAD_CLIENT_TOKEN:

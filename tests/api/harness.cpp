@@ -216,10 +216,18 @@ std::string subscriptionNames(unsigned type)
     return flagNames(type, table);
 }
 
+namespace {
+/* "valuelimit N" in an agent: values longer than N bytes are shown as
+ * their first N bytes and their length. */
+std::optional<unsigned> valueTextLimit;
+} // namespace
+
 std::string formatValue(const char *data, unsigned length)
 {
     if (!data)
         return length == 0 ? "\"\"" : "<null:" + std::to_string(length) + ">";
+    if (valueTextLimit && length > *valueTextLimit)
+        return "\"" + escape(data, *valueTextLimit) + "\"~" + std::to_string(length);
     return "\"" + escape(data, length) + "\"";
 }
 
@@ -1282,6 +1290,8 @@ std::string agentExecute(const std::string &line)
     }
     if (verb == "state") {
         std::string value = valueOf(pos(a, 2));
+        if (a.has("pad"))
+            value.resize(std::max<size_t>(value.size(), std::stoul(a.get("pad"))), 'x');
         ha_gs_state_value_t sv{static_cast<unsigned>(value.size()), value.data()};
         info.gs_state_change_request.gs_num_phases = static_cast<ha_gs_num_phases_t>(phases);
         info.gs_state_change_request.gs_time_limit = tl;
@@ -1413,6 +1423,13 @@ std::string agentExecute(const std::string &line)
     }
     if (verb == "hold" || verb == "resume") {
         agent().held = verb == "hold";
+        return reply(verb, HA_GS_OK);
+    }
+    if (verb == "valuelimit") {
+        if (pos(a, 1) == "off")
+            valueTextLimit.reset();
+        else
+            valueTextLimit = static_cast<unsigned>(std::stoul(pos(a, 1)));
         return reply(verb, HA_GS_OK);
     }
     if (verb == "echo")

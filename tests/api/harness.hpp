@@ -19,7 +19,8 @@
  *        [nocb=nphase,approved,rejected] [nullattrs=1] [nulltoken=1] [nullinfo=1]
  *   leave T [phases=..] [tl=N] [code=N]          goodbye T
  *   expel T LIST|none|empty [phases=..] [tl=N] [dphase=N] [dflag=S]
- *   state T VALUE [phases=..] [tl=N] [null=1]   msg T VALUE [phases=..] [tl=N]
+ *   state T VALUE [phases=..] [tl=N] [null=1] [pad=N (VALUE padded with 'x' to N bytes)]
+ *   msg T VALUE [phases=..] [tl=N]
  *   attrs T [pphases=..] [ptl=N] <join attribute keys> [name=S]
  *   vote T approve|continue|reject|N [state=V] [msg=V] [default=..]
  *   autovote G none|approve|continue|reject|seq=v1,v2.. [state=V] [msg=V] [default=..]
@@ -28,6 +29,7 @@
  *   dispatch [flag=N]  block (ha_gs_dispatch(HA_GS_BLOCKING); reply has t=<ns>)
  *   quit   views G on|off   setenv K V   unsetenv K   echo X   exit
  *   hold / resume (stop / restart dispatching: notifications pile up unread)
+ *   valuelimit N|off (report values longer than N bytes as "<first N>"~<length>)
  * T is a group name (the provider token the agent got for it; for
  * unsubscribe the subscriber token), p:G / s:G to choose, or #N for a raw
  * token. Request commands take nullinfo=1 (NULL proposal_info).

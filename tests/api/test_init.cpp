@@ -8,11 +8,13 @@
 #include <cstring>
 #include <fcntl.h>
 #include <grp.h>
+#include <memory>
 #include <poll.h>
 #include <set>
 #include <stdexcept>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace api;
 
@@ -313,14 +315,29 @@ TEST_CASE("init: HA_GS_CONNECT_FAILED when no gsd serves the endpoint")
 
 TEST_CASE("init: HA_GS_CONNECT_FAILED when gsd serves its maximum number of clients")
 {
-    PrivateGsd gsd({.args = {"--max-clients", "1"}});
-    ClientProcess first("first", gsd);
-    LocalClient second("second", gsd, false);
-    CHECK(second.rc("init") == "HA_GS_CONNECT_FAILED");
-    CHECK(first.call("node").rc == "HA_GS_OK");
-    CHECK(first.rc("quit") == "HA_GS_OK");
-    /* The place is free again. */
-    CHECK(second.rc("init") == "HA_GS_OK");
+    constexpr int kLimit = 4;
+    PrivateGsd gsd({.args = {"--max-clients", std::to_string(kLimit)}});
+    std::vector<std::unique_ptr<ClientProcess>> admitted;
+    for (int i = 1; i <= kLimit; ++i)
+        admitted.push_back(std::make_unique<ClientProcess>("c" + std::to_string(i), gsd));
+    LocalClient extra("extra", gsd, false);
+    CHECK(extra.rc("init") == "HA_GS_CONNECT_FAILED");
+    CHECK(extra.rc("node") == "HA_GS_NO_INIT");
+    /* The first kLimit keep working: each joins and sees the others. */
+    for (int i = 1; i <= kLimit; ++i) {
+        CAPTURE(i);
+        ClientProcess &c = *admitted[static_cast<size_t>(i - 1)];
+        CHECK(c.rc("join g " + std::to_string(i)) == "HA_GS_OK");
+        c.waitFor({"g: approved JOIN", {"chg=[" + std::to_string(i) + ".1]"}});
+    }
+    CHECK(extra.rc("init") == "HA_GS_CONNECT_FAILED");
+    /* One quits: its place is free again, and only one. */
+    CHECK(admitted[1]->rc("quit") == "HA_GS_OK");
+    admitted[0]->waitFor({"g: approved FAILURE_LEAVE", {"chg=[2.1]"}});
+    CHECK(extra.rc("init") == "HA_GS_OK");
+    CHECK(extra.rc("join g 9") == "HA_GS_OK");
+    extra.waitFor({"g: approved JOIN", {"chg=[9.1]"}});
+    CHECK(admitted[1]->rc("init") == "HA_GS_CONNECT_FAILED");
 }
 
 TEST_CASE("init: HA_GS_SOCK_INIT_FAILED when HA_GS_SOCKET is not a usable ipc endpoint")

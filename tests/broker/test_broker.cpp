@@ -10,14 +10,18 @@
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
 #include "gsd/pid_watch.hpp"
+#include "gsd/request_bucket.hpp"
 #include "gsd/timer_heap.hpp"
 #include "ha_gs.h"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -912,6 +916,69 @@ TEST_CASE("a slow consumer loses its session and later learns why")
     CHECK(slow.channel().hear(30s) == "session ended: notification queue overflow");
 }
 
+TEST_CASE("a slow consumer that only reads again gets what was queued, in order, then a Bye")
+{
+    BrokerConfig config;
+    config.sendHighWaterMark = 50;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const Token token = join(client, "busy", 1);
+    REQUIRE(token != 0);
+    Child slow([&](Channel &parent) {
+        RawClient c(broker.endpoint, 1);
+        if (c.hello().rc != HA_GS_OK || join(c, "busy", 2) == 0)
+            return 3;
+        parent.say("joined");
+        if (!parent.hear(60s))
+            return 4;
+        /* Only read, never send: the Bye must come by itself. */
+        int states = 0;
+        bool ordered = true;
+        for (;;) {
+            auto in = c.await([](const Incoming &) { return true; }, 20s);
+            if (!in) {
+                parent.say("no Bye");
+                return 0;
+            }
+            if (const auto *bye = std::get_if<wire::Bye>(&in->message)) {
+                parent.say(std::to_string(states) + (ordered ? " in order: " : " out of order: ") +
+                           bye->reason);
+                return 0;
+            }
+            if (in->body)
+                if (const auto *n = std::get_if<ApprovedNote>(&*in->body))
+                    if (n->protocol == HA_GS_STATE_VALUE_CHANGE && n->proposal.proposedState) {
+                        ordered = ordered && std::stoi(*n->proposal.proposedState) == states;
+                        ++states;
+                    }
+        }
+    });
+    REQUIRE(slow.channel().hear() == "joined");
+
+    bool dropped = false;
+    for (int round = 0; round < 20000 && !dropped; ++round) {
+        Bytes state = std::to_string(round) + " ";
+        state.resize(8192, 's');
+        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
+        REQUIRE(reply);
+        REQUIRE(reply->rc == HA_GS_OK);
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1}), 0ms));
+        client.inbox.clear();
+    }
+    if (!dropped)
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1})));
+    REQUIRE(dropped);
+    slow.channel().say("read");
+    const auto told = slow.channel().hear(30s);
+    REQUIRE(told);
+    CAPTURE(*told);
+    const size_t space = told->find(' ');
+    REQUIRE(space != std::string::npos);
+    CHECK(std::stoi(told->substr(0, space)) >= 1);
+    CHECK(told->substr(space) == " in order: session ended: notification queue overflow");
+}
+
 TEST_CASE("many providers dying at once each get their failure leave")
 {
     constexpr int kPeers = 40;
@@ -1257,4 +1324,441 @@ TEST_CASE("pid watch: hundreds of exits at once are reported in bounded batches"
         }
     }
     CHECK(seen.size() == children.size());
+}
+
+/* ======================================================================== */
+/*  Limits, the request rate, hostile input (docs/operations.md)            */
+/* ======================================================================== */
+
+namespace {
+
+/* A DEALER that never reconnects, with a monitor: shows gsd's side closing
+ * the connection. */
+class MonitoredClient {
+  public:
+    explicit MonitoredClient(const std::string &endpoint)
+        : socket_(context_, zmq::socket_type::dealer), monitor_(context_, zmq::socket_type::pair)
+    {
+        socket_.set(zmq::sockopt::linger, 0);
+        socket_.set(zmq::sockopt::reconnect_ivl, -1);
+        REQUIRE(zmq_socket_monitor(socket_.handle(), "inproc://monitored",
+                                   ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0);
+        monitor_.connect("inproc://monitored");
+        socket_.connect(endpoint);
+    }
+
+    /* The next monitor event, or 0 on timeout. */
+    uint16_t event(Millis timeout = kWait)
+    {
+        zmq::pollitem_t item{monitor_.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, timeout) == 0)
+            return 0;
+        zmq::message_t first;
+        (void)monitor_.recv(first);
+        for (bool more = first.more(); more;) {
+            zmq::message_t part;
+            (void)monitor_.recv(part);
+            more = part.more();
+        }
+        uint16_t id = 0;
+        if (first.size() >= sizeof id)
+            std::memcpy(&id, first.data(), sizeof id);
+        return id;
+    }
+
+    void send(const std::string &frame) { socket_.send(zmq::buffer(frame), zmq::send_flags::none); }
+
+    /* The next message's first frame, decoded; nullopt on timeout. */
+    std::optional<wire::ServerMessage> receive(Millis timeout = kWait)
+    {
+        zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, timeout) == 0)
+            return std::nullopt;
+        zmq::message_t first;
+        (void)socket_.recv(first);
+        for (bool more = first.more(); more;) {
+            zmq::message_t part;
+            (void)socket_.recv(part);
+            more = part.more();
+        }
+        return wire::decodeServerMessage(first.to_string_view());
+    }
+
+  private:
+    zmq::context_t context_;
+    zmq::socket_t socket_;
+    zmq::socket_t monitor_;
+};
+
+std::string msgpack(const nlohmann::json &document)
+{
+    const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(document);
+    return {bytes.begin(), bytes.end()};
+}
+
+/* A child provider of group "calm" (instance 1) that reports its token,
+ * then on each "check" proposes a state change and reports the reply's rc
+ * and whether the change was approved. */
+int bystander(Channel &parent, const std::string &endpoint)
+{
+    RawClient client(endpoint);
+    if (client.hello().rc != HA_GS_OK)
+        return 2;
+    const Token token = join(client, "calm", 1);
+    if (token == 0)
+        return 3;
+    parent.say(std::to_string(token));
+    int round = 0;
+    while (const auto command = parent.hear(60s)) {
+        if (*command != "check")
+            return 0;
+        const Bytes state(1, static_cast<char>('a' + round++ % 26));
+        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
+        const bool approved =
+            reply && reply->rc == HA_GS_OK &&
+            client.await(note<ApprovedNote>([&](const ApprovedNote &n) {
+                return n.protocol == HA_GS_STATE_VALUE_CHANGE && n.proposal.proposedState == state;
+            }));
+        parent.say(std::string(reply ? std::to_string(reply->rc) : "none") +
+                   (approved ? " approved" : ""));
+    }
+    return 0;
+}
+
+std::string okApproved()
+{
+    return std::to_string(HA_GS_OK) + " approved";
+}
+
+} // namespace
+
+TEST_CASE("limits: gsd's defaults are the limits ha_gs.h documents")
+{
+    const BrokerConfig config;
+    CHECK(config.maxClients == HA_GS_MAX_CLIENTS);
+    CHECK(config.limits.maxGroupsPerClient == HA_GS_MAX_GROUPS_PER_CLIENT);
+    CHECK(config.limits.maxProvidersPerGroup == HA_GS_MAX_PROVIDERS_PER_GROUP);
+    CHECK(config.maxRequestRate == HA_GS_MAX_REQUEST_RATE);
+    CHECK(config.requestBurst == 0); /* one second's worth */
+    CHECK(config.sendHighWaterMark == HA_GS_MAX_QUEUED_NOTIFICATIONS);
+}
+
+TEST_CASE("limits: gsd itself enforces each size limit at its boundary, and keeps serving")
+{
+    TestBroker broker;
+    Child other([&](Channel &parent) { return bystander(parent, broker.endpoint); });
+    REQUIRE(other.channel().hear());
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const auto rc = [&](Request request) {
+        const auto reply = client.request(std::move(request));
+        REQUIRE(reply.has_value());
+        return reply->rc;
+    };
+
+    /* Group names: HA_GS_MAX_GROUP_NAME_LENGTH bytes, not one more. */
+    const std::string longest(HA_GS_MAX_GROUP_NAME_LENGTH, 'n');
+    CHECK(rc(joinRequest(longest + "n", 1)) == HA_GS_NAME_TOO_LONG);
+    CHECK(rc(SubscribeRequest{HA_GS_SUBSCRIBE_STATE, longest + "n"}) == HA_GS_NAME_TOO_LONG);
+    GroupAttributes source = groupAttributes("target");
+    source.sourceGroupName = longest + "n";
+    CHECK(rc(JoinRequest{source, 1, ""}) == HA_GS_INVALID_SOURCE_GROUP);
+    const Token token = join(client, longest, 1);
+    REQUIRE(token != 0);
+    CHECK(rc(SubscribeRequest{HA_GS_SUBSCRIBE_STATE, longest}) == HA_GS_OK);
+
+    /* Local names. */
+    CHECK(rc(JoinRequest{groupAttributes("local"), 1,
+                         std::string(HA_GS_MAX_LOCAL_NAME_LENGTH + 1, 'l')}) ==
+          HA_GS_BAD_PARAMETER);
+    CHECK(rc(JoinRequest{groupAttributes("local"), 1,
+                         std::string(HA_GS_MAX_LOCAL_NAME_LENGTH, 'l')}) == HA_GS_OK);
+
+    /* State values and messages, proposed and riding on votes. */
+    const Bytes maxState(HA_GS_MAX_STATE_VALUE_LENGTH, 's');
+    const Bytes bigState(HA_GS_MAX_STATE_VALUE_LENGTH + 1, 's');
+    const Bytes maxMessage(HA_GS_MAX_MESSAGE_LENGTH, 'm');
+    const Bytes bigMessage(HA_GS_MAX_MESSAGE_LENGTH + 1, 'm');
+    CHECK(rc(StateChangeRequest{token, HA_GS_1_PHASE, 0, bigState}) == HA_GS_BAD_PARAMETER);
+    CHECK(rc(MessageRequest{token, HA_GS_1_PHASE, 0, bigMessage}) == HA_GS_BAD_PARAMETER);
+    CHECK(rc(VoteRequest{token, HA_GS_VOTE_APPROVE, bigState, std::nullopt, HA_GS_NULL_VOTE}) ==
+          HA_GS_BAD_PARAMETER);
+    CHECK(rc(VoteRequest{token, HA_GS_VOTE_APPROVE, std::nullopt, bigMessage, HA_GS_NULL_VOTE}) ==
+          HA_GS_BAD_PARAMETER);
+    /* At the limit a vote passes the size check: nothing awaits it. */
+    CHECK(rc(VoteRequest{token, HA_GS_VOTE_APPROVE, maxState, maxMessage, HA_GS_NULL_VOTE}) ==
+          HA_GS_VOTE_NOT_EXPECTED);
+    CHECK(rc(StateChangeRequest{token, HA_GS_1_PHASE, 0, maxState}) == HA_GS_OK);
+    CHECK(client.await(note<ApprovedNote>([&](const ApprovedNote &n) {
+        return n.protocol == HA_GS_STATE_VALUE_CHANGE && n.proposal.proposedState == maxState;
+    })));
+    CHECK(rc(MessageRequest{token, HA_GS_1_PHASE, 0, maxMessage}) == HA_GS_OK);
+    CHECK(client.await(note<ApprovedNote>([&](const ApprovedNote &n) {
+        return n.protocol == HA_GS_PROVIDER_MESSAGE && n.proposal.message == maxMessage;
+    })));
+
+    /* Expel lists and deactivate flags. */
+    const std::vector<ProviderId> stranger{{9, 1}};
+    CHECK(rc(ExpelRequest{token, HA_GS_1_PHASE, 0, stranger, 0,
+                          std::string(HA_GS_MAX_DEACTIVATE_FLAG_LENGTH + 1, 'f')}) ==
+          HA_GS_BAD_PARAMETER);
+    /* The longest flag passes; the list is what is wrong then. */
+    CHECK(rc(ExpelRequest{token, HA_GS_1_PHASE, 0, stranger, 0,
+                          std::string(HA_GS_MAX_DEACTIVATE_FLAG_LENGTH, 'f')}) ==
+          HA_GS_UNKNOWN_PROVIDER);
+    std::vector<ProviderId> crowd;
+    for (int i = 1; i <= HA_GS_MAX_PROVIDERS_PER_GROUP + 1; ++i)
+        crowd.push_back({static_cast<int16_t>(i), 1});
+    CHECK(rc(ExpelRequest{token, HA_GS_1_PHASE, 0, crowd, 0, ""}) == HA_GS_BAD_PARAMETER);
+
+    /* Nothing of that disturbed anyone. */
+    CHECK(rc(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes("fine")}) == HA_GS_OK);
+    other.channel().say("check");
+    CHECK(other.channel().hear() == okApproved());
+}
+
+TEST_CASE("request bucket: a burst, then one request per 1/rate seconds")
+{
+    const auto t0 = Clock::now();
+    broker::RequestBucket bucket(4, 3, t0);
+    CHECK_FALSE(bucket.unlimited());
+    CHECK(bucket.take(t0));
+    CHECK(bucket.take(t0));
+    CHECK(bucket.take(t0));
+    CHECK_FALSE(bucket.take(t0));
+    /* A quarter of a second gives one more, exactly. */
+    CHECK(bucket.take(t0 + 250ms));
+    CHECK_FALSE(bucket.take(t0 + 250ms));
+    /* Idle time fills it up to the burst, no further. */
+    const auto later = t0 + 10s;
+    for (int i = 0; i < 3; ++i)
+        CHECK(bucket.take(later));
+    CHECK_FALSE(bucket.take(later));
+
+    broker::RequestBucket justShort(4, 1, t0);
+    CHECK(justShort.take(t0));
+    CHECK_FALSE(justShort.take(t0 + 249ms));
+
+    /* Burst 0: one second's worth. */
+    broker::RequestBucket second(5, 0, t0);
+    for (int i = 0; i < 5; ++i)
+        CHECK(second.take(t0));
+    CHECK_FALSE(second.take(t0));
+
+    /* Rate 0: unlimited. */
+    broker::RequestBucket unlimited(0, 0, t0);
+    CHECK(unlimited.unlimited());
+    for (int i = 0; i < 100000; ++i)
+        REQUIRE(unlimited.take(t0));
+}
+
+TEST_CASE("request rate: pipelined requests beyond the burst get HA_GS_NO_MEMORY")
+{
+    constexpr int kBurst = 10;
+    constexpr int kSent = 2 * kBurst;
+    BrokerConfig config;
+    config.maxRequestRate = 1;
+    config.requestBurst = kBurst;
+    TestBroker broker(config);
+    Child other([&](Channel &parent) { return bystander(parent, broker.endpoint); });
+    REQUIRE(other.channel().hear());
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+
+    /* All at once, without waiting for replies. */
+    const auto start = Clock::now();
+    for (int i = 0; i < kSent; ++i)
+        client.send(wire::Req{static_cast<RequestId>(100 + i), UnsubscribeRequest{4242}});
+    std::vector<int> rcs;
+    for (int i = 0; i < kSent; ++i) {
+        const RequestId id = static_cast<RequestId>(100 + i);
+        const auto in = client.await([id](const Incoming &m) {
+            const auto *reply = std::get_if<wire::ReplyMsg>(&m.message);
+            return reply && reply->id == id;
+        });
+        REQUIRE(in);
+        rcs.push_back(std::get<wire::ReplyMsg>(in->message).rc);
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    CAPTURE(seconds);
+
+    /* The burst is served, then refusals; a token per second may come back
+     * meanwhile (normally none: this takes milliseconds). */
+    const auto served = std::count(rcs.begin(), rcs.end(), HA_GS_BAD_MEMBER_TOKEN);
+    const auto refused = std::count(rcs.begin(), rcs.end(), HA_GS_NO_MEMORY);
+    CHECK(served + refused == kSent);
+    CHECK(served >= kBurst);
+    CHECK(served <= kBurst + static_cast<long>(std::ceil(seconds)));
+    CHECK(std::all_of(rcs.begin(), rcs.begin() + kBurst,
+                      [](int rc) { return rc == HA_GS_BAD_MEMBER_TOKEN; }));
+    if (seconds < 1.0)
+        CHECK(rcs[kBurst] == HA_GS_NO_MEMORY);
+
+    /* Votes are never refused: this one reaches the engine. */
+    const auto vote =
+        client.request(VoteRequest{4242, HA_GS_VOTE_APPROVE, std::nullopt, std::nullopt, 0});
+    REQUIRE(vote);
+    CHECK(vote->rc == HA_GS_BAD_MEMBER_TOKEN);
+
+    /* The other client has its own budget; the limited one keeps its
+     * session and gets a request through once a token came back. */
+    other.channel().say("check");
+    CHECK(other.channel().hear() == okApproved());
+    std::this_thread::sleep_for(1100ms);
+    const auto later = client.request(UnsubscribeRequest{4242});
+    REQUIRE(later);
+    CHECK(later->rc == HA_GS_BAD_MEMBER_TOKEN);
+}
+
+TEST_CASE("request rate: CMM requests beyond the burst get CMM_EBUSY")
+{
+    BrokerConfig config;
+    config.maxRequestRate = 1;
+    config.requestBurst = 3;
+    TestBroker broker(config);
+    RawClient client(broker.endpoint);
+    wire::Hello hello;
+    hello.kind = wire::kSessionCmm;
+    REQUIRE(client.hello(hello).rc == HA_GS_OK);
+    for (int i = 0; i < 6; ++i)
+        client.send(wire::CmmReq{static_cast<RequestId>(10 + i), wire::kCmmNodeGetId, 0, 0});
+    std::vector<int> rcs;
+    for (int i = 0; i < 6; ++i) {
+        const RequestId id = static_cast<RequestId>(10 + i);
+        const auto in = client.await([id](const Incoming &m) {
+            const auto *reply = std::get_if<wire::CmmReply>(&m.message);
+            return reply && reply->id == id;
+        });
+        REQUIRE(in);
+        rcs.push_back(std::get<wire::CmmReply>(in->message).rc);
+    }
+    CHECK(rcs[0] == CMM_OK);
+    CHECK(rcs[2] == CMM_OK);
+    CHECK(std::count(rcs.begin(), rcs.end(), CMM_EBUSY) >= 1);
+    CHECK(std::count(rcs.begin(), rcs.end(), CMM_EBUSY) +
+              std::count(rcs.begin(), rcs.end(), CMM_OK) ==
+          6);
+}
+
+TEST_CASE("hostile input: wrong types, foreign tokens, stray votes, requests after goodbye and "
+          "quit, oversized frames; gsd keeps serving")
+{
+    TestBroker broker;
+    Child other([&](Channel &parent) { return bystander(parent, broker.endpoint); });
+    const auto otherToken = other.channel().hear();
+    REQUIRE(otherToken);
+    const Token foreign = std::stoi(*otherToken);
+
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const auto rc = [&](Request request) {
+        const auto reply = client.request(std::move(request));
+        REQUIRE(reply.has_value());
+        return reply->rc;
+    };
+
+    SUBCASE("valid messages with fields of the wrong type end the session with a Bye")
+    {
+        using nlohmann::json;
+        const std::vector<json> documents = {
+            {{"t", "req"}, {"id", 1}, {"r", {{"t", "unsub"}, {"tk", "seven"}}}},
+            {{"t", "req"}, {"id", -1}, {"r", {{"t", "unsub"}, {"tk", 1}}}},
+            {{"t", "req"}, {"id", 1}, {"r", {{"t", "unsub"}, {"tk", 4294967296LL}}}},
+            {{"t", "req"},
+             {"id", 1},
+             {"r", {{"t", "state"}, {"tk", 1}, {"np", 1}, {"tl", 0}, {"s", "text, not bin"}}}},
+            {{"t", "req"}, {"id", 1}, {"r", {{"t", "launch"}}}},
+            {{"t", "req"}, {"id", 1}},
+            {{"t", "req"}, {"id", 1}, {"r", json::array({1, 2})}},
+            {{"t", "pong"}, {"seq", "x"}},
+            {{"t", 7}},
+        };
+        for (const json &document : documents) {
+            CAPTURE(document.dump());
+            client.sendFrames({msgpack(document)});
+            CHECK(startsWith(client.awaitBye(), "protocol error: "));
+            /* The connection may start over. */
+            REQUIRE(client.hello().rc == HA_GS_OK);
+        }
+    }
+
+    SUBCASE("another client's token is HA_GS_BAD_MEMBER_TOKEN, whatever the request")
+    {
+        for (const Request &request : std::vector<Request>{
+                 StateChangeRequest{foreign, HA_GS_1_PHASE, 0, Bytes("x")},
+                 MessageRequest{foreign, HA_GS_1_PHASE, 0, Bytes("x")},
+                 LeaveRequest{foreign, HA_GS_1_PHASE, 0, 0},
+                 GoodbyeRequest{foreign},
+                 ExpelRequest{foreign, HA_GS_1_PHASE, 0, {{1, 1}}, 0, ""},
+                 AttributeChangeRequest{foreign, HA_GS_1_PHASE, 0, groupAttributes("calm")},
+                 VoteRequest{foreign, HA_GS_VOTE_REJECT, std::nullopt, std::nullopt, 0},
+                 UnsubscribeRequest{foreign},
+             }) {
+            CAPTURE(request.index());
+            CHECK(rc(request) == HA_GS_BAD_MEMBER_TOKEN);
+        }
+    }
+
+    SUBCASE("a vote when no protocol runs is HA_GS_VOTE_NOT_EXPECTED")
+    {
+        const Token token = join(client, "mine", 1);
+        REQUIRE(token != 0);
+        CHECK(rc(VoteRequest{token, HA_GS_VOTE_APPROVE, std::nullopt, std::nullopt, 0}) ==
+              HA_GS_VOTE_NOT_EXPECTED);
+        CHECK(rc(VoteRequest{token, HA_GS_VOTE_REJECT, Bytes("s"), Bytes("m"),
+                             HA_GS_VOTE_REJECT}) == HA_GS_VOTE_NOT_EXPECTED);
+    }
+
+    SUBCASE("after a goodbye the token is dead; after Quit the session is")
+    {
+        const Token token = join(client, "mine", 1);
+        REQUIRE(token != 0);
+        CHECK(rc(GoodbyeRequest{token}) == HA_GS_OK);
+        CHECK(rc(GoodbyeRequest{token}) == HA_GS_BAD_MEMBER_TOKEN);
+        CHECK(rc(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes("x")}) ==
+              HA_GS_BAD_MEMBER_TOKEN);
+        CHECK(rc(VoteRequest{token, HA_GS_VOTE_APPROVE, std::nullopt, std::nullopt, 0}) ==
+              HA_GS_BAD_MEMBER_TOKEN);
+        /* A pong nobody asked for is ignored. */
+        client.send(wire::Pong{77});
+        CHECK(rc(UnsubscribeRequest{token}) == HA_GS_BAD_MEMBER_TOKEN);
+
+        client.send(wire::Quit{});
+        for (const wire::ClientMessage &message : std::vector<wire::ClientMessage>{
+                 wire::Req{5, UnsubscribeRequest{1}}, wire::Pong{1}, wire::Quit{},
+                 wire::CmmReq{6, wire::kCmmNodeGetId, 0, 0}}) {
+            client.send(message);
+            CHECK(client.awaitBye() == "session ended: quit");
+        }
+    }
+
+    SUBCASE("a frame of kMaxFrameSize bytes is answered; one byte more closes the connection")
+    {
+        MonitoredClient big(broker.endpoint);
+        REQUIRE(big.event() == ZMQ_EVENT_CONNECTED);
+        big.send(wire::encode(wire::Hello{}));
+        const auto welcome = big.receive();
+        REQUIRE(welcome);
+        REQUIRE(std::get<wire::Welcome>(*welcome).rc == HA_GS_OK);
+
+        const auto frameOf = [](size_t messageSize) {
+            return wire::encode(wire::ClientMessage{
+                wire::Req{1, MessageRequest{1, HA_GS_1_PHASE, 0, Bytes(messageSize, 'm')}}});
+        };
+        const size_t overhead = frameOf(wire::kMaxFrameSize / 2).size() - wire::kMaxFrameSize / 2;
+        const std::string largest = frameOf(wire::kMaxFrameSize - overhead);
+        REQUIRE(largest.size() == wire::kMaxFrameSize);
+        big.send(largest);
+        const auto reply = big.receive();
+        REQUIRE(reply);
+        REQUIRE(std::holds_alternative<wire::ReplyMsg>(*reply));
+        CHECK(std::get<wire::ReplyMsg>(*reply).rc == HA_GS_BAD_MEMBER_TOKEN);
+
+        big.send(frameOf(wire::kMaxFrameSize - overhead + 1));
+        CHECK(big.event() == ZMQ_EVENT_DISCONNECTED);
+    }
+
+    /* Through all of it, the other client was served. */
+    other.channel().say("check");
+    CHECK(other.channel().hear() == okApproved());
 }
