@@ -39,10 +39,11 @@ if [ ! -e "$build/meson-private/coredata.dat" ]; then
     ./scripts/install-deps.sh
     meson setup "$build" -Dwerror=true
 fi
-ninja -C "$build" gsd/gsd tests/chaos/chaos_client
+ninja -C "$build" gsd/gsd tests/chaos/chaos_client tests/chaos/chaos_client_r
 
 exec python3 tests/chaos/driver.py \
     --gsd "$build/gsd/gsd" --client "$build/tests/chaos/chaos_client" \
+    --client-r "$build/tests/chaos/chaos_client_r" \
     --checker tests/chaos/checker.py \
     --duration "$duration" --clients "$clients" --groups "$groups" \
     --restarts "$restarts" --kill-interval "$kill_interval" --seed "$seed" "${keep[@]}"

@@ -2,7 +2,9 @@
 /*
  * chaos_client - one client process of the chaos test (see docs/testing.md).
  *
- * Uses only the public API (ha_gs.h) and links libha_gs. Seeded: the same
+ * Uses only the public API (ha_gs.h); built twice, as chaos_client with
+ * libha_gs and as chaos_client_r with libha_gs_r (used from one thread, so
+ * the same code exercises the thread-safe library's locking). Seeded: the same
  * seed makes the same choices (what it receives still depends on the others).
  * It joins its groups as a provider and/or subscribes to them, and at random
  * leaves, says goodbye, expels, changes the state, sends messages, quits and
@@ -662,7 +664,7 @@ void randomAction()
     if (!provider)
         return;
     if (g.ptok == 0) {
-        if (r < 0.6 && joins < 32)
+        if (r < 0.25 && joins < 32)
             doJoin(g);
         return;
     }
@@ -671,15 +673,15 @@ void randomAction()
             doGoodbye(g); /* withdraws the pending join */
         return;
     }
-    if (r < 0.05)
+    if (r < 0.06)
         doLeave(g);
     else if (r < 0.08)
         doGoodbye(g);
-    else if (r < 0.12)
+    else if (r < 0.13)
         doExpel(g);
-    else if (r < 0.45)
+    else if (r < 0.43)
         doState(g);
-    else if (r < 0.65)
+    else if (r < 0.63)
         doMessage(g);
 }
 

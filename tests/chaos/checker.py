@@ -67,6 +67,10 @@ P5 told: after every gsd restart, every session of the ended lifetime that
    HA_GS_NOT_OK by then, and every subscription it held got
    HA_GS_SUBSCRIPTION_GS_HAS_DIED. And no call returned HA_GS_NOT_OK while
    its gsd was still running (no spurious loss).
+P7 nothing after the end: no callback names a token the client does not
+   hold: never got, or ended (goodbye or unsubscribe returned HA_GS_OK, or a
+   final notification: its leave or expel approved, its join rejected,
+   DISSOLVED, GS_HAS_DIED, a delayed error).
 P6 clean exits: every client not killed by the driver exited 0 (sanitizer
    reports make it non-zero), and gsd never died by itself and exited 0 on
    SIGTERM.
@@ -216,6 +220,10 @@ class Checker:
 
     def session_record(self, s, r):
         ev = r["ev"]
+        if ev in ("nphase", "approved", "rejected", "announce", "sub", "delayed") \
+                and r["g"] == "?":
+            self.violate("P7", f"client {s['cid']} session {s['n']}: {ev} notification for "
+                               f"token {r['tok']}, which it does not hold (t={r['t']})")
         if ev == "call":
             fn, rc = r["fn"], r["rc"]
             if rc == HA_GS_NOT_OK and s["lost_at"] is None:
@@ -379,6 +387,8 @@ class Checker:
                 self.violate("P1", f"{where}: {what} form a cycle through {short(start)}")
                 break
         self.stats["windows"] += len(windows)
+        seen = collections.Counter(a for _, seq in windows for a in set(seq))
+        self.stats["shared " + what] += sum(1 for n in seen.values() if n >= 2)
         return nxt, prv
 
     def check_provider_chain(self, where, owner, window):
@@ -457,6 +467,8 @@ class Checker:
         print(f"chaos checker: notifications checked {st['notifications']}, calls "
               f"{st['calls']}, windows {st['windows']}, sessions told-checked "
               f"{st['sessions_told_checked']}")
+        print(f"chaos checker: changes seen by 2+ providers {st['shared changes']}, "
+              f"subscriber-visible changes seen by 2+ observers {st['shared subscriber items']}")
         for v in self.violations[:200]:
             print("VIOLATION " + v)
         if len(self.violations) > 200:

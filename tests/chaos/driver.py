@@ -114,9 +114,12 @@ class Driver:
         role = "provider" if r < 0.5 else ("subscriber" if r < 0.75 else "mixed")
         n = min(self.args.groups, self.rng.choice([1, 2, 2, 3]))
         groups = sorted(self.rng.sample(range(self.args.groups), n))
+        program = self.args.client
+        if self.args.client_r and cid % 2 == 0:
+            program = self.args.client_r
         env = dict(os.environ, HA_GS_SOCKET=self.endpoint)
         out = open(os.path.join(self.dir, f"client-{cid}.err"), "ab")
-        cmd = [self.args.client, "--id", str(cid), "--seed", str(seed),
+        cmd = [program, "--id", str(cid), "--seed", str(seed),
                "--groups", ",".join(map(str, groups)), "--role", role,
                "--log", os.path.join(self.dir, f"client-{cid}.jsonl")]
         t = now_us()
@@ -126,7 +129,7 @@ class Driver:
         self.clients[cid] = p
         self.spawned += 1
         self.record(ev="client_spawn", id=cid, pid=p.pid, seed=seed, role=role,
-                    groups=groups, t=t)
+                    groups=groups, program=os.path.basename(program), t=t)
 
     def kill_client(self):
         live = [cid for cid, p in self.clients.items() if p.poll() is None]
@@ -214,6 +217,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gsd", required=True)
     ap.add_argument("--client", required=True, help="chaos_client program")
+    ap.add_argument("--client-r", help="chaos_client linked with libha_gs_r: "
+                    "every client with an even id runs it")
     ap.add_argument("--checker", required=True, help="checker.py")
     ap.add_argument("--duration", type=float, default=45, help="seconds of chaos")
     ap.add_argument("--clients", type=int, default=14, help="clients alive at once")

@@ -217,11 +217,17 @@ def crashed(run):  # P6: a client exited non-zero without being killed
     run["driver"][i]["status"] = -6
 
 
+def after_end(run):  # P7: a notification after unsubscribe
+    run[3].insert(find(run[3], lambda r: r.get("fn") == "dispatch"),
+                  {"ev": "sub", "g": "?", "tok": 9, "t": 3 * S, "type": 1, "sess": 1,
+                   "state": "s1.1"})
+
+
 MUTATIONS = [
     ("P1", divergent), ("P1", gap), ("P1", sub_gap), ("P1", snapshot),
     ("P2", rejected_seen), ("P3", slow_protocol), ("P3", overlapping_protocol),
     ("P4", slow_call), ("P4", slow_dispatch), ("P5", not_told), ("P5", no_has_died),
-    ("P5", spurious_loss), ("P6", crashed),
+    ("P5", spurious_loss), ("P6", crashed), ("P7", after_end),
 ]
 
 
