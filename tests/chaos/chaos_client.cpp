@@ -594,7 +594,19 @@ void doSubscribe(Group &g)
 {
     ha_gs_proposal_info_t info{};
     auto &r = info.gs_subscribe_request;
-    r.gs_subscription_control = HA_GS_SUBSCRIBE_ALL_MEMBERSHIP | HA_GS_SUBSCRIBE_STATE;
+    /* Mostly every flag; else a combination that still gives a first
+     * notification (STATE, DELTA_JOIN or MEMBERSHIP in it). */
+    static const ha_gs_subscription_ctrl_t controls[] = {
+        HA_GS_SUBSCRIBE_ALL_MEMBERSHIP | HA_GS_SUBSCRIBE_STATE,
+        HA_GS_SUBSCRIBE_ALL_MEMBERSHIP | HA_GS_SUBSCRIBE_STATE,
+        HA_GS_SUBSCRIBE_ALL_MEMBERSHIP | HA_GS_SUBSCRIBE_STATE,
+        HA_GS_SUBSCRIBE_STATE,
+        HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_DELTA_LEAVE,
+        HA_GS_SUBSCRIBE_MEMBERSHIP,
+        HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_STATE,
+        HA_GS_SUBSCRIBE_MEMBERSHIP | HA_GS_SUBSCRIBE_DELTA_LEAVE | HA_GS_SUBSCRIBE_STATE,
+    };
+    r.gs_subscription_control = controls[pick(8)];
     r.gs_subscription_group = g.name.c_str();
     r.gs_subscription_callback = onSubscription;
     ha_gs_token_t tok = 0;
@@ -602,7 +614,8 @@ void doSubscribe(Group &g)
     const int rc = ha_gs_subscribe(&tok, &info);
     if (rc == HA_GS_OK)
         g.stok = tok;
-    logCall("subscribe", &g, tok, rc, t0, nowUs());
+    logCall("subscribe", &g, tok, rc, t0, nowUs(),
+            Line("").num("ctl", static_cast<int64_t>(r.gs_subscription_control)));
 }
 
 void doUnsubscribe(Group &g)

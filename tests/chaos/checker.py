@@ -29,27 +29,29 @@ Times are CLOCK_MONOTONIC microseconds from every process.
   and proposed state, message, leave info, expel flag). The clients make every
   proposal unique (nonces, unique instance number per join), so two different
   protocols of one group never look alike.
-* subscriber item: what a subscriber with every flag sees of a change:
-  (type flags, changing providers, full membership, state), derived from a
-  provider's approved notification exactly as the engine's table says
-  (joins -> DELTA_JOIN|MEMBERSHIP, removals -> DELTA_LEAVE|MEMBERSHIP, STATE
-  when a state was proposed; nothing for other changes without a state), plus
-  a DISSOLVED item after a change whose summary has GROUP_DISSOLVED.
+* subscriber item: what a subscriber with control flags C sees of a change:
+  (type flags, changing providers, full membership, state, and with
+  MEMBERSHIP the membership before), derived from a provider's approved
+  notification as the engine's table says (joins -> DELTA_JOIN and/or
+  MEMBERSHIP, removals -> DELTA_LEAVE and/or MEMBERSHIP, STATE when a state
+  was proposed, each as far as C asks; nothing when none applies), plus a
+  DISSOLVED item after a change whose summary has GROUP_DISSOLVED.
 
 Properties (per group and gsd lifetime unless said otherwise)
 ------------------------------------------------------------
 P1 same sequence: there is one sequence of changes of which every provider
-   window is a contiguous run, and one sequence of subscriber items of which
-   every subscriber window and every provider window (mapped to items) is a
-   contiguous run. Checked by overlaying the windows: the "next" and
+   window is a contiguous run, and for each subscription control C one
+   sequence of subscriber items of which every window of a subscriber with C
+   and every provider window (mapped to what C shows) is a contiguous run. Checked by overlaying the windows: the "next" and
    "previous" relations they define must be functions (no item followed or
    preceded by two different items in two windows), with no cycle and no item
    twice in one window. Each window is also gap-free: in a provider window
    every change starts from the membership and state the previous one left
    (current providers, old state); in a subscriber window every delta applies
    to the membership the previous notification gave, starting from the
-   snapshot; and a snapshot equals the membership and state the sequence had
-   just before the subscriber's first item.
+   snapshot, and no notification has a flag the subscriber did not ask for;
+   and a snapshot equals the membership (when C follows it) and state (when
+   C asks for it) the group had just before the subscriber's first item.
 P2 no rejected change seen: no subscriber notification (snapshot included)
    carries a state value proposed only by rejected protocols, or a provider
    whose join was rejected.
@@ -98,6 +100,7 @@ JOIN, LEAVE, FAILURE_LEAVE, EXPEL, CAST_OUT = 1, 2, 3, 4, 5
 REMOVALS = (LEAVE, FAILURE_LEAVE, EXPEL, CAST_OUT)
 SUB_STATE, SUB_DJ, SUB_DL, SUB_MEM = 0x1, 0x2, 0x4, 0x8
 SUB_DISSOLVED, SUB_HAS_DIED = 0x20, 0x40
+ALL_FLAGS = SUB_STATE | SUB_DJ | SUB_DL | SUB_MEM
 GROUP_DISSOLVED = 0x800
 
 
@@ -214,7 +217,7 @@ class Checker:
         s = {"cid": cid, "n": init["sess"], "life": life, "start": init["t1"],
              "end": None, "end_why": None, "lost_at": None,
              "ptok": {}, "stok": {}, "pstream": collections.defaultdict(list),
-             "sstream": collections.defaultdict(list), "has_died": set(), "sub_end": {}}
+             "sstream": collections.defaultdict(list), "has_died": set(), "sub_end": {}, "sctl": {}}
         self.sessions.append(s)
         return s
 
@@ -237,6 +240,7 @@ class Checker:
                 s["ptok"][r["tok"]] = (r["g"], r["inst"])
             elif fn == "subscribe" and rc == HA_GS_OK:
                 s["stok"][r["tok"]] = r["g"]
+                s["sctl"][r["tok"]] = r.get("ctl", ALL_FLAGS)
             elif fn == "unsubscribe" and rc == HA_GS_OK:
                 s["sub_end"].setdefault(r["tok"], "unsubscribed")
             elif fn == "quit":
@@ -281,7 +285,8 @@ class Checker:
             group = s["stok"].get(tok, "?")
             owner = f"client {s['cid']} session {s['n']} subscriber token {tok}"
             if stream:
-                self.swin[(life, group)].append((owner, stream[0], stream[1:]))
+                ctl = s["sctl"].get(tok, ALL_FLAGS)
+                self.swin[(life, group)].append((owner, ctl, stream[0], stream[1:]))
         self.check_told(s)
 
     # ---- P3 -----------------------------------------------------------------
@@ -342,22 +347,29 @@ class Checker:
         for life, group in sorted(keys):
             where = f"{group} in gsd lifetime {life}"
             full = []
-            items = []
-            item_after = {}  # item -> (membership, state) after it, from providers
             for owner, window in self.pwin[(life, group)]:
                 self.check_provider_chain(where, owner, window)
                 full.append((owner, [change_key(r) for r in window]))
-                items.append((owner, provider_items(window, item_after)))
-            for owner, snap, stream in self.swin[(life, group)]:
-                self.check_subscriber_chain(where, owner, snap, stream)
-                items.append((owner, subscriber_items(stream)))
             self.overlay(where, "changes", full)
-            nxt, prv = self.overlay(where, "subscriber items", items)
-            for owner, snap, stream in self.swin[(life, group)]:
-                self.check_snapshot(where, owner, snap, stream, prv, item_after)
-                self.check_not_rejected(where, owner, [snap] + stream,
-                                        self.rejected_states[(life, group)],
-                                        self.rejected_joiners[(life, group)])
+            # Subscribers see what their control flags ask for: one overlay per
+            # control, of its subscribers and of every provider window mapped
+            # to what such a subscriber sees.
+            by_ctl = collections.defaultdict(list)
+            for owner, ctl, snap, stream in self.swin[(life, group)]:
+                by_ctl[ctl].append((owner, snap, stream))
+            for ctl, subs in sorted(by_ctl.items()):
+                items, before = [], {}
+                for owner, window in self.pwin[(life, group)]:
+                    items.append((owner, provider_items(window, ctl, before)))
+                for owner, snap, stream in subs:
+                    self.check_subscriber_chain(where, owner, ctl, snap, stream)
+                    items.append((owner, subscriber_items(stream, snap)))
+                _, prv = self.overlay(where, "subscriber items", items)
+                for owner, snap, stream in subs:
+                    self.check_snapshot(where, owner, ctl, snap, stream, prv, before)
+                    self.check_not_rejected(where, owner, [snap] + stream,
+                                            self.rejected_states[(life, group)],
+                                            self.rejected_joiners[(life, group)])
             self.stats["approved"] += len(self.change_keys[(life, group)])
             self.stats["rejected"] += len(self.rejected_keys[(life, group)])
 
@@ -402,32 +414,50 @@ class Checker:
                                    f"{short(change_key(a))} came one starting from "
                                    f"{b['cur']} {b['old']!r}, not {members} {state!r}")
 
-    def check_subscriber_chain(self, where, owner, snap, stream):
-        members = snap.get("full")
+    def check_subscriber_chain(self, where, owner, ctl, snap, stream):
+        # The membership can be followed with MEMBERSHIP, or with both deltas
+        # (the snapshot lists the members under DELTA_JOIN without MEMBERSHIP).
+        members = None
+        if ctl & SUB_MEM:
+            members = snap.get("full")
+        elif ctl & SUB_DJ and ctl & SUB_DL:
+            members = snap.get("chg")
         for r in stream:
             t = r["type"]
             if t & SUB_DISSOLVED:
                 if members:
                     self.violate("P1", f"{where}: {owner}: dissolved while {members} were in")
                 continue
-            if t & SUB_DJ and members is not None:
+            if t & ~ctl & ALL_FLAGS:
+                self.violate("P1", f"{where}: {owner}: notification type {t:#x} beyond its "
+                                   f"control {ctl:#x} (t={r['t']})")
+            if t & SUB_DJ and t & SUB_DL:
+                self.violate("P1", f"{where}: {owner}: DELTA_JOIN and DELTA_LEAVE together")
+            if members is not None and t & SUB_DJ:
+                if any(m in members for m in r["chg"]):
+                    self.violate("P1", f"{where}: {owner}: {r['chg']} joined but were already "
+                                       f"in {members} (t={r['t']})")
                 members = members + r["chg"]
-            elif t & SUB_DL and members is not None:
+            elif members is not None and t & SUB_DL:
+                if any(m not in members for m in r["chg"]):
+                    self.violate("P1", f"{where}: {owner}: {r['chg']} left but were not all "
+                                       f"in {members} (t={r['t']})")
                 members = [m for m in members if m not in r["chg"]]
             if t & SUB_MEM:
-                if members is not None and r["full"] != members:
+                if t & (SUB_DJ | SUB_DL) and members is not None and r["full"] != members:
                     self.violate("P1", f"{where}: {owner}: membership {r['full']} after a delta "
                                        f"from {members} (t={r['t']})")
                 members = r["full"]
-            if (t & (SUB_DJ | SUB_DL)) and (t & SUB_DJ) and (t & SUB_DL):
-                self.violate("P1", f"{where}: {owner}: DELTA_JOIN and DELTA_LEAVE together")
 
-    def check_snapshot(self, where, owner, snap, stream, prv, item_after):
-        items = subscriber_items(stream)
-        if not items or items[0] not in prv:
+    def check_snapshot(self, where, owner, ctl, snap, stream, prv, before):
+        """The snapshot must show what the group had just before the
+        subscriber's first item: the membership (when the subscriber can
+        follow it) and the state (when it asked for it)."""
+        items = subscriber_items(stream, snap)
+        if not items:
             return
-        members, state = item_after.get(prv[items[0]], (None, None))
-        x = prv[items[0]]
+        members, state = before.get(items[0], (None, None))
+        x = prv.get(items[0])
         while x is not None and (members is None or state is None):
             item = json.loads(x)
             if item[0] == "D":
@@ -437,9 +467,17 @@ class Checker:
             if state is None and item[3] is not None:
                 state = item[3]
             x = prv.get(x)
-        if members is not None and snap.get("full") != members:
-            self.violate("P1", f"{where}: {owner}: snapshot membership {snap.get('full')}, "
+        if ctl & SUB_MEM:
+            seen = snap.get("full")
+        elif ctl & SUB_DJ and ctl & SUB_DL:
+            seen = snap.get("chg")
+        else:
+            seen = members = None
+        if members is not None and seen != members:
+            self.violate("P1", f"{where}: {owner}: snapshot membership {seen}, "
                                f"but the group had {members}")
+        if not ctl & SUB_STATE:
+            state = None
         if state is not None and snap.get("state") != state:
             self.violate("P1", f"{where}: {owner}: snapshot state {snap.get('state')!r}, "
                                f"but the group had {state!r}")
@@ -495,36 +533,47 @@ def after_of(r):
     return members, state
 
 
-def provider_items(window, item_after=None):
-    """The subscriber items of a provider window; item_after, when given,
-    learns the membership and state after each item."""
+def provider_items(window, ctl, before):
+    """What a subscriber with control flags ctl sees of the changes of a
+    provider window (the engine's rules, docs/architecture.md "Who is told
+    what"). before learns, for each item, the membership and state the group
+    had just before it."""
     out = []
     for r in window:
-        mem = r["proto"] == JOIN or r["proto"] in REMOVALS
+        delta = SUB_DJ if r["proto"] == JOIN else (SUB_DL if r["proto"] in REMOVALS else 0)
         changed = r.get("new") is not None
-        if mem or changed:
-            t = (SUB_DJ | SUB_MEM if r["proto"] == JOIN else 0)
-            t |= (SUB_DL | SUB_MEM if r["proto"] in REMOVALS else 0)
-            t |= SUB_STATE if changed else 0
+        t = delta if ctl & delta else 0
+        t |= SUB_MEM if delta and ctl & SUB_MEM else 0
+        t |= SUB_STATE if changed and ctl & SUB_STATE else 0
+        if t:
             members, _ = after_of(r)
-            out.append(json.dumps([t, r["chg"] if mem else None, members if mem else None,
-                                   r["new"] if changed else None]))
-        elif out and item_after is not None:
-            continue  # an invisible change: what the last item left still holds
-        if item_after is not None and out:
-            item_after[out[-1]] = after_of(r)
+            item = json.dumps([t, r["chg"] if t & (SUB_DJ | SUB_DL) else None,
+                               members if t & SUB_MEM else None,
+                               r["new"] if t & SUB_STATE else None,
+                               r["cur"] if t & SUB_MEM else None])
+            before[item] = (r["cur"], r["old"])
+            out.append(item)
         if r["summary"] & GROUP_DISSOLVED:
             out.append(json.dumps(["D", out[-1] if out else None]))
     return out
 
 
-def subscriber_items(stream):
+def subscriber_items(stream, snap):
+    """The items of a subscriber window. An item with MEMBERSHIP also names
+    the membership before it (the snapshot's or the previous item's), so that
+    items stay unique when the subscriber sees no deltas: every transition
+    adds or removes providers with instance numbers used once."""
     out = []
+    prev = snap.get("full")
     for r in stream:
-        if r["type"] & SUB_DISSOLVED:
+        t = r["type"]
+        if t & SUB_DISSOLVED:
             out.append(json.dumps(["D", out[-1] if out else None]))
-        else:
-            out.append(json.dumps([r["type"], r.get("chg"), r.get("full"), r.get("state")]))
+            continue
+        out.append(json.dumps([t, r.get("chg"), r.get("full"), r.get("state"),
+                               prev if t & SUB_MEM else None]))
+        if t & SUB_MEM:
+            prev = r.get("full")
     return out
 
 

@@ -168,6 +168,11 @@ def snapshot(run):  # P1: the snapshot disagrees with the sequence
     run[3][i]["state"] = "s0.0"
 
 
+def beyond_control(run):  # P1: a subscriber without DELTA_JOIN got one
+    i = find(run[3], lambda r: r.get("fn") == "subscribe")
+    run[3][i]["ctl"] = 0x9
+
+
 def rejected_seen(run):  # P2: the subscriber saw the rejected state
     run[3].insert(find(run[3], lambda r: r.get("fn") == "dispatch"),
                   sub(3 * S + 950_000, 9, 0x1, state="s2.2"))
@@ -224,7 +229,7 @@ def after_end(run):  # P7: a notification after unsubscribe
 
 
 MUTATIONS = [
-    ("P1", divergent), ("P1", gap), ("P1", sub_gap), ("P1", snapshot),
+    ("P1", divergent), ("P1", gap), ("P1", sub_gap), ("P1", snapshot), ("P1", beyond_control),
     ("P2", rejected_seen), ("P3", slow_protocol), ("P3", overlapping_protocol),
     ("P4", slow_call), ("P4", slow_dispatch), ("P5", not_told), ("P5", no_has_died),
     ("P5", spurious_loss), ("P6", crashed), ("P7", after_end),
