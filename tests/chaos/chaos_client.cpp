@@ -94,7 +94,10 @@ std::string quote(const std::string &s)
 /* Builds one JSON object; keys are written in call order. */
 class Line {
   public:
-    explicit Line(const char *event) { text_ = "{\"ev\":" + quote(event, std::strlen(event)); }
+    explicit Line(const char *event)
+        : text_("{\"ev\":" + quote(event, std::strlen(event))), head_(text_.size())
+    {
+    }
     Line &num(const char *key, int64_t value) { return raw(key, std::to_string(value)); }
     Line &str(const char *key, const std::string &value) { return raw(key, quote(value)); }
     Line &raw(const char *key, const std::string &json)
@@ -105,10 +108,17 @@ class Line {
         text_ += json;
         return *this;
     }
+    /* Appends the fields of `other` (not its event). */
+    Line &merge(const Line &other)
+    {
+        text_.append(other.text_, other.head_);
+        return *this;
+    }
     std::string done() const { return text_ + "}\n"; }
 
   private:
     std::string text_;
+    size_t head_;
 };
 
 int logFd = -1;
@@ -265,21 +275,15 @@ bool contains(const ha_gs_membership_t *m, int instance)
     return false;
 }
 
-/* Logs a call: fn, group, token, rc, start and end times, session. */
+/* Logs a call: fn, group, token, rc, start and end times, session, and the
+ * fields of `extra`. */
 void logCall(const char *fn, const Group *g, ha_gs_token_t tok, int rc, int64_t t0, int64_t t1,
-             Line extra = Line(""))
+             const Line &extra = Line(""))
 {
     Line line("call");
     line.str("fn", fn).str("g", g ? g->name : "").num("tok", tok).num("rc", rc);
     line.num("t0", t0).num("t1", t1).num("sess", session);
-    std::string more = extra.done();
-    /* extra holds {"ev":"",...}: append what follows its empty event. */
-    const std::string head = "{\"ev\":\"\"";
-    more = more.substr(head.size(), more.size() - head.size() - 2);
-    std::string text = line.done();
-    text.insert(text.size() - 2, more);
-    ssize_t n = write(logFd, text.data(), text.size());
-    (void)n;
+    emit(line.merge(extra));
     if (rc == HA_GS_NOT_OK)
         lost = true;
 }
