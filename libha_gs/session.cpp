@@ -423,6 +423,13 @@ void Session::closeSocketsLocked()
         epoll_ctl(epoll_, EPOLL_CTL_DEL, monitorFd_, nullptr);
     }
     socketsOpen_ = false;
+    /* Stop the monitor first, while its PAIR still listens: the DEALER lives
+     * on in libzmq's threads after zmq_close, and an event it reports then
+     * (gsd's connection dropping after a Bye) would go to a closed PAIR, and
+     * libzmq leaks that event's endpoint frame (seen by the chaos test under
+     * LeakSanitizer). libcgha_cmm stops its monitor the same way. */
+    if (socket_.handle() != nullptr)
+        zmq_socket_monitor(socket_.handle(), nullptr, 0);
     /* Also after a set-up that failed half way: one socket left open would
      * make zmq_ctx_term wait forever. Closing for good also stops ZeroMQ from
      * reconnecting to a new gsd. */
