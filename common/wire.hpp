@@ -2,9 +2,10 @@
 /*
  * The wire protocol between libha_gs and gsd (see docs/wire-protocol.md).
  *
- * Each ZeroMQ frame is one MessagePack document produced by nlohmann/json.
- * MessagePack rather than JSON text because state values and messages are
- * arbitrary bytes, which it carries natively (bin type) without base64.
+ * Each ZeroMQ frame is one MessagePack document, encoded and decoded
+ * directly from and into these structures (no document tree in between: the
+ * codec is on every message's path). MessagePack rather than JSON text because state values and
+ * messages are arbitrary bytes, which it carries natively (bin type) without base64.
  *
  * client -> gsd (DEALER -> ROUTER), one frame:  ClientMessage
  * gsd -> client (ROUTER -> DEALER), one frame:  ServerMessage, except a
