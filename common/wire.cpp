@@ -220,6 +220,7 @@ void describe(Is<Hello> auto &s, auto &v)
     v("rt", s.responsivenessType);
     v("ri", s.responsivenessInterval);
     v("rl", s.responsivenessTimeLimit);
+    v("b", defaulted(s.batches));
 }
 void describe(Is<Req> auto &s, auto &v)
 {
@@ -941,7 +942,10 @@ void read(Reader &r, T &structure)
 /* Reads the value of the field named `key`, if the structure has one. */
 class FieldReader {
   public:
-    FieldReader(Reader &reader, std::string_view key) : r_(reader), key_(key) {}
+    /* Only fields from index `from` on are compared. */
+    FieldReader(Reader &reader, std::string_view key, int from) : r_(reader), key_(key), from_(from)
+    {
+    }
 
     int matched = -1;
 
@@ -972,12 +976,21 @@ class FieldReader {
   private:
     Reader &r_;
     std::string_view key_;
+    int from_;
     int index_ = 0;
 
+    /* Called for every field of the structure, for every key of the map:
+     * compares in place, and gives up at the first differing byte. */
     bool match(const char *name)
     {
         const int index = index_++;
-        if (matched >= 0 || key_ != name)
+        if (matched >= 0 || index < from_)
+            return false;
+        std::size_t i = 0;
+        for (; i < key_.size(); ++i)
+            if (name[i] == '\0' || name[i] != key_[i])
+                return false;
+        if (name[i] != '\0')
             return false;
         matched = index;
         return true;
@@ -1022,13 +1035,25 @@ template <class T>
 void readEntries(Reader &r, T &structure, std::size_t entries)
 {
     std::uint64_t seen = 0;
+    /* Encoders write the fields in description order, so the next key is
+     * looked for after the last one found first, then among all. */
+    int next = 0;
     for (std::size_t i = 0; i < entries; ++i) {
-        FieldReader field(r, r.str());
+        const std::string_view key = r.str();
+        FieldReader field(r, key, next);
         describe(structure, field);
-        if (field.matched >= 0)
-            seen |= std::uint64_t{1} << field.matched;
-        else
+        int matched = field.matched;
+        if (matched < 0 && next > 0) {
+            FieldReader again(r, key, 0);
+            describe(structure, again);
+            matched = again.matched;
+        }
+        if (matched >= 0) {
+            seen |= std::uint64_t{1} << matched;
+            next = matched + 1;
+        } else {
             r.skip(); /* unknown keys are ignored; "t" of a variant too */
+        }
     }
     Completion completion(seen);
     describe(structure, completion);
@@ -1060,6 +1085,13 @@ ClientMessage decodeClientMessage(std::string_view frame)
 std::string encode(const ServerMessage &message)
 {
     return encodeFrame(message, 32);
+}
+
+void encode(const ServerMessage &message, std::string &out)
+{
+    out.clear();
+    Writer writer(out);
+    Encoder::write(writer, message);
 }
 
 ServerMessage decodeServerMessage(std::string_view frame)

@@ -11,6 +11,9 @@
  * gsd -> client (ROUTER -> DEALER), one frame:  ServerMessage, except a
  *   notification, which is two frames: NoteHeader, then the encoded NoteBody.
  *   The body frame is the same bytes for every recipient of a fan-out.
+ *   To a client whose Hello set `batches`, one ZeroMQ message may carry
+ *   several of these in a row (the frames of one engine step: a reply and
+ *   the notifications it caused), so they arrive together.
  *
  * Decoders are strict: a frame that is not a map, lacks a field, has a field
  * of the wrong type or a number out of range throws DecodeError. They are
@@ -49,6 +52,9 @@ struct Hello {
     int responsivenessInterval = 0;    /* seconds */
     int responsivenessTimeLimit = 0;   /* seconds */
     int kind = kSessionGsapi;          /* kSessionGsapi or kSessionCmm */
+    /* The client reads several server messages from one ZeroMQ message (see
+     * ServerMessage below). A Hello without the field says no. */
+    bool batches = false;
 };
 struct Req {
     RequestId id = 0;
@@ -156,6 +162,9 @@ std::string encode(const ClientMessage &message);
 ClientMessage decodeClientMessage(std::string_view frame);
 
 std::string encode(const ServerMessage &message);
+/* The same into `out` (replacing its contents), which keeps its capacity:
+ * no allocation per message once it has grown. */
+void encode(const ServerMessage &message, std::string &out);
 ServerMessage decodeServerMessage(std::string_view frame);
 
 std::string encodeNoteBody(const NoteBody &body);

@@ -984,7 +984,7 @@ struct Engine::Impl {
                 to.push_back({part.member.client, part.member.token,
                               p.removes() && isChanging(p, part.member.token)});
         Proposal prop = proposalOf(p);
-        notifyOutcome(std::move(to), ApprovedNote{p.type, summary, prop});
+        notifyOutcome(std::move(to), ApprovedNote{p.type, summary, std::move(prop)});
         if (p.removes())
             for (const auto &c : p.changing)
                 eraseToken(c.token); /* no-op for providers already gone */

@@ -32,6 +32,9 @@ struct Session {
     std::set<uint64_t> unanswered; /* pings sent and not yet answered */
     int kind = 0;                  /* wire::kSessionGsapi or wire::kSessionCmm */
     bool cmmRegistered = false;    /* CMM session with cmm_cmc_register in force */
+    bool batches = false;          /* Hello.batches: several messages per ZeroMQ message */
+    size_t outbox = kNoOutbox;     /* index of its outbox in the broker while it has one */
+    static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 
 class SessionTable {
