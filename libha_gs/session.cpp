@@ -451,7 +451,7 @@ void Session::closeSocketsLocked()
 
 void Session::updateReadyLocked()
 {
-    if (ready_ < 0)
+    if (ready_ < 0 || deferReady_)
         return;
     /* Readable while dispatch has work: notifications to deliver, or a dead
      * session to report (so a poll loop never sleeps on a dead gsd). */
@@ -603,6 +603,20 @@ ha_gs_rc_t Session::dispatch(bool blocking)
     Lock lock(mutex_);
     if (quit_)
         return HA_GS_NOT_OK;
+    /* While this thread holds the mutex and will deliver what it queues, the
+     * ready eventfd is left alone: a notification read and delivered in one
+     * go would otherwise cost a write and a read of it. It is brought up to
+     * date whenever the mutex is let go (callback, wait, return). */
+    struct Defer {
+        Session &session;
+        Lock &lock;
+        Defer(Session &s, Lock &l) : session(s), lock(l) { session.deferReady_ = true; }
+        ~Defer()
+        {
+            if (lock.owns_lock())
+                session.settleReadyLocked();
+        }
+    } defer(*this, lock);
     drainLocked();
     for (;;) {
         if (quit_)
@@ -622,6 +636,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
                 /* The group is free again: a waiting dispatcher may take it. */
                 wakeLocked();
             };
+            settleReadyLocked();
             lock.unlock();
             try {
                 deliver(*note, pong);
@@ -639,6 +654,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             if (getpid() != pid_)
                 return HA_GS_NOT_OK;
             lock.lock();
+            deferReady_ = true;
             finish();
             continue;
         }
@@ -646,8 +662,16 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             return HA_GS_NOT_OK;
         if (!blocking)
             return HA_GS_OK;
+        settleReadyLocked();
         waitLocked(lock, Clock::time_point::max());
+        deferReady_ = true;
     }
+}
+
+void Session::settleReadyLocked()
+{
+    deferReady_ = false;
+    updateReadyLocked();
 }
 
 void Session::quit()

@@ -137,6 +137,7 @@ class Session {
     void markDeadLocked();
     void closeSocketsLocked();
     void updateReadyLocked();
+    void settleReadyLocked();
     std::optional<Queued> takeDeliverableLocked();
     void deliver(const Queued &note, bool &pong);
 
@@ -162,6 +163,9 @@ class Session {
     /* The monitor has been read to EAGAIN at least once: from then on its
      * descriptor signals every event, read or not. */
     bool monitorQuiet_ = false;
+    /* dispatch holds the mutex and delivers what is queued: leave `ready_`
+     * as it is until settleReadyLocked. */
+    bool deferReady_ = false;
     /* The frames of the message being read (kept for their capacity). */
     std::vector<zmq::message_t> frames_;
 
