@@ -122,9 +122,14 @@ void Broker::Impl::drainRouter()
     /* The engine's output for the messages of one batch leaves together
      * (one ZeroMQ message per client), every kFlushEvery messages and at
      * the end. */
-    for (int handled = 0; handled < kReceiveBudget; handled += kFlushEvery) {
+    for (int handled = 0; handled < kReceiveBudget;) {
+        /* The first message of a wake-up is answered at once (no receive
+         * that finds nothing before its reply leaves); later ones in
+         * batches. */
+        const int count = handled == 0 ? 1 : kFlushEvery;
+        handled += count;
         holdOutput = true;
-        const Received received = receiveSome(kFlushEvery);
+        const Received received = receiveSome(count);
         holdOutput = false;
         try {
             flushOutboxes();
