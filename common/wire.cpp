@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -358,7 +359,13 @@ void describe(Is<DelayedErrorNote> auto &s, auto &v)
  * value (as nlohmann/json's to_msgpack does). */
 class Writer {
   public:
-    explicit Writer(std::string &out) : out_(out) {}
+    /* Appends to `out`, writing straight into its storage: the string is
+     * grown ahead (doubling; a reused string keeps its capacity) and cut to
+     * what was written when the writer goes away. */
+    explicit Writer(std::string &out) : out_(out), pos_(out.size()) { out_.resize(pos_ + 64); }
+    ~Writer() { out_.resize(pos_); }
+    Writer(const Writer &) = delete;
+    Writer &operator=(const Writer &) = delete;
 
     void mapHeader(std::size_t n) { sized(n, 0x80, 15, 0xde, 0xdf); }
     void arrayHeader(std::size_t n) { sized(n, 0x90, 15, 0xdc, 0xdd); }
@@ -374,7 +381,7 @@ class Writer {
             be(0xda, n, 2);
         else
             be(0xdb, n, 4);
-        out_.append(s);
+        put(s.data(), n);
     }
 
     void bin(std::string_view s)
@@ -386,7 +393,7 @@ class Writer {
             be(0xc5, n, 2);
         else
             be(0xc6, n, 4);
-        out_.append(s);
+        put(s.data(), n);
     }
 
     void uint(std::uint64_t v)
@@ -424,17 +431,36 @@ class Writer {
 
   private:
     std::string &out_;
+    std::size_t pos_; /* end of what was written; out_ is longer */
 
-    void byte(std::uint8_t b) { out_.push_back(static_cast<char>(b)); }
+    /* Room for n more bytes at pos_; returns where they go. Called for
+     * every byte written: the common case must inline to a compare. */
+    [[gnu::always_inline]] char *room(std::size_t n)
+    {
+        if (out_.size() - pos_ < n) [[unlikely]]
+            grow(n);
+        char *at = out_.data() + pos_;
+        pos_ += n;
+        return at;
+    }
+
+    [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(out_.size() * 2, pos_ + n)); }
+
+    void put(const char *data, std::size_t n)
+    {
+        if (n > 0)
+            std::memcpy(room(n), data, n);
+    }
+
+    void byte(std::uint8_t b) { *room(1) = static_cast<char>(b); }
 
     /* A type byte and the low `width` bytes of `v`, big-endian. */
     void be(std::uint8_t type, std::uint64_t v, int width)
     {
-        char buffer[9];
-        buffer[0] = static_cast<char>(type);
+        char *at = room(static_cast<std::size_t>(width) + 1);
+        at[0] = static_cast<char>(type);
         for (int i = 0; i < width; ++i)
-            buffer[1 + i] = static_cast<char>(v >> (8 * (width - 1 - i)));
-        out_.append(buffer, static_cast<std::size_t>(width) + 1);
+            at[1 + i] = static_cast<char>(v >> (8 * (width - 1 - i)));
     }
 
     void sized(std::size_t n, std::uint8_t fix, std::size_t fixMax, std::uint8_t t16,
@@ -586,8 +612,10 @@ std::string encodeFrame(const T &value, std::size_t reserve)
 {
     std::string out;
     out.reserve(reserve);
-    Writer writer(out);
-    Encoder::write(writer, value);
+    {
+        Writer writer(out);
+        Encoder::write(writer, value);
+    }
     return out;
 }
 
@@ -786,7 +814,7 @@ class Reader {
 
     std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
 
-    std::uint8_t take()
+    [[gnu::always_inline]] std::uint8_t take()
     {
         if (p_ == end_)
             fail("truncated frame");
@@ -802,7 +830,7 @@ class Reader {
         return out;
     }
 
-    std::uint64_t be(std::size_t width)
+    [[gnu::always_inline]] std::uint64_t be(std::size_t width)
     {
         if (width > left())
             fail("truncated frame");
@@ -1092,6 +1120,7 @@ void encode(const ServerMessage &message, std::string &out)
     out.clear();
     Writer writer(out);
     Encoder::write(writer, message);
+    /* The writer cuts `out` to size as it goes out of scope. */
 }
 
 ServerMessage decodeServerMessage(std::string_view frame)
