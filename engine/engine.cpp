@@ -792,7 +792,7 @@ struct Engine::Impl {
         begin(g, std::move(p));
     }
 
-    void begin(Group &g, Protocol p)
+    void begin(Group &g, Protocol &&p)
     {
         /* Providers being removed against their will do not vote. */
         if (p.type == HA_GS_EXPEL || p.type == HA_GS_FAILURE_LEAVE || p.type == HA_GS_CAST_OUT)
