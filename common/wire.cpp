@@ -1009,7 +1009,7 @@ class FieldReader {
 
     /* Called for every field of the structure, for every key of the map:
      * compares in place, and gives up at the first differing byte. */
-    bool match(const char *name)
+    [[gnu::always_inline]] bool match(const char *name)
     {
         const int index = index_++;
         if (matched >= 0 || index < from_)
