@@ -9,17 +9,16 @@
  */
 #include "common/wire.hpp"
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace gs::wire {
 namespace {
-
-using json = nlohmann::json;
 
 /* Deepest nesting a valid frame has is 5 (note, proposal, attributes or
  * provider list, provider pair); the parser recurses per level, so a hostile
@@ -222,6 +221,7 @@ void describe(Is<Hello> auto &s, auto &v)
     v("rt", s.responsivenessType);
     v("ri", s.responsivenessInterval);
     v("rl", s.responsivenessTimeLimit);
+    v("b", defaulted(s.batches));
 }
 void describe(Is<Req> auto &s, auto &v)
 {
@@ -353,20 +353,173 @@ void describe(Is<DelayedErrorNote> auto &s, auto &v)
     v("rc", s.rc);
 }
 
+/* ---- MessagePack writer ------------------------------------------------ */
+
+/* Appends MessagePack to a string, always in the smallest encoding of each
+ * value (as nlohmann/json's to_msgpack does). */
+class Writer {
+  public:
+    /* Appends to `out`, writing straight into its storage: the string is
+     * grown ahead (doubling; a reused string keeps its capacity) and cut to
+     * what was written when the writer goes away. */
+    explicit Writer(std::string &out) : out_(out), pos_(out.size()) { out_.resize(pos_ + 64); }
+    ~Writer() { out_.resize(pos_); }
+    Writer(const Writer &) = delete;
+    Writer &operator=(const Writer &) = delete;
+
+    void mapHeader(std::size_t n) { sized(n, 0x80, 15, 0xde, 0xdf); }
+    void arrayHeader(std::size_t n) { sized(n, 0x90, 15, 0xdc, 0xdd); }
+
+    void str(std::string_view s)
+    {
+        const std::size_t n = s.size();
+        if (n <= 31)
+            byte(static_cast<std::uint8_t>(0xa0 | n));
+        else if (n <= 0xff)
+            be(0xd9, n, 1);
+        else if (n <= 0xffff)
+            be(0xda, n, 2);
+        else
+            be(0xdb, n, 4);
+        put(s.data(), n);
+    }
+
+    void bin(std::string_view s)
+    {
+        const std::size_t n = s.size();
+        if (n <= 0xff)
+            be(0xc4, n, 1);
+        else if (n <= 0xffff)
+            be(0xc5, n, 2);
+        else
+            be(0xc6, n, 4);
+        put(s.data(), n);
+    }
+
+    void uint(std::uint64_t v)
+    {
+        if (v <= 0x7f)
+            byte(static_cast<std::uint8_t>(v));
+        else if (v <= 0xff)
+            be(0xcc, v, 1);
+        else if (v <= 0xffff)
+            be(0xcd, v, 2);
+        else if (v <= 0xffffffffu)
+            be(0xce, v, 4);
+        else
+            be(0xcf, v, 8);
+    }
+
+    void sint(std::int64_t v)
+    {
+        if (v >= 0)
+            return uint(static_cast<std::uint64_t>(v));
+        const auto bits = static_cast<std::uint64_t>(v);
+        if (v >= -32)
+            byte(static_cast<std::uint8_t>(bits));
+        else if (v >= INT8_MIN)
+            be(0xd0, bits, 1);
+        else if (v >= INT16_MIN)
+            be(0xd1, bits, 2);
+        else if (v >= INT32_MIN)
+            be(0xd2, bits, 4);
+        else
+            be(0xd3, bits, 8);
+    }
+
+    void boolean(bool b) { byte(b ? 0xc3 : 0xc2); }
+
+  private:
+    std::string &out_;
+    std::size_t pos_; /* end of what was written; out_ is longer */
+
+    /* Room for n more bytes at pos_; returns where they go. Called for
+     * every byte written: the common case must inline to a compare. */
+    [[gnu::always_inline]] char *room(std::size_t n)
+    {
+        if (out_.size() - pos_ < n) [[unlikely]]
+            grow(n);
+        char *at = out_.data() + pos_;
+        pos_ += n;
+        return at;
+    }
+
+    [[gnu::noinline]] void grow(std::size_t n) { out_.resize(std::max(out_.size() * 2, pos_ + n)); }
+
+    void put(const char *data, std::size_t n)
+    {
+        if (n > 0)
+            std::memcpy(room(n), data, n);
+    }
+
+    void byte(std::uint8_t b) { *room(1) = static_cast<char>(b); }
+
+    /* A type byte and the low `width` bytes of `v`, big-endian. */
+    void be(std::uint8_t type, std::uint64_t v, int width)
+    {
+        char *at = room(static_cast<std::size_t>(width) + 1);
+        at[0] = static_cast<char>(type);
+        for (int i = 0; i < width; ++i)
+            at[1 + i] = static_cast<char>(v >> (8 * (width - 1 - i)));
+    }
+
+    void sized(std::size_t n, std::uint8_t fix, std::size_t fixMax, std::uint8_t t16,
+               std::uint8_t t32)
+    {
+        if (n <= fixMax)
+            byte(static_cast<std::uint8_t>(fix | n));
+        else if (n <= 0xffff)
+            be(t16, n, 2);
+        else
+            be(t32, n, 4);
+    }
+};
+
 /* ---- Encoder ----------------------------------------------------------- */
 
+/* Counts the map entries a description produces (unset optionals are
+ * absent). */
+class Counter {
+  public:
+    std::size_t entries = 0;
+
+    template <class T>
+    void operator()(const char *, const T &value)
+    {
+        if constexpr (kIsOptional<T>)
+            entries += value ? 1 : 0;
+        else
+            ++entries;
+    }
+    template <class T>
+    void operator()(const char *key, Bin<T> field)
+    {
+        (*this)(key, field.ref);
+    }
+    template <class T>
+    void operator()(const char *, Defaulted<T>)
+    {
+        ++entries;
+    }
+};
+
+/* Writes MessagePack straight from the structures, without an intermediate
+ * document: a map per structure, the "t" key first in a variant's map. */
 class Encoder {
   public:
-    json object = json::object();
+    explicit Encoder(Writer &writer) : w_(writer) {}
 
     template <class T>
     void operator()(const char *key, const T &value)
     {
         if constexpr (kIsOptional<T>) {
-            if (value)
-                object[key] = toJson(*value);
+            if (value) {
+                w_.str(key);
+                write(w_, *value);
+            }
         } else {
-            object[key] = toJson(value);
+            w_.str(key);
+            write(w_, value);
         }
     }
 
@@ -374,277 +527,582 @@ class Encoder {
     void operator()(const char *key, Bin<T> field)
     {
         if constexpr (kIsOptional<std::remove_const_t<T>>) {
-            if (field.ref)
-                object[key] = toBinary(*field.ref);
+            if (field.ref) {
+                w_.str(key);
+                w_.bin(*field.ref);
+            }
         } else {
-            object[key] = toBinary(field.ref);
+            w_.str(key);
+            w_.bin(field.ref);
         }
     }
 
     template <class T>
     void operator()(const char *key, Defaulted<T> field)
     {
-        object[key] = toJson(field.ref);
+        w_.str(key);
+        write(w_, field.ref);
     }
 
-    static json toBinary(const std::string &bytes)
+    template <std::integral T>
+    static void write(Writer &w, const T &value)
     {
-        return json::binary(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+        if constexpr (std::same_as<T, bool>)
+            w.boolean(value);
+        else if constexpr (std::is_signed_v<T>)
+            w.sint(value);
+        else
+            w.uint(value);
     }
 
-    template <class T>
-    requires std::integral<T> || std::same_as<T, std::string>
-    static json toJson(const T &value) { return json(value); }
+    static void write(Writer &w, const std::string &value) { w.str(value); }
 
     /* A provider is a pair: lists of a thousand providers stay compact. */
-    static json toJson(const ProviderId &provider)
+    static void write(Writer &w, const ProviderId &provider)
     {
-        return json::array({provider.instance, provider.node});
+        w.arrayHeader(2);
+        w.sint(provider.instance);
+        w.sint(provider.node);
     }
 
     template <class T>
-    static json toJson(const std::vector<T> &items)
+    static void write(Writer &w, const std::vector<T> &items)
     {
-        json array = json::array();
+        w.arrayHeader(items.size());
         for (const T &item : items)
-            array.push_back(toJson(item));
-        return array;
+            write(w, item);
     }
 
     template <class... Ts>
-    static json toJson(const std::variant<Ts...> &alternatives)
+    static void write(Writer &w, const std::variant<Ts...> &alternatives)
     {
-        return std::visit(
-            [](const auto &alternative) {
-                json object = toJson(alternative);
-                object[kTagKey] = tagOf<std::decay_t<decltype(alternative)>>();
-                return object;
+        std::visit(
+            [&w](const auto &alternative) {
+                writeStructure(w, alternative, tagOf<std::decay_t<decltype(alternative)>>());
             },
             alternatives);
     }
 
     template <class T>
-    static json toJson(const T &structure)
+    static void write(Writer &w, const T &structure)
     {
-        Encoder encoder;
-        describe(structure, encoder);
-        return std::move(encoder.object);
+        writeStructure(w, structure, nullptr);
     }
+
+    template <class T>
+    static void writeStructure(Writer &w, const T &structure, const char *tag)
+    {
+        Counter counter;
+        describe(structure, counter);
+        w.mapHeader(counter.entries + (tag ? 1 : 0));
+        if (tag) {
+            w.str(kTagKey);
+            w.str(tag);
+        }
+        Encoder encoder(w);
+        describe(structure, encoder);
+    }
+
+  private:
+    Writer &w_;
 };
 
-std::string toMsgpack(const json &document)
+template <class T>
+std::string encodeFrame(const T &value, std::size_t reserve)
 {
     std::string out;
-    json::to_msgpack(document, out);
+    out.reserve(reserve);
+    {
+        Writer writer(out);
+        Encoder::write(writer, value);
+    }
     return out;
 }
 
-/* ---- Decoder ----------------------------------------------------------- */
+/* ---- MessagePack reader ------------------------------------------------ */
 
 [[noreturn]] void fail(const std::string &what)
 {
     throw DecodeError(what);
 }
 
-class Decoder {
+/* Reads MessagePack from a frame, checking every length against what is
+ * left, so no prefix can make it read past the end or allocate more than
+ * the frame holds. Accepts what nlohmann/json's from_msgpack accepts: map
+ * keys must be strings; the never-used byte 0xc1 is an error. */
+class Reader {
   public:
-    explicit Decoder(const json &object) : object_(object) {}
-
-    template <class T>
-    void operator()(const char *key, T &out)
+    explicit Reader(std::string_view frame)
+        : p_(reinterpret_cast<const std::uint8_t *>(frame.data())), end_(p_ + frame.size())
     {
-        const json *field = find(key);
-        if constexpr (kIsOptional<T>) {
-            if (!field) {
-                out.reset();
-                return;
-            }
-            withContext(key, [&] { fromJson(*field, out.emplace()); });
-        } else {
-            if (!field)
-                fail(std::string("missing field '") + key + "'");
-            withContext(key, [&] { fromJson(*field, out); });
-        }
     }
 
-    template <class T>
-    void operator()(const char *key, Bin<T> out)
+    bool atEnd() const { return p_ == end_; }
+    const std::uint8_t *position() const { return p_; }
+    void rewind(const std::uint8_t *to) { p_ = to; }
+
+    /* A map's entry count; the caller reads the entries, then calls leave(). */
+    std::size_t mapHeader()
     {
-        const json *field = find(key);
-        if constexpr (kIsOptional<T>) {
-            if (!field) {
-                out.ref.reset();
-                return;
-            }
-            withContext(key, [&] { fromBinary(*field, out.ref.emplace()); });
-        } else {
-            if (!field)
-                fail(std::string("missing field '") + key + "'");
-            withContext(key, [&] { fromBinary(*field, out.ref); });
-        }
+        const std::uint8_t b = take();
+        std::size_t n;
+        if ((b & 0xf0) == 0x80)
+            n = b & 0x0f;
+        else if (b == 0xde)
+            n = be(2);
+        else if (b == 0xdf)
+            n = be(4);
+        else
+            fail("expected map");
+        enter();
+        if (n > left() / 2)
+            fail("truncated frame");
+        return n;
     }
 
-    template <class T>
-    void operator()(const char *key, Defaulted<T> out)
+    /* An array's element count; the caller reads them, then calls leave(). */
+    std::size_t arrayHeader()
     {
-        if (const json *field = find(key))
-            withContext(key, [&] { fromJson(*field, out.ref); });
-    }
-
-    static void fromBinary(const json &value, std::string &out)
-    {
-        if (!value.is_binary() || value.get_binary().has_subtype())
-            fail("expected bytes");
-        const auto &bytes = value.get_binary();
-        out.assign(bytes.begin(), bytes.end());
-    }
-
-    template <std::integral T>
-    static void fromJson(const json &value, T &out)
-    {
-        if constexpr (std::same_as<T, bool>) {
-            if (!value.is_boolean())
-                fail("expected boolean");
-            out = value.get<bool>();
-        } else if (value.is_number_unsigned()) {
-            out = inRange<T>(value.get<std::uint64_t>());
-        } else if (value.is_number_integer()) {
-            out = inRange<T>(value.get<std::int64_t>());
-        } else {
-            fail("expected integer");
-        }
-    }
-
-    static void fromJson(const json &value, std::string &out)
-    {
-        if (!value.is_string())
-            fail("expected string");
-        out = value.get_ref<const std::string &>();
-    }
-
-    static void fromJson(const json &value, ProviderId &out)
-    {
-        if (!value.is_array() || value.size() != 2)
-            fail("expected [instance, node] pair");
-        withContext("instance", [&] { fromJson(value[0], out.instance); });
-        withContext("node", [&] { fromJson(value[1], out.node); });
-    }
-
-    template <class T>
-    static void fromJson(const json &value, std::vector<T> &out)
-    {
-        if (!value.is_array())
+        const std::uint8_t b = take();
+        std::size_t n;
+        if ((b & 0xf0) == 0x90)
+            n = b & 0x0f;
+        else if (b == 0xdc)
+            n = be(2);
+        else if (b == 0xdd)
+            n = be(4);
+        else
             fail("expected array");
-        out.clear();
-        out.reserve(value.size());
-        for (const json &item : value)
-            fromJson(item, out.emplace_back());
+        enter();
+        if (n > left())
+            fail("truncated frame");
+        return n;
     }
 
-    template <class... Ts>
-    static void fromJson(const json &value, std::variant<Ts...> &out)
+    void leave() { --depth_; }
+
+    bool nextIsString() const { return p_ != end_ && isString(*p_); }
+
+    std::string_view str()
     {
-        if (!value.is_object())
-            fail("expected map");
-        const auto tag = value.find(kTagKey);
-        if (tag == value.end() || !tag->is_string())
-            fail(std::string("missing type field '") + kTagKey + "'");
-        const auto &name = tag->get_ref<const std::string &>();
-        const bool known =
-            ((name == tagOf<Ts>() ? (fromJson(value, out.template emplace<Ts>()), true) : false) ||
-             ...);
-        if (!known)
-            fail("unknown message type");
+        const std::uint8_t b = take();
+        if (!isString(b))
+            fail("expected string");
+        std::size_t n;
+        if ((b & 0xe0) == 0xa0)
+            n = b & 0x1f;
+        else
+            n = be(static_cast<std::size_t>(1) << (b - 0xd9));
+        return bytes(n);
     }
 
-    template <class T>
-    static void fromJson(const json &value, T &structure)
+    std::string_view bin()
     {
-        if (!value.is_object())
-            fail("expected map");
-        Decoder decoder(value);
-        describe(structure, decoder);
+        const std::uint8_t b = take();
+        if (b < 0xc4 || b > 0xc6)
+            fail("expected bytes");
+        return bytes(be(static_cast<std::size_t>(1) << (b - 0xc4)));
+    }
+
+    bool boolean()
+    {
+        const std::uint8_t b = take();
+        if (b != 0xc2 && b != 0xc3)
+            fail("expected boolean");
+        return b == 0xc3;
+    }
+
+    /* An integer of any MessagePack width, checked against T's range. */
+    template <std::integral T>
+    T integer()
+    {
+        const std::uint8_t b = take();
+        if (b <= 0x7f)
+            return inRange<T>(static_cast<std::uint64_t>(b));
+        if (b >= 0xe0)
+            return inRange<T>(static_cast<std::int64_t>(static_cast<std::int8_t>(b)));
+        if (b >= 0xcc && b <= 0xcf)
+            return inRange<T>(static_cast<std::uint64_t>(be(std::size_t{1} << (b - 0xcc))));
+        if (b >= 0xd0 && b <= 0xd3) {
+            const std::size_t width = std::size_t{1} << (b - 0xd0);
+            const std::uint64_t raw = be(width);
+            const unsigned shift = static_cast<unsigned>(64 - 8 * width);
+            /* Sign-extend the big-endian value of `width` bytes. */
+            const auto value = static_cast<std::int64_t>(raw << shift) >> shift;
+            return inRange<T>(value);
+        }
+        fail("expected integer");
+    }
+
+    /* Skips one value of any type, checking it as strictly as a value that
+     * is read. */
+    void skip()
+    {
+        const std::uint8_t b = take();
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            return;
+        if ((b & 0xf0) == 0x80 || b == 0xde || b == 0xdf) {
+            --p_;
+            const std::size_t n = mapHeader();
+            for (std::size_t i = 0; i < n; ++i) {
+                (void)str();
+                skip();
+            }
+            return leave();
+        }
+        if ((b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd) {
+            --p_;
+            const std::size_t n = arrayHeader();
+            for (std::size_t i = 0; i < n; ++i)
+                skip();
+            return leave();
+        }
+        if (isString(b)) {
+            --p_;
+            (void)str();
+            return;
+        }
+        switch (b) {
+        case 0xc4:
+        case 0xc5:
+        case 0xc6:
+            (void)bytes(be(std::size_t{1} << (b - 0xc4)));
+            return;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: { /* ext 8/16/32: length, type, data */
+            const std::size_t n = be(std::size_t{1} << (b - 0xc7));
+            (void)bytes(n + 1);
+            return;
+        }
+        case 0xca:
+            (void)bytes(4);
+            return;
+        case 0xcb:
+            (void)bytes(8);
+            return;
+        case 0xcc:
+        case 0xcd:
+        case 0xce:
+        case 0xcf:
+            (void)bytes(std::size_t{1} << (b - 0xcc));
+            return;
+        case 0xd0:
+        case 0xd1:
+        case 0xd2:
+        case 0xd3:
+            (void)bytes(std::size_t{1} << (b - 0xd0));
+            return;
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8: /* fixext 1..16: type, data */
+            (void)bytes(1 + (std::size_t{1} << (b - 0xd4)));
+            return;
+        default: /* 0xc1 */
+            fail("invalid MessagePack byte");
+        }
     }
 
   private:
-    const json &object_;
+    const std::uint8_t *p_;
+    const std::uint8_t *end_;
+    std::size_t depth_ = 0;
 
-    const json *find(const char *key) const
+    static bool isString(std::uint8_t b) { return (b & 0xe0) == 0xa0 || (b >= 0xd9 && b <= 0xdb); }
+
+    std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
+
+    [[gnu::always_inline]] std::uint8_t take()
     {
-        const auto it = object_.find(key);
-        return it == object_.end() ? nullptr : &*it;
+        if (p_ == end_)
+            fail("truncated frame");
+        return *p_++;
+    }
+
+    std::string_view bytes(std::size_t n)
+    {
+        if (n > left())
+            fail("truncated frame");
+        const std::string_view out(reinterpret_cast<const char *>(p_), n);
+        p_ += n;
+        return out;
+    }
+
+    [[gnu::always_inline]] std::uint64_t be(std::size_t width)
+    {
+        if (width > left())
+            fail("truncated frame");
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < width; ++i)
+            v = (v << 8) | p_[i];
+        p_ += width;
+        return v;
+    }
+
+    void enter()
+    {
+        if (++depth_ > kMaxDepth)
+            fail("frame nested too deeply");
     }
 
     template <class T, class N>
     static T inRange(N number)
     {
-        if (!std::in_range<T>(number))
-            fail("number out of range");
-        return static_cast<T>(number);
-    }
-
-    /* Prefixes the field's key so errors say where in the frame they are. */
-    template <class F>
-    static void withContext(const char *key, F &&decode)
-    {
-        try {
-            decode();
-        } catch (const DecodeError &error) {
-            throw DecodeError(std::string("field '") + key + "': " + error.what());
+        if constexpr (std::same_as<T, bool>) {
+            fail("expected boolean");
+        } else {
+            if (!std::in_range<T>(number))
+                fail("number out of range");
+            return static_cast<T>(number);
         }
     }
 };
 
-/* The DOM builder of nlohmann/json with a nesting limit. */
-class BoundedSax : public nlohmann::detail::json_sax_dom_parser<json> {
-  public:
-    explicit BoundedSax(json &document) : json_sax_dom_parser(document, true) {}
+/* ---- Decoder ----------------------------------------------------------- */
 
-    bool start_object(std::size_t elements)
-    {
-        return enter() && json_sax_dom_parser::start_object(elements);
+/* Prefixes the field's key so errors say where in the frame they are. */
+template <class F>
+void withContext(const char *key, F &&decode)
+{
+    try {
+        decode();
+    } catch (const DecodeError &error) {
+        throw DecodeError(std::string("field '") + key + "': " + error.what());
     }
-    bool end_object()
-    {
-        --depth_;
-        return json_sax_dom_parser::end_object();
+}
+
+void read(Reader &r, std::string &out)
+{
+    out = r.str();
+}
+
+template <std::integral T>
+void read(Reader &r, T &out)
+{
+    if constexpr (std::same_as<T, bool>)
+        out = r.boolean();
+    else
+        out = r.integer<T>();
+}
+
+void read(Reader &r, ProviderId &out)
+{
+    std::size_t n;
+    try {
+        n = r.arrayHeader();
+    } catch (const DecodeError &) {
+        fail("expected [instance, node] pair");
     }
-    bool start_array(std::size_t elements)
-    {
-        return enter() && json_sax_dom_parser::start_array(elements);
+    if (n != 2)
+        fail("expected [instance, node] pair");
+    withContext("instance", [&] { read(r, out.instance); });
+    withContext("node", [&] { read(r, out.node); });
+    r.leave();
+}
+
+template <class T>
+void read(Reader &r, std::optional<T> &out)
+{
+    read(r, out.emplace());
+}
+
+template <class T>
+void read(Reader &r, std::vector<T> &out)
+{
+    const std::size_t n = r.arrayHeader();
+    out.clear();
+    /* Bounded: a hostile count only costs what the frame's bytes allow. */
+    out.reserve(std::min<std::size_t>(n, 64));
+    for (std::size_t i = 0; i < n; ++i)
+        read(r, out.emplace_back());
+    r.leave();
+}
+
+template <class T>
+void readEntries(Reader &r, T &structure, std::size_t entries);
+
+template <class... Ts>
+void read(Reader &r, std::variant<Ts...> &out)
+{
+    std::size_t n = r.mapHeader();
+    const std::uint8_t *entriesStart = r.position();
+    std::optional<std::string_view> tag;
+    if (n > 0 && r.str() == kTagKey) {
+        /* Our own encoders write the tag first. */
+        if (!r.nextIsString())
+            fail(std::string("missing type field '") + kTagKey + "'");
+        tag = r.str();
+        --n;
+    } else {
+        /* Anyone else's: find it, then read the entries from the start. */
+        r.rewind(entriesStart);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (r.str() == kTagKey) {
+                if (!r.nextIsString())
+                    fail(std::string("missing type field '") + kTagKey + "'");
+                tag = r.str();
+            } else {
+                r.skip();
+            }
+        }
+        if (!tag)
+            fail(std::string("missing type field '") + kTagKey + "'");
+        r.rewind(entriesStart);
     }
-    bool end_array()
+    const bool known =
+        ((*tag == tagOf<Ts>() ? (readEntries(r, out.template emplace<Ts>(), n), true) : false) ||
+         ...);
+    if (!known)
+        fail("unknown message type");
+    r.leave();
+}
+
+template <class T>
+void read(Reader &r, T &structure)
+{
+    const std::size_t n = r.mapHeader();
+    readEntries(r, structure, n);
+    r.leave();
+}
+
+/* Reads the value of the field named `key`, if the structure has one. */
+class FieldReader {
+  public:
+    /* Only fields from index `from` on are compared. */
+    FieldReader(Reader &reader, std::string_view key, int from) : r_(reader), key_(key), from_(from)
     {
-        --depth_;
-        return json_sax_dom_parser::end_array();
+    }
+
+    int matched = -1;
+
+    template <class T>
+    void operator()(const char *name, T &out)
+    {
+        if (match(name))
+            withContext(name, [&] { read(r_, out); });
+    }
+    template <class T>
+    void operator()(const char *name, Bin<T> field)
+    {
+        if (match(name))
+            withContext(name, [&] {
+                if constexpr (kIsOptional<T>)
+                    field.ref.emplace(r_.bin());
+                else
+                    field.ref.assign(r_.bin());
+            });
+    }
+    template <class T>
+    void operator()(const char *name, Defaulted<T> field)
+    {
+        if (match(name))
+            withContext(name, [&] { read(r_, field.ref); });
     }
 
   private:
-    std::size_t depth_ = 0;
-    bool enter() { return ++depth_ <= kMaxDepth; }
+    Reader &r_;
+    std::string_view key_;
+    int from_;
+    int index_ = 0;
+
+    /* Called for every field of the structure, for every key of the map:
+     * compares in place, and gives up at the first differing byte. */
+    [[gnu::always_inline]] bool match(const char *name)
+    {
+        const int index = index_++;
+        if (matched >= 0 || index < from_)
+            return false;
+        std::size_t i = 0;
+        for (; i < key_.size(); ++i)
+            if (name[i] == '\0' || name[i] != key_[i])
+                return false;
+        if (name[i] != '\0')
+            return false;
+        matched = index;
+        return true;
+    }
 };
+
+/* After the entries: every required field was there; absent optionals are
+ * unset. */
+class Completion {
+  public:
+    explicit Completion(std::uint64_t seen) : seen_(seen) {}
+
+    template <class T>
+    void operator()(const char *name, T &out)
+    {
+        if (present())
+            return;
+        if constexpr (kIsOptional<T>)
+            out.reset();
+        else
+            fail(std::string("missing field '") + name + "'");
+    }
+    template <class T>
+    void operator()(const char *name, Bin<T> field)
+    {
+        (*this)(name, field.ref);
+    }
+    template <class T>
+    void operator()(const char *, Defaulted<T>)
+    {
+        (void)present();
+    }
+
+  private:
+    std::uint64_t seen_;
+    int index_ = 0;
+
+    bool present() { return (seen_ >> index_++) & 1u; }
+};
+
+template <class T>
+void readEntries(Reader &r, T &structure, std::size_t entries)
+{
+    std::uint64_t seen = 0;
+    /* Encoders write the fields in description order, so the next key is
+     * looked for after the last one found first, then among all. */
+    int next = 0;
+    for (std::size_t i = 0; i < entries; ++i) {
+        const std::string_view key = r.str();
+        FieldReader field(r, key, next);
+        describe(structure, field);
+        int matched = field.matched;
+        if (matched < 0 && next > 0) {
+            FieldReader again(r, key, 0);
+            describe(structure, again);
+            matched = again.matched;
+        }
+        if (matched >= 0) {
+            seen |= std::uint64_t{1} << matched;
+            next = matched + 1;
+        } else {
+            r.skip(); /* unknown keys are ignored; "t" of a variant too */
+        }
+    }
+    Completion completion(seen);
+    describe(structure, completion);
+}
 
 template <class T>
 T decodeFrame(std::string_view frame)
 {
-    try {
-        json document;
-        BoundedSax sax(document);
-        if (!json::sax_parse(frame.begin(), frame.end(), &sax, json::input_format_t::msgpack))
-            fail("frame nested too deeply");
-        T out;
-        Decoder::fromJson(document, out);
-        return out;
-    } catch (const json::exception &error) {
-        throw DecodeError(error.what());
-    }
+    Reader reader(frame);
+    T out;
+    read(reader, out);
+    if (!reader.atEnd())
+        fail("trailing bytes after the frame");
+    return out;
 }
 
 } // namespace
 
 std::string encode(const ClientMessage &message)
 {
-    return toMsgpack(Encoder::toJson(message));
+    return encodeFrame(message, 64);
 }
 
 ClientMessage decodeClientMessage(std::string_view frame)
@@ -654,7 +1112,15 @@ ClientMessage decodeClientMessage(std::string_view frame)
 
 std::string encode(const ServerMessage &message)
 {
-    return toMsgpack(Encoder::toJson(message));
+    return encodeFrame(message, 32);
+}
+
+void encode(const ServerMessage &message, std::string &out)
+{
+    out.clear();
+    Writer writer(out);
+    Encoder::write(writer, message);
+    /* The writer cuts `out` to size as it goes out of scope. */
 }
 
 ServerMessage decodeServerMessage(std::string_view frame)
@@ -664,7 +1130,7 @@ ServerMessage decodeServerMessage(std::string_view frame)
 
 std::string encodeNoteBody(const NoteBody &body)
 {
-    return toMsgpack(Encoder::toJson(body));
+    return encodeFrame(body, 128);
 }
 
 NoteBody decodeNoteBody(std::string_view frame)

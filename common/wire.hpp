@@ -2,14 +2,18 @@
 /*
  * The wire protocol between libha_gs and gsd (see docs/wire-protocol.md).
  *
- * Each ZeroMQ frame is one MessagePack document produced by nlohmann/json.
- * MessagePack rather than JSON text because state values and messages are
- * arbitrary bytes, which it carries natively (bin type) without base64.
+ * Each ZeroMQ frame is one MessagePack document, encoded and decoded
+ * directly from and into these structures (no document tree in between: the
+ * codec is on every message's path). MessagePack rather than JSON text because state values and
+ * messages are arbitrary bytes, which it carries natively (bin type) without base64.
  *
  * client -> gsd (DEALER -> ROUTER), one frame:  ClientMessage
  * gsd -> client (ROUTER -> DEALER), one frame:  ServerMessage, except a
  *   notification, which is two frames: NoteHeader, then the encoded NoteBody.
  *   The body frame is the same bytes for every recipient of a fan-out.
+ *   To a client whose Hello set `batches`, one ZeroMQ message may carry
+ *   several of these in a row (the frames of one engine step: a reply and
+ *   the notifications it caused), so they arrive together.
  *
  * Decoders are strict: a frame that is not a map, lacks a field, has a field
  * of the wrong type or a number out of range throws DecodeError. They are
@@ -48,6 +52,9 @@ struct Hello {
     int responsivenessInterval = 0;    /* seconds */
     int responsivenessTimeLimit = 0;   /* seconds */
     int kind = kSessionGsapi;          /* kSessionGsapi or kSessionCmm */
+    /* The client reads several server messages from one ZeroMQ message (see
+     * ServerMessage below). A Hello without the field says no. */
+    bool batches = false;
 };
 struct Req {
     RequestId id = 0;
@@ -155,6 +162,9 @@ std::string encode(const ClientMessage &message);
 ClientMessage decodeClientMessage(std::string_view frame);
 
 std::string encode(const ServerMessage &message);
+/* The same into `out` (replacing its contents), which keeps its capacity:
+ * no allocation per message once it has grown. */
+void encode(const ServerMessage &message, std::string &out);
 ServerMessage decodeServerMessage(std::string_view frame);
 
 std::string encodeNoteBody(const NoteBody &body);

@@ -792,7 +792,7 @@ struct Engine::Impl {
         begin(g, std::move(p));
     }
 
-    void begin(Group &g, Protocol p)
+    void begin(Group &g, Protocol &&p)
     {
         /* Providers being removed against their will do not vote. */
         if (p.type == HA_GS_EXPEL || p.type == HA_GS_FAILURE_LEAVE || p.type == HA_GS_CAST_OUT)
@@ -984,7 +984,7 @@ struct Engine::Impl {
                 to.push_back({part.member.client, part.member.token,
                               p.removes() && isChanging(p, part.member.token)});
         Proposal prop = proposalOf(p);
-        notifyOutcome(std::move(to), ApprovedNote{p.type, summary, prop});
+        notifyOutcome(std::move(to), ApprovedNote{p.type, summary, std::move(prop)});
         if (p.removes())
             for (const auto &c : p.changing)
                 eraseToken(c.token); /* no-op for providers already gone */

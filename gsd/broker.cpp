@@ -4,8 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,6 +18,10 @@ namespace {
 /* Messages taken from the ROUTER per loop turn, so exits and timers are not
  * starved by a flood of requests. */
 constexpr int kReceiveBudget = 4096;
+
+/* Messages handled before the output held for them is sent: batching under
+ * load, without making the first client of a long batch wait for all. */
+constexpr int kFlushEvery = 32;
 
 /* How long closing waits for Bye messages to leave. */
 constexpr int kLingerMs = 200;
@@ -66,24 +73,30 @@ Broker::Impl::Impl(BrokerConfig cfg)
 
 void Broker::Impl::run()
 {
+    /* The ROUTER's ZMQ_FD is polled directly (zmq_poll would ask ZMQ_EVENTS
+     * around every poll): it signals an arrival only while the socket is
+     * quiet, i.e. after a receive found nothing and before any send. When it
+     * is not quiet the poll does not wait and the loop drains the socket. */
+    const int routerFd = router.get(zmq::sockopt::fd);
     while (!finished) {
-        zmq_pollitem_t items[] = {
-            {router.handle(), 0, ZMQ_POLLIN, 0},
-            {nullptr, stopFd.get(), ZMQ_POLLIN, 0},
-            {nullptr, pids.fd(), ZMQ_POLLIN, 0},
-            {nullptr, reloadFd.get(), ZMQ_POLLIN, 0},
+        pollfd items[] = {
+            {routerFd, POLLIN, 0},
+            {stopFd.get(), POLLIN, 0},
+            {pids.fd(), POLLIN, 0},
+            {reloadFd.get(), POLLIN, 0},
         };
-        const long timeout = timers.timeoutMs(broker::Clock::now());
-        if (zmq_poll(items, 4, timeout) < 0) {
-            if (zmq_errno() == EINTR)
+        const long timeout =
+            routerQuiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
+        if (::poll(items, 4, static_cast<int>(timeout)) < 0) {
+            if (errno == EINTR)
                 continue;
-            spdlog::critical("zmq_poll failed: {}", zmq_strerror(zmq_errno()));
+            spdlog::critical("poll failed: {}", std::strerror(errno));
             break;
         }
-        if (items[1].revents & ZMQ_POLLIN)
+        if (items[1].revents & POLLIN)
             break;
         /* Exits first: a client that died must not be served a reply. */
-        if (items[2].revents & ZMQ_POLLIN) {
+        if (items[2].revents & POLLIN) {
             for (ClientId client : pids.exited()) {
                 try {
                     onProcessExit(client);
@@ -92,9 +105,9 @@ void Broker::Impl::run()
                 }
             }
         }
-        if (items[0].revents & ZMQ_POLLIN)
+        if ((items[0].revents & POLLIN) || !routerQuiet)
             drainRouter();
-        if (items[3].revents & ZMQ_POLLIN)
+        if (items[3].revents & POLLIN)
             onReloadSignal();
         fireTimers();
     }
@@ -103,15 +116,47 @@ void Broker::Impl::run()
 
 void Broker::Impl::drainRouter()
 {
-    for (int budget = 0; budget < kReceiveBudget; ++budget) {
+    /* Until a receive finds nothing: a receive that returns a message may
+     * also have processed commands and consumed ZMQ_FD's signal. */
+    routerQuiet = false;
+    /* The engine's output for the messages of one batch leaves together
+     * (one ZeroMQ message per client), every kFlushEvery messages and at
+     * the end. */
+    for (int handled = 0; handled < kReceiveBudget;) {
+        /* The first message of a wake-up is answered at once (no receive
+         * that finds nothing before its reply leaves); later ones in
+         * batches. */
+        const int count = handled == 0 ? 1 : kFlushEvery;
+        handled += count;
+        holdOutput = true;
+        const Received received = receiveSome(count);
+        holdOutput = false;
+        try {
+            flushOutboxes();
+        } catch (const std::exception &error) {
+            spdlog::error("sending to clients: {}", error.what());
+        }
+        /* Sending after the receive that found nothing may have consumed
+         * ZMQ_FD's signal: then receive once more (cheaper than a poll that
+         * does not wait). */
+        if (received == Received::Error || (received == Received::Empty && routerQuiet))
+            return;
+    }
+}
+
+Broker::Impl::Received Broker::Impl::receiveSome(int count)
+{
+    for (int budget = 0; budget < count; ++budget) {
         zmq::message_t route;
         if (zmq_msg_recv(route.handle(), router.handle(), ZMQ_DONTWAIT) < 0) {
-            if (zmq_errno() == EAGAIN)
-                return;
+            if (zmq_errno() == EAGAIN) {
+                routerQuiet = true;
+                return Received::Empty;
+            }
             if (zmq_errno() == EINTR)
                 continue;
             spdlog::error("receiving from {}: {}", config.endpoint, zmq_strerror(zmq_errno()));
-            return;
+            return Received::Error;
         }
         /* The rest of a message is already queued: ZeroMQ delivers whole
          * messages. Only the first payload frame is kept. */
@@ -131,6 +176,7 @@ void Broker::Impl::drainRouter()
             spdlog::error("handling a client message: {}", error.what());
         }
     }
+    return Received::More;
 }
 
 void Broker::Impl::fireTimers()

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <variant>
+#include <vector>
 #include <zmq.hpp>
 
 namespace gs {
@@ -49,6 +50,9 @@ struct Broker::Impl {
     /* ---- broker.cpp ---- */
     void run();
     void drainRouter();
+    /* Receives and handles up to `count` messages. */
+    enum class Received { More, Empty, Error };
+    Received receiveSome(int count);
     void fireTimers();
     void shutdown();
 
@@ -82,8 +86,19 @@ struct Broker::Impl {
 
     /* Sends one message; returns 0 or the errno of the failure. */
     int sendFrames(const std::string &route, std::initializer_list<std::string_view> frames);
+    /* To a session that takes batches: queued in its outbox until
+     * flushOutboxes, so that a reply and the notifications it causes (and,
+     * under load, those of several requests) leave as one ZeroMQ message. */
+    void enqueue(broker::Session &session, const std::string &frame);
+    void enqueue(broker::Session &session, zmq::message_t &&frame);
+    /* Sends every outbox, one message per session, in the order the
+     * sessions were first addressed. A failure ends that session. Runs at
+     * the end of every feed() except while drainRouter holds the output,
+     * which flushes after its batch of messages. */
+    void flushOutboxes();
     /* To a session: a failure ends the session (slow consumer or gone). */
     void deliver(ClientId client, std::initializer_list<std::string_view> frames);
+    void sendFailed(ClientId client, int error);
     /* Outside any session; failures do not matter. */
     void tell(const std::string &route, const wire::ServerMessage &message);
     /* A Bye; when the connection's queue is full (a slow consumer), it is
@@ -125,6 +140,20 @@ struct Broker::Impl {
     std::vector<Action> actions;
     bool feeding = false;
     bool finished = false;
+    /* The last operation on the ROUTER was a receive that found nothing, so
+     * its ZMQ_FD signals the next arrival (a send may consume the signal). */
+    bool routerQuiet = false;
+    /* Outboxes in use are outboxes[0, outboxesUsed); the rest keep their
+     * capacity for the next steps. Session::outbox indexes them. */
+    struct Outbox {
+        ClientId client = 0;
+        std::vector<zmq::message_t> frames;
+    };
+    std::vector<Outbox> outboxes;
+    size_t outboxesUsed = 0;
+    bool holdOutput = false;
+    /* Encoding buffers, reused (they keep their capacity). */
+    std::string scratch;
 };
 
 } // namespace gs

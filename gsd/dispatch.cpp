@@ -179,6 +179,7 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
     fresh.kind = hello.kind;
     fresh.requests =
         broker::RequestBucket(config.maxRequestRate, config.requestBurst, Clock::now());
+    fresh.batches = hello.batches;
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
@@ -254,12 +255,19 @@ void Broker::Impl::feed(Event event)
         throw;
     }
     feeding = false;
+    if (!holdOutput)
+        flushOutboxes();
 }
 
 void Broker::Impl::execute(const Reply &reply)
 {
-    deliver(reply.client, {wire::encode(wire::ServerMessage{
-                              wire::ReplyMsg{reply.requestId, reply.rc, reply.token}})});
+    wire::encode(wire::ServerMessage{wire::ReplyMsg{reply.requestId, reply.rc, reply.token}},
+                 scratch);
+    Session *session = sessions.find(reply.client);
+    if (session && session->batches)
+        enqueue(*session, scratch);
+    else
+        deliver(reply.client, {scratch});
 }
 
 void Broker::Impl::execute(const Notify &notify)
@@ -267,13 +275,72 @@ void Broker::Impl::execute(const Notify &notify)
     if (!notify.body)
         return;
     const std::string body = wire::encodeNoteBody(*notify.body);
+    /* One copy of the body for every batching recipient: ZeroMQ shares the
+     * buffer of a copied message (reference counted) instead of copying it. */
+    std::optional<zmq::message_t> shared;
     for (const Recipient &recipient : notify.recipients) {
-        if (!sessions.find(recipient.client))
+        Session *session = sessions.find(recipient.client);
+        if (!session)
             continue;
-        const std::string header =
-            wire::encode(wire::ServerMessage{wire::NoteHeader{recipient.token, recipient.final}});
-        deliver(recipient.client, {header, body});
+        wire::encode(wire::ServerMessage{wire::NoteHeader{recipient.token, recipient.final}},
+                     scratch);
+        if (!session->batches) {
+            deliver(recipient.client, {scratch, body});
+            continue;
+        }
+        if (!shared)
+            shared.emplace(body.data(), body.size());
+        zmq::message_t copy;
+        copy.copy(*shared);
+        enqueue(*session, scratch);
+        enqueue(*session, std::move(copy));
     }
+}
+
+void Broker::Impl::enqueue(Session &session, const std::string &frame)
+{
+    enqueue(session, zmq::message_t(frame.data(), frame.size()));
+}
+
+void Broker::Impl::enqueue(Session &session, zmq::message_t &&frame)
+{
+    if (session.outbox == Session::kNoOutbox) {
+        session.outbox = outboxesUsed++;
+        if (session.outbox == outboxes.size())
+            outboxes.emplace_back();
+        outboxes[session.outbox].client = session.id;
+    }
+    outboxes[session.outbox].frames.push_back(std::move(frame));
+}
+
+void Broker::Impl::flushOutboxes()
+{
+    /* Failures are handled after the loop: ending a session feeds the
+     * engine, which may fill outboxes again. */
+    std::vector<std::pair<ClientId, int>> failed;
+    for (size_t b = 0; b < outboxesUsed; ++b) {
+        Outbox &box = outboxes[b];
+        Session *session = sessions.find(box.client);
+        if (session) {
+            session->outbox = Session::kNoOutbox;
+            routerQuiet = false;
+            int error = 0;
+            if (zmq_send(router.handle(), session->route.data(), session->route.size(),
+                         ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+                error = zmq_errno();
+            for (size_t i = 0; i < box.frames.size() && error == 0; ++i) {
+                const int more = i + 1 < box.frames.size() ? ZMQ_SNDMORE : 0;
+                if (zmq_msg_send(box.frames[i].handle(), router.handle(), ZMQ_DONTWAIT | more) < 0)
+                    error = zmq_errno();
+            }
+            if (error != 0)
+                failed.emplace_back(box.client, error);
+        }
+        box.frames.clear();
+    }
+    outboxesUsed = 0;
+    for (const auto &[client, error] : failed)
+        sendFailed(client, error);
 }
 
 void Broker::Impl::execute(const StartTimer &start)
@@ -295,6 +362,7 @@ void Broker::Impl::execute(const CancelTimer &cancel)
 int Broker::Impl::sendFrames(const std::string &route,
                              std::initializer_list<std::string_view> frames)
 {
+    routerQuiet = false;
     if (zmq_send(router.handle(), route.data(), route.size(), ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
         return zmq_errno();
     size_t left = frames.size();
@@ -311,8 +379,14 @@ void Broker::Impl::deliver(ClientId client, std::initializer_list<std::string_vi
     Session *session = sessions.find(client);
     if (!session)
         return;
-    const int error = sendFrames(session->route, frames);
-    if (error == 0)
+    if (const int error = sendFrames(session->route, frames); error != 0)
+        sendFailed(client, error);
+}
+
+void Broker::Impl::sendFailed(ClientId client, int error)
+{
+    const Session *session = sessions.find(client);
+    if (!session)
         return;
     const std::string reason = sendFailure(error);
     spdlog::warn("{}: {}", peerName(*session), reason);
@@ -376,8 +450,9 @@ bool Broker::Impl::admitRequest(Session &session, const wire::Req &req)
      * they are never limited. */
     if (std::holds_alternative<VoteRequest>(req.request) || withinRequestRate(session))
         return true;
-    deliver(session.id,
-            {wire::encode(wire::ServerMessage{wire::ReplyMsg{req.id, HA_GS_NO_MEMORY, 0}})});
+    /* The same path as the engine's replies, so that a batching client gets
+     * the refusal in order with what is already queued for it. */
+    execute(Reply{session.id, req.id, HA_GS_NO_MEMORY, 0});
     return false;
 }
 
@@ -392,6 +467,10 @@ bool Broker::Impl::admitRequest(Session &session, const wire::CmmReq &req)
 
 void Broker::Impl::endSession(ClientId client, const std::string &reason, bool bye)
 {
+    /* What the engine said to this session before it ended goes first. */
+    if (const Session *ending = sessions.find(client);
+        ending && ending->outbox != Session::kNoOutbox)
+        flushOutboxes();
     auto session = sessions.take(client);
     if (!session)
         return;

@@ -35,6 +35,9 @@ struct Session {
     bool cmmRegistered = false;    /* CMM session with cmm_cmc_register in force */
     RequestBucket requests;        /* --max-request-rate, --request-burst */
     uint64_t refusedRequests = 0;  /* refused by the rate limit, for the log */
+    bool batches = false;          /* Hello.batches: several messages per ZeroMQ message */
+    size_t outbox = kNoOutbox;     /* index of its outbox in the broker while it has one */
+    static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 
 class SessionTable {

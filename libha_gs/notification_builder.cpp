@@ -22,17 +22,17 @@ char *NotificationBuilder::bytes(const Bytes &b)
 {
     /* std::string keeps a NUL after the bytes, so even an empty value gets a
      * valid pointer and applications that print a state as text stay safe. */
-    return strings_.emplace_back(b).data();
+    return strings_.emplace_front(b).data();
 }
 
 const char *NotificationBuilder::text(const std::string &s)
 {
-    return strings_.emplace_back(s).c_str();
+    return strings_.emplace_front(s).c_str();
 }
 
 ha_gs_state_value_t *NotificationBuilder::stateValue(const Bytes &b)
 {
-    ha_gs_state_value_t &v = stateValues_.emplace_back();
+    ha_gs_state_value_t &v = stateValues_.emplace_front();
     v.gs_length = static_cast<unsigned int>(b.size());
     v.gs_state = bytes(b);
     return &v;
@@ -40,7 +40,7 @@ ha_gs_state_value_t *NotificationBuilder::stateValue(const Bytes &b)
 
 ha_gs_provider_message_t *NotificationBuilder::message(const Bytes &b)
 {
-    ha_gs_provider_message_t &m = messages_.emplace_back();
+    ha_gs_provider_message_t &m = messages_.emplace_front();
     m.gs_length = static_cast<unsigned int>(b.size());
     m.gs_message = bytes(b);
     return &m;
@@ -48,7 +48,7 @@ ha_gs_provider_message_t *NotificationBuilder::message(const Bytes &b)
 
 ha_gs_membership_t *NotificationBuilder::membership(const std::vector<ProviderId> &providers)
 {
-    std::vector<ha_gs_provider_t> &list = providerLists_.emplace_back();
+    std::vector<ha_gs_provider_t> &list = providerLists_.emplace_front();
     list.reserve(providers.size());
     for (const ProviderId &p : providers) {
         ha_gs_provider_t c{};
@@ -56,7 +56,7 @@ ha_gs_membership_t *NotificationBuilder::membership(const std::vector<ProviderId
         c.gs_node_number = p.node;
         list.push_back(c);
     }
-    ha_gs_membership_t &m = memberships_.emplace_back();
+    ha_gs_membership_t &m = memberships_.emplace_front();
     m.gs_count = static_cast<unsigned int>(list.size());
     /* An empty list still gets NULL rather than a dangling vector pointer. */
     m.gs_providers = list.empty() ? nullptr : list.data();
@@ -65,7 +65,7 @@ ha_gs_membership_t *NotificationBuilder::membership(const std::vector<ProviderId
 
 ha_gs_group_attributes_t *NotificationBuilder::attributes(const GroupAttributes &a)
 {
-    ha_gs_group_attributes_t &c = attributes_.emplace_back();
+    ha_gs_group_attributes_t &c = attributes_.emplace_front();
     c.gs_version = a.version;
     c.gs_sizeof_group_attributes = static_cast<int>(sizeof(ha_gs_group_attributes_t));
     c.gs_client_version = a.clientVersion;
@@ -85,7 +85,7 @@ ha_gs_group_attributes_t *NotificationBuilder::attributes(const GroupAttributes 
 
 ha_gs_proposal_t *NotificationBuilder::proposal(const Proposal &p, int protocol)
 {
-    ha_gs_proposal_t &c = proposals_.emplace_back();
+    ha_gs_proposal_t &c = proposals_.emplace_front();
     c.gs_phase_info.gs_phase_number = p.phaseNumber;
     c.gs_phase_info.gs_num_phases = static_cast<ha_gs_num_phases_t>(p.numPhases);
     c.gs_old_state_value = stateValue(p.oldState);
@@ -99,7 +99,7 @@ ha_gs_proposal_t *NotificationBuilder::proposal(const Proposal &p, int protocol)
                                   ? membership(p.changingProviders)
                                   : nullptr;
     if (!p.leaveInfo.empty() && p.leaveInfo.size() == p.changingProviders.size()) {
-        std::vector<ha_gs_leave_info_t> &list = leaveLists_.emplace_back();
+        std::vector<ha_gs_leave_info_t> &list = leaveLists_.emplace_front();
         list.reserve(p.leaveInfo.size());
         for (const LeaveInfo &l : p.leaveInfo) {
             ha_gs_leave_info_t e{};
@@ -112,7 +112,7 @@ ha_gs_proposal_t *NotificationBuilder::proposal(const Proposal &p, int protocol)
         c.gs_leave_info = nullptr;
     }
     if (p.expelInfo) {
-        ha_gs_expel_info_t &e = expelInfos_.emplace_back();
+        ha_gs_expel_info_t &e = expelInfos_.emplace_front();
         e.gs_deactivate_phase = p.expelInfo->deactivatePhase;
         e.gs_deactivate_flag = text(p.expelInfo->deactivateFlag);
         c.gs_expel_info = &e;
@@ -127,7 +127,7 @@ ha_gs_proposal_t *NotificationBuilder::proposal(const Proposal &p, int protocol)
 
 const ha_gs_n_phase_notification_t *NotificationBuilder::nPhase(Token token, const NPhaseNote &note)
 {
-    ha_gs_n_phase_notification_t &n = nPhases_.emplace_back();
+    ha_gs_n_phase_notification_t &n = nPhases_.emplace_front();
     n.gs_notification_type = HA_GS_N_PHASE_NOTIFICATION;
     n.gs_provider_token = token;
     n.gs_protocol_type = static_cast<ha_gs_request_t>(note.protocol);
@@ -140,7 +140,7 @@ const ha_gs_n_phase_notification_t *NotificationBuilder::nPhase(Token token, con
 const ha_gs_approved_notification_t *NotificationBuilder::approved(Token token,
                                                                    const ApprovedNote &note)
 {
-    ha_gs_approved_notification_t &n = approveds_.emplace_back();
+    ha_gs_approved_notification_t &n = approveds_.emplace_front();
     n.gs_notification_type = HA_GS_APPROVED_NOTIFICATION;
     n.gs_provider_token = token;
     n.gs_protocol_type = static_cast<ha_gs_request_t>(note.protocol);
@@ -152,7 +152,7 @@ const ha_gs_approved_notification_t *NotificationBuilder::approved(Token token,
 const ha_gs_rejected_notification_t *NotificationBuilder::rejected(Token token,
                                                                    const RejectedNote &note)
 {
-    ha_gs_rejected_notification_t &n = rejecteds_.emplace_back();
+    ha_gs_rejected_notification_t &n = rejecteds_.emplace_front();
     n.gs_notification_type = HA_GS_REJECTED_NOTIFICATION;
     n.gs_provider_token = token;
     n.gs_protocol_type = static_cast<ha_gs_request_t>(note.protocol);
@@ -164,7 +164,7 @@ const ha_gs_rejected_notification_t *NotificationBuilder::rejected(Token token,
 const ha_gs_announcement_notification_t *
 NotificationBuilder::announcement(Token token, const AnnouncementNote &note)
 {
-    ha_gs_announcement_notification_t &n = announcements_.emplace_back();
+    ha_gs_announcement_notification_t &n = announcements_.emplace_front();
     n.gs_notification_type = HA_GS_ANNOUNCEMENT_NOTIFICATION;
     n.gs_provider_token = token;
     n.gs_summary_code = note.summary;
@@ -175,7 +175,7 @@ NotificationBuilder::announcement(Token token, const AnnouncementNote &note)
 const ha_gs_subscription_notification_t *
 NotificationBuilder::subscription(Token token, const SubscriptionNote &note)
 {
-    ha_gs_subscription_notification_t &n = subscriptions_.emplace_back();
+    ha_gs_subscription_notification_t &n = subscriptions_.emplace_front();
     n.gs_notification_type = HA_GS_SUBSCRIPTION_NOTIFICATION;
     n.gs_subscriber_token = token;
     n.gs_subscription_type = note.type;
@@ -192,7 +192,7 @@ const ha_gs_delayed_error_notification_t *
 NotificationBuilder::delayedError(Token token, const DelayedErrorNote &note,
                                   const ha_gs_proposal_info_t *failingRequest)
 {
-    ha_gs_delayed_error_notification_t &n = delayedErrors_.emplace_back();
+    ha_gs_delayed_error_notification_t &n = delayedErrors_.emplace_front();
     n.gs_notification_type = HA_GS_DELAYED_ERROR_NOTIFICATION;
     n.gs_request_token = token;
     n.gs_protocol_type = static_cast<ha_gs_request_t>(note.protocol);
@@ -204,7 +204,7 @@ NotificationBuilder::delayedError(Token token, const DelayedErrorNote &note,
 const ha_gs_responsiveness_notification_t *
 NotificationBuilder::responsiveness(const ha_gs_responsiveness_t &settings)
 {
-    ha_gs_responsiveness_notification_t &n = responsivenesses_.emplace_back();
+    ha_gs_responsiveness_notification_t &n = responsivenesses_.emplace_front();
     n.gs_notification_type = HA_GS_RESPONSIVENESS_NOTIFICATION;
     n.gs_responsiveness_information = settings;
     return &n;

@@ -6,7 +6,9 @@
  * may read them exactly as long as the builder lives: the library keeps one
  * on the stack for the duration of each callback. Each build* call adds one
  * notification; the returned pointer stays valid until the builder dies.
- * Storage sits in deques so that earlier pointers survive later additions.
+ * Storage sits in forward lists: earlier pointers survive later additions,
+ * and a list that is never used costs no allocation (one builder is made per
+ * callback).
  */
 #pragma once
 
@@ -14,7 +16,7 @@
 
 #include <ha_gs.h>
 
-#include <deque>
+#include <forward_list>
 #include <string>
 #include <vector>
 
@@ -50,22 +52,22 @@ class NotificationBuilder {
     char *bytes(const Bytes &b);
     const char *text(const std::string &s);
 
-    std::deque<std::string> strings_;
-    std::deque<std::vector<ha_gs_provider_t>> providerLists_;
-    std::deque<std::vector<ha_gs_leave_info_t>> leaveLists_;
-    std::deque<ha_gs_state_value_t> stateValues_;
-    std::deque<ha_gs_provider_message_t> messages_;
-    std::deque<ha_gs_membership_t> memberships_;
-    std::deque<ha_gs_expel_info_t> expelInfos_;
-    std::deque<ha_gs_group_attributes_t> attributes_;
-    std::deque<ha_gs_proposal_t> proposals_;
-    std::deque<ha_gs_n_phase_notification_t> nPhases_;
-    std::deque<ha_gs_approved_notification_t> approveds_;
-    std::deque<ha_gs_rejected_notification_t> rejecteds_;
-    std::deque<ha_gs_announcement_notification_t> announcements_;
-    std::deque<ha_gs_subscription_notification_t> subscriptions_;
-    std::deque<ha_gs_delayed_error_notification_t> delayedErrors_;
-    std::deque<ha_gs_responsiveness_notification_t> responsivenesses_;
+    std::forward_list<std::string> strings_;
+    std::forward_list<std::vector<ha_gs_provider_t>> providerLists_;
+    std::forward_list<std::vector<ha_gs_leave_info_t>> leaveLists_;
+    std::forward_list<ha_gs_state_value_t> stateValues_;
+    std::forward_list<ha_gs_provider_message_t> messages_;
+    std::forward_list<ha_gs_membership_t> memberships_;
+    std::forward_list<ha_gs_expel_info_t> expelInfos_;
+    std::forward_list<ha_gs_group_attributes_t> attributes_;
+    std::forward_list<ha_gs_proposal_t> proposals_;
+    std::forward_list<ha_gs_n_phase_notification_t> nPhases_;
+    std::forward_list<ha_gs_approved_notification_t> approveds_;
+    std::forward_list<ha_gs_rejected_notification_t> rejecteds_;
+    std::forward_list<ha_gs_announcement_notification_t> announcements_;
+    std::forward_list<ha_gs_subscription_notification_t> subscriptions_;
+    std::forward_list<ha_gs_delayed_error_notification_t> delayedErrors_;
+    std::forward_list<ha_gs_responsiveness_notification_t> responsivenesses_;
 };
 
 /* True for the protocols whose proposal names changing providers. */

@@ -140,6 +140,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
     if (const char *domain = std::getenv("HA_DOMAIN_NAME"); domain && domain[0] != '\0')
         hello.domain = domain;
     hello.responsivenessType = options_.responsiveness.gs_responsiveness_type;
+    hello.batches = true;
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         hello.responsivenessInterval = options_.responsiveness.gs_responsiveness_interval;
         hello.responsivenessTimeLimit =
@@ -179,6 +180,9 @@ bool Session::sendLocked(const wire::ClientMessage &message)
     if (!socketsOpen_ || dead_)
         return false;
     const std::string frame = wire::encode(message);
+    /* A send may process the socket's commands and so consume ZMQ_FD's
+     * signal: the sockets are not quiet until drained again (below). */
+    quiet_ = false;
     try {
         if (!socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
             /* Unlimited HWM: EAGAIN means there is no pipe to gsd at all. */
@@ -189,31 +193,41 @@ bool Session::sendLocked(const wire::ClientMessage &message)
         markDeadLocked();
         return false;
     }
-    drainLocked();
+    /* A send on the DEALER leaves the monitor's descriptor as it was: an
+     * event waiting there still wakes the next poll. */
+    drainLocked(false);
     return !dead_;
 }
 
-bool Session::drainLocked()
+bool Session::drainLocked(bool monitor)
 {
     bool routed = false;
     try {
         while (socketsOpen_ && !dead_) {
-            bool got = false;
             /* The socket first: what gsd sent before the connection dropped
              * (a reply, a final notification) still counts. */
             while (socketsOpen_ && !dead_ && readSocketLocked())
-                got = true;
-            while (socketsOpen_ && !dead_ && readMonitorLocked())
-                got = true;
-            routed = routed || got;
-            if (got || !socketsOpen_ || dead_)
-                continue;
-            /* Both said EAGAIN, which made ZeroMQ process its pending
-             * commands. ZMQ_EVENTS confirms nothing arrived meanwhile; after
-             * this, ZMQ_FD signals the next arrival. */
-            if (linkQuiet(socket_, monitor_))
+                routed = true;
+            /* Until the monitor has been read to EAGAIN once, its pipe
+             * does not signal arrivals (a fresh pipe's reader counts as
+             * awake): read it regardless. */
+            const bool readMonitor = monitor || !monitorQuiet_;
+            bool event = false;
+            while (readMonitor && socketsOpen_ && !dead_ && readMonitorLocked())
+                event = true;
+            if (readMonitor && socketsOpen_ && !dead_)
+                monitorQuiet_ = true;
+            if (!event)
                 break;
+            routed = true; /* an event may have ended the session: look again */
         }
+        /* Both said EAGAIN (or the monitor was not touched, so it is as
+         * quiet as the last drain left it). A non-blocking receive that finds
+         * nothing first processes every pending command (an arrival is an
+         * activate_read command), so EAGAIN means the queue is empty and the
+         * mailbox idle: the next arrival signals ZMQ_FD. (Asking ZMQ_EVENTS
+         * as well would only process the commands a second time.) */
+        quiet_ = socketsOpen_ && !dead_;
     } catch (const zmq::error_t &) {
         markDeadLocked();
         routed = true;
@@ -241,36 +255,38 @@ bool Session::readMonitorLocked()
 
 bool Session::readSocketLocked()
 {
-    zmq::message_t frame;
-    if (!socket_.recv(frame, zmq::recv_flags::dontwait))
+    zmq::message_t first;
+    if (!socket_.recv(first, zmq::recv_flags::dontwait))
         return false;
-    std::optional<zmq::message_t> body;
-    bool extra = false;
-    bool more = frame.more();
-    while (more) {
+    /* One ZeroMQ message holds one or more server messages (this session
+     * takes batches, see Hello): each is one frame, a notification header
+     * is followed by its body frame. */
+    frames_.clear();
+    frames_.push_back(std::move(first));
+    while (frames_.back().more()) {
         zmq::message_t part;
         /* The parts of a message arrive together: no EAGAIN here. */
         if (!socket_.recv(part, zmq::recv_flags::dontwait))
             break;
-        more = part.more();
-        if (body)
-            extra = true;
-        else
-            body = std::move(part);
+        frames_.push_back(std::move(part));
     }
-    wire::ServerMessage message;
-    try {
-        if (extra)
-            throw wire::DecodeError("too many frames");
-        message = wire::decodeServerMessage(frame.to_string_view());
-    } catch (const std::bad_alloc &) {
-        throw;
-    } catch (const std::exception &) {
-        /* A gsd that speaks garbage cannot be trusted with the session. */
-        markDeadLocked();
-        return true;
+    for (size_t i = 0; i < frames_.size() && !dead_;) {
+        wire::ServerMessage message;
+        try {
+            message = wire::decodeServerMessage(frames_[i].to_string_view());
+        } catch (const std::bad_alloc &) {
+            throw;
+        } catch (const std::exception &) {
+            /* A gsd that speaks garbage cannot be trusted with the session. */
+            markDeadLocked();
+            break;
+        }
+        const bool note = std::holds_alternative<wire::NoteHeader>(message);
+        zmq::message_t *body = note && i + 1 < frames_.size() ? &frames_[i + 1] : nullptr;
+        routeLocked(std::move(message), body);
+        i += note ? 2 : 1;
     }
-    routeLocked(std::move(message), body ? &*body : nullptr);
+    frames_.clear();
     return true;
 }
 
@@ -360,8 +376,10 @@ void Session::waitLocked(Lock &lock, Clock::time_point deadline)
             cond_.wait_until(lock, deadline);
         return;
     }
-    /* Anything already there? Also makes ZMQ_FD trustworthy for the poll. */
-    if (drainLocked() || dead_)
+    /* Anything already there? Also makes ZMQ_FD trustworthy for the poll.
+     * Not needed when nothing touched the sockets since the last drain:
+     * whatever it routed, the caller has already seen. */
+    if (!quiet_ && (drainLocked() || dead_))
         return;
 
     leader_ = true;
@@ -374,7 +392,8 @@ void Session::waitLocked(Lock &lock, Clock::time_point deadline)
     }
     lock.unlock();
     /* EINTR and timeouts need no handling: the caller re-checks and loops. */
-    if (::poll(fds, 3, timeout) > 0 && (fds[2].revents & POLLIN)) {
+    const int ready = ::poll(fds, 3, timeout);
+    if (ready > 0 && (fds[2].revents & POLLIN)) {
         uint64_t count;
         [[maybe_unused]] const ssize_t n = ::read(wake_, &count, sizeof count);
     }
@@ -382,8 +401,8 @@ void Session::waitLocked(Lock &lock, Clock::time_point deadline)
     leader_ = false;
     if (dead_ || quit_)
         closeSocketsLocked();
-    else
-        drainLocked();
+    else /* the monitor only if its descriptor said so (or the poll failed) */
+        drainLocked(ready <= 0 || (fds[1].revents & POLLIN) != 0);
     /* Followers look again; one of them may take over the polling. */
     cond_.notify_all();
 }
@@ -439,7 +458,7 @@ void Session::closeSocketsLocked()
 
 void Session::updateReadyLocked()
 {
-    if (ready_ < 0)
+    if (ready_ < 0 || deferReady_)
         return;
     /* Readable while dispatch has work: notifications to deliver, or a dead
      * session to report (so a poll loop never sleeps on a dead gsd). */
@@ -465,7 +484,8 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
         forget = unsubscribe->token;
 
     Lock lock(mutex_);
-    drainLocked();
+    /* No drain first: a connection lost meanwhile is noticed by the drain
+     * that follows the send, and the request fails the same way. */
     if (dead_ || quit_)
         return HA_GS_NOT_OK;
     const RequestId id = ++nextRequest_;
@@ -590,6 +610,20 @@ ha_gs_rc_t Session::dispatch(bool blocking)
     Lock lock(mutex_);
     if (quit_)
         return HA_GS_NOT_OK;
+    /* While this thread holds the mutex and will deliver what it queues, the
+     * ready eventfd is left alone: a notification read and delivered in one
+     * go would otherwise cost a write and a read of it. It is brought up to
+     * date whenever the mutex is let go (callback, wait, return). */
+    struct Defer {
+        Session &session;
+        Lock &lock;
+        Defer(Session &s, Lock &l) : session(s), lock(l) { session.deferReady_ = true; }
+        ~Defer()
+        {
+            if (lock.owns_lock())
+                session.settleReadyLocked();
+        }
+    } defer(*this, lock);
     drainLocked();
     for (;;) {
         if (quit_)
@@ -609,6 +643,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
                 /* The group is free again: a waiting dispatcher may take it. */
                 wakeLocked();
             };
+            settleReadyLocked();
             lock.unlock();
             try {
                 deliver(*note, pong);
@@ -626,6 +661,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             if (getpid() != pid_)
                 return HA_GS_NOT_OK;
             lock.lock();
+            deferReady_ = true;
             finish();
             continue;
         }
@@ -633,8 +669,16 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             return HA_GS_NOT_OK;
         if (!blocking)
             return HA_GS_OK;
+        settleReadyLocked();
         waitLocked(lock, Clock::time_point::max());
+        deferReady_ = true;
     }
+}
+
+void Session::settleReadyLocked()
+{
+    deferReady_ = false;
+    updateReadyLocked();
 }
 
 void Session::quit()

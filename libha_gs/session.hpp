@@ -48,6 +48,7 @@
 #include <set>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace gs::client {
 
@@ -121,7 +122,9 @@ class Session {
 
     ha_gs_rc_t connect(Lock &lock);
     bool sendLocked(const wire::ClientMessage &message);
-    bool drainLocked();
+    /* Routes everything queued on the socket, and on the monitor unless
+     * `monitor` is false; returns whether anything was routed. */
+    bool drainLocked(bool monitor = true);
     bool readMonitorLocked();
     bool readSocketLocked();
     void routeLocked(wire::ServerMessage message, zmq::message_t *body);
@@ -134,6 +137,7 @@ class Session {
     void markDeadLocked();
     void closeSocketsLocked();
     void updateReadyLocked();
+    void settleReadyLocked();
     std::optional<Queued> takeDeliverableLocked();
     void deliver(const Queued &note, bool &pong);
 
@@ -153,6 +157,17 @@ class Session {
     int ready_ = -1;
     int wake_ = -1;
     bool readySignalled_ = false;
+    /* The last socket operation was a drain that emptied both sockets, so
+     * their descriptors signal the next arrival. */
+    bool quiet_ = false;
+    /* The monitor has been read to EAGAIN at least once: from then on its
+     * descriptor signals every event, read or not. */
+    bool monitorQuiet_ = false;
+    /* dispatch holds the mutex and delivers what is queued: leave `ready_`
+     * as it is until settleReadyLocked. */
+    bool deferReady_ = false;
+    /* The frames of the message being read (kept for their capacity). */
+    std::vector<zmq::message_t> frames_;
 
     bool leader_ = false;
     bool dead_ = false;

@@ -784,6 +784,50 @@ TEST_CASE("a join is accepted and approved")
     CHECK(body.proposal.changingProviders == std::vector<ProviderId>{{1, 1}});
 }
 
+TEST_CASE("a client that takes batches gets a reply and the notes it causes in one message")
+{
+    TestBroker broker;
+    zmq::context_t context;
+    zmq::socket_t socket(context, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.connect(broker.endpoint);
+    const auto receiveMessage = [&] {
+        std::vector<std::string> frames;
+        zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, kWait) != 1)
+            return frames;
+        for (bool more = true; more;) {
+            zmq::message_t frame;
+            if (!socket.recv(frame))
+                break;
+            frames.push_back(frame.to_string());
+            more = frame.more();
+        }
+        return frames;
+    };
+    wire::Hello hello;
+    hello.batches = true;
+    socket.send(zmq::buffer(wire::encode(wire::ClientMessage{hello})));
+    const auto welcome = receiveMessage();
+    REQUIRE(welcome.size() == 1);
+    CHECK(std::holds_alternative<wire::Welcome>(wire::decodeServerMessage(welcome[0])));
+
+    socket.send(
+        zmq::buffer(wire::encode(wire::ClientMessage{wire::Req{7, joinRequest("batched", 1)}})));
+    const auto frames = receiveMessage();
+    REQUIRE(frames.size() == 3);
+    const auto reply = std::get<wire::ReplyMsg>(wire::decodeServerMessage(frames[0]));
+    CHECK(reply.id == 7);
+    CHECK(reply.rc == HA_GS_OK);
+    CHECK(reply.token != 0);
+    const auto header = std::get<wire::NoteHeader>(wire::decodeServerMessage(frames[1]));
+    CHECK(header.token == reply.token);
+    CHECK_FALSE(header.final);
+    const auto approved = std::get<ApprovedNote>(wire::decodeNoteBody(frames[2]));
+    CHECK(approved.protocol == HA_GS_JOIN);
+    CHECK(approved.proposal.changingProviders == std::vector<ProviderId>{{1, 1}});
+}
+
 TEST_CASE("a SIGKILLed client's failure leave reaches the other provider")
 {
     TestBroker broker;

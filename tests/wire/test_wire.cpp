@@ -68,7 +68,7 @@ auto fields(const UnsubscribeRequest &r)
 auto fields(const Hello &m)
 {
     return std::tie(m.version, m.domain, m.responsivenessType, m.responsivenessInterval,
-                    m.responsivenessTimeLimit, m.kind);
+                    m.responsivenessTimeLimit, m.kind, m.batches);
 }
 auto fields(const CmmReq &m)
 {
@@ -185,6 +185,7 @@ std::vector<ClientMessage> allClientMessages()
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0},
         Hello{kProtocolVersion, "", 0, 0, 0},
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionCmm},
+        Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true},
         CmmReq{1, kCmmNodeGetId, 0, 0},
         CmmReq{std::numeric_limits<RequestId>::max(), kCmmSetQualif, 0xFFFFFFFFu,
                CMM_DISQUALIFIED_MEMBER},
@@ -316,6 +317,18 @@ TEST_CASE("a hello without a session kind is a GSAPI hello")
     document.erase("k");
     CHECK(std::get<Hello>(decodeClientMessage(toFrame(document))).kind == kSessionGsapi);
     document["k"] = "cmm";
+    CHECK_THROWS_AS(decodeClientMessage(toFrame(document)), DecodeError);
+}
+
+TEST_CASE("a hello without the batches field does not accept batches")
+{
+    json document = asDocument(
+        encode(ClientMessage{Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true}}));
+    REQUIRE(document.contains("b"));
+    CHECK(std::get<Hello>(decodeClientMessage(toFrame(document))).batches);
+    document.erase("b");
+    CHECK_FALSE(std::get<Hello>(decodeClientMessage(toFrame(document))).batches);
+    document["b"] = 1;
     CHECK_THROWS_AS(decodeClientMessage(toFrame(document)), DecodeError);
 }
 
@@ -475,8 +488,8 @@ TEST_CASE("every truncation of a valid frame is rejected")
 TEST_CASE("every missing required field is rejected")
 {
     /* Keys that may be absent: unset optionals. */
-    const std::vector<std::string> optionalKeys = {"d",  "s",  "m",  "ps", "ei",
-                                                   "pa", "ss", "fm", "cm", "k"};
+    const std::vector<std::string> optionalKeys = {"d",  "s",  "m",  "ps", "ei", "pa",
+                                                   "ss", "fm", "cm", "k",  "b"};
     const auto isOptional = [&](const std::string &key) {
         return std::find(optionalKeys.begin(), optionalKeys.end(), key) != optionalKeys.end();
     };
