@@ -416,9 +416,9 @@ class Encoder {
     {
         return std::visit(
             [](const auto &alternative) {
-                json object = toJson(alternative);
-                object[kTagKey] = tagOf<std::decay_t<decltype(alternative)>>();
-                return object;
+                json tagged = toJson(alternative);
+                tagged[kTagKey] = tagOf<std::decay_t<decltype(alternative)>>();
+                return tagged;
             },
             alternatives);
     }
