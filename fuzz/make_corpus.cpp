@@ -4,6 +4,7 @@
  *   gsd_decode     every client -> gsd message kind, encoded by common/wire
  *   client_decode  every gsd -> client message and notification body
  *   engine         short event programs in fuzz_engine.cpp's format
+ *   cmm_engine     node tables and event programs in fuzz_cmm_engine.cpp's
  * Usage: make_corpus DIR   (ninja -C build-fuzz fuzz-corpus)
  * The output is deterministic; inputs the fuzzers found are kept next to
  * these seeds under names starting with "found-".
@@ -289,6 +290,33 @@ void enginePrograms()
                             .hello(2));
 }
 
+/* fuzz_cmm_engine.cpp's format: node count - 1, then (id - 1, flags) per
+ * node; then events, each followed by the two bytes of the queries. */
+void cmmPrograms()
+{
+    const std::string t = "cmm_engine";
+    const auto bytes = [](std::initializer_list<int> values) {
+        std::string out;
+        for (int v : values)
+            out.push_back(static_cast<char>(v));
+        return out;
+    };
+    /* Opcodes: 0 up, 1 down, 2 remove self, 3 release, 4 setqualif, 5 seize,
+     * 6 reload, 7 stale, 8 invalid, 9 valid. */
+    write(t, "three-nodes", bytes({2, 0, 0, 1, 0, 2, 0,                /* nodes 1, 2, 3 */
+                                   0, 1, 1, 3, 0, 2, 2, 3, 0, 3, 3, 3, /* all up */
+                                   3, 1, 1, 3,                         /* master releases */
+                                   4, 2, 1, 1, 1, 3,                   /* node 2 disqualifies 1 */
+                                   1, 2, 2, 3,                         /* node 2 down */
+                                   7, 0, 3, 9, 0, 3,                   /* stale, valid */
+                                   6, 1, 1, 0, 2, 0, 3, 3,             /* reload: nodes 1, 3 */
+                                   2, 3, 0, 3}));
+    write(t, "flags", bytes({3, 0, 1, 1, 4, 2, 8, 3, 16, /* ineligible, excluded, ... */
+                             0, 1, 1, 3, 0, 2, 2, 3, 0,  3, 3, 3, 0, 4,
+                             4, 3, 5, 4, 1, 3, 8, 0, 3,  5, 1, 1, 3}));
+    write(t, "bad-table", bytes({1, 0, 32, 1, 0}));
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -301,5 +329,6 @@ int main(int argc, char **argv)
     clientMessages();
     serverMessages();
     enginePrograms();
+    cmmPrograms();
     return 0;
 }
