@@ -6,8 +6,8 @@
  *   engine         short event programs in fuzz_engine.cpp's format
  *   cmm_engine     node tables and event programs in fuzz_cmm_engine.cpp's
  * Usage: make_corpus DIR   (ninja -C build-fuzz fuzz-corpus)
- * The output is deterministic; inputs the fuzzers found are kept next to
- * these seeds under names starting with "found-".
+ * The output is deterministic. Inputs that crashed a target go next to
+ * these seeds as "found-<what>"; this program never writes such names.
  */
 #include "common/wire.hpp"
 #include "ha_gs.h"
