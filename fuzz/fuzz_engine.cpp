@@ -11,6 +11,8 @@
  *  - notifications go only to live clients, never to a token after a
  *    notification marked final, never with an empty body;
  *  - timers are started with 1..HA_GS_TIME_LIMIT_CEILING seconds;
+ *  - the last full membership a step tells a subscriber is the group's
+ *    membership after the step (empty once the group dissolved);
  *  - a second engine fed the same events produced the same actions
  *    (determinism).
  * At the end, firing the outstanding timers ends every protocol.
@@ -227,16 +229,27 @@ class Run {
             live_.erase(gone->client);
 
         int replies = 0;
+        std::map<std::string, std::vector<ProviderId>> lastFull; /* group -> last list told */
         for (const Action &action : outA) {
             if (const auto *reply = std::get_if<Reply>(&action)) {
                 const auto *req = std::get_if<ClientRequest>(&event);
                 check(req && reply->client == req->client && reply->requestId == req->requestId,
                       "reply to something that is not this request");
                 ++replies;
+                if (reply->rc == HA_GS_OK && reply->token != 0) {
+                    if (const auto *sub = std::get_if<SubscribeRequest>(&req->request))
+                        subscribed_[reply->token] = sub->group;
+                }
             } else if (const auto *notify = std::get_if<Notify>(&action)) {
                 check(notify->body != nullptr, "notification without a body");
+                const auto *note = std::get_if<SubscriptionNote>(notify->body.get());
                 for (const Recipient &r : notify->recipients) {
                     check(live_.count(r.client) == 1, "notification to a client that is not live");
+                    if (note && note->fullMembership) {
+                        const auto group = subscribed_.find(r.token);
+                        check(group != subscribed_.end(), "membership told to a non-subscriber");
+                        lastFull[group->second] = *note->fullMembership;
+                    }
                     check(finished_.count(r.token) == 0, "notification after a final one");
                     if (r.final)
                         finished_.insert(r.token);
@@ -248,6 +261,13 @@ class Run {
             } else if (const auto *cancel = std::get_if<CancelTimer>(&action)) {
                 timers_.erase(cancel->timer);
             }
+        }
+        for (const auto &[group, told] : lastFull) {
+            std::vector<ProviderId> now;
+            if (const auto view = a_.group(group))
+                for (const MemberView &m : view->members)
+                    now.push_back(m.id);
+            check(told == now, "subscriber told a membership that is not the group's: " + group);
         }
         if (std::holds_alternative<ClientRequest>(event))
             check(replies == 1, "a request must get exactly one reply");
@@ -263,6 +283,7 @@ class Run {
     std::set<ClientId> live_;
     std::set<Token> finished_;
     std::set<TimerId> timers_;
+    std::map<Token, std::string> subscribed_; /* subscriber token -> group */
     RequestId nextRequest_ = 1;
 };
 
