@@ -42,8 +42,8 @@ configure() {
 #   stage_suite    build only what this meson suite needs, and run only it
 #   stage_parallel meson test --num-processes (default: meson's, one per core)
 stage_env=()
-stage_suite=
-stage_parallel=
+stage_suite=''
+stage_parallel=''
 logs=()
 
 # suite_targets DIR SUITE: the ninja targets the tests of SUITE need (their
@@ -77,7 +77,9 @@ run_suite() {
     done
     [ $# -gt 0 ] && shift
     local setup_env=("${stage_env[@]}") suite=$stage_suite parallel=$stage_parallel
-    stage_env=() stage_suite= stage_parallel=
+    stage_env=()
+    stage_suite=''
+    stage_parallel=''
     local t0=$SECONDS
     echo
     echo "==> $name: configure and build in $dir/"
