@@ -13,7 +13,11 @@ packages=(
     libzmq3-dev cppzmq-dev nlohmann-json3-dev doctest-dev
     libspdlog-dev libfmt-dev libcli11-dev
     clang clang-format
+    libclang-rt-14-dev llvm-14
 )
+# libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (the fuzz
+# build); llvm-14: llvm-symbolizer, for source lines in sanitizer reports.
+# Both are only recommended by clang, and apt-get runs without recommends.
 
 missing=()
 for pkg in "${packages[@]}"; do

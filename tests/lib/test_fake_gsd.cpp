@@ -505,7 +505,23 @@ TEST_CASE("callbacks may make requests: ha_gs_vote inside the n-phase callback")
     CHECK(countRequests<gs::VoteRequest>(fake.received()) == 1);
 }
 
-TEST_CASE("fork: the child starts without a session and may open its own")
+/* ThreadSanitizer does not support a child of a multi-threaded process
+ * that starts threads (libzmq's, here): it loses track of thread ids and
+ * fails the child. The other builds run this case. */
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kUnderTsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kUnderTsan = true;
+#else
+constexpr bool kUnderTsan = false;
+#endif
+#else
+constexpr bool kUnderTsan = false;
+#endif
+
+TEST_CASE("fork: the child starts without a session and may open its own" *
+          doctest::skip(kUnderTsan))
 {
     takeEvents();
     FakeGsd fake;
