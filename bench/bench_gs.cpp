@@ -8,7 +8,7 @@
  *   bench_gs [--gsd PATH] [--iterations N] [--warmup N] [--fanout-budget N]
  *            [--failure-rounds N] [--scale-groups N] SCENARIO...
  *
- * SCENARIO: latency, nphase, fanout, failure, scale. Nothing is asserted
+ * SCENARIO: latency, nphase, fanout, fanout-parallel, failure, scale. Nothing is asserted
  * about the numbers. "bench_gs role ..." is how the program starts its own
  * child processes (roles.hpp).
  */
@@ -41,15 +41,15 @@ int main(int argc, char **argv)
         config.scaleGroups = static_cast<int>(options.number("scale-groups", 10000));
         if (config.iterations <= 0 || config.warmup < 0 || config.fanoutBudget <= 0 ||
             config.failureRounds <= 0 || config.scaleGroups <= 0 || options.positional.empty())
-            throw std::runtime_error("usage: bench_gs [--gsd PATH] [--iterations N] [--warmup N] "
-                                     "[--fanout-budget N] [--failure-rounds N] "
-                                     "[--scale-groups N] latency|nphase|fanout|failure|scale...");
+            throw std::runtime_error(
+                "usage: bench_gs [--gsd PATH] [--iterations N] [--warmup N] "
+                "[--fanout-budget N] [--failure-rounds N] "
+                "[--scale-groups N] latency|nphase|fanout|fanout-parallel|failure|scale...");
 
-        const std::map<std::string, void (*)(const Config &)> scenarios = {{"latency", runLatency},
-                                                                           {"nphase", runNPhase},
-                                                                           {"fanout", runFanout},
-                                                                           {"failure", runFailure},
-                                                                           {"scale", runScale}};
+        const std::map<std::string, void (*)(const Config &)> scenarios = {
+            {"latency", runLatency}, {"nphase", runNPhase},
+            {"fanout", runFanout},   {"fanout-parallel", runFanoutParallel},
+            {"failure", runFailure}, {"scale", runScale}};
         for (const std::string &name : options.positional) {
             const auto it = scenarios.find(name);
             if (it == scenarios.end())

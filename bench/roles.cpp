@@ -4,9 +4,11 @@
 #include "gs_client.hpp"
 #include "scenarios.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <unordered_set>
+#include <vector>
 
 namespace bench {
 
@@ -128,6 +130,60 @@ void runBulkSubscriber(const Options &o)
     serveForever();
 }
 
+/* Subscribes (state only) to every group in --groups (comma-separated); the
+ * first notification of each subscription is its initial one. Reports Ready
+ * when all are greeted, then Done when --count more notifications arrived
+ * over all of them. */
+void onMultiSubscription(const ha_gs_subscription_notification_t *n)
+{
+    if (g_greeted.insert(n->gs_subscriber_token).second)
+        return;
+    g_notifications++;
+    if (g_notifications == g_doneAfter)
+        report(Report::Done, nowNs());
+}
+
+void runMultiSubscriber(const Options &o)
+{
+    std::vector<std::string> groups;
+    const std::string list = o.text("groups", "");
+    for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        groups.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+    }
+    g_doneAfter = o.number("count", -1);
+    gs::init();
+    for (const std::string &group : groups)
+        gs::subscribe(group, HA_GS_SUBSCRIBE_STATE, onMultiSubscription);
+    while (g_greeted.size() < groups.size())
+        if (!gs::dispatchFor(1000))
+            throw std::runtime_error("connection lost before the initial notifications");
+    report(Report::Ready, nowNs());
+    serveForever();
+}
+
+/* Joins --group, reports Ready, then for each command K makes K one-phase
+ * state changes back to back (each waits for its reply only) and reports
+ * Done. */
+void runPusher(const Options &o)
+{
+    const int commandFd = static_cast<int>(o.number("command-fd", -1));
+    gs::init();
+    const int64_t seen = gs::approvedCount(HA_GS_JOIN);
+    const ha_gs_token_t token = gs::join(o.text("group", ""), 1, HA_GS_1_PHASE);
+    gs::awaitApproved(HA_GS_JOIN, seen, "join");
+    report(Report::Ready, nowNs());
+    int value = 0;
+    for (int32_t count; (count = readCommand(commandFd)) > 0;) {
+        for (int32_t i = 0; i < count; i++) {
+            gs::changeState(token, HA_GS_1_PHASE, value++);
+            gs::dispatchFor(0);
+        }
+        report(Report::Done, nowNs());
+    }
+}
+
 /* Times joins on command: reads a count N from --command-fd, reports N
  * Samples (one-phase join until approved, in nanoseconds) and Done; stops
  * at 0 or when the parent closes the pipe. */
@@ -166,6 +222,10 @@ int runRole(const Options &o)
             runBulkSubscriber(o);
         else if (role == "join-probe")
             runJoinProbe(o);
+        else if (role == "multi-subscriber")
+            runMultiSubscriber(o);
+        else if (role == "pusher")
+            runPusher(o);
         else
             throw std::runtime_error("unknown role '" + role + "'");
     } catch (const std::exception &e) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <memory>
 
 namespace bench {
 
@@ -17,8 +18,9 @@ namespace {
 
 const int kSubscriberCounts[] = {1, 10, 100, 1000};
 
-/* gsd ends a session whose queue reaches its send high-water mark
- * (100,000 messages); K stays far below it. */
+/* gsd ends a session whose queue reaches its send queue limit (10,000
+ * messages, --send-queue-limit); K changes to one subscriber stay below it
+ * as long as the subscriber keeps up within that many. */
 constexpr int kMaxChanges = 20000;
 
 } // namespace
@@ -58,6 +60,65 @@ void runFanout(const Config &config)
         gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
     }
     ha_gs_quit();
+}
+
+/* The same with kPushers providers, each in its own group, pushing state
+ * changes at the same time; every subscriber subscribes to all their
+ * groups. gsd then has several requests per wake-up and sends each
+ * subscriber the notifications they cause as one ZeroMQ message: this is
+ * gsd's fan-out capacity, where the single-provider run above is bounded by
+ * one provider's round trip. */
+void runFanoutParallel(const Config &config)
+{
+    constexpr int kPushers = 4;
+    PrivateGsd gsd(config.gsd);
+    for (int subscribers : kSubscriberCounts) {
+        const int changes =
+            std::clamp(config.fanoutBudget / (subscribers * kPushers), 50, kMaxChanges / kPushers);
+        ReportPipe pipe;
+        std::vector<std::unique_ptr<CommandPipe>> commands;
+        std::vector<pid_t> pushers;
+        std::string groups;
+        for (int p = 0; p < kPushers; p++) {
+            const std::string group =
+                "fanpar-" + std::to_string(subscribers) + "-" + std::to_string(p);
+            groups += (p ? "," : "") + group;
+            commands.push_back(std::make_unique<CommandPipe>());
+            pushers.push_back(spawnRole(
+                "pusher", 10000 + p, pipe,
+                {"--group", group, "--command-fd", std::to_string(commands.back()->childFd())}));
+            commands.back()->childStarted();
+        }
+        awaitReports(pipe, kPushers, {Report::Ready});
+        std::vector<pid_t> children;
+        constexpr int kBatch = 50;
+        for (int first = 0; first < subscribers; first += kBatch) {
+            const int batch = std::min(kBatch, subscribers - first);
+            for (int i = first; i < first + batch; i++)
+                children.push_back(
+                    spawnRole("multi-subscriber", i, pipe,
+                              {"--groups", groups, "--count", std::to_string(changes * kPushers)}));
+            awaitReports(pipe, static_cast<size_t>(batch), {Report::Ready});
+        }
+        const int64_t start = nowNs();
+        for (auto &command : commands)
+            command->send(changes);
+        const int64_t lastAt =
+            awaitReports(pipe, static_cast<size_t>(subscribers + kPushers), {Report::Done});
+        const double seconds = static_cast<double>(lastAt - start) / 1e9;
+        const double total = static_cast<double>(changes) * kPushers;
+        const double notifications = total * subscribers;
+        emitValues("fanout-parallel.subs=" + std::to_string(subscribers),
+                   {{"subscribers", subscribers},
+                    {"providers", kPushers},
+                    {"changes", total},
+                    {"seconds", seconds},
+                    {"changes_per_s", total / seconds},
+                    {"notifications_per_s", notifications / seconds},
+                    {"ns_per_notification", seconds * 1e9 / notifications}});
+        killAndReap(children, SIGTERM);
+        killAndReap(pushers, SIGTERM);
+    }
 }
 
 } // namespace bench

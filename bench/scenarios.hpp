@@ -24,6 +24,7 @@ struct Config {
 void runLatency(const Config &config);
 void runNPhase(const Config &config);
 void runFanout(const Config &config);
+void runFanoutParallel(const Config &config);
 void runFailure(const Config &config);
 void runScale(const Config &config);
 

@@ -82,7 +82,7 @@ run() {
 run floor-1 build-release/bench/bench_floor --iterations "$iterations"
 common=(--gsd "$gsd" --iterations "$iterations" --fanout-budget "$fanout_budget"
     --failure-rounds "$failure_rounds" --scale-groups "$scale_groups")
-for scenario in latency nphase fanout failure scale; do
+for scenario in latency nphase fanout fanout-parallel failure scale; do
     run "$scenario" build-release/bench/bench_gs "${common[@]}" "$scenario"
     if [ "$scenario" = fanout ]; then
         run floor-2 build-release/bench/bench_floor --iterations "$iterations"

@@ -319,12 +319,20 @@ class RandomRun {
     ClientId nextClient_ = 1;
 };
 
+#ifdef HA_GS_SANITIZED_BUILD
+constexpr uint32_t kShortRuns = 500;
+constexpr uint32_t kLongRuns = 5;
+#else
+constexpr uint32_t kShortRuns = 2000;
+constexpr uint32_t kLongRuns = 20;
+#endif
+
 } // namespace
 
 TEST_CASE("random event sequences keep every invariant")
 {
     const uint32_t base = 20261121;
-    for (uint32_t seed = base; seed < base + 2000; ++seed) {
+    for (uint32_t seed = base; seed < base + kShortRuns; ++seed) {
         CAPTURE(seed);
         RandomRun run(seed);
         run.run(150);
@@ -333,7 +341,7 @@ TEST_CASE("random event sequences keep every invariant")
 
 TEST_CASE("long random sequences keep every invariant")
 {
-    for (uint32_t seed = 1; seed <= 20; ++seed) {
+    for (uint32_t seed = 1; seed <= kLongRuns; ++seed) {
         CAPTURE(seed);
         RandomRun run(seed);
         run.run(5000);
