@@ -7,10 +7,12 @@
  *     frame of a notification (wire::decodeNoteBody). Each decoder either
  *     throws DecodeError or returns a value that survives a round trip
  *     (encode, decode, equal).
- *  2. A decoded notification body is converted into the C blocks of ha_gs.h
- *     by NotificationBuilder, and every pointer in the result is followed and every byte read, as
- *     an application's callback may, so AddressSanitizer sees any pointer
- *     that is dangling, short or unterminated.
+ *  2. A decoded notification body that passes the library's range check
+ *     (validNoteBody, libha_gs/wire_ranges.hpp; Session ends the session on
+ *     any other) is converted into the C blocks of ha_gs.h by
+ *     NotificationBuilder, and every pointer in the result is followed and
+ *     every byte read, as an application's callback may, so AddressSanitizer
+ *     sees any pointer that is dangling, short or unterminated.
  */
 #include "check.hpp"
 
@@ -19,6 +21,7 @@
 #include "ha_gs.h"
 #include "libha_gs/notification_builder.hpp"
 #include "libha_gs/token_entry.hpp"
+#include "libha_gs/wire_ranges.hpp"
 
 #include <cstring>
 #include <string_view>
@@ -203,6 +206,10 @@ void noteBody(std::string_view frame)
     } catch (const wire::DecodeError &error) {
         fuzz::fail(std::string("re-encoded notification does not decode: ") + error.what());
     }
+    /* As Session: a body with a value outside ha_gs.h's enums ends the
+     * session and is never built. */
+    if (!client::validNoteBody(body))
+        return;
     build(body, 7);
 }
 

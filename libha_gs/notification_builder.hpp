@@ -9,6 +9,10 @@
  * Storage sits in forward lists: earlier pointers survive later additions,
  * and a list that is never used costs no allocation (one builder is made per
  * callback).
+ *
+ * The notes must pass validNoteBody (wire_ranges.hpp): their enum-valued
+ * integers are cast to ha_gs.h's enums, which is undefined behaviour for a
+ * value the enum does not define. Session checks every body on receipt.
  */
 #pragma once
 

@@ -6,6 +6,7 @@
 #include "common/endpoint.hpp"
 #include "libha_gs/adapter.hpp"
 #include "libha_gs/notification_builder.hpp"
+#include "libha_gs/wire_ranges.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -160,7 +161,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
     }
     if (!welcome_)
         return HA_GS_CONNECT_FAILED;
-    if (welcome_->rc != HA_GS_OK)
+    if (welcome_->rc != HA_GS_OK) /* one of ha_gs_rc_t: see readSocketLocked */
         return static_cast<ha_gs_rc_t>(welcome_->rc);
     if (dead_)
         return HA_GS_CONNECT_FAILED;
@@ -281,6 +282,13 @@ bool Session::readSocketLocked()
             markDeadLocked();
             break;
         }
+        /* Nor one that sends a return code ha_gs.h does not define
+         * (wire_ranges.hpp): it would reach the application as an
+         * ha_gs_rc_t. */
+        if (!validServerMessage(message)) {
+            markDeadLocked();
+            break;
+        }
         const bool note = std::holds_alternative<wire::NoteHeader>(message);
         zmq::message_t *body = note && i + 1 < frames_.size() ? &frames_[i + 1] : nullptr;
         routeLocked(std::move(message), body);
@@ -312,6 +320,13 @@ void Session::routeLocked(wire::ServerMessage message, zmq::message_t *body)
                        } catch (const std::bad_alloc &) {
                            throw;
                        } catch (const std::exception &) {
+                           markDeadLocked();
+                           return;
+                       }
+                       /* A value outside ha_gs.h's enums is as malformed as
+                        * a body that does not decode; the builder's casts
+                        * rely on this check. */
+                       if (!validNoteBody(decoded)) {
                            markDeadLocked();
                            return;
                        }
@@ -523,6 +538,7 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
         if (pending.reply) {
             if (pending.reply->rc == HA_GS_OK && token)
                 *token = pending.reply->token;
+            /* One of ha_gs_rc_t: see readSocketLocked. */
             return static_cast<ha_gs_rc_t>(pending.reply->rc);
         }
         if (dead_ || quit_)

@@ -577,6 +577,142 @@ TEST_CASE("a request without a reply ends the session after HA_GS_REQUEST_TIMEOU
     CHECK(changeState(provider, "w") == HA_GS_NOT_OK);
 }
 
+/* A value ha_gs.h does not define in an enum or flag field is a malformed
+ * message (libha_gs/wire_ranges.hpp): the session is lost, and the value
+ * never reaches a callback. */
+TEST_CASE("out-of-range values in a notification: the session is lost, nothing is delivered")
+{
+    takeEvents();
+    FakeGsd fake;
+    Session s(fake);
+    REQUIRE(s.rc == HA_GS_OK);
+    ha_gs_token_t sub = 0, provider = 0;
+    REQUIRE(subscribe("g", &sub) == HA_GS_OK);
+    REQUIRE(join("h", &provider) == HA_GS_OK);
+
+    gs::Token target = provider;
+    gs::NoteBody bad;
+    SUBCASE("protocol type")
+    {
+        gs::ApprovedNote n = std::get<gs::ApprovedNote>(approvedState("bad"));
+        n.protocol = HA_GS_SUBSCRIPTION + 1;
+        bad = n;
+    }
+    SUBCASE("negative protocol type")
+    {
+        gs::ApprovedNote n = std::get<gs::ApprovedNote>(approvedState("bad"));
+        n.protocol = -1;
+        bad = n;
+    }
+    SUBCASE("summary code bit")
+    {
+        gs::ApprovedNote n = std::get<gs::ApprovedNote>(approvedState("bad"));
+        n.summary = HA_GS_GROUP_DISSOLVED << 1;
+        bad = n;
+    }
+    SUBCASE("number of phases")
+    {
+        gs::NPhaseNote n;
+        n.protocol = HA_GS_STATE_VALUE_CHANGE;
+        n.proposal.numPhases = HA_GS_N_PHASE + 1;
+        bad = n;
+    }
+    SUBCASE("leave reason")
+    {
+        gs::ApprovedNote n;
+        n.protocol = HA_GS_LEAVE;
+        n.proposal.changingProviders = {{2, 7}};
+        n.proposal.leaveInfo = {{0, HA_GS_PROVIDER_CAST_OUT + 1}};
+        bad = n;
+    }
+    SUBCASE("attributes")
+    {
+        gs::RejectedNote n;
+        n.protocol = HA_GS_GROUP_ATTRIBUTE_CHANGE;
+        n.proposal.proposedAttributes = gs::GroupAttributes{};
+        n.proposal.proposedAttributes->batchControl = HA_GS_BATCH_BOTH + 1;
+        bad = n;
+    }
+    SUBCASE("subscription type bit")
+    {
+        target = sub;
+        gs::SubscriptionNote n = std::get<gs::SubscriptionNote>(subscriptionState("bad"));
+        n.type = HA_GS_SUBSCRIPTION_GS_HAS_DIED << 1;
+        bad = n;
+    }
+    SUBCASE("delayed error return code")
+    {
+        target = sub;
+        bad = gs::DelayedErrorNote{HA_GS_SUBSCRIPTION, HA_GS_NOT_AUTHORIZED + 1};
+    }
+    CAPTURE(target);
+    /* Before the bad one: delivered. After it: never read. */
+    fake.notify(provider, false, approvedState("before"));
+    fake.notify(target, false, bad);
+    fake.notify(provider, false, approvedState("after"));
+    CHECK(dispatchUntil(s.fd, 2) == HA_GS_NOT_OK);
+    CHECK(takeEvents() ==
+          std::vector<std::string>{"approved token=101 protocol=6 phase=1 state=before",
+                                   "sub token=100 type=64"});
+    CHECK(readable(s.fd, 0));
+    CHECK(ha_gs_dispatch(HA_GS_NON_BLOCKING) == HA_GS_NOT_OK);
+    CHECK(changeState(provider, "v") == HA_GS_NOT_OK);
+    CHECK(takeEvents().empty());
+}
+
+TEST_CASE("an out-of-range return code in a reply: the request fails with NOT_OK, session lost")
+{
+    takeEvents();
+    FakeGsd fake;
+    Session s(fake);
+    REQUIRE(s.rc == HA_GS_OK);
+    ha_gs_token_t sub = 0, provider = 0;
+    REQUIRE(subscribe("g", &sub) == HA_GS_OK);
+    REQUIRE(join("h", &provider) == HA_GS_OK);
+    int rc = 0;
+    SUBCASE("first past HA_GS_NOT_AUTHORIZED")
+    {
+        rc = HA_GS_NOT_AUTHORIZED + 1;
+    }
+    SUBCASE("negative")
+    {
+        rc = -1;
+    }
+    CAPTURE(rc);
+    fake.setHandler([rc](const gs::wire::Req &req) -> std::optional<gs::wire::ReplyMsg> {
+        return gs::wire::ReplyMsg{req.id, rc, 0};
+    });
+    CHECK(changeState(provider, "v") == HA_GS_NOT_OK);
+    CHECK(readable(s.fd, 0));
+    CHECK(ha_gs_dispatch(HA_GS_NON_BLOCKING) == HA_GS_NOT_OK);
+    CHECK(takeEvents() == std::vector<std::string>{"sub token=100 type=64"});
+    CHECK(changeState(provider, "w") == HA_GS_NOT_OK);
+}
+
+TEST_CASE("an out-of-range return code in Welcome: ha_gs_init fails with CONNECT_FAILED")
+{
+    int rc = 0;
+    SUBCASE("first past HA_GS_NOT_AUTHORIZED")
+    {
+        rc = HA_GS_NOT_AUTHORIZED + 1;
+    }
+    SUBCASE("negative")
+    {
+        rc = -1;
+    }
+    CAPTURE(rc);
+    {
+        FakeGsd odd(rc);
+        Session s(odd);
+        CHECK(s.rc == HA_GS_CONNECT_FAILED);
+        ha_gs_node_number_t node = 0;
+        CHECK(ha_gs_get_node_number(&node) == HA_GS_NO_INIT);
+    }
+    FakeGsd fine;
+    Session s(fine);
+    CHECK(s.rc == HA_GS_OK);
+}
+
 #if HA_GS_TEST_THREAD_SAFE
 
 namespace {
