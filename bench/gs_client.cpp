@@ -124,6 +124,14 @@ ha_gs_token_t join(const std::string &group, short instance, ha_gs_num_phases_t 
     return token;
 }
 
+ha_gs_token_t joinAndAwait(const std::string &group, short instance, ha_gs_num_phases_t phases)
+{
+    const int64_t seen = approvedCount(HA_GS_JOIN);
+    const ha_gs_token_t token = join(group, instance, phases);
+    awaitApproved(HA_GS_JOIN, seen, "join");
+    return token;
+}
+
 void changeState(ha_gs_token_t token, ha_gs_num_phases_t phases, int64_t sequence)
 {
     char buffer[32];

@@ -30,6 +30,8 @@ int64_t awaitApproved(ha_gs_request_t type, int64_t seen, const char *what);
  * the token at once; the approved callback comes later. The n-phase
  * callback votes approve. */
 ha_gs_token_t join(const std::string &group, short instance, ha_gs_num_phases_t phases);
+/* join, then dispatches until its approved callback ran. */
+ha_gs_token_t joinAndAwait(const std::string &group, short instance, ha_gs_num_phases_t phases);
 /* One state change request; the approved callback comes later. */
 void changeState(ha_gs_token_t token, ha_gs_num_phases_t phases, int64_t sequence);
 

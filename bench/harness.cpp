@@ -90,12 +90,6 @@ void emitValues(const std::string &id,
     std::fflush(stdout);
 }
 
-void emitNotRun(const std::string &id, const std::string &reason)
-{
-    std::printf("{\"id\": %s, \"not_run\": %s}\n", quoted(id).c_str(), quoted(reason).c_str());
-    std::fflush(stdout);
-}
-
 ReportPipe::ReportPipe()
 {
     /* The read end closes on exec; the write end is inherited by children. */
@@ -132,19 +126,6 @@ Report ReportPipe::read(int timeoutMs)
             got += static_cast<size_t>(n);
     }
     return report;
-}
-
-int64_t ReportPipe::awaitLatest(size_t count, std::initializer_list<int32_t> kinds, int timeoutMs)
-{
-    int64_t latest = 0;
-    for (size_t seen = 0; seen < count;) {
-        const Report report = read(timeoutMs);
-        if (std::find(kinds.begin(), kinds.end(), report.kind) == kinds.end())
-            continue;
-        latest = std::max(latest, report.atNs);
-        seen++;
-    }
-    return latest;
 }
 
 void sendReport(int fd, const Report &report)
@@ -252,12 +233,10 @@ int64_t residentBytes(pid_t pid)
     throw std::runtime_error("no VmRSS for pid " + std::to_string(pid));
 }
 
-namespace {
-
-/* utime + stime in clock ticks, fields 14 and 15 of /proc/PID/stat; the
- * command name (field 2) may hold spaces, so count from its closing ')'. */
-long long cpuTicks(pid_t pid)
+double cpuSeconds(pid_t pid)
 {
+    /* utime + stime in clock ticks, fields 14 and 15 of /proc/PID/stat; the
+     * command name (field 2) may hold spaces, so count from its closing ')'. */
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string text;
     std::getline(stat, text);
@@ -267,21 +246,7 @@ long long cpuTicks(pid_t pid)
     for (int i = 3; i <= 15 && fields >> field; i++)
         if (i >= 14)
             ticks += std::stoll(field);
-    return ticks;
-}
-
-} // namespace
-
-void waitUntilIdle(pid_t pid)
-{
-    long long before = cpuTicks(pid);
-    for (int i = 0; i < 150; i++) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        const long long now = cpuTicks(pid);
-        if (now == before)
-            return;
-        before = now;
-    }
+    return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::string makeTempDir(const char *prefix)
@@ -333,7 +298,15 @@ PrivateGsd::PrivateGsd(const std::string &gsdPath, const std::vector<std::string
         std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
         _exit(127);
     }
-    waitForSocket(dir_ + "/gsd.sock", pid_);
+    try {
+        waitForSocket(dir_ + "/gsd.sock", pid_);
+    } catch (...) {
+        /* The destructor does not run for a constructor that throws. */
+        stop();
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+        throw;
+    }
     select();
 }
 

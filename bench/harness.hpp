@@ -31,8 +31,6 @@ Summary summarize(std::vector<double> samplesUs);
 void emitLatency(const std::string &id, const Summary &summary);
 void emitValues(const std::string &id,
                 std::initializer_list<std::pair<const char *, double>> values);
-/* A scenario that could not run: the table prints "not run: reason". */
-void emitNotRun(const std::string &id, const std::string &reason);
 
 /* What a child tells its parent. 24 bytes, below PIPE_BUF, so writes from
  * many children to one pipe never interleave. */
@@ -58,9 +56,6 @@ class ReportPipe {
     int readFd() const { return fds_[0]; }
     /* Blocks until a report arrives; throws after timeoutMs. */
     Report read(int timeoutMs = 20000);
-    /* Reads reports until `count` of them have a kind in `kinds` (others are
-     * dropped); returns the latest atNs among them. */
-    int64_t awaitLatest(size_t count, std::initializer_list<int32_t> kinds, int timeoutMs = 20000);
 
   private:
     int fds_[2];
@@ -99,8 +94,8 @@ void killAndReap(const std::vector<pid_t> &pids, int signal);
 
 /* VmRSS of a process in bytes, from /proc/PID/status. */
 int64_t residentBytes(pid_t pid);
-/* Returns once the process has used no CPU time for 200 ms (or after 30 s). */
-void waitUntilIdle(pid_t pid);
+/* CPU time (user + system) a process has used so far, in seconds. */
+double cpuSeconds(pid_t pid);
 
 /* A gsd of its own in a temporary directory, stopped with SIGTERM and the
  * directory removed on destruction. Sets HA_GS_SOCKET for this process and
@@ -117,7 +112,6 @@ class PrivateGsd {
     void select() const;
     /* SIGTERM and wait; the destructor does it if not done before. */
     void stop();
-    const std::string &dir() const { return dir_; }
 
   private:
     std::string dir_;

@@ -79,9 +79,7 @@ void runProvider(const Options &o)
 {
     const auto phases = o.has("n-phase") ? HA_GS_N_PHASE : HA_GS_1_PHASE;
     gs::init();
-    const int64_t seen = gs::approvedCount(HA_GS_JOIN);
-    gs::join(o.text("group", ""), static_cast<short>(o.number("instance", 1)), phases);
-    gs::awaitApproved(HA_GS_JOIN, seen, "join");
+    gs::joinAndAwait(o.text("group", ""), static_cast<short>(o.number("instance", 1)), phases);
     report(Report::Ready, nowNs());
     serveForever();
 }
@@ -170,9 +168,7 @@ void runPusher(const Options &o)
 {
     const int commandFd = static_cast<int>(o.number("command-fd", -1));
     gs::init();
-    const int64_t seen = gs::approvedCount(HA_GS_JOIN);
-    const ha_gs_token_t token = gs::join(o.text("group", ""), 1, HA_GS_1_PHASE);
-    gs::awaitApproved(HA_GS_JOIN, seen, "join");
+    const ha_gs_token_t token = gs::joinAndAwait(o.text("group", ""), 1, HA_GS_1_PHASE);
     report(Report::Ready, nowNs());
     int value = 0;
     for (int32_t count; (count = readCommand(commandFd)) > 0;) {

@@ -41,23 +41,29 @@ int64_t awaitReports(ReportPipe &pipe, size_t count, std::initializer_list<int32
     return latest;
 }
 
-std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::string &group,
-                                    ha_gs_subscription_ctrl_t flags,
-                                    const std::vector<std::string> &extra)
+std::vector<pid_t> startReadyChildren(ReportPipe &pipe, int count, const std::string &role,
+                                      const std::vector<std::string> &args)
 {
     std::vector<pid_t> pids;
-    std::vector<std::string> args = {"--group", group, "--flags", std::to_string(flags)};
-    args.insert(args.end(), extra.begin(), extra.end());
     /* In batches: a thousand ha_gs_init at once on a busy machine outlast
      * the library's connect timeout. */
     constexpr int kBatch = 50;
     for (int first = 0; first < count; first += kBatch) {
         const int batch = std::min(kBatch, count - first);
         for (int i = first; i < first + batch; i++)
-            pids.push_back(spawnRole("subscriber", i, pipe, args));
+            pids.push_back(spawnRole(role, i, pipe, args));
         awaitReports(pipe, static_cast<size_t>(batch), {Report::Ready});
     }
     return pids;
+}
+
+std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::string &group,
+                                    ha_gs_subscription_ctrl_t flags,
+                                    const std::vector<std::string> &extra)
+{
+    std::vector<std::string> args = {"--group", group, "--flags", std::to_string(flags)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return startReadyChildren(pipe, count, "subscriber", args);
 }
 
 double timeOneJoin(const std::string &group, int round)
@@ -81,6 +87,27 @@ Summary measureJoin(const std::string &group, int warmup, int iterations)
             samples.push_back(us);
     }
     return summarize(samples);
+}
+
+Samples measureStateChanges(ha_gs_token_t token, ha_gs_num_phases_t phases, ReportPipe *pipe,
+                            int subscribers, int warmup, int iterations)
+{
+    const char *what = phases == HA_GS_N_PHASE ? "n-phase state change" : "state change";
+    Samples samples;
+    for (int i = 0; i < warmup + iterations; i++) {
+        const int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
+        const int64_t start = nowNs();
+        gs::changeState(token, phases, i);
+        const int64_t approvedAt = gs::awaitApproved(HA_GS_STATE_VALUE_CHANGE, seen, what);
+        const int64_t lastAt =
+            pipe ? awaitReports(*pipe, static_cast<size_t>(subscribers), {HA_GS_SUBSCRIPTION_STATE})
+                 : approvedAt;
+        if (i >= warmup) {
+            samples.approvedUs.push_back(toUs(approvedAt - start));
+            samples.lastSubscriberUs.push_back(toUs(lastAt - start));
+        }
+    }
+    return samples;
 }
 
 int fraction(int iterations, int divisor, int floor)

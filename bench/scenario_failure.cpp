@@ -25,9 +25,7 @@ void runFailure(const Config &config)
     PrivateGsd gsd(config.gsd);
     gs::init();
     const std::string group = "failure";
-    const int64_t joined = gs::approvedCount(HA_GS_JOIN);
-    const ha_gs_token_t token = gs::join(group, 1, HA_GS_1_PHASE);
-    gs::awaitApproved(HA_GS_JOIN, joined, "join");
+    const ha_gs_token_t token = gs::joinAndAwait(group, 1, HA_GS_1_PHASE);
 
     ReportPipe pipe;
     const auto subscribers =

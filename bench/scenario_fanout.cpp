@@ -32,9 +32,7 @@ void runFanout(const Config &config)
     for (int subscribers : kSubscriberCounts) {
         const int changes = std::clamp(config.fanoutBudget / subscribers, 100, kMaxChanges);
         const std::string group = "fanout-" + std::to_string(subscribers);
-        const int64_t joined = gs::approvedCount(HA_GS_JOIN);
-        const ha_gs_token_t token = gs::join(group, 1, HA_GS_1_PHASE);
-        gs::awaitApproved(HA_GS_JOIN, joined, "join");
+        const ha_gs_token_t token = gs::joinAndAwait(group, 1, HA_GS_1_PHASE);
 
         ReportPipe pipe;
         const auto children = startSubscribers(pipe, subscribers, group, HA_GS_SUBSCRIBE_STATE,
@@ -90,16 +88,9 @@ void runFanoutParallel(const Config &config)
             commands.back()->childStarted();
         }
         awaitReports(pipe, kPushers, {Report::Ready});
-        std::vector<pid_t> children;
-        constexpr int kBatch = 50;
-        for (int first = 0; first < subscribers; first += kBatch) {
-            const int batch = std::min(kBatch, subscribers - first);
-            for (int i = first; i < first + batch; i++)
-                children.push_back(
-                    spawnRole("multi-subscriber", i, pipe,
-                              {"--groups", groups, "--count", std::to_string(changes * kPushers)}));
-            awaitReports(pipe, static_cast<size_t>(batch), {Report::Ready});
-        }
+        const auto children =
+            startReadyChildren(pipe, subscribers, "multi-subscriber",
+                               {"--groups", groups, "--count", std::to_string(changes * kPushers)});
         const int64_t start = nowNs();
         for (auto &command : commands)
             command->send(changes);

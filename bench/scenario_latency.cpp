@@ -14,11 +14,6 @@ namespace {
 
 const int kSubscriberCounts[] = {1, 10, 100};
 
-struct Samples {
-    std::vector<double> approvedUs;
-    std::vector<double> lastSubscriberUs;
-};
-
 void emit(const std::string &id, const Samples &samples)
 {
     emitLatency(id, summarize(samples.lastSubscriberUs));
@@ -57,27 +52,6 @@ void joinWithSubscribers(int subscribers, int warmup, int iterations)
     emit("join.subs=" + std::to_string(subscribers), samples);
 }
 
-Samples measureStateChanges(ha_gs_token_t token, ReportPipe *pipe, int subscribers, int warmup,
-                            int iterations)
-{
-    Samples samples;
-    for (int i = 0; i < warmup + iterations; i++) {
-        const int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
-        const int64_t start = nowNs();
-        gs::changeState(token, HA_GS_1_PHASE, i);
-        const int64_t approvedAt =
-            gs::awaitApproved(HA_GS_STATE_VALUE_CHANGE, seen, "state change");
-        const int64_t lastAt =
-            pipe ? awaitReports(*pipe, static_cast<size_t>(subscribers), {HA_GS_SUBSCRIPTION_STATE})
-                 : approvedAt;
-        if (i >= warmup) {
-            samples.approvedUs.push_back(toUs(approvedAt - start));
-            samples.lastSubscriberUs.push_back(toUs(lastAt - start));
-        }
-    }
-    return samples;
-}
-
 } // namespace
 
 void runLatency(const Config &config)
@@ -88,13 +62,10 @@ void runLatency(const Config &config)
     emitLatency("join.subs=0", measureJoin("latency-join", config.warmup, config.iterations));
 
     const std::string stateGroup = "latency-state";
-    const int64_t seen = gs::approvedCount(HA_GS_JOIN);
-    const ha_gs_token_t token = gs::join(stateGroup, 1, HA_GS_1_PHASE);
-    gs::awaitApproved(HA_GS_JOIN, seen, "join");
-    emitLatency(
-        "state.subs=0",
-        summarize(
-            measureStateChanges(token, nullptr, 0, config.warmup, config.iterations).approvedUs));
+    const ha_gs_token_t token = gs::joinAndAwait(stateGroup, 1, HA_GS_1_PHASE);
+    emitLatency("state.subs=0", summarize(measureStateChanges(token, HA_GS_1_PHASE, nullptr, 0,
+                                                              config.warmup, config.iterations)
+                                              .approvedUs));
 
     for (int subscribers : kSubscriberCounts) {
         const int iterations = fraction(config.iterations, subscribers >= 100 ? 10 : 4, 50);
@@ -104,7 +75,7 @@ void runLatency(const Config &config)
             const auto children =
                 startSubscribers(pipe, subscribers, stateGroup, HA_GS_SUBSCRIBE_STATE, {"--each"});
             emit("state.subs=" + std::to_string(subscribers),
-                 measureStateChanges(token, &pipe, subscribers, warmup, iterations));
+                 measureStateChanges(token, HA_GS_1_PHASE, &pipe, subscribers, warmup, iterations));
             killAndReap(children, SIGTERM);
         }
         joinWithSubscribers(subscribers, warmup, iterations);

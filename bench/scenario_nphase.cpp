@@ -23,9 +23,7 @@ void runNPhase(const Config &config)
     gs::init();
     for (int providers : kProviderCounts) {
         const std::string group = "nphase-" + std::to_string(providers);
-        const int64_t joined = gs::approvedCount(HA_GS_JOIN);
-        const ha_gs_token_t token = gs::join(group, 1, HA_GS_N_PHASE);
-        gs::awaitApproved(HA_GS_JOIN, joined, "join");
+        const ha_gs_token_t token = gs::joinAndAwait(group, 1, HA_GS_N_PHASE);
 
         /* The others join one by one; every join is an n-phase protocol this
          * process votes on, which awaitReports lets it do. */
@@ -40,17 +38,10 @@ void runNPhase(const Config &config)
 
         const int iterations = fraction(config.iterations, providers >= 8 ? 8 : 2, 50);
         const int warmup = fraction(config.warmup, providers >= 8 ? 8 : 2, 10);
-        std::vector<double> samples;
-        for (int i = 0; i < warmup + iterations; i++) {
-            const int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
-            const int64_t start = nowNs();
-            gs::changeState(token, HA_GS_N_PHASE, i);
-            const int64_t approvedAt =
-                gs::awaitApproved(HA_GS_STATE_VALUE_CHANGE, seen, "n-phase state change");
-            if (i >= warmup)
-                samples.push_back(toUs(approvedAt - start));
-        }
-        emitLatency("nphase.providers=" + std::to_string(providers), summarize(samples));
+        emitLatency(
+            "nphase.providers=" + std::to_string(providers),
+            summarize(measureStateChanges(token, HA_GS_N_PHASE, nullptr, 0, warmup, iterations)
+                          .approvedUs));
         killAndReap(children, SIGTERM);
         gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
     }

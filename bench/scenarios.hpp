@@ -35,6 +35,11 @@ void runScale(const Config &config);
  * report time among them. */
 int64_t awaitReports(ReportPipe &pipe, size_t count, std::initializer_list<int32_t> kinds);
 
+/* Starts `count` children in `role` (indices 0 to count-1), in batches of
+ * 50, and waits until each reported Ready. */
+std::vector<pid_t> startReadyChildren(ReportPipe &pipe, int count, const std::string &role,
+                                      const std::vector<std::string> &args);
+
 /* Starts `count` subscriber children on `group` and waits until each is
  * subscribed. `extra` goes to the role ("--each" or "--count K"). */
 std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::string &group,
@@ -46,6 +51,17 @@ std::vector<pid_t> startSubscribers(ReportPipe &pipe, int count, const std::stri
  * picks the instance number. */
 double timeOneJoin(const std::string &group, int round);
 Summary measureJoin(const std::string &group, int warmup, int iterations);
+
+/* Times of warmup + iterations state changes by `token`, the warm-up
+ * dropped: until the approved callback and, with a pipe, until the last of
+ * `subscribers` subscriber children reported its STATE notification
+ * (without one, lastSubscriberUs repeats approvedUs). */
+struct Samples {
+    std::vector<double> approvedUs;
+    std::vector<double> lastSubscriberUs;
+};
+Samples measureStateChanges(ha_gs_token_t token, ha_gs_num_phases_t phases, ReportPipe *pipe,
+                            int subscribers, int warmup, int iterations);
 
 /* Scales an iteration count, keeping a floor so that p99 means something. */
 int fraction(int iterations, int divisor, int floor);
