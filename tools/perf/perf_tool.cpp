@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * perf_tool - measurements behind docs/performance.md that bench_latency
- * does not make: a scenario loop for instruction counts under callgrind,
+ * perf_tool - measurements behind docs/performance.md that bench_floor and
+ * bench_gs do not make: a scenario loop for instruction counts under callgrind,
  * subscriber fan-out throughput, and gsd's memory with many groups.
  *
  *   perf_tool drive (join|state|nphase|sub) N
@@ -15,7 +15,7 @@
  *       as it can. Prints subscriber notifications per second: from the
  *       first change to the last subscriber's last notification.
  *   perf_tool ratio [--gsd PATH] [ITERATIONS]
- *       Times bench_latency's ZeroMQ baseline, a one-phase join and a
+ *       Times bench_floor's ZeroMQ baseline, a one-phase join and a
  *       one-phase state change alternately (so that all three see the same
  *       load) and prints their medians and ratios.
  *   perf_tool scale [--gsd PATH] GROUPS SUBSCRIPTIONS
@@ -29,6 +29,8 @@
  * The gsd started is the one of the build tree unless --gsd names another.
  * Build: part of the bench option (build-release/tools/perf/perf_tool).
  */
+#include "harness.hpp"
+
 #include <ha_gs.h>
 
 #include <zmq.hpp>
@@ -40,16 +42,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <poll.h>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -203,85 +201,10 @@ int drive(const std::string &scenario, int n)
 
 /* ---- processes --------------------------------------------------------- */
 
-struct Gsd {
-    std::string dir;
-    std::string endpoint;
-    pid_t pid = -1;
-
-    explicit Gsd(const std::string &gsd)
-    {
-        std::string templ = "/tmp/ha_gs-perf." + std::string(6, 'X');
-        if (!mkdtemp(templ.data()))
-            die("mkdtemp");
-        dir = templ;
-        endpoint = "ipc://" + dir + "/gsd.sock";
-        pid = fork();
-        if (pid == 0) {
-            const int fd = open((dir + "/gsd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            if (fd >= 0) {
-                dup2(fd, STDOUT_FILENO);
-                dup2(fd, STDERR_FILENO);
-                close(fd);
-            }
-            execl(gsd.c_str(), gsd.c_str(), "--socket", endpoint.c_str(), "--log-level", "warn",
-                  static_cast<char *>(nullptr));
-            _exit(127);
-        }
-        const std::string sock = dir + "/gsd.sock";
-        for (int i = 0; i < 400; ++i) {
-            struct stat st {};
-            if (stat(sock.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-                setenv("HA_GS_SOCKET", endpoint.c_str(), 1);
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        }
-        die("gsd did not start");
-    }
-    ~Gsd()
-    {
-        kill(pid, SIGTERM);
-        int status = 0;
-        waitpid(pid, &status, 0);
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-    }
-
-    /* CPU seconds (user + system) gsd has used so far. */
-    double cpuSeconds() const
-    {
-        char buffer[1024] = {};
-        std::FILE *file = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-        if (!file)
-            return -1;
-        const size_t n = std::fread(buffer, 1, sizeof buffer - 1, file);
-        std::fclose(file);
-        const std::string stat(buffer, n);
-        const size_t close = stat.rfind(')');
-        if (close == std::string::npos)
-            return -1;
-        std::istringstream fields(stat.substr(close + 2));
-        std::string field;
-        unsigned long utime = 0, stime = 0;
-        for (int i = 3; i <= 15 && fields >> field; ++i) {
-            if (i == 14)
-                utime = std::stoul(field);
-            if (i == 15)
-                stime = std::stoul(field);
-        }
-        return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-
-    long rssKiB() const
-    {
-        std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-        std::string line;
-        while (std::getline(in, line))
-            if (line.rfind("VmRSS:", 0) == 0)
-                return std::atol(line.c_str() + 6);
-        return -1;
-    }
-};
+long rssKiB(const bench::PrivateGsd &gsd)
+{
+    return static_cast<long>(bench::residentBytes(gsd.pid()) / 1024);
+}
 
 /* A child process that runs `body` and reports over a pipe: it writes one
  * byte when ready, waits for one byte, then runs `after` and exits. */
@@ -351,7 +274,7 @@ std::string gsdPath(int &argi, int argc, char **argv)
 
 int fanout(const std::string &gsdBinary, int subscribers, int changes)
 {
-    Gsd gsd(gsdBinary);
+    bench::PrivateGsd gsd(gsdBinary);
     const char *groupName = "perf-fanout";
     /* The provider: joins before anyone subscribes, then makes the changes. */
     Child provider(
@@ -388,7 +311,7 @@ int fanout(const std::string &gsdBinary, int subscribers, int changes)
     }
     for (const Child &s : subs)
         s.go();
-    const double gsdCpu0 = gsd.cpuSeconds();
+    const double gsdCpu0 = bench::cpuSeconds(gsd.pid());
     const auto start = Clock::now();
     provider.go();
     for (const Child &s : subs) {
@@ -397,7 +320,7 @@ int fanout(const std::string &gsdBinary, int subscribers, int changes)
             die("a subscriber failed");
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    const double gsdCpu = gsd.cpuSeconds() - gsdCpu0;
+    const double gsdCpu = bench::cpuSeconds(gsd.pid()) - gsdCpu0;
     provider.reap();
     for (const Child &s : subs)
         s.reap();
@@ -439,7 +362,7 @@ std::string scaleGroup(int g)
 
 int scale(const std::string &gsdBinary, int groups, int subscriptions)
 {
-    Gsd gsd(gsdBinary);
+    bench::PrivateGsd gsd(gsdBinary);
     /* Below HA_GS_MAX_GROUPS_PER_CLIENT, and one subscription per group and
      * process. */
     const int kPerProcess = std::min(4000, groups);
@@ -463,7 +386,7 @@ int scale(const std::string &gsdBinary, int groups, int subscriptions)
     }
     std::fprintf(stderr, "join latency alone measured\n");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const long rss0 = gsd.rssKiB();
+    const long rss0 = rssKiB(gsd);
 
     auto runAll = [](std::vector<Child> &children) {
         for (const Child &c : children)
@@ -492,7 +415,7 @@ int scale(const std::string &gsdBinary, int groups, int subscriptions)
         c.awaitReady();
     std::fprintf(stderr, "providers joined\n");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const long rss1 = gsd.rssKiB();
+    const long rss1 = rssKiB(gsd);
     const int providers = 2 * groups;
     std::vector<Child> subscribers;
     for (int first = 0; first < subscriptions; first += kPerProcess) {
@@ -511,7 +434,7 @@ int scale(const std::string &gsdBinary, int groups, int subscriptions)
         c.awaitReady();
     std::fprintf(stderr, "subscriptions made\n");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const long rss2 = gsd.rssKiB();
+    const long rss2 = rssKiB(gsd);
 
     /* Join latency with everything in place, from this process (it made
      * no ZeroMQ context before forking the others). */
@@ -541,17 +464,17 @@ double median(std::vector<double> v)
     return v[v.size() / 2];
 }
 
-/* The baseline of bench_latency (a 16-byte DEALER -> ROUTER -> DEALER round
+/* The baseline of bench_floor (a 16-byte DEALER -> ROUTER -> DEALER round
  * trip to an echo process) and a one-phase join or state change, timed
  * alternately so that both see the same machine load. */
 int ratio(const std::string &gsdBinary, int iterations)
 {
-    std::string templ = "/tmp/ha_gs-echo." + std::string(6, 'X');
-    if (!mkdtemp(templ.data()))
-        die("mkdtemp");
+    bench::PrivateGsd gsd(gsdBinary);
+    const std::string templ = bench::makeTempDir("ha_gs-echo");
     const std::string echoEndpoint = "ipc://" + templ + "/echo.sock";
     const pid_t echo = fork();
     if (echo == 0) {
+        bench::dieWithParent();
         zmq::context_t ctx(1);
         zmq::socket_t router(ctx, zmq::socket_type::router);
         router.bind(echoEndpoint);
@@ -563,7 +486,6 @@ int ratio(const std::string &gsdBinary, int iterations)
             router.send(body, zmq::send_flags::none);
         }
     }
-    Gsd gsd(gsdBinary);
     for (int i = 0; i < 200 && !std::filesystem::exists(templ + "/echo.sock"); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
     zmq::context_t ctx(1);
@@ -622,9 +544,7 @@ int usage()
     return 2;
 }
 
-} // namespace
-
-int main(int argc, char **argv)
+int run(int argc, char **argv)
 {
     if (argc < 2)
         return usage();
@@ -650,11 +570,23 @@ int main(int argc, char **argv)
     }
     if (command == "joinlat") {
         const std::string gsd = gsdPath(argi, argc, argv);
-        Gsd daemon(gsd);
+        bench::PrivateGsd daemon(gsd);
         init();
         std::printf("join median: %.1f us\n", joinMedianUs(2000));
         ha_gs_quit();
         return 0;
     }
     return usage();
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    /* The harness (the private gsd) reports failures as exceptions. */
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        die(e.what());
+    }
 }
