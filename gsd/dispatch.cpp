@@ -422,14 +422,20 @@ void Broker::Impl::sayBye(const std::string &route, const std::string &reason)
 
 void Broker::Impl::retryByes()
 {
-    std::deque<std::string> order;
-    order.swap(owedOrder);
-    std::unordered_map<std::string, std::string> owed;
-    owed.swap(owedByes);
-    /* Each is owed again if its queue is still full. */
-    for (const std::string &route : order)
-        if (const auto it = owed.find(route); it != owed.end())
-            sayBye(route, it->second);
+    /* In place, oldest first: each stays owed while its queue is still full. */
+    std::erase_if(owedOrder, [&](const std::string &route) {
+        const auto it = owedByes.find(route);
+        if (it == owedByes.end())
+            return true;
+        if (sendFrames(route, {wire::encode(wire::ServerMessage{wire::Bye{it->second}})}) == EAGAIN)
+            return false;
+        owedByes.erase(it);
+        return true;
+    });
+    if (!owedOrder.empty()) {
+        byeRetryArmed = true;
+        timers.start(Clock::now() + kByeRetry, broker::ByeRetryDue{});
+    }
 }
 
 bool Broker::Impl::withinRequestRate(Session &session)
