@@ -37,6 +37,24 @@ ha_gs_rc_t createFailure(int error)
     return error == ENOMEM ? HA_GS_NO_MEMORY : HA_GS_SOCK_CREATE_FAILED;
 }
 
+/* `frame` decoded by `decode`, or nothing when it does not decode or holds a
+ * value ha_gs.h does not define (`valid`, wire_ranges.hpp): a gsd that speaks
+ * garbage cannot be trusted with the session. */
+template <class T>
+std::optional<T> decodeChecked(T (*decode)(std::string_view), bool (*valid)(const T &),
+                               std::string_view frame)
+{
+    try {
+        T value = decode(frame);
+        if (valid(value))
+            return value;
+    } catch (const std::bad_alloc &) {
+        throw;
+    } catch (const std::exception &) {
+    }
+    return std::nullopt;
+}
+
 bool addToEpoll(int epoll, int fd)
 {
     epoll_event event{};
@@ -272,26 +290,17 @@ bool Session::readSocketLocked()
         frames_.push_back(std::move(part));
     }
     for (size_t i = 0; i < frames_.size() && !dead_;) {
-        wire::ServerMessage message;
-        try {
-            message = wire::decodeServerMessage(frames_[i].to_string_view());
-        } catch (const std::bad_alloc &) {
-            throw;
-        } catch (const std::exception &) {
-            /* A gsd that speaks garbage cannot be trusted with the session. */
-            markDeadLocked();
-            break;
-        }
-        /* Nor one that sends a return code ha_gs.h does not define
-         * (wire_ranges.hpp): it would reach the application as an
+        /* A return code outside ha_gs.h would reach the application as an
          * ha_gs_rc_t. */
-        if (!validServerMessage(message)) {
+        std::optional<wire::ServerMessage> message = decodeChecked(
+            wire::decodeServerMessage, validServerMessage, frames_[i].to_string_view());
+        if (!message) {
             markDeadLocked();
             break;
         }
-        const bool note = std::holds_alternative<wire::NoteHeader>(message);
+        const bool note = std::holds_alternative<wire::NoteHeader>(*message);
         zmq::message_t *body = note && i + 1 < frames_.size() ? &frames_[i + 1] : nullptr;
-        routeLocked(std::move(message), body);
+        routeLocked(std::move(*message), body);
         i += note ? 2 : 1;
     }
     frames_.clear();
@@ -314,24 +323,15 @@ void Session::routeLocked(wire::ServerMessage message, zmq::message_t *body)
                        const auto it = tokens_.find(header.token);
                        if (it == tokens_.end())
                            return; /* e.g. a token forgotten by unsubscribe */
-                       NoteBody decoded;
-                       try {
-                           decoded = wire::decodeNoteBody(body->to_string_view());
-                       } catch (const std::bad_alloc &) {
-                           throw;
-                       } catch (const std::exception &) {
-                           markDeadLocked();
-                           return;
-                       }
-                       /* A value outside ha_gs.h's enums is as malformed as
-                        * a body that does not decode; the builder's casts
-                        * rely on this check. */
-                       if (!validNoteBody(decoded)) {
+                       /* The builder's casts rely on validNoteBody. */
+                       std::optional<NoteBody> decoded = decodeChecked(
+                           wire::decodeNoteBody, validNoteBody, body->to_string_view());
+                       if (!decoded) {
                            markDeadLocked();
                            return;
                        }
                        queue_.push_back(
-                           Queued{it->second, header.token, header.final, std::move(decoded)});
+                           Queued{it->second, header.token, header.final, std::move(*decoded)});
                    },
                    [&](wire::Ping &ping) {
                        if (options_.responsivenessCallback)
