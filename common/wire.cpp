@@ -1112,7 +1112,9 @@ ClientMessage decodeClientMessage(std::string_view frame)
 
 std::string encode(const ServerMessage &message)
 {
-    return encodeFrame(message, 32);
+    std::string out;
+    encode(message, out);
+    return out;
 }
 
 void encode(const ServerMessage &message, std::string &out)
