@@ -366,12 +366,14 @@ bool startsWith(const std::optional<std::string> &text, const std::string &prefi
     return text && text->rfind(prefix, 0) == 0;
 }
 
-/* A child that connects, joins `group` as `instance`, says "joined", then
- * runs `after` (by default: wait until killed). */
+/* A child that connects (receiving at most `receiveLimit` messages ahead),
+ * joins `group` as `instance`, says "joined", then runs `after` (by default:
+ * wait until killed). */
 int joinThen(Channel &parent, const std::string &endpoint, const std::string &group, int instance,
-             const wire::Hello &hello, const std::function<int(RawClient &, Channel &)> &after = {})
+             const wire::Hello &hello, const std::function<int(RawClient &, Channel &)> &after = {},
+             int receiveLimit = 1000)
 {
-    RawClient client(endpoint);
+    RawClient client(endpoint, receiveLimit);
     if (client.hello(hello).rc != HA_GS_OK)
         return 2;
     if (join(client, group, instance) == 0)
@@ -381,6 +383,25 @@ int joinThen(Channel &parent, const std::string &endpoint, const std::string &gr
         return after(client, parent);
     parent.hear(60s);
     return 0;
+}
+
+/* Proposes 8 KiB state changes (numbered: each starts with its round and a
+ * space) until gsd drops provider 2.1 as a slow consumer; REQUIREs it does. */
+void floodUntilSlowDropped(RawClient &client, Token token, bool numbered)
+{
+    bool dropped = false;
+    for (int round = 0; round < 20000 && !dropped; ++round) {
+        Bytes state = numbered ? std::to_string(round) + " " : Bytes();
+        state.resize(8192, 's');
+        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
+        REQUIRE(reply);
+        REQUIRE(reply->rc == HA_GS_OK);
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1}), 0ms));
+        client.inbox.clear();
+    }
+    if (!dropped)
+        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1})));
+    REQUIRE(dropped);
 }
 
 bool runningAsRoot()
@@ -928,34 +949,24 @@ TEST_CASE("a slow consumer loses its session and later learns why")
     const Token token = join(client, "busy", 1);
     REQUIRE(token != 0);
     Child slow([&](Channel &parent) {
-        RawClient c(broker.endpoint, 1);
-        if (c.hello().rc != HA_GS_OK || join(c, "busy", 2) == 0)
-            return 3;
-        parent.say("joined");
-        /* Read nothing until the test says so. */
-        if (!parent.hear(60s))
-            return 4;
-        /* Drain first: a Bye cannot pass a still full queue. */
-        c.await([](const Incoming &) { return false; }, 1s);
-        c.send(wire::Req{999, UnsubscribeRequest{1}});
-        const auto bye = c.awaitBye(20s);
-        parent.say(bye ? *bye : "none");
-        return 0;
+        return joinThen(
+            parent, broker.endpoint, "busy", 2, wire::Hello{},
+            [](RawClient &c, Channel &p) {
+                /* Read nothing until the test says so. */
+                if (!p.hear(60s))
+                    return 4;
+                /* Drain first: a Bye cannot pass a still full queue. */
+                c.await([](const Incoming &) { return false; }, 1s);
+                c.send(wire::Req{999, UnsubscribeRequest{1}});
+                const auto bye = c.awaitBye(20s);
+                p.say(bye ? *bye : "none");
+                return 0;
+            },
+            1);
     });
     REQUIRE(slow.channel().hear() == "joined");
 
-    const Bytes state(8192, 's');
-    bool dropped = false;
-    for (int round = 0; round < 20000 && !dropped; ++round) {
-        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
-        REQUIRE(reply);
-        REQUIRE(reply->rc == HA_GS_OK);
-        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1}), 0ms));
-        client.inbox.clear();
-    }
-    if (!dropped)
-        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1})));
-    REQUIRE(dropped);
+    floodUntilSlowDropped(client, token, false);
     slow.channel().say("read");
     CHECK(slow.channel().hear(30s) == "session ended: notification queue overflow");
 }
@@ -970,49 +981,37 @@ TEST_CASE("a slow consumer that only reads again gets what was queued, in order,
     const Token token = join(client, "busy", 1);
     REQUIRE(token != 0);
     Child slow([&](Channel &parent) {
-        RawClient c(broker.endpoint, 1);
-        if (c.hello().rc != HA_GS_OK || join(c, "busy", 2) == 0)
-            return 3;
-        parent.say("joined");
-        if (!parent.hear(60s))
-            return 4;
-        /* Only read, never send: the Bye must come by itself. */
-        int states = 0;
-        bool ordered = true;
-        for (;;) {
-            auto in = c.await([](const Incoming &) { return true; }, 20s);
-            if (!in) {
-                parent.say("no Bye");
-                return 0;
-            }
-            if (const auto *bye = std::get_if<wire::Bye>(&in->message)) {
-                parent.say(std::to_string(states) + (ordered ? " in order: " : " out of order: ") +
-                           bye->reason);
-                return 0;
-            }
-            if (in->body)
-                if (const auto *n = std::get_if<ApprovedNote>(&*in->body))
-                    if (n->protocol == HA_GS_STATE_VALUE_CHANGE && n->proposal.proposedState) {
+        return joinThen(
+            parent, broker.endpoint, "busy", 2, wire::Hello{},
+            [](RawClient &c, Channel &p) {
+                if (!p.hear(60s))
+                    return 4;
+                /* Only read, never send: the Bye must come by itself. */
+                int states = 0;
+                bool ordered = true;
+                for (;;) {
+                    auto in = c.await([](const Incoming &) { return true; }, 20s);
+                    if (!in) {
+                        p.say("no Bye");
+                        return 0;
+                    }
+                    if (const auto *bye = std::get_if<wire::Bye>(&in->message)) {
+                        p.say(std::to_string(states) +
+                              (ordered ? " in order: " : " out of order: ") + bye->reason);
+                        return 0;
+                    }
+                    const auto *n = in->body ? std::get_if<ApprovedNote>(&*in->body) : nullptr;
+                    if (n && n->protocol == HA_GS_STATE_VALUE_CHANGE && n->proposal.proposedState) {
                         ordered = ordered && std::stoi(*n->proposal.proposedState) == states;
                         ++states;
                     }
-        }
+                }
+            },
+            1);
     });
     REQUIRE(slow.channel().hear() == "joined");
 
-    bool dropped = false;
-    for (int round = 0; round < 20000 && !dropped; ++round) {
-        Bytes state = std::to_string(round) + " ";
-        state.resize(8192, 's');
-        const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
-        REQUIRE(reply);
-        REQUIRE(reply->rc == HA_GS_OK);
-        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1}), 0ms));
-        client.inbox.clear();
-    }
-    if (!dropped)
-        dropped = static_cast<bool>(client.await(failureLeaveOf({2, 1})));
-    REQUIRE(dropped);
+    floodUntilSlowDropped(client, token, true);
     slow.channel().say("read");
     const auto told = slow.channel().hear(30s);
     REQUIRE(told);
@@ -1397,13 +1396,7 @@ class MonitoredClient {
         zmq::pollitem_t item{monitor_.handle(), 0, ZMQ_POLLIN, 0};
         if (zmq::poll(&item, 1, timeout) == 0)
             return 0;
-        zmq::message_t first;
-        (void)monitor_.recv(first);
-        for (bool more = first.more(); more;) {
-            zmq::message_t part;
-            (void)monitor_.recv(part);
-            more = part.more();
-        }
+        const zmq::message_t first = receiveWhole(monitor_);
         uint16_t id = 0;
         if (first.size() >= sizeof id)
             std::memcpy(&id, first.data(), sizeof id);
@@ -1418,17 +1411,23 @@ class MonitoredClient {
         zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
         if (zmq::poll(&item, 1, timeout) == 0)
             return std::nullopt;
-        zmq::message_t first;
-        (void)socket_.recv(first);
-        for (bool more = first.more(); more;) {
-            zmq::message_t part;
-            (void)socket_.recv(part);
-            more = part.more();
-        }
-        return wire::decodeServerMessage(first.to_string_view());
+        return wire::decodeServerMessage(receiveWhole(socket_).to_string_view());
     }
 
   private:
+    /* A message's first frame; the rest are read and dropped. */
+    static zmq::message_t receiveWhole(zmq::socket_t &socket)
+    {
+        zmq::message_t first;
+        (void)socket.recv(first);
+        for (bool more = first.more(); more;) {
+            zmq::message_t part;
+            (void)socket.recv(part);
+            more = part.more();
+        }
+        return first;
+    }
+
     zmq::context_t context_;
     zmq::socket_t socket_;
     zmq::socket_t monitor_;
@@ -1474,6 +1473,32 @@ std::string okApproved()
     return std::to_string(HA_GS_OK) + " approved";
 }
 
+/* The rc of the reply to `request`; REQUIREs one. */
+int replyRc(RawClient &client, Request request)
+{
+    const auto reply = client.request(std::move(request));
+    REQUIRE(reply.has_value());
+    return reply->rc;
+}
+
+/* The rcs of the replies (ReplyMsg or CmmReply) to the requests with ids
+ * first .. first+count-1, sent without waiting; in id order. */
+template <class Reply>
+std::vector<int> pipelinedRcs(RawClient &client, RequestId first, int count)
+{
+    std::vector<int> rcs;
+    for (int i = 0; i < count; ++i) {
+        const RequestId id = first + static_cast<RequestId>(i);
+        const auto in = client.await([id](const Incoming &m) {
+            const auto *reply = std::get_if<Reply>(&m.message);
+            return reply && reply->id == id;
+        });
+        REQUIRE(in);
+        rcs.push_back(std::get<Reply>(in->message).rc);
+    }
+    return rcs;
+}
+
 } // namespace
 
 TEST_CASE("limits: gsd's defaults are the limits ha_gs.h documents")
@@ -1494,11 +1519,7 @@ TEST_CASE("limits: gsd itself enforces each size limit at its boundary, and keep
     REQUIRE(other.channel().hear());
     RawClient client(broker.endpoint);
     REQUIRE(client.hello().rc == HA_GS_OK);
-    const auto rc = [&](Request request) {
-        const auto reply = client.request(std::move(request));
-        REQUIRE(reply.has_value());
-        return reply->rc;
-    };
+    const auto rc = [&](Request request) { return replyRc(client, std::move(request)); };
 
     /* Group names: HA_GS_MAX_GROUP_NAME_LENGTH bytes, not one more. */
     const std::string longest(HA_GS_MAX_GROUP_NAME_LENGTH, 'n');
@@ -1613,16 +1634,7 @@ TEST_CASE("request rate: pipelined requests beyond the burst get HA_GS_NO_MEMORY
     const auto start = Clock::now();
     for (int i = 0; i < kSent; ++i)
         client.send(wire::Req{static_cast<RequestId>(100 + i), UnsubscribeRequest{4242}});
-    std::vector<int> rcs;
-    for (int i = 0; i < kSent; ++i) {
-        const RequestId id = static_cast<RequestId>(100 + i);
-        const auto in = client.await([id](const Incoming &m) {
-            const auto *reply = std::get_if<wire::ReplyMsg>(&m.message);
-            return reply && reply->id == id;
-        });
-        REQUIRE(in);
-        rcs.push_back(std::get<wire::ReplyMsg>(in->message).rc);
-    }
+    const std::vector<int> rcs = pipelinedRcs<wire::ReplyMsg>(client, 100, kSent);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     CAPTURE(seconds);
 
@@ -1666,16 +1678,7 @@ TEST_CASE("request rate: CMM requests beyond the burst get CMM_EBUSY")
     REQUIRE(client.hello(hello).rc == HA_GS_OK);
     for (int i = 0; i < 6; ++i)
         client.send(wire::CmmReq{static_cast<RequestId>(10 + i), wire::kCmmNodeGetId, 0, 0});
-    std::vector<int> rcs;
-    for (int i = 0; i < 6; ++i) {
-        const RequestId id = static_cast<RequestId>(10 + i);
-        const auto in = client.await([id](const Incoming &m) {
-            const auto *reply = std::get_if<wire::CmmReply>(&m.message);
-            return reply && reply->id == id;
-        });
-        REQUIRE(in);
-        rcs.push_back(std::get<wire::CmmReply>(in->message).rc);
-    }
+    const std::vector<int> rcs = pipelinedRcs<wire::CmmReply>(client, 10, 6);
     CHECK(rcs[0] == CMM_OK);
     CHECK(rcs[2] == CMM_OK);
     CHECK(std::count(rcs.begin(), rcs.end(), CMM_EBUSY) >= 1);
@@ -1695,11 +1698,7 @@ TEST_CASE("hostile input: wrong types, foreign tokens, stray votes, requests aft
 
     RawClient client(broker.endpoint);
     REQUIRE(client.hello().rc == HA_GS_OK);
-    const auto rc = [&](Request request) {
-        const auto reply = client.request(std::move(request));
-        REQUIRE(reply.has_value());
-        return reply->rc;
-    };
+    const auto rc = [&](Request request) { return replyRc(client, std::move(request)); };
 
     SUBCASE("valid messages with fields of the wrong type end the session with a Bye")
     {
