@@ -5,7 +5,6 @@ find each kind of violation in a crafted bad one.
 
 Usage: test_checker.py CHECKER_PY
 """
-import copy
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ import tempfile
 
 S = 1_000_000  # one second in microseconds
 G = "chaos-g1"
+A, B = "32.1", "64.1"  # the providers of good_run: instances 32 and 64 on node 1
 
 
 def call(fn, t0, rc=0, sess=1, g="", tok=0, t1=None, **extra):
@@ -67,7 +67,7 @@ def good_run():
          "status": 0, "t": 21 * S},
         {"ev": "done", "t": 21 * S},
     ]
-    a, b = "32.1", "64.1"
+    a, b = A, B
     c1 = [
         {"ev": "start", "id": 1, "t": 2000},
         call("init", 10_000),
@@ -146,21 +146,13 @@ def divergent(run):  # P1: client 2 saw another state change after the join
 def gap(run):  # P1: client 2 missed the approved state change
     i = find(run[2], lambda r: r["ev"] == "approved" and r["proto"] == 6)
     del run[2][i]
-    run[2].insert(i, note("approved", 2 * S + 600_000, 6, 7, [a_(), b_()], None, "s1.1", None,
+    run[2].insert(i, note("approved", 2 * S + 600_000, 6, 7, [A, B], None, "s1.1", None,
                           msg="m2.1"))
-
-
-def a_():
-    return "32.1"
-
-
-def b_():
-    return "64.1"
 
 
 def sub_gap(run):  # P1: the subscriber's membership skips a change
     i = find(run[3], lambda r: r["ev"] == "sub" and r["type"] == 0xA)
-    run[3][i]["full"] = [b_()]
+    run[3][i]["full"] = [B]
 
 
 def snapshot(run):  # P1: the snapshot disagrees with the sequence
@@ -256,7 +248,7 @@ def main():
     else:
         print("ok: consistent run passes")
     for prop, mutate in MUTATIONS:
-        run = copy.deepcopy(good_run())
+        run = good_run()  # a fresh one each time
         mutate(run)
         rc, out = check(checker, run)
         found = [line for line in out.splitlines() if line.startswith(f"VIOLATION {prop}:")]
