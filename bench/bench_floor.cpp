@@ -4,22 +4,32 @@
  * between two processes with nothing on top, the floor under every GSAPI
  * number.
  *
- *   bench_floor [--iterations N] [--warmup N]
+ *   bench_floor [--iterations N] [--warmup N] [--fanout-budget N]
+ *               [rtt] [relay] [fanout]          (default: rtt)
  *
- * floor.zmq:  16 bytes from a ZeroMQ DEALER to a ROUTER in a forked echo
- *             process and back, over ipc:// (the transport gsd uses).
- * floor.unix: 16 bytes over a Unix stream socket to a forked echo process
- *             and back (what ipc:// runs on, without ZeroMQ's I/O threads).
+ * rtt:    floor.zmq:  16 bytes from a ZeroMQ DEALER to a ROUTER in a forked
+ *                     echo process and back, over ipc:// (the transport gsd
+ *                     uses): the baseline of every ratio.
+ *         floor.unix: 16 bytes over a Unix stream socket to a forked echo
+ *                     process and back (what ipc:// runs on, without
+ *                     ZeroMQ's I/O threads).
+ * relay:  floor.zmq-relay, the shape of a state change with one subscriber
+ *         (floor_shapes.hpp).
+ * fanout: floor.zmq-fanout.*, the shape of the fan-out scenario, paced by
+ *         one provider's round trip and open (floor_shapes.hpp).
  */
+#include "floor_shapes.hpp"
 #include "harness.hpp"
 #include "options.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -136,35 +146,54 @@ int main(int argc, char **argv)
         const Options options(argc, argv, 1);
         const int iterations = static_cast<int>(options.number("iterations", 2000));
         const int warmup = static_cast<int>(options.number("warmup", iterations / 10));
-        if (iterations <= 0 || warmup < 0)
-            throw std::runtime_error("usage: bench_floor [--iterations N] [--warmup N]");
+        const long long fanoutBudget = options.number("fanout-budget", 300000);
+        std::vector<std::string> parts = options.positional;
+        if (parts.empty())
+            parts.push_back("rtt");
+        const auto wanted = [&](const char *part) {
+            return std::find(parts.begin(), parts.end(), part) != parts.end();
+        };
+        for (const std::string &part : parts)
+            if (part != "rtt" && part != "relay" && part != "fanout")
+                throw std::runtime_error("unknown part '" + part + "'");
+        if (iterations <= 0 || warmup < 0 || fanoutBudget <= 0)
+            throw std::runtime_error("usage: bench_floor [--iterations N] [--warmup N] "
+                                     "[--fanout-budget N] [rtt] [relay] [fanout]");
         dir = makeTempDir("ha_gs-floor");
 
-        /* Fork both echo processes before this process has a ZeroMQ context. */
-        const std::string zmqPath = dir + "/echo.sock";
-        zmqEcho = fork();
-        if (zmqEcho == 0) {
-            dieWithParent();
-            runZmqEcho("ipc://" + zmqPath);
-        }
+        /* The shapes fork their processes: before this process has a
+         * ZeroMQ context (measureZmq's is gone when it returns). */
+        if (wanted("relay"))
+            measureRelayFloor(dir, warmup, iterations);
+        if (wanted("fanout"))
+            measureFanoutFloor(dir, fanoutBudget);
+        if (wanted("rtt")) {
+            /* Fork both echo processes before this process has a ZeroMQ context. */
+            const std::string zmqPath = dir + "/echo.sock";
+            zmqEcho = fork();
+            if (zmqEcho == 0) {
+                dieWithParent();
+                runZmqEcho("ipc://" + zmqPath);
+            }
 
-        const std::string unixPath = dir + "/unix.sock";
-        const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        const sockaddr_un address = unixAddress(unixPath);
-        if (listener < 0 ||
-            bind(listener, reinterpret_cast<const sockaddr *>(&address), sizeof address) != 0 ||
-            listen(listener, 1) != 0)
-            throw std::runtime_error("listen " + unixPath + ": " + std::strerror(errno));
-        unixEcho = fork();
-        if (unixEcho == 0) {
-            dieWithParent();
-            runUnixEcho(listener);
-        }
-        close(listener);
+            const std::string unixPath = dir + "/unix.sock";
+            const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            const sockaddr_un address = unixAddress(unixPath);
+            if (listener < 0 ||
+                bind(listener, reinterpret_cast<const sockaddr *>(&address), sizeof address) != 0 ||
+                listen(listener, 1) != 0)
+                throw std::runtime_error("listen " + unixPath + ": " + std::strerror(errno));
+            unixEcho = fork();
+            if (unixEcho == 0) {
+                dieWithParent();
+                runUnixEcho(listener);
+            }
+            close(listener);
 
-        waitForSocket(zmqPath, zmqEcho);
-        emitLatency("floor.zmq", measureZmq("ipc://" + zmqPath, warmup, iterations));
-        emitLatency("floor.unix", measureUnix(unixPath, warmup, iterations));
+            waitForSocket(zmqPath, zmqEcho);
+            emitLatency("floor.zmq", measureZmq("ipc://" + zmqPath, warmup, iterations));
+            emitLatency("floor.unix", measureUnix(unixPath, warmup, iterations));
+        }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bench_floor: %s\n", e.what());
         rc = 1;
