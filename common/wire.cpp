@@ -222,6 +222,7 @@ void describe(Is<Hello> auto &s, auto &v)
     v("ri", s.responsivenessInterval);
     v("rl", s.responsivenessTimeLimit);
     v("b", defaulted(s.batches));
+    v("p", defaulted(s.packs));
 }
 void describe(Is<Req> auto &s, auto &v)
 {
@@ -1098,6 +1099,17 @@ T decodeFrame(std::string_view frame)
     return out;
 }
 
+template <class T>
+T decodeNext(std::string_view &rest)
+{
+    Reader reader(rest);
+    T out;
+    read(reader, out);
+    rest.remove_prefix(static_cast<size_t>(reader.position() -
+                                           reinterpret_cast<const std::uint8_t *>(rest.data())));
+    return out;
+}
+
 } // namespace
 
 std::string encode(const ClientMessage &message)
@@ -1130,6 +1142,11 @@ ServerMessage decodeServerMessage(std::string_view frame)
     return decodeFrame<ServerMessage>(frame);
 }
 
+ServerMessage decodeNextServerMessage(std::string_view &rest)
+{
+    return decodeNext<ServerMessage>(rest);
+}
+
 std::string encodeNoteBody(const NoteBody &body)
 {
     return encodeFrame(body, 128);
@@ -1138,6 +1155,11 @@ std::string encodeNoteBody(const NoteBody &body)
 NoteBody decodeNoteBody(std::string_view frame)
 {
     return decodeFrame<NoteBody>(frame);
+}
+
+NoteBody decodeNextNoteBody(std::string_view &rest)
+{
+    return decodeNext<NoteBody>(rest);
 }
 
 } // namespace gs::wire

@@ -14,6 +14,12 @@
  *   To a client whose Hello set `batches`, one ZeroMQ message may carry
  *   several of these in a row (the frames of one engine step: a reply and
  *   the notifications it caused), so they arrive together.
+ *   To a client whose Hello set `packs`, one frame may hold several server
+ *   messages one after the other (MessagePack documents are
+ *   self-delimiting); a NoteHeader's body is then the next document of the
+ *   same frame, or the whole next frame when the header ends its frame
+ *   (gsd sends a large body as a frame of its own, shared by every
+ *   recipient). decodeNextServerMessage and decodeNextNoteBody read them.
  *
  * Decoders are strict: a frame that is not a map, lacks a field, has a field
  * of the wrong type or a number out of range throws DecodeError. They are
@@ -55,6 +61,9 @@ struct Hello {
     /* The client reads several server messages from one ZeroMQ message (see
      * ServerMessage below). A Hello without the field says no. */
     bool batches = false;
+    /* The client reads several server messages from one frame (see
+     * ServerMessage below); implies nothing about `batches`. */
+    bool packs = false;
 };
 struct Req {
     RequestId id = 0;
@@ -166,8 +175,14 @@ std::string encode(const ServerMessage &message);
  * no allocation per message once it has grown. */
 void encode(const ServerMessage &message, std::string &out);
 ServerMessage decodeServerMessage(std::string_view frame);
+/* The first server message of `rest` (a frame, or what is left of one),
+ * which then starts after it: for frames that hold several (Hello.packs).
+ * Throws DecodeError like decodeServerMessage; never reads past `rest`. */
+ServerMessage decodeNextServerMessage(std::string_view &rest);
 
 std::string encodeNoteBody(const NoteBody &body);
 NoteBody decodeNoteBody(std::string_view frame);
+/* The same for a body that follows its header in the header's frame. */
+NoteBody decodeNextNoteBody(std::string_view &rest);
 
 } // namespace gs::wire

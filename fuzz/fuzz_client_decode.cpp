@@ -7,6 +7,10 @@
  *     frame of a notification (wire::decodeNoteBody). Each decoder either
  *     throws DecodeError or returns a value that survives a round trip
  *     (encode, decode, equal).
+ *     Then as a packed frame (Hello.packs): message after message, a
+ *     notification header's body read from the same frame, as
+ *     Session::readSocketLocked does; each next-decoder either throws or
+ *     consumes a non-empty prefix that decodes alone to the same value.
  *  2. A decoded notification body that passes the library's range check
  *     (validNoteBody, libha_gs/wire_ranges.hpp; Session ends the session on
  *     any other) is converted into the C blocks of ha_gs.h by
@@ -213,6 +217,52 @@ void noteBody(std::string_view frame)
     build(body, 7);
 }
 
+/* One document taken from the front of `rest`: it must be a non-empty
+ * prefix that the whole-frame decoder reads the same way. */
+template <class T>
+bool next(std::string_view &rest, T (*decodeNext)(std::string_view &),
+          T (*decodeWhole)(std::string_view), std::string (*encode)(const T &))
+{
+    const std::string_view before = rest;
+    T value;
+    try {
+        value = decodeNext(rest);
+    } catch (const wire::DecodeError &) {
+        check(rest.size() == before.size(), "a failed next-decode moved the frame on");
+        return false;
+    }
+    check(rest.size() < before.size() && before.substr(before.size() - rest.size()) == rest,
+          "a next-decode did not consume a non-empty prefix");
+    try {
+        const T alone = decodeWhole(before.substr(0, before.size() - rest.size()));
+        check(encode(alone) == encode(value), "a packed document decodes differently alone");
+    } catch (const wire::DecodeError &error) {
+        fuzz::fail(std::string("a packed document does not decode alone: ") + error.what());
+    }
+    return true;
+}
+
+std::string encodeServer(const wire::ServerMessage &m)
+{
+    return wire::encode(m);
+}
+
+void packedFrame(std::string_view rest)
+{
+    while (!rest.empty()) {
+        const std::string_view at = rest;
+        if (!next(rest, wire::decodeNextServerMessage, wire::decodeServerMessage, encodeServer))
+            return;
+        std::string_view message = at.substr(0, at.size() - rest.size());
+        if (!std::holds_alternative<wire::NoteHeader>(wire::decodeServerMessage(message)))
+            continue;
+        const std::string_view bodyAt = rest;
+        if (!next(rest, wire::decodeNextNoteBody, wire::decodeNoteBody, wire::encodeNoteBody))
+            return;
+        noteBody(bodyAt.substr(0, bodyAt.size() - rest.size()));
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -220,5 +270,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const std::string_view frame(reinterpret_cast<const char *>(data), size);
     serverMessage(frame);
     noteBody(frame);
+    packedFrame(frame);
     return 0;
 }

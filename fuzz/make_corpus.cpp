@@ -128,6 +128,19 @@ void serverMessages()
           encodeNoteBody(SubscriptionNote{HA_GS_SUBSCRIPTION_DISSOLVED, {}, {}, {}}));
     write(t, "body-delayed",
           encodeNoteBody(DelayedErrorNote{HA_GS_SUBSCRIPTION, HA_GS_UNKNOWN_GROUP}));
+    /* Packed frames (Hello.packs): a reply and the notifications it caused. */
+    write(t, "packed-reply-notes",
+          encode(ServerMessage{ReplyMsg{42, HA_GS_OK, 3}}) +
+              encode(ServerMessage{NoteHeader{3, false}}) +
+              encodeNoteBody(ApprovedNote{HA_GS_JOIN, HA_GS_EXPLICIT_APPROVE, join}) +
+              encode(ServerMessage{NoteHeader{4, false}}) +
+              encodeNoteBody(SubscriptionNote{HA_GS_SUBSCRIPTION_DELTA_JOIN,
+                                              {},
+                                              std::vector<ProviderId>{{1, 1}},
+                                              std::vector<ProviderId>{{1, 1}}}));
+    write(t, "packed-header-last",
+          encode(ServerMessage{ReplyMsg{43, HA_GS_OK, 0}}) +
+              encode(ServerMessage{NoteHeader{3, true}}));
 }
 
 /* ---- fuzz_engine.cpp's input format ---------------------------------- */

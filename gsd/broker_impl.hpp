@@ -88,9 +88,14 @@ struct Broker::Impl {
     int sendFrames(const std::string &route, std::initializer_list<std::string_view> frames);
     /* To a session that takes batches: queued in its outbox until
      * flushOutboxes, so that a reply and the notifications it causes (and,
-     * under load, those of several requests) leave as one ZeroMQ message. */
-    void enqueue(broker::Session &session, const std::string &frame);
-    void enqueue(broker::Session &session, zmq::message_t &&frame);
+     * under load, those of several requests) leave as one ZeroMQ message.
+     * To a session that also takes packs, consecutive messages share a
+     * frame (one frame to send, and to receive, instead of two per
+     * notification); a notification body larger than kPackedBodyLimit
+     * stays a frame of its own, shared by every recipient. */
+    void enqueue(broker::Session &session, const std::string &message);
+    void enqueueBody(broker::Session &session, const std::string &body,
+                     std::optional<zmq::message_t> &shared);
     /* Sends every outbox, one message per session, in the order the
      * sessions were first addressed. A failure ends that session. Runs at
      * the end of every feed() except while drainRouter holds the output,
@@ -148,9 +153,20 @@ struct Broker::Impl {
     struct Outbox {
         ClientId client = 0;
         std::vector<zmq::message_t> frames;
+        /* The frame being packed (packing sessions): becomes the next of
+         * `frames` when it is full, before a large body, and at the flush. */
+        std::string pack;
+        void closePack();
     };
+    /* A pack is closed before it would grow past kPackLimit (far below the
+     * client's 1 MiB frame limit); bodies up to kPackedBodyLimit are copied
+     * into the pack, larger ones are shared instead. */
+    static constexpr size_t kPackLimit = 64 * 1024;
+    static constexpr size_t kPackedBodyLimit = 4 * 1024;
     std::vector<Outbox> outboxes;
     size_t outboxesUsed = 0;
+    /* The session's outbox, taken from the unused ones if it has none. */
+    Outbox &outboxOf(broker::Session &session);
     bool holdOutput = false;
     /* Encoding buffers, reused (they keep their capacity). */
     std::string scratch;

@@ -180,6 +180,7 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
     fresh.requests =
         broker::RequestBucket(config.maxRequestRate, config.requestBurst, Clock::now());
     fresh.batches = hello.batches;
+    fresh.packs = hello.batches && hello.packs;
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
@@ -275,8 +276,9 @@ void Broker::Impl::execute(const Notify &notify)
     if (!notify.body)
         return;
     const std::string body = wire::encodeNoteBody(*notify.body);
-    /* One copy of the body for every batching recipient: ZeroMQ shares the
-     * buffer of a copied message (reference counted) instead of copying it. */
+    /* One copy of the body for every recipient that takes it as a frame of
+     * its own: ZeroMQ shares the buffer of a copied message (reference
+     * counted) instead of copying it. */
     std::optional<zmq::message_t> shared;
     for (const Recipient &recipient : notify.recipients) {
         Session *session = sessions.find(recipient.client);
@@ -288,21 +290,12 @@ void Broker::Impl::execute(const Notify &notify)
             deliver(recipient.client, {scratch, body});
             continue;
         }
-        if (!shared)
-            shared.emplace(body.data(), body.size());
-        zmq::message_t copy;
-        copy.copy(*shared);
         enqueue(*session, scratch);
-        enqueue(*session, std::move(copy));
+        enqueueBody(*session, body, shared);
     }
 }
 
-void Broker::Impl::enqueue(Session &session, const std::string &frame)
-{
-    enqueue(session, zmq::message_t(frame.data(), frame.size()));
-}
-
-void Broker::Impl::enqueue(Session &session, zmq::message_t &&frame)
+Broker::Impl::Outbox &Broker::Impl::outboxOf(Session &session)
 {
     if (session.outbox == Session::kNoOutbox) {
         session.outbox = outboxesUsed++;
@@ -310,7 +303,46 @@ void Broker::Impl::enqueue(Session &session, zmq::message_t &&frame)
             outboxes.emplace_back();
         outboxes[session.outbox].client = session.id;
     }
-    outboxes[session.outbox].frames.push_back(std::move(frame));
+    return outboxes[session.outbox];
+}
+
+void Broker::Impl::Outbox::closePack()
+{
+    if (pack.empty())
+        return;
+    frames.emplace_back(pack.data(), pack.size());
+    pack.clear();
+}
+
+void Broker::Impl::enqueue(Session &session, const std::string &message)
+{
+    Outbox &box = outboxOf(session);
+    if (!session.packs) {
+        box.frames.emplace_back(message.data(), message.size());
+        return;
+    }
+    if (box.pack.size() + message.size() > kPackLimit)
+        box.closePack();
+    box.pack += message;
+}
+
+void Broker::Impl::enqueueBody(Session &session, const std::string &body,
+                               std::optional<zmq::message_t> &shared)
+{
+    Outbox &box = outboxOf(session);
+    if (session.packs && body.size() <= kPackedBodyLimit) {
+        /* Right after its header, in the same frame. */
+        box.pack += body;
+        return;
+    }
+    /* A frame of its own; for a packing session the header then ends its
+     * frame, which tells the client that the body is the next frame. */
+    box.closePack();
+    if (!shared)
+        shared.emplace(body.data(), body.size());
+    zmq::message_t copy;
+    copy.copy(*shared);
+    box.frames.push_back(std::move(copy));
 }
 
 void Broker::Impl::flushOutboxes()
@@ -320,6 +352,7 @@ void Broker::Impl::flushOutboxes()
     std::vector<std::pair<ClientId, int>> failed;
     for (size_t b = 0; b < outboxesUsed; ++b) {
         Outbox &box = outboxes[b];
+        box.closePack();
         Session *session = sessions.find(box.client);
         if (session) {
             session->outbox = Session::kNoOutbox;

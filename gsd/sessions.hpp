@@ -36,6 +36,7 @@ struct Session {
     RequestBucket requests;        /* --max-request-rate, --request-burst */
     uint64_t refusedRequests = 0;  /* refused by the rate limit, for the log */
     bool batches = false;          /* Hello.batches: several messages per ZeroMQ message */
+    bool packs = false;            /* Hello.packs (with batches): several messages per frame */
     size_t outbox = kNoOutbox;     /* index of its outbox in the broker while it has one */
     static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };

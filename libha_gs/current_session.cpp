@@ -32,7 +32,7 @@ std::vector<std::shared_ptr<Session>> &abandoned()
 
 void forgetIfForkedLocked()
 {
-    if (current && current->pid() != getpid()) {
+    if (current && current->inForkedChild()) {
         current->abandonAfterFork();
         abandoned().push_back(std::move(current));
         current.reset();

@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace gs::client {
@@ -40,12 +41,11 @@ ha_gs_rc_t createFailure(int error)
 /* `frame` decoded by `decode`, or nothing when it does not decode or holds a
  * value ha_gs.h does not define (`valid`, wire_ranges.hpp): a gsd that speaks
  * garbage cannot be trusted with the session. */
-template <class T>
-std::optional<T> decodeChecked(T (*decode)(std::string_view), bool (*valid)(const T &),
-                               std::string_view frame)
+template <class Decode, class T = std::invoke_result_t<Decode>>
+std::optional<T> decodeChecked(Decode decode, bool (*valid)(const T &))
 {
     try {
-        T value = decode(frame);
+        T value = decode();
         if (valid(value))
             return value;
     } catch (const std::bad_alloc &) {
@@ -71,7 +71,10 @@ const std::string &Session::Queued::key() const
     return entry ? entry->group() : none;
 }
 
-Session::Session(const SessionOptions &options) : pid_(getpid()), options_(options) {}
+Session::Session(const SessionOptions &options)
+    : forkGeneration_(forkGeneration()), options_(options)
+{
+}
 
 Session::~Session()
 {
@@ -160,6 +163,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
         hello.domain = domain;
     hello.responsivenessType = options_.responsiveness.gs_responsiveness_type;
     hello.batches = true;
+    hello.packs = true;
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         hello.responsivenessInterval = options_.responsiveness.gs_responsiveness_interval;
         hello.responsivenessTimeLimit =
@@ -289,61 +293,66 @@ bool Session::readSocketLocked()
             break;
         frames_.push_back(std::move(part));
     }
-    for (size_t i = 0; i < frames_.size() && !dead_;) {
-        /* A return code outside ha_gs.h would reach the application as an
-         * ha_gs_rc_t. */
-        std::optional<wire::ServerMessage> message = decodeChecked(
-            wire::decodeServerMessage, validServerMessage, frames_[i].to_string_view());
-        if (!message) {
-            markDeadLocked();
-            break;
-        }
-        const bool note = std::holds_alternative<wire::NoteHeader>(*message);
-        zmq::message_t *body = note && i + 1 < frames_.size() ? &frames_[i + 1] : nullptr;
-        routeLocked(std::move(*message), body);
-        i += note ? 2 : 1;
+    /* A frame holds one or more server messages (this session takes
+     * packs): a notification header's body is the next message of its
+     * frame, or the next frame when the header ends its frame. */
+    for (size_t i = 0; i < frames_.size() && !dead_; ++i) {
+        std::string_view rest = frames_[i].to_string_view();
+        do {
+            /* A return code outside ha_gs.h would reach the application as
+             * an ha_gs_rc_t. */
+            std::optional<wire::ServerMessage> message = decodeChecked(
+                [&] { return wire::decodeNextServerMessage(rest); }, validServerMessage);
+            /* The builder's casts rely on validNoteBody. */
+            std::optional<NoteBody> body;
+            if (message && std::holds_alternative<wire::NoteHeader>(*message)) {
+                if (!rest.empty())
+                    body = decodeChecked([&] { return wire::decodeNextNoteBody(rest); },
+                                         validNoteBody);
+                else if (i + 1 < frames_.size())
+                    body = decodeChecked(
+                        [&] { return wire::decodeNoteBody(frames_[++i].to_string_view()); },
+                        validNoteBody);
+                if (!body)
+                    message.reset();
+            }
+            if (!message) {
+                markDeadLocked();
+                break;
+            }
+            routeLocked(std::move(*message), body);
+        } while (!rest.empty() && !dead_);
     }
     frames_.clear();
     return true;
 }
 
-void Session::routeLocked(wire::ServerMessage message, zmq::message_t *body)
+void Session::routeLocked(wire::ServerMessage message, std::optional<NoteBody> &body)
 {
-    std::visit(Overloaded{
-                   [&](wire::Welcome &welcome) {
-                       if (!welcome_)
-                           welcome_ = std::move(welcome);
-                   },
-                   [&](wire::ReplyMsg &reply) { routeReplyLocked(reply); },
-                   [&](wire::NoteHeader &header) {
-                       if (!body) {
-                           markDeadLocked();
-                           return;
-                       }
-                       const auto it = tokens_.find(header.token);
-                       if (it == tokens_.end())
-                           return; /* e.g. a token forgotten by unsubscribe */
-                       /* The builder's casts rely on validNoteBody. */
-                       std::optional<NoteBody> decoded = decodeChecked(
-                           wire::decodeNoteBody, validNoteBody, body->to_string_view());
-                       if (!decoded) {
-                           markDeadLocked();
-                           return;
-                       }
-                       queue_.push_back(
-                           Queued{it->second, header.token, header.final, std::move(*decoded)});
-                   },
-                   [&](wire::Ping &ping) {
-                       if (options_.responsivenessCallback)
-                           queue_.push_back(Queued{nullptr, 0, false, PingNote{ping.seq}});
-                   },
-                   [&](wire::Bye &) { markDeadLocked(); },
-                   /* CMM messages belong to CMM sessions; gsd never sends
-                    * them on a GSAPI session. */
-                   [](wire::CmmReply &) {},
-                   [](wire::CmmNote &) {},
-               },
-               message);
+    std::visit(
+        Overloaded{
+            [&](wire::Welcome &welcome) {
+                if (!welcome_)
+                    welcome_ = std::move(welcome);
+            },
+            [&](wire::ReplyMsg &reply) { routeReplyLocked(reply); },
+            [&](wire::NoteHeader &header) {
+                const auto it = tokens_.find(header.token);
+                if (it == tokens_.end())
+                    return; /* e.g. a token forgotten by unsubscribe */
+                queue_.push_back(Queued{it->second, header.token, header.final, std::move(*body)});
+            },
+            [&](wire::Ping &ping) {
+                if (options_.responsivenessCallback)
+                    queue_.push_back(Queued{nullptr, 0, false, PingNote{ping.seq}});
+            },
+            [&](wire::Bye &) { markDeadLocked(); },
+            /* CMM messages belong to CMM sessions; gsd never sends
+             * them on a GSAPI session. */
+            [](wire::CmmReply &) {},
+            [](wire::CmmNote &) {},
+        },
+        message);
 }
 
 void Session::routeReplyLocked(const wire::ReplyMsg &reply)
@@ -553,12 +562,38 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
     }
 }
 
+bool Session::groupBusyLocked(const std::string &group) const
+{
+    return std::any_of(busy_.begin(), busy_.end(), [&](const BusyGroup &busy) {
+        return busy.holders != 0 && busy.group == group;
+    });
+}
+
+void Session::holdGroupLocked(const std::string &group)
+{
+    BusyGroup *free = nullptr;
+    for (BusyGroup &busy : busy_) {
+        if (busy.holders != 0 && busy.group == group) {
+            ++busy.holders;
+            return;
+        }
+        if (busy.holders == 0 && !free)
+            free = &busy;
+    }
+    if (!free)
+        free = &busy_.emplace_back();
+    free->group = group;
+    free->holders = 1;
+}
+
 void Session::releaseGroupLocked(const std::string &group)
 {
-    auto it = busy_.find(group);
-    if (it != busy_.end() && --it->second == 0) {
-        busy_.erase(it);
-        wakeLocked(); /* a waiting dispatcher may take the group now */
+    for (BusyGroup &busy : busy_) {
+        if (busy.holders != 0 && busy.group == group) {
+            if (--busy.holders == 0)
+                wakeLocked(); /* a waiting dispatcher may take the group now */
+            return;
+        }
     }
 }
 
@@ -567,10 +602,13 @@ std::optional<Session::Queued> Session::takeDeliverableLocked()
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
         /* The first note of a group is the only candidate of that group: a
          * busy group's later notes wait behind the running callback. */
-        if (busy_.count(it->key()))
+        if (groupBusyLocked(it->key()))
             continue;
         Queued note = std::move(*it);
-        queue_.erase(it);
+        if (it == queue_.begin())
+            queue_.pop_front();
+        else
+            queue_.erase(it);
         holdGroupLocked(note.key());
         updateReadyLocked();
         return note;
@@ -645,7 +683,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
         if (quit_)
             return HA_GS_NOT_OK;
         if (std::optional<Queued> note = takeDeliverableLocked()) {
-            const std::string key = note->key();
+            const std::string &key = note->key();
             bool pong = false;
             auto finish = [&] {
                 releaseGroupLocked(key);
@@ -664,7 +702,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             try {
                 deliver(*note, pong);
             } catch (...) {
-                if (getpid() == pid_) {
+                if (!inForkedChild()) {
                     lock.lock();
                     pong = false;
                     finish();
@@ -674,7 +712,7 @@ ha_gs_rc_t Session::dispatch(bool blocking)
             /* A callback that forked: the child must not touch the parent's
              * session (its mutex may even be held by a thread that does not
              * exist in the child). */
-            if (getpid() != pid_)
+            if (inForkedChild())
                 return HA_GS_NOT_OK;
             lock.lock();
             deferReady_ = true;

@@ -33,6 +33,7 @@
 
 #include "common/model.hpp"
 #include "common/wire.hpp"
+#include "libha_gs/fork_generation.hpp"
 #include "libha_gs/locking.hpp"
 #include "libha_gs/token_entry.hpp"
 
@@ -70,8 +71,9 @@ class Session {
     Session &operator=(const Session &) = delete;
     ~Session();
 
-    /* The process that opened the session; a forked child must not use it. */
-    pid_t pid() const { return pid_; }
+    /* Whether this process is a forked child of the one that opened the
+     * session; such a child must not use it. */
+    bool inForkedChild() const { return forkGeneration() != forkGeneration_; }
     /* The application's pollable descriptor. */
     int descriptor() const { return epoll_; }
 
@@ -127,12 +129,14 @@ class Session {
     bool drainLocked(bool monitor = true);
     bool readMonitorLocked();
     bool readSocketLocked();
-    void routeLocked(wire::ServerMessage message, zmq::message_t *body);
+    /* `body`: the decoded body that followed a NoteHeader (nullopt otherwise). */
+    void routeLocked(wire::ServerMessage message, std::optional<NoteBody> &body);
     void routeReplyLocked(const wire::ReplyMsg &reply);
     void forgetTokenLocked(Token token);
     void waitLocked(Lock &lock, Clock::time_point deadline);
     void wakeLocked();
-    void holdGroupLocked(const std::string &group) { ++busy_[group]; }
+    bool groupBusyLocked(const std::string &group) const;
+    void holdGroupLocked(const std::string &group);
     void releaseGroupLocked(const std::string &group);
     void markDeadLocked();
     void closeSocketsLocked();
@@ -141,7 +145,7 @@ class Session {
     std::optional<Queued> takeDeliverableLocked();
     void deliver(const Queued &note, bool &pong);
 
-    const pid_t pid_;
+    const unsigned forkGeneration_;
     const SessionOptions options_;
 
     Mutex mutex_;
@@ -183,7 +187,14 @@ class Session {
      * running callback, or a join/subscribe whose reply has not been
      * returned to its caller yet (so no callback of a new token can run
      * before the application knows the token). */
-    std::map<std::string, unsigned> busy_;
+    struct BusyGroup {
+        std::string group;
+        unsigned holders = 0; /* 0: a free slot, reused by the next group */
+    };
+    /* A few entries at most (one per running callback or pending join), so
+     * a vector searched linearly: no allocation per delivered notification,
+     * as a map node would cost. */
+    std::vector<BusyGroup> busy_;
     /* interface_name storage of ha_gs_get_adapter_info, valid until quit. */
     std::set<std::string> interfaceNames_;
 };

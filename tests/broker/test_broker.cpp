@@ -805,14 +805,28 @@ TEST_CASE("a join is accepted and approved")
     CHECK(body.proposal.changingProviders == std::vector<ProviderId>{{1, 1}});
 }
 
-TEST_CASE("a client that takes batches gets a reply and the notes it causes in one message")
-{
-    TestBroker broker;
+/* A raw DEALER that sees gsd's messages frame by frame (RawClient reads
+ * them as the library does, which hides how they were grouped). */
+struct FrameClient {
     zmq::context_t context;
-    zmq::socket_t socket(context, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.connect(broker.endpoint);
-    const auto receiveMessage = [&] {
+    zmq::socket_t socket{context, zmq::socket_type::dealer};
+
+    FrameClient(const std::string &endpoint, const wire::Hello &hello)
+    {
+        socket.set(zmq::sockopt::linger, 0);
+        socket.connect(endpoint);
+        socket.send(zmq::buffer(wire::encode(wire::ClientMessage{hello})));
+        const auto welcome = receiveMessage();
+        REQUIRE(welcome.size() == 1);
+        CHECK(std::holds_alternative<wire::Welcome>(wire::decodeServerMessage(welcome[0])));
+    }
+    void send(RequestId id, const Request &request)
+    {
+        socket.send(zmq::buffer(wire::encode(wire::ClientMessage{wire::Req{id, request}})));
+    }
+    /* The frames of the next ZeroMQ message; none after kWait. */
+    std::vector<std::string> receiveMessage()
+    {
         std::vector<std::string> frames;
         zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
         if (zmq::poll(&item, 1, kWait) != 1)
@@ -825,17 +839,17 @@ TEST_CASE("a client that takes batches gets a reply and the notes it causes in o
             more = frame.more();
         }
         return frames;
-    };
+    }
+};
+
+TEST_CASE("a client that takes batches gets a reply and the notes it causes in one message")
+{
+    TestBroker broker;
     wire::Hello hello;
     hello.batches = true;
-    socket.send(zmq::buffer(wire::encode(wire::ClientMessage{hello})));
-    const auto welcome = receiveMessage();
-    REQUIRE(welcome.size() == 1);
-    CHECK(std::holds_alternative<wire::Welcome>(wire::decodeServerMessage(welcome[0])));
-
-    socket.send(
-        zmq::buffer(wire::encode(wire::ClientMessage{wire::Req{7, joinRequest("batched", 1)}})));
-    const auto frames = receiveMessage();
+    FrameClient client(broker.endpoint, hello);
+    client.send(7, joinRequest("batched", 1));
+    const auto frames = client.receiveMessage();
     REQUIRE(frames.size() == 3);
     const auto reply = std::get<wire::ReplyMsg>(wire::decodeServerMessage(frames[0]));
     CHECK(reply.id == 7);
@@ -847,6 +861,51 @@ TEST_CASE("a client that takes batches gets a reply and the notes it causes in o
     const auto approved = std::get<ApprovedNote>(wire::decodeNoteBody(frames[2]));
     CHECK(approved.protocol == HA_GS_JOIN);
     CHECK(approved.proposal.changingProviders == std::vector<ProviderId>{{1, 1}});
+}
+
+TEST_CASE("a client that takes packs gets them in one frame, a large body in a frame of its own")
+{
+    TestBroker broker;
+    wire::Hello hello;
+    hello.batches = true;
+    hello.packs = true;
+    FrameClient client(broker.endpoint, hello);
+    client.send(7, joinRequest("packed", 1));
+    auto frames = client.receiveMessage();
+    REQUIRE(frames.size() == 1);
+    std::string_view rest = frames[0];
+    const auto reply = std::get<wire::ReplyMsg>(wire::decodeNextServerMessage(rest));
+    CHECK(reply.id == 7);
+    REQUIRE(reply.rc == HA_GS_OK);
+    const auto header = std::get<wire::NoteHeader>(wire::decodeNextServerMessage(rest));
+    CHECK(header.token == reply.token);
+    const auto approved = std::get<ApprovedNote>(wire::decodeNextNoteBody(rest));
+    CHECK(approved.protocol == HA_GS_JOIN);
+    CHECK(rest.empty());
+
+    /* A state value of 10 KiB makes the approved body larger than gsd
+     * copies into a pack: the header ends the first frame, the body is the
+     * second. */
+    const Bytes state(10 * 1024, 's');
+    client.send(8, StateChangeRequest{reply.token, HA_GS_1_PHASE, 0, state});
+    frames = client.receiveMessage();
+    REQUIRE(frames.size() == 2);
+    rest = frames[0];
+    CHECK(std::get<wire::ReplyMsg>(wire::decodeNextServerMessage(rest)).id == 8);
+    CHECK(std::get<wire::NoteHeader>(wire::decodeNextServerMessage(rest)).token == reply.token);
+    CHECK(rest.empty());
+    const auto changed = std::get<ApprovedNote>(wire::decodeNoteBody(frames[1]));
+    CHECK(changed.protocol == HA_GS_STATE_VALUE_CHANGE);
+    CHECK(changed.proposal.proposedState == state);
+
+    /* Packs without batches: each message goes alone, unpacked. */
+    wire::Hello unbatched;
+    unbatched.packs = true;
+    FrameClient single(broker.endpoint, unbatched);
+    single.send(9, joinRequest("packed", 2));
+    frames = single.receiveMessage();
+    REQUIRE(frames.size() == 1);
+    CHECK(std::get<wire::ReplyMsg>(wire::decodeServerMessage(frames[0])).id == 9);
 }
 
 TEST_CASE("a SIGKILLed client's failure leave reaches the other provider")

@@ -76,6 +76,14 @@ void FakeGsd::notify(gs::Token token, bool final, const gs::NoteBody &body)
     });
 }
 
+void FakeGsd::sendFrames(std::vector<std::string> frames)
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    commands_.push_back([frames = std::move(frames), this](zmq::socket_t &router) {
+        sendTo(router, lastClient_, frames);
+    });
+}
+
 void FakeGsd::notifyBeforeNextReply(gs::Token token, bool final, const gs::NoteBody &body)
 {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -46,6 +46,9 @@ class FakeGsd {
     /* Sent just before the next reply, so it reaches the client while the
      * request waits. */
     void notifyBeforeNextReply(gs::Token token, bool final, const gs::NoteBody &body);
+    /* One ZeroMQ message of these frames, as they are (packed frames,
+     * garbage). */
+    void sendFrames(std::vector<std::string> frames);
     void ping(uint64_t seq);
     void bye();
     /* Close the ROUTER socket: the client sees its connection drop. */

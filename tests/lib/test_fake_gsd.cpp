@@ -343,6 +343,65 @@ TEST_CASE("notifications: routed by token, delivered only in dispatch, descripto
                                                    "sub token=101 type=1 state=marker"});
 }
 
+TEST_CASE("packed frames: every message of a frame is routed; a header ending its frame takes "
+          "the next frame as its body")
+{
+    takeEvents();
+    FakeGsd fake;
+    Session s(fake);
+    REQUIRE(s.rc == HA_GS_OK);
+    ha_gs_token_t token = 0;
+    REQUIRE(join("grp", &token) == HA_GS_OK);
+    const auto header = [&](gs::Token t) {
+        return gs::wire::encode(gs::wire::ServerMessage{gs::wire::NoteHeader{t, false}});
+    };
+    const auto body = [](const char *state) {
+        return gs::wire::encodeNoteBody(approvedState(state));
+    };
+
+    /* Three notifications in one frame (one for a token the library does
+     * not know: its body is skipped, not taken for a message), then a
+     * header that ends its frame and its body as the next frame, then a
+     * frame with one more. */
+    fake.sendFrames({header(token) + body("a") + header(999) + body("unknown") + header(token) +
+                         body("b") + header(token),
+                     body("c"), header(token) + body("d")});
+    CHECK(dispatchUntil(s.fd, 4) == HA_GS_OK);
+    CHECK(takeEvents() ==
+          std::vector<std::string>{"approved token=100 protocol=6 phase=1 state=a",
+                                   "approved token=100 protocol=6 phase=1 state=b",
+                                   "approved token=100 protocol=6 phase=1 state=c",
+                                   "approved token=100 protocol=6 phase=1 state=d"});
+
+    std::string garbage;
+    SUBCASE("bytes that are no message after one")
+    {
+        garbage = header(token) + body("e") + "\xc1";
+    }
+    SUBCASE("a body cut short")
+    {
+        garbage = header(token) + body("e").substr(0, 5);
+    }
+    SUBCASE("a header as the last frame of the message")
+    {
+        garbage = header(token);
+    }
+    SUBCASE("a message where a body belongs")
+    {
+        garbage = header(token) + gs::wire::encode(gs::wire::ServerMessage{gs::wire::Ping{1}});
+    }
+    CAPTURE(garbage.size());
+    fake.sendFrames({garbage});
+    CHECK(dispatchUntil(s.fd, 1) == HA_GS_NOT_OK);
+    const auto events = takeEvents();
+    /* What came before the bad bytes of the frame may be delivered; the
+     * session is lost either way. */
+    for (const std::string &event : events)
+        CHECK(event == "approved token=100 protocol=6 phase=1 state=e");
+    CHECK(ha_gs_dispatch(HA_GS_NON_BLOCKING) == HA_GS_NOT_OK);
+    CHECK(changeState(token, "v") == HA_GS_NOT_OK);
+}
+
 TEST_CASE("requests: the reply's rc is returned; unsubscribe and goodbye forget at once")
 {
     takeEvents();

@@ -68,7 +68,7 @@ auto fields(const UnsubscribeRequest &r)
 auto fields(const Hello &m)
 {
     return std::tie(m.version, m.domain, m.responsivenessType, m.responsivenessInterval,
-                    m.responsivenessTimeLimit, m.kind, m.batches);
+                    m.responsivenessTimeLimit, m.kind, m.batches, m.packs);
 }
 auto fields(const CmmReq &m)
 {
@@ -186,6 +186,7 @@ std::vector<ClientMessage> allClientMessages()
         Hello{kProtocolVersion, "", 0, 0, 0},
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionCmm},
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true},
+        Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true, true},
         CmmReq{1, kCmmNodeGetId, 0, 0},
         CmmReq{std::numeric_limits<RequestId>::max(), kCmmSetQualif, 0xFFFFFFFFu,
                CMM_DISQUALIFIED_MEMBER},
@@ -330,6 +331,59 @@ TEST_CASE("a hello without the batches field does not accept batches")
     CHECK_FALSE(std::get<Hello>(decodeClientMessage(toFrame(document))).batches);
     document["b"] = 1;
     CHECK_THROWS_AS(decodeClientMessage(toFrame(document)), DecodeError);
+}
+
+TEST_CASE("a hello without the packs field does not accept packs")
+{
+    json document = asDocument(encode(
+        ClientMessage{Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true, true}}));
+    REQUIRE(document.contains("p"));
+    CHECK(std::get<Hello>(decodeClientMessage(toFrame(document))).packs);
+    document.erase("p");
+    CHECK_FALSE(std::get<Hello>(decodeClientMessage(toFrame(document))).packs);
+    document["p"] = "yes";
+    CHECK_THROWS_AS(decodeClientMessage(toFrame(document)), DecodeError);
+}
+
+TEST_CASE("a packed frame is read message by message")
+{
+    /* Every server message, each followed by every note body, all in one
+     * frame: the next-decoders take them in order and stop exactly at each
+     * document's end. */
+    std::string frame;
+    size_t expected = 0;
+    for (const ServerMessage &m : allServerMessages()) {
+        frame += encode(m);
+        ++expected;
+    }
+    for (const NoteBody &b : allNoteBodies())
+        frame += encodeNoteBody(b);
+    std::string_view rest = frame;
+    for (const ServerMessage &m : allServerMessages()) {
+        const ServerMessage decoded = decodeNextServerMessage(rest);
+        CHECK(encode(decoded) == encode(m));
+    }
+    for (const NoteBody &b : allNoteBodies()) {
+        const NoteBody decoded = decodeNextNoteBody(rest);
+        CHECK(encodeNoteBody(decoded) == encodeNoteBody(b));
+    }
+    CHECK(rest.empty());
+    CHECK(expected == allServerMessages().size());
+
+    /* Nothing left, a cut document and a document of the wrong kind fail
+     * and leave `rest` where it was. */
+    std::string_view empty;
+    CHECK_THROWS_AS(decodeNextServerMessage(empty), DecodeError);
+    const std::string reply = encode(ServerMessage{ReplyMsg{7, 0, 3}});
+    for (size_t cut = 1; cut < reply.size(); ++cut) {
+        std::string_view truncated(reply.data(), cut);
+        CHECK_THROWS_AS(decodeNextServerMessage(truncated), DecodeError);
+        CHECK(truncated.size() == cut);
+    }
+    std::string_view notABody = reply;
+    CHECK_THROWS_AS(decodeNextNoteBody(notABody), DecodeError);
+    /* The whole-frame decoders stay strict about trailing bytes. */
+    CHECK_THROWS_AS(decodeServerMessage(reply + reply), DecodeError);
 }
 
 TEST_CASE("every client message alternative is covered")
@@ -489,7 +543,7 @@ TEST_CASE("every missing required field is rejected")
 {
     /* Keys that may be absent: unset optionals. */
     const std::vector<std::string> optionalKeys = {"d",  "s",  "m",  "ps", "ei", "pa",
-                                                   "ss", "fm", "cm", "k",  "b"};
+                                                   "ss", "fm", "cm", "k",  "b",  "p"};
     const auto isOptional = [&](const std::string &key) {
         return std::find(optionalKeys.begin(), optionalKeys.end(), key) != optionalKeys.end();
     };
