@@ -19,6 +19,10 @@ struct Config {
     int fanoutBudget;  /* subscriber notifications per fan-out run */
     int failureRounds; /* providers killed in the failure scenario */
     int scaleGroups;   /* groups of the scale scenario */
+    /* Subscriber counts of the fan-out scenarios, and provider counts of
+     * fanout-parallel (each provider pushes in a group of its own). */
+    std::vector<int> fanoutSubscribers;
+    std::vector<int> fanoutProviders;
 };
 
 void runLatency(const Config &config);

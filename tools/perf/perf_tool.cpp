@@ -4,11 +4,14 @@
  * bench_gs do not make: a scenario loop for instruction counts under callgrind,
  * subscriber fan-out throughput, and gsd's memory with many groups.
  *
- *   perf_tool drive (join|state|nphase|sub) N
+ *   perf_tool drive (join|state|nphase|sub|listen) N
  *       Runs one scenario N times against the gsd of HA_GS_SOCKET (no
  *       warm-up, no timing): run it under `valgrind --tool=callgrind` for the
  *       client's instructions, or point it at a gsd running under callgrind
  *       for gsd's. Two runs with different N give the cost of one iteration.
+ *       `listen` subscribes and receives N state notifications that a
+ *       forked provider makes as fast as it can (the subscriber's side of
+ *       fan-out; under callgrind they arrive in batches).
  *   perf_tool fanout [--gsd PATH] SUBSCRIBERS CHANGES
  *       Starts a gsd, SUBSCRIBERS processes subscribing (STATE) to one group
  *       and one provider that makes CHANGES one-phase state changes as fast
@@ -167,8 +170,48 @@ ha_gs_token_t subscribe(const char *group)
 
 /* ---- drive ------------------------------------------------------------- */
 
+/* The provider of `drive listen`: forked before the parent has a session;
+ * writes a byte to readyFd once its group exists, then makes n state
+ * changes once the parent's byte says it has subscribed. */
+pid_t startStatePusher(int n, int &goFd, int &readyFd)
+{
+    int fds[2];
+    int ready[2];
+    if (pipe(fds) != 0 || pipe(ready) != 0)
+        die("pipe");
+    const pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid > 0) {
+        close(fds[0]);
+        close(ready[1]);
+        goFd = fds[1];
+        readyFd = ready[0];
+        return pid;
+    }
+    close(fds[1]);
+    close(ready[0]);
+    init();
+    Group group("perf-listen", 1);
+    const ha_gs_token_t token = joinAndWait(group);
+    char go = 'r';
+    if (write(ready[1], &go, 1) != 1 || read(fds[0], &go, 1) != 1)
+        _exit(1);
+    for (int i = 0; i < n; ++i) {
+        const long before = g_approved;
+        changeState(token, HA_GS_1_PHASE, i);
+        waitFor(g_approved, before + 1);
+    }
+    /* Stays a member until the parent has everything. */
+    (void)read(fds[0], &go, 1);
+    _exit(0);
+}
+
 int drive(const std::string &scenario, int n)
 {
+    int goFd = -1;
+    int readyFd = -1;
+    const pid_t pusher = scenario == "listen" ? startStatePusher(n, goFd, readyFd) : -1;
     init();
     if (scenario == "join") {
         Group group("perf-join", 1);
@@ -192,6 +235,19 @@ int drive(const std::string &scenario, int n)
             waitFor(g_notes, before + 1);
             check(ha_gs_unsubscribe(token), "ha_gs_unsubscribe");
         }
+    } else if (scenario == "listen") {
+        char ready = 0;
+        if (read(readyFd, &ready, 1) != 1)
+            die("the pusher did not join");
+        const long before = g_notes;
+        subscribe("perf-listen");
+        waitFor(g_notes, before + 1); /* the initial notification */
+        const long first = g_notes;
+        if (write(goFd, "g", 1) != 1)
+            die("write");
+        waitFor(g_notes, first + n);
+        close(goFd);
+        bench::killAndReap(pusher, SIGTERM);
     } else {
         die("unknown scenario " + scenario);
     }
