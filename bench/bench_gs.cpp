@@ -68,7 +68,7 @@ int main(int argc, char **argv)
         config.failureRounds = static_cast<int>(options.number("failure-rounds", 100));
         config.scaleGroups = static_cast<int>(options.number("scale-groups", 10000));
         config.fanoutSubscribers = numberList(options, "fanout-subscribers", "1,10,100,1000");
-        config.fanoutProviders = numberList(options, "fanout-providers", "4,16");
+        config.fanoutProviders = numberList(options, "fanout-providers", "4,16,64");
         if (config.iterations <= 0 || config.warmup < 0 || config.fanoutBudget <= 0 ||
             config.failureRounds <= 0 || config.scaleGroups <= 0 || options.positional.empty())
             throw std::runtime_error(

@@ -79,16 +79,18 @@ run() {
 }
 # The floor is measured three times, spread over the run (the report takes
 # the middle one), so a burst of load from elsewhere cannot skew every ratio.
-run floor-1 build-release/bench/bench_floor --iterations "$iterations"
+run floor-1 build-release/bench/bench_floor --iterations "$iterations" rtt relay
+# The raw ZeroMQ fan-out in the shapes of the fan-out scenarios, once.
+run floor-fanout build-release/bench/bench_floor --fanout-budget "$fanout_budget" fanout
 common=(--gsd "$gsd" --iterations "$iterations" --fanout-budget "$fanout_budget"
     --failure-rounds "$failure_rounds" --scale-groups "$scale_groups")
 for scenario in latency nphase fanout fanout-parallel failure scale; do
     run "$scenario" build-release/bench/bench_gs "${common[@]}" "$scenario"
     if [ "$scenario" = fanout ]; then
-        run floor-2 build-release/bench/bench_floor --iterations "$iterations"
+        run floor-2 build-release/bench/bench_floor --iterations "$iterations" rtt relay
     fi
 done
-run floor-3 build-release/bench/bench_floor --iterations "$iterations"
+run floor-3 build-release/bench/bench_floor --iterations "$iterations" rtt relay
 if [ "$run_cpg" = yes ]; then
     run cpg ./scripts/bench-cpg.sh build-release/bench/cpg_probe \
         --iterations "$iterations" --kill-rounds "$failure_rounds"

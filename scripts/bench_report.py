@@ -55,6 +55,8 @@ def latency_rows(groups):
     rows = [
         ("raw ZeroMQ DEALER→ROUTER round trip, ipc:// (baseline)", "floor.zmq", None),
         ("raw Unix stream socket round trip", "floor.unix", None),
+        ("raw ZeroMQ relay: A → B, B replies to A and forwards to C → C has it "
+         "(the shape of a state change with 1 subscriber)", "floor.zmq-relay", None),
         ("one-phase join → approved", "join.subs=0", "cpg.join"),
         ("one-phase state change → approved", "state.subs=0", None),
     ]
@@ -83,6 +85,46 @@ def latency_rows(groups):
     return rows
 
 
+def parallel_counts(rows):
+    """Provider counts of the fanout-parallel rows, ascending."""
+    counts = set()
+    for row_id in rows:
+        if row_id.startswith("fanout-parallel.providers="):
+            counts.add(int(row_id.split("=")[1].split(".")[0]))
+    return sorted(counts)
+
+
+def fanout_lines(rows):
+    """Fan-out rows: notifications/s (state changes/s; ns per notification)
+    and, in the ratio column, ours / the raw ZeroMQ floor of the same shape
+    (paced by one provider's round trip for the one-provider rows)."""
+    def cell(fan):
+        return (f"{fan['notifications_per_s']:,.0f}/s ({fan['changes_per_s']:,.0f}/s; "
+                f"{fan['ns_per_notification']:,.0f} ns)")
+
+    lines = []
+    groups = [("floor.zmq-fanout.paced", "raw ZeroMQ fan-out paced by one provider's round trip, ", None),
+              ("floor.zmq-fanout.open", "raw ZeroMQ fan-out, changes back to back, ", None),
+              ("fanout", "fan-out, 1 provider, ", "floor.zmq-fanout.paced")]
+    groups += [(f"fanout-parallel.providers={p}", f"fan-out, {p} providers in parallel, ", None)
+               for p in parallel_counts(rows)]
+    for prefix, label, floor in groups:
+        for n in (1, 10, 100, 1000):
+            fan = rows.get(f"{prefix}.subs={n}")
+            title = (f"{label}{n} subscriber{'s' if n > 1 else ''}: "
+                     "notifications/s (state changes/s; ns per notification)")
+            if fan is None or "not_run" in fan:
+                if prefix == "fanout":
+                    lines.append(f"| {title} | not run | | | | |")
+                continue
+            ratio = ""
+            base = rows.get(f"{floor}.subs={n}") if floor else None
+            if base and "notifications_per_s" in base:
+                ratio = f"{fan['notifications_per_s'] / base['notifications_per_s']:.2f} × floor"
+            lines.append(f"| {title} | {cell(fan)} | | {ratio} | | |")
+    return lines
+
+
 def table(rows, groups):
     lines = ["| scenario | median | p99 | × ZeroMQ RTT | CPG median | ours / CPG |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -108,22 +150,7 @@ def table(rows, groups):
                          if ours and "median_us" in ours else "")
         lines.append("| " + " | ".join(cells) + " |")
 
-    # A missing one-provider row says "not run"; a missing parallel row is
-    # left out.
-    for prefix, label, missing_row in (("fanout", "", True),
-                                       ("fanout-parallel", "4 providers in parallel, ", False)):
-        for n in (1, 10, 100, 1000):
-            fan = rows.get(f"{prefix}.subs={n}")
-            if fan is None and not missing_row:
-                continue
-            title = (f"fan-out, {label}{n} subscriber{'s' if n > 1 else ''}: "
-                     "notifications/s (state changes/s; ns per notification)")
-            if fan is None or "not_run" in fan:
-                lines.append(f"| {title} | not run | | | | |")
-            else:
-                lines.append(f"| {title} | {fan['notifications_per_s']:,.0f}/s "
-                             f"({fan['changes_per_s']:,.0f}/s; "
-                             f"{fan['ns_per_notification']:,.0f} ns) | | | | |")
+    lines += fanout_lines(rows)
     memory = rows.get("scale.memory")
     if memory is None or "not_run" in memory:
         lines.append("| gsd resident memory per provider / per subscription | not run | | | | |")
@@ -147,10 +174,13 @@ def targets(rows, groups):
 
     out = []
     base = median(BASELINE)
+    relay = median("floor.zmq-relay")
     for kind in ("join", "state"):
         ours = median(f"{kind}.subs=1")
         measured = (f"{us(ours)} = {ours / base:.2f} × {us(base)}"
                     if ours and base else "missing")
+        if ours and relay:
+            measured += f" (raw ZeroMQ relay {us(relay)}: ours {ours / relay:.2f} × that)"
         out.append((f"one-phase {kind}, 1 subscriber: median ≤ 1.2 × raw ZeroMQ round trip",
                     measured, ours <= 1.2 * base if ours and base else None))
     ours, cpg = median("join.subs=1"), median("cpg.join")
@@ -166,22 +196,28 @@ def targets(rows, groups):
         out.append((f"failure detection ({who}): median ≤ CPG's kill → confchg",
                     f"{us(ours)} vs {us(cpg)}" if ours and cpg else "missing",
                     ours <= cpg if ours and cpg else None))
-    rate = value("fanout.subs=100", "notifications_per_s")
-    out.append(("fan-out, 100 subscribers: ≥ 500,000 notifications/s",
-                f"{rate:,.0f}/s" if rate else "missing", rate >= 500000 if rate else None))
-    rate = value("fanout-parallel.subs=100", "notifications_per_s")
-    out.append(("fan-out, 100 subscribers, 4 providers in parallel: ≥ 500,000 notifications/s",
-                f"{rate:,.0f}/s" if rate else "missing", rate >= 500000 if rate else None))
-    costs = [value(f"fanout.subs={n}", "ns_per_notification") for n in (10, 100, 1000)]
-    if all(costs):
-        spread = max(costs) / min(costs)
-        out.append(("fan-out: cost per notification roughly flat from 10 to 1000 subscribers "
-                    "(max/min ≤ 1.5)",
-                    " / ".join(f"{c:,.0f}" for c in costs) + f" ns; max/min {spread:.2f}",
-                    spread <= 1.5))
-    else:
-        out.append(("fan-out: cost per notification roughly flat from 10 to 1000 subscribers",
-                    "missing", None))
+    fanouts = [("fanout", "1 provider", "floor.zmq-fanout.paced")]
+    fanouts += [(f"fanout-parallel.providers={p}", f"{p} providers in parallel", None)
+                for p in parallel_counts(rows)]
+    for prefix, label, floor in fanouts:
+        rate = value(f"{prefix}.subs=100", "notifications_per_s")
+        measured = f"{rate:,.0f}/s" if rate else "missing"
+        floor_rate = value(f"{floor}.subs=100", "notifications_per_s") if floor else None
+        if rate and floor_rate:
+            measured += (f" (raw ZeroMQ paced the same way: {floor_rate:,.0f}/s, "
+                         f"ours {rate / floor_rate:.2f} × that)")
+        out.append((f"fan-out, 100 subscribers, {label}: ≥ 500,000 notifications/s",
+                    measured, rate >= 500000 if rate else None))
+    for prefix, label, _ in fanouts:
+        costs = [value(f"{prefix}.subs={n}", "ns_per_notification") for n in (10, 100, 1000)]
+        title = (f"fan-out, {label}: cost per notification roughly flat from 10 to 1000 "
+                 "subscribers (max/min ≤ 1.5)")
+        if all(costs):
+            spread = max(costs) / min(costs)
+            out.append((title, " / ".join(f"{c:,.0f}" for c in costs) +
+                        f" ns; max/min {spread:.2f}", spread <= 1.5))
+        else:
+            out.append((title, "missing", None))
     one, full = median("scale.join.groups=1"), median(f"scale.join.groups={groups}")
     out.append((f"join latency with {groups:,} groups within 10 % of 1 group",
                 f"{us(full)} vs {us(one)} ({(full / one - 1) * 100:+.0f} %)" if one and full
