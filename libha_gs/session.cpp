@@ -38,9 +38,10 @@ ha_gs_rc_t createFailure(int error)
     return error == ENOMEM ? HA_GS_NO_MEMORY : HA_GS_SOCK_CREATE_FAILED;
 }
 
-/* `frame` decoded by `decode`, or nothing when it does not decode or holds a
- * value ha_gs.h does not define (`valid`, wire_ranges.hpp): a gsd that speaks
- * garbage cannot be trusted with the session. */
+/* What `decode` returns, or nothing when it throws (the bytes do not decode)
+ * or the value holds something ha_gs.h does not define (`valid`,
+ * wire_ranges.hpp): a gsd that speaks garbage cannot be trusted with the
+ * session. */
 template <class Decode, class T = std::invoke_result_t<Decode>>
 std::optional<T> decodeChecked(Decode decode, bool (*valid)(const T &))
 {
@@ -281,9 +282,10 @@ bool Session::readSocketLocked()
     zmq::message_t first;
     if (!socket_.recv(first, zmq::recv_flags::dontwait))
         return false;
-    /* One ZeroMQ message holds one or more server messages (this session
-     * takes batches, see Hello): each is one frame, a notification header
-     * is followed by its body frame. */
+    /* One ZeroMQ message holds one or more frames (this session takes
+     * batches, see Hello), and a frame one or more server messages (it takes
+     * packs): a notification header's body is the next message of its
+     * frame, or the whole next frame when the header ends its frame. */
     frames_.clear();
     frames_.push_back(std::move(first));
     while (frames_.back().more()) {
@@ -293,9 +295,6 @@ bool Session::readSocketLocked()
             break;
         frames_.push_back(std::move(part));
     }
-    /* A frame holds one or more server messages (this session takes
-     * packs): a notification header's body is the next message of its
-     * frame, or the next frame when the header ends its frame. */
     for (size_t i = 0; i < frames_.size() && !dead_; ++i) {
         std::string_view rest = frames_[i].to_string_view();
         do {
@@ -306,13 +305,14 @@ bool Session::readSocketLocked()
             /* The builder's casts rely on validNoteBody. */
             std::optional<NoteBody> body;
             if (message && std::holds_alternative<wire::NoteHeader>(*message)) {
-                if (!rest.empty())
+                if (rest.empty() && i + 1 < frames_.size()) {
+                    const std::string_view whole = frames_[++i].to_string_view();
+                    body =
+                        decodeChecked([&] { return wire::decodeNoteBody(whole); }, validNoteBody);
+                } else { /* an empty rest (no next frame either) fails */
                     body = decodeChecked([&] { return wire::decodeNextNoteBody(rest); },
                                          validNoteBody);
-                else if (i + 1 < frames_.size())
-                    body = decodeChecked(
-                        [&] { return wire::decodeNoteBody(frames_[++i].to_string_view()); },
-                        validNoteBody);
+                }
                 if (!body)
                     message.reset();
             }
@@ -562,39 +562,31 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
     }
 }
 
-bool Session::groupBusyLocked(const std::string &group) const
+Session::BusyGroup *Session::findBusyLocked(const std::string &group)
 {
-    return std::any_of(busy_.begin(), busy_.end(), [&](const BusyGroup &busy) {
-        return busy.holders != 0 && busy.group == group;
-    });
+    for (BusyGroup &busy : busy_)
+        if (busy.holders != 0 && busy.group == group)
+            return &busy;
+    return nullptr;
 }
 
 void Session::holdGroupLocked(const std::string &group)
 {
-    BusyGroup *free = nullptr;
-    for (BusyGroup &busy : busy_) {
-        if (busy.holders != 0 && busy.group == group) {
-            ++busy.holders;
-            return;
-        }
-        if (busy.holders == 0 && !free)
-            free = &busy;
+    BusyGroup *slot = findBusyLocked(group);
+    if (!slot) {
+        const auto free = std::find_if(busy_.begin(), busy_.end(),
+                                       [](const BusyGroup &busy) { return busy.holders == 0; });
+        slot = free != busy_.end() ? &*free : &busy_.emplace_back();
+        slot->group = group;
     }
-    if (!free)
-        free = &busy_.emplace_back();
-    free->group = group;
-    free->holders = 1;
+    ++slot->holders;
 }
 
 void Session::releaseGroupLocked(const std::string &group)
 {
-    for (BusyGroup &busy : busy_) {
-        if (busy.holders != 0 && busy.group == group) {
-            if (--busy.holders == 0)
-                wakeLocked(); /* a waiting dispatcher may take the group now */
-            return;
-        }
-    }
+    BusyGroup *busy = findBusyLocked(group);
+    if (busy && --busy->holders == 0)
+        wakeLocked(); /* a waiting dispatcher may take the group now */
 }
 
 std::optional<Session::Queued> Session::takeDeliverableLocked()
@@ -602,7 +594,7 @@ std::optional<Session::Queued> Session::takeDeliverableLocked()
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
         /* The first note of a group is the only candidate of that group: a
          * busy group's later notes wait behind the running callback. */
-        if (groupBusyLocked(it->key()))
+        if (findBusyLocked(it->key()))
             continue;
         Queued note = std::move(*it);
         if (it == queue_.begin())

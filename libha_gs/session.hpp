@@ -38,7 +38,6 @@
 #include "libha_gs/token_entry.hpp"
 
 #include <ha_gs.h>
-#include <sys/types.h>
 #include <zmq.hpp>
 
 #include <chrono>
@@ -135,7 +134,9 @@ class Session {
     void forgetTokenLocked(Token token);
     void waitLocked(Lock &lock, Clock::time_point deadline);
     void wakeLocked();
-    bool groupBusyLocked(const std::string &group) const;
+    struct BusyGroup;
+    /* The entry of a group with holders; null when it has none. */
+    BusyGroup *findBusyLocked(const std::string &group);
     void holdGroupLocked(const std::string &group);
     void releaseGroupLocked(const std::string &group);
     void markDeadLocked();
