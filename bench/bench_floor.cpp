@@ -42,24 +42,19 @@ using namespace bench;
 
 const std::string kPayload(16, 'x');
 
-[[noreturn]] void runZmqEcho(const std::string &endpoint)
+void runZmqEcho(const std::string &endpoint)
 {
-    try {
-        zmq::context_t ctx(1);
-        zmq::socket_t router(ctx, zmq::socket_type::router);
-        router.bind(endpoint);
-        for (;;) {
-            zmq::message_t id;
-            zmq::message_t body;
-            if (!router.recv(id) || !router.recv(body))
-                continue;
-            router.send(id, zmq::send_flags::sndmore);
-            router.send(body, zmq::send_flags::none);
-        }
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "zmq echo: %s\n", e.what());
+    zmq::context_t ctx(1);
+    zmq::socket_t router(ctx, zmq::socket_type::router);
+    router.bind(endpoint);
+    for (;;) {
+        zmq::message_t id;
+        zmq::message_t body;
+        if (!router.recv(id) || !router.recv(body))
+            continue;
+        router.send(id, zmq::send_flags::sndmore);
+        router.send(body, zmq::send_flags::none);
     }
-    _exit(1);
 }
 
 Summary measureZmq(const std::string &endpoint, int warmup, int iterations)
@@ -104,14 +99,13 @@ bool readFully(int fd, char *buffer, size_t size)
     return true;
 }
 
-[[noreturn]] void runUnixEcho(int listener)
+void runUnixEcho(int listener)
 {
     const int connection = accept(listener, nullptr, nullptr);
     char buffer[16];
     while (connection >= 0 && readFully(connection, buffer, sizeof buffer))
         if (write(connection, buffer, sizeof buffer) != static_cast<ssize_t>(sizeof buffer))
             break;
-    _exit(0);
 }
 
 Summary measureUnix(const std::string &path, int warmup, int iterations)
@@ -170,11 +164,7 @@ int main(int argc, char **argv)
         if (wanted("rtt")) {
             /* Fork both echo processes before this process has a ZeroMQ context. */
             const std::string zmqPath = dir + "/echo.sock";
-            zmqEcho = fork();
-            if (zmqEcho == 0) {
-                dieWithParent();
-                runZmqEcho("ipc://" + zmqPath);
-            }
+            zmqEcho = forkChild("zmq echo", [&] { runZmqEcho("ipc://" + zmqPath); });
 
             const std::string unixPath = dir + "/unix.sock";
             const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -183,11 +173,7 @@ int main(int argc, char **argv)
                 bind(listener, reinterpret_cast<const sockaddr *>(&address), sizeof address) != 0 ||
                 listen(listener, 1) != 0)
                 throw std::runtime_error("listen " + unixPath + ": " + std::strerror(errno));
-            unixEcho = fork();
-            if (unixEcho == 0) {
-                dieWithParent();
-                runUnixEcho(listener);
-            }
+            unixEcho = forkChild("unix echo", [&] { runUnixEcho(listener); });
             close(listener);
 
             waitForSocket(zmqPath, zmqEcho);

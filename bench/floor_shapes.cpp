@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <csignal>
-#include <cstdio>
+#include <initializer_list>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include <unistd.h>
@@ -28,27 +29,6 @@ const int kReceiverCounts[] = {1, 10, 100, 1000};
 constexpr long long kMinChanges = 100;
 constexpr long long kMaxChanges = 20000;
 
-/* Runs body in a forked child that exits when it returns (or throws). */
-template <typename Body>
-pid_t forkChild(const char *what, Body body)
-{
-    const pid_t pid = fork();
-    if (pid < 0)
-        throw std::runtime_error(std::string("fork: ") + what);
-    if (pid > 0)
-        return pid;
-    dieWithParent();
-    int status = 0;
-    try {
-        body();
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "%s: %s\n", what, e.what());
-        status = 1;
-    }
-    /* No context teardown: what was sent has been received. */
-    _exit(status);
-}
-
 void receive(zmq::socket_t &socket, zmq::message_t &message)
 {
     if (!socket.recv(message))
@@ -64,21 +44,27 @@ zmq::socket_t connectDealer(zmq::context_t &context, const std::string &endpoint
     return dealer;
 }
 
-void sendNote(zmq::socket_t &router, zmq::message_t &route)
+/* One message to the peer of `route`: the route, then `frames`. */
+void sendTo(zmq::socket_t &router, zmq::message_t &route,
+            std::initializer_list<std::string_view> frames)
 {
     zmq::message_t copy;
     copy.copy(route);
     router.send(copy, zmq::send_flags::sndmore);
-    router.send(zmq::buffer(kHeader), zmq::send_flags::sndmore);
-    router.send(zmq::buffer(kBody), zmq::send_flags::none);
+    size_t left = frames.size();
+    for (std::string_view frame : frames)
+        router.send(zmq::buffer(frame),
+                    --left > 0 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+}
+
+void sendNote(zmq::socket_t &router, zmq::message_t &route)
+{
+    sendTo(router, route, {kHeader, kBody});
 }
 
 void sendReply(zmq::socket_t &router, zmq::message_t &route)
 {
-    zmq::message_t copy;
-    copy.copy(route);
-    router.send(copy, zmq::send_flags::sndmore);
-    router.send(zmq::buffer(kRequest), zmq::send_flags::none);
+    sendTo(router, route, {kRequest});
 }
 
 /* The relay of the latency floor: forwards every request to the one

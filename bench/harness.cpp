@@ -178,6 +178,24 @@ int32_t readCommand(int fd)
     return command;
 }
 
+pid_t forkChild(const char *what, const std::function<void()> &body)
+{
+    const pid_t pid = fork();
+    if (pid < 0)
+        throw systemError(std::string("fork: ") + what);
+    if (pid > 0)
+        return pid;
+    dieWithParent();
+    int status = 0;
+    try {
+        body();
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "%s: %s\n", what, e.what());
+        status = 1;
+    }
+    _exit(status);
+}
+
 pid_t spawnSelf(const std::vector<std::string> &args)
 {
     std::vector<char *> argv;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -85,6 +86,12 @@ int32_t readCommand(int fd);
 /* In a child after fork: SIGKILL when the parent dies, so that a benchmark
  * killed halfway (Ctrl-C, a closed pipe) leaves no gsd or child behind. */
 void dieWithParent();
+
+/* Runs `body` in a forked child (dying with its parent) that exits when
+ * `body` returns, 1 if it throws (the error on stderr, prefixed by `what`).
+ * No ZeroMQ context teardown in the child. Fork only while the calling
+ * process has no ZeroMQ context. */
+pid_t forkChild(const char *what, const std::function<void()> &body);
 
 /* Starts this program again (/proc/self/exe) with the given arguments: each
  * child gets a fresh process, with no ZeroMQ context inherited. */

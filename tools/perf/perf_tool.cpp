@@ -47,6 +47,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <poll.h>
 #include <stdexcept>
 #include <string>
@@ -170,98 +171,6 @@ ha_gs_token_t subscribe(const char *group)
 
 /* ---- drive ------------------------------------------------------------- */
 
-/* The provider of `drive listen`: forked before the parent has a session;
- * writes a byte to readyFd once its group exists, then makes n state
- * changes once the parent's byte says it has subscribed. */
-pid_t startStatePusher(int n, int &goFd, int &readyFd)
-{
-    int fds[2];
-    int ready[2];
-    if (pipe(fds) != 0 || pipe(ready) != 0)
-        die("pipe");
-    const pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid > 0) {
-        close(fds[0]);
-        close(ready[1]);
-        goFd = fds[1];
-        readyFd = ready[0];
-        return pid;
-    }
-    close(fds[1]);
-    close(ready[0]);
-    init();
-    Group group("perf-listen", 1);
-    const ha_gs_token_t token = joinAndWait(group);
-    char go = 'r';
-    if (write(ready[1], &go, 1) != 1 || read(fds[0], &go, 1) != 1)
-        _exit(1);
-    for (int i = 0; i < n; ++i) {
-        const long before = g_approved;
-        changeState(token, HA_GS_1_PHASE, i);
-        waitFor(g_approved, before + 1);
-    }
-    /* Stays a member until the parent has everything. */
-    (void)read(fds[0], &go, 1);
-    _exit(0);
-}
-
-int drive(const std::string &scenario, int n)
-{
-    int goFd = -1;
-    int readyFd = -1;
-    const pid_t pusher = scenario == "listen" ? startStatePusher(n, goFd, readyFd) : -1;
-    init();
-    if (scenario == "join") {
-        Group group("perf-join", 1);
-        for (int i = 0; i < n; ++i)
-            check(ha_gs_goodbye(joinAndWait(group)), "ha_gs_goodbye");
-    } else if (scenario == "state" || scenario == "nphase") {
-        const ha_gs_num_phases_t phases = scenario == "state" ? HA_GS_1_PHASE : HA_GS_N_PHASE;
-        Group group("perf-" + scenario, 1, phases);
-        const ha_gs_token_t token = joinAndWait(group);
-        for (int i = 0; i < n; ++i) {
-            const long before = g_approved;
-            changeState(token, phases, i);
-            waitFor(g_approved, before + 1);
-        }
-    } else if (scenario == "sub") {
-        Group group("perf-sub", 1);
-        joinAndWait(group);
-        for (int i = 0; i < n; ++i) {
-            const long before = g_notes;
-            const ha_gs_token_t token = subscribe("perf-sub");
-            waitFor(g_notes, before + 1);
-            check(ha_gs_unsubscribe(token), "ha_gs_unsubscribe");
-        }
-    } else if (scenario == "listen") {
-        char ready = 0;
-        if (read(readyFd, &ready, 1) != 1)
-            die("the pusher did not join");
-        const long before = g_notes;
-        subscribe("perf-listen");
-        waitFor(g_notes, before + 1); /* the initial notification */
-        const long first = g_notes;
-        if (write(goFd, "g", 1) != 1)
-            die("write");
-        waitFor(g_notes, first + n);
-        close(goFd);
-        bench::killAndReap(pusher, SIGTERM);
-    } else {
-        die("unknown scenario " + scenario);
-    }
-    ha_gs_quit();
-    return 0;
-}
-
-/* ---- processes --------------------------------------------------------- */
-
-long rssKiB(const bench::PrivateGsd &gsd)
-{
-    return static_cast<long>(bench::residentBytes(gsd.pid()) / 1024);
-}
-
 /* A child process that runs `body` and reports over a pipe: it writes one
  * byte when ready, waits for one byte, then runs `after` and exits. */
 struct Child {
@@ -311,6 +220,73 @@ struct Child {
             die("a child failed");
     }
 };
+
+int drive(const std::string &scenario, int n)
+{
+    /* `listen`'s provider, forked before this process has a session: joins,
+     * and makes n state changes as fast as it can once told to go. */
+    std::optional<Group> pushed;
+    ha_gs_token_t pushToken = 0;
+    std::optional<Child> pusher;
+    if (scenario == "listen")
+        pusher.emplace(
+            [&] {
+                init();
+                pushed.emplace("perf-listen", 1);
+                pushToken = joinAndWait(*pushed);
+            },
+            [&](int) {
+                for (int i = 0; i < n; ++i) {
+                    const long before = g_approved;
+                    changeState(pushToken, HA_GS_1_PHASE, i);
+                    waitFor(g_approved, before + 1);
+                }
+            });
+    init();
+    if (scenario == "join") {
+        Group group("perf-join", 1);
+        for (int i = 0; i < n; ++i)
+            check(ha_gs_goodbye(joinAndWait(group)), "ha_gs_goodbye");
+    } else if (scenario == "state" || scenario == "nphase") {
+        const ha_gs_num_phases_t phases = scenario == "state" ? HA_GS_1_PHASE : HA_GS_N_PHASE;
+        Group group("perf-" + scenario, 1, phases);
+        const ha_gs_token_t token = joinAndWait(group);
+        for (int i = 0; i < n; ++i) {
+            const long before = g_approved;
+            changeState(token, phases, i);
+            waitFor(g_approved, before + 1);
+        }
+    } else if (scenario == "sub") {
+        Group group("perf-sub", 1);
+        joinAndWait(group);
+        for (int i = 0; i < n; ++i) {
+            const long before = g_notes;
+            const ha_gs_token_t token = subscribe("perf-sub");
+            waitFor(g_notes, before + 1);
+            check(ha_gs_unsubscribe(token), "ha_gs_unsubscribe");
+        }
+    } else if (scenario == "listen") {
+        pusher->awaitReady(); /* its group exists */
+        const long before = g_notes;
+        subscribe("perf-listen");
+        waitFor(g_notes, before + 1); /* the initial notification */
+        const long first = g_notes;
+        pusher->go();
+        waitFor(g_notes, first + n);
+        pusher->reap();
+    } else {
+        die("unknown scenario " + scenario);
+    }
+    ha_gs_quit();
+    return 0;
+}
+
+/* ---- processes --------------------------------------------------------- */
+
+long rssKiB(const bench::PrivateGsd &gsd)
+{
+    return static_cast<long>(bench::residentBytes(gsd.pid()) / 1024);
+}
 
 #ifndef HA_GS_PERF_GSD
 #define HA_GS_PERF_GSD "gsd"
