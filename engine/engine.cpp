@@ -83,7 +83,10 @@ struct Protocol {
     std::vector<ProviderId> currentProviders;
     Bytes oldState;
     std::optional<Bytes> proposedState;
-    std::optional<Bytes> message;
+    std::optional<Bytes> message; /* provider message protocol: its subject */
+    /* A message a voter attached: it goes out with the next notification
+     * only (IBM: "delivered with the next notification"). */
+    std::optional<Bytes> riderMessage;
     std::optional<ExpelInfo> expelInfo;
     std::optional<GroupAttributes> proposedAttributes;
     std::optional<Bytes> sourceState;
@@ -182,14 +185,14 @@ struct Engine::Impl {
         g.state = std::move(value);
     }
 
-    /* Looks up a token of `client` that must be a provider. */
+    /* Looks up a token of `client` that must be a provider. A subscriber
+     * token is "not a valid provider" as much as an unknown one: IBM
+     * documents HA_GS_BAD_MEMBER_TOKEN for both. */
     int providerToken(ClientId client, Token token, TokenInfo *&info)
     {
         auto it = tokens.find(token);
-        if (it == tokens.end() || it->second.client != client)
+        if (it == tokens.end() || it->second.client != client || !it->second.provider)
             return HA_GS_BAD_MEMBER_TOKEN;
-        if (!it->second.provider)
-            return HA_GS_BAD_CLIENT_TOKEN;
         info = &it->second;
         return HA_GS_OK;
     }
@@ -357,7 +360,7 @@ struct Engine::Impl {
             return rc;
         if (info->state != ProviderState::Member)
             return HA_GS_NOT_A_MEMBER;
-        if (!validNumPhases(numPhases) || timeLimit < 0)
+        if (!validNumPhases(numPhases) || !validTimeLimit(timeLimit))
             return HA_GS_BAD_PARAMETER;
         group = &groups.at(info->group);
         return HA_GS_OK;
@@ -594,10 +597,8 @@ struct Engine::Impl {
     {
         auto it = tokens.find(r.token);
         int rc = HA_GS_OK;
-        if (it == tokens.end() || it->second.client != client)
+        if (it == tokens.end() || it->second.client != client || it->second.provider)
             rc = HA_GS_BAD_MEMBER_TOKEN;
-        else if (it->second.provider)
-            rc = HA_GS_BAD_CLIENT_TOKEN;
         reply(client, id, rc);
         if (rc == HA_GS_OK)
             removeSubscription(r.token);
@@ -783,7 +784,11 @@ struct Engine::Impl {
             dissolveIfEmpty(g);
             return;
         }
-        Protocol p = newProtocol(g, HA_GS_CAST_OUT, HA_GS_1_PHASE, 0);
+        /* Like a reflection, a cast-out comes from the source group: it runs
+         * with the source-reflection phases and time limit, and its
+         * providers vote as a barrier; they cannot reject it (forced). */
+        Protocol p = newProtocol(g, HA_GS_CAST_OUT, g.attributes.sourceReflectionNumPhases,
+                                 g.attributes.sourceReflectionTimeLimit);
         p.forced = true;
         for (const auto &m : g.members) {
             p.changing.push_back(m);
@@ -794,8 +799,9 @@ struct Engine::Impl {
 
     void begin(Group &g, Protocol &&p)
     {
-        /* Providers being removed against their will do not vote. */
-        if (p.type == HA_GS_EXPEL || p.type == HA_GS_FAILURE_LEAVE || p.type == HA_GS_CAST_OUT)
+        /* Providers being removed against their will do not vote; a cast-out
+         * removes every member, who vote on it (they cannot reject it). */
+        if (p.type == HA_GS_EXPEL || p.type == HA_GS_FAILURE_LEAVE)
             for (auto &part : p.participants)
                 for (const auto &c : p.changing)
                     if (part.member.token == c.token)
@@ -817,7 +823,7 @@ struct Engine::Impl {
         prop.numPhases = p.nPhase ? HA_GS_N_PHASE : HA_GS_1_PHASE;
         prop.oldState = p.oldState;
         prop.proposedState = p.proposedState;
-        prop.message = p.message;
+        prop.message = p.riderMessage ? p.riderMessage : p.message;
         prop.currentProviders = p.currentProviders;
         prop.changingProviders = idsOf(p.changing);
         prop.leaveInfo = p.leaveInfo;
@@ -900,9 +906,12 @@ struct Engine::Impl {
                 p.proposedState = v.stateProposal;
                 break;
             }
+        /* The last phase's rider went out with this phase's notification:
+         * only this phase's riders ride on the next one. */
+        p.riderMessage.reset();
         for (const auto &v : p.participants)
             if (v.voted && v.messageProposal) {
-                p.message = v.messageProposal;
+                p.riderMessage = v.messageProposal;
                 break;
             }
 
@@ -984,6 +993,10 @@ struct Engine::Impl {
                 to.push_back({part.member.client, part.member.token,
                               p.removes() && isChanging(p, part.member.token)});
         Proposal prop = proposalOf(p);
+        /* The changes now in force: the membership after this protocol, the
+         * one subscribers are told too (n-phase and rejected notifications
+         * keep the membership the proposal was made against). */
+        prop.currentProviders = idsOf(g.members);
         notifyOutcome(std::move(to), ApprovedNote{p.type, summary, std::move(prop)});
         if (p.removes())
             for (const auto &c : p.changing)
@@ -1197,6 +1210,11 @@ std::string Engine::Impl::invariants() const
                 return "running protocol's timer is not registered in group " + name;
             if (p.nPhase && p.timer == 0)
                 return "n-phase protocol without a timer in group " + name;
+            if ((p.type == HA_GS_FAILURE_LEAVE || p.type == HA_GS_CAST_OUT) && !p.forced)
+                return "a failure leave or cast-out that could be rejected in group " + name;
+            if (p.type == HA_GS_CAST_OUT &&
+                p.nPhase != (g.attributes.sourceReflectionNumPhases == HA_GS_N_PHASE))
+                return "cast-out phases unlike the source-reflection phases in group " + name;
         }
         for (const auto &q : g.queue)
             if (q.kind == QueuedKind::Join) {

@@ -45,14 +45,18 @@ int validateAttributes(const GroupAttributes &a)
                     (a.defaultVote == HA_GS_NULL_VOTE || a.defaultVote == HA_GS_VOTE_APPROVE ||
                      a.defaultVote == HA_GS_VOTE_REJECT) &&
                     inRange(a.mergeControl, HA_GS_DEFAULT_MERGE, HA_GS_DISSOLVE_ON_MERGE) &&
-                    a.timeLimit >= 0 && a.sourceReflectionTimeLimit >= 0;
+                    validTimeLimit(a.timeLimit) && validTimeLimit(a.sourceReflectionTimeLimit);
     return ok ? HA_GS_OK : HA_GS_BAD_GROUP_ATTRIBUTES;
+}
+
+bool validTimeLimit(int seconds)
+{
+    return inRange(seconds, 0, HA_GS_TIME_LIMIT_CEILING);
 }
 
 int effectiveTimeLimit(int seconds)
 {
-    return (seconds <= 0 || seconds > HA_GS_TIME_LIMIT_CEILING) ? HA_GS_TIME_LIMIT_CEILING
-                                                                : seconds;
+    return seconds == 0 ? HA_GS_TIME_LIMIT_CEILING : seconds;
 }
 
 GroupAttributes normalizeAttributes(const GroupAttributes &a)
@@ -68,11 +72,8 @@ GroupAttributes normalizeAttributes(const GroupAttributes &a)
 
 bool sameGroupAttributes(const GroupAttributes &group, const GroupAttributes &joiner)
 {
-    GroupAttributes a = group, b = joiner;
-    a.clientVersion = b.clientVersion = 0;
-    a.version = b.version = 0;
-    a.sizeofAttributes = b.sizeofAttributes = 0;
-    return a == b;
+    return group.groupName == joiner.groupName && group.sourceGroupName == joiner.sourceGroupName &&
+           group.mergeControl == joiner.mergeControl;
 }
 
 bool validVote(int vote, int defaultVote, const std::optional<Bytes> &state,

@@ -19,14 +19,20 @@ int validateAttributes(const GroupAttributes &attributes);
 /* Zero fields replaced by their defaults (contract §3). */
 GroupAttributes normalizeAttributes(const GroupAttributes &attributes);
 
-/* Whether a joiner's normalized attributes match the group's
- * (gs_client_version, version and size fields excepted). */
+/* Whether a joiner's attributes match the group's immutable ones: name,
+ * source group and merge control. The others can change through
+ * ha_gs_change_attributes, which a restarted application cannot know of:
+ * the group keeps its current values. */
 bool sameGroupAttributes(const GroupAttributes &group, const GroupAttributes &joiner);
 
 /* 0 (one phase), HA_GS_1_PHASE or HA_GS_N_PHASE. */
 bool validNumPhases(int numPhases);
 
-/* 0 or above the ceiling -> HA_GS_TIME_LIMIT_CEILING. */
+/* 0 (the ceiling) .. HA_GS_TIME_LIMIT_CEILING; anything else is refused,
+ * never clamped. */
+bool validTimeLimit(int seconds);
+
+/* 0 -> HA_GS_TIME_LIMIT_CEILING; a valid limit otherwise unchanged. */
 int effectiveTimeLimit(int seconds);
 
 bool validVote(int vote, int defaultVote, const std::optional<Bytes> &state,

@@ -28,6 +28,17 @@
  * process exceeds gsd's request rate (HA_GS_MAX_REQUEST_RATE): the request
  * was not carried out; retry later.
  *
+ * Order of checks: every call but ha_gs_init and ha_gs_strerror first
+ * checks the session: HA_GS_NO_INIT before ha_gs_init (or after
+ * ha_gs_quit), HA_GS_NOT_OK once the connection is lost; only then its
+ * arguments (HA_GS_BAD_PARAMETER and the like), then gsd's checks.
+ *
+ * Tokens: a call given a token that is not a live token of this process,
+ * or a token of the wrong kind (a subscriber token where a provider token
+ * is expected, or the reverse), returns HA_GS_BAD_MEMBER_TOKEN, as IBM
+ * documents for "not a valid provider or subscriber".
+ * HA_GS_BAD_CLIENT_TOKEN is reserved and never returned.
+ *
  * Connection loss
  * ---------------
  * When the connection to gsd is lost, every subscription receives
@@ -149,9 +160,15 @@ extern "C" {
  * its session (see "Slow consumers" above). */
 #define HA_GS_MAX_QUEUED_NOTIFICATIONS 10000
 
-/* Every voting phase ends after at most this many seconds. A time limit of
- * zero (no limit asked for) or above the ceiling means the ceiling. */
-#define HA_GS_TIME_LIMIT_CEILING 600
+/* Every voting phase ends after at most this many seconds (one hour). A time
+ * limit of zero (no limit asked for) means the ceiling; a limit above it is
+ * refused (HA_GS_BAD_PARAMETER in a request, HA_GS_BAD_GROUP_ATTRIBUTES in
+ * group attributes), never cut down. Responsiveness intervals and response
+ * time limits have the same ceiling. One hour leaves room for recovery work
+ * in a phase (a database restart, a file system check); longer work spans
+ * phases (HA_GS_VOTE_CONTINUE), and a provider that never votes holds its
+ * group for at most an hour per phase. */
+#define HA_GS_TIME_LIMIT_CEILING 3600
 
 /* A request whose reply does not arrive within this many milliseconds
  * declares the connection to gsd lost (HA_GS_NOT_OK). */
@@ -167,6 +184,14 @@ typedef int ha_gs_node_number_t;        /* node number of a gsd */
 typedef int ha_gs_time_limit_t;         /* seconds */
 typedef const char *ha_gs_group_name_t; /* NUL-terminated group name */
 
+/* First Failure Data Capture event id (ha_gs_get_ffdc_id), a NUL-terminated
+ * string, as RSCT's FFDC library (fc.h) defines it; defined here only when
+ * fc.h was not included first. */
+#ifndef FC_EID_LEN
+#define FC_EID_LEN 42
+typedef char fc_eid_t[FC_EID_LEN + 1];
+#endif
+
 /****************************************************************************/
 /*  Return codes                                                            */
 /****************************************************************************/
@@ -180,8 +205,9 @@ typedef enum {
     HA_GS_NO_MEMORY = 5,                  /* out of memory, or gsd's budget for this client is
                                              exhausted (state memory, request rate): retry later */
     HA_GS_NOT_A_MEMBER = 6,               /* the provider's join has not been approved yet */
-    HA_GS_BAD_CLIENT_TOKEN = 7,           /* token is of the wrong kind for the call */
-    HA_GS_BAD_MEMBER_TOKEN = 8,           /* token is not a live token of this client */
+    HA_GS_BAD_CLIENT_TOKEN = 7,           /* reserved for RSCT compatibility; never returned */
+    HA_GS_BAD_MEMBER_TOKEN = 8,           /* not a live provider or subscriber token of this
+                                             client, or one of the wrong kind for the call */
     HA_GS_BAD_PARAMETER = 9,              /* invalid argument */
     HA_GS_UNKNOWN_GROUP = 10,             /* the group does not exist (delayed error) */
     HA_GS_INVALID_GROUP = 11,             /* malformed group name */
@@ -264,7 +290,7 @@ typedef enum {
     HA_GS_LEAVE = 2,
     HA_GS_FAILURE_LEAVE = 3, /* process died, called ha_gs_quit or ha_gs_goodbye */
     HA_GS_EXPEL = 4,
-    HA_GS_CAST_OUT = 5, /* removed because its source group lost it */
+    HA_GS_CAST_OUT = 5, /* removed because its source group dissolved */
     HA_GS_STATE_VALUE_CHANGE = 6,
     HA_GS_PROVIDER_MESSAGE = 7,
     HA_GS_GROUP_ATTRIBUTE_CHANGE = 8,
@@ -353,11 +379,11 @@ typedef struct {
     int gs_client_version;          /* application's own version; informational */
     ha_gs_batch_ctrl_t gs_batch_control;
     ha_gs_num_phases_t gs_num_phases; /* of joins and failure leaves; 0 = one phase */
-    ha_gs_num_phases_t gs_source_reflection_num_phases; /* 0 = one phase */
+    ha_gs_num_phases_t gs_source_reflection_num_phases; /* reflections, cast-outs; 0 = one */
     ha_gs_vote_value_t gs_group_default_vote;           /* HA_GS_NULL_VOTE = approve */
     ha_gs_merge_ctrl_t gs_merge_control;
     ha_gs_time_limit_t gs_time_limit; /* of joins and failure leaves; 0 = ceiling */
-    ha_gs_time_limit_t gs_source_reflection_time_limit; /* 0 = ceiling */
+    ha_gs_time_limit_t gs_source_reflection_time_limit; /* reflections, cast-outs; 0 = ceiling */
     ha_gs_group_name_t gs_group_name;
     ha_gs_group_name_t gs_source_group_name; /* NULL or "" = none */
 } ha_gs_group_attributes_t;
@@ -388,13 +414,24 @@ typedef struct {
 
 /* What a protocol proposes, or what it changed once approved. Pointers that
  * do not apply to the protocol are NULL. All of it is valid only during the
- * callback. */
+ * callback.
+ *
+ * gs_current_providers: in n-phase and rejected notifications, the
+ * membership the proposal was made against (before the protocol); in
+ * approved notifications, the membership in force after it, the same list
+ * subscribers get as full membership for the change (a provider removed by
+ * an approved leave, failure leave, expel or cast-out is no longer in it;
+ * an approved joiner is).
+ *
+ * gs_provider_message: a provider message protocol's message, in every
+ * notification of it; otherwise a message a voter attached to its vote,
+ * carried by the next notification of the protocol only. */
 typedef struct {
     ha_gs_phase_info_t gs_phase_info;
     ha_gs_state_value_t *gs_old_state_value;                /* group state before the protocol */
     ha_gs_state_value_t *gs_proposed_state_value;           /* new state; NULL = unchanged */
     ha_gs_provider_message_t *gs_provider_message;          /* NULL = none */
-    ha_gs_membership_t *gs_current_providers;               /* membership before the protocol */
+    ha_gs_membership_t *gs_current_providers;               /* see below */
     ha_gs_membership_t *gs_changing_providers;              /* joining or leaving providers */
     ha_gs_leave_info_t *gs_leave_info;                      /* parallel to gs_changing_providers */
     ha_gs_expel_info_t *gs_expel_info;                      /* expel protocols */
@@ -660,8 +697,12 @@ HA_GS_EXPORT void ha_gs_quit(void);
  * ha_gs_join - join a group as a provider (creating it if needed).
  *
  * Asynchronous outcome: the join protocol's approved or rejected callback.
- * The first provider creates the group with its attributes; later joiners
- * must give the same attributes (gs_client_version excepted). Joins are
+ * The first provider creates the group with its attributes. Later joiners
+ * must give the same immutable attributes: gs_group_name,
+ * gs_source_group_name and gs_merge_control. The others are mutable
+ * (ha_gs_change_attributes) and a joiner's values for them are checked for
+ * range but otherwise ignored: the group keeps its current ones, since a
+ * restarted application cannot know what was changed since it was built. Joins are
  * queued behind a running protocol and run one at a time, or together when
  * the group batches joins. An n-phase join (gs_num_phases in the attributes)
  * asks the current providers and the joiners to vote.
@@ -682,8 +723,9 @@ HA_GS_EXPORT void ha_gs_quit(void);
  *   HA_GS_INVALID_GROUP              group name empty or not printable ASCII;
  *   HA_GS_BAD_GROUP_ATTRIBUTES       gs_version is not 1, wrong
  *                                    gs_sizeof_group_attributes, a value out
- *                                    of range, or attributes unlike the
- *                                    existing group's;
+ *                                    of range (a time limit above
+ *                                    HA_GS_TIME_LIMIT_CEILING), or immutable
+ *                                    attributes unlike the existing group's;
  *   HA_GS_INVALID_SOURCE_GROUP       source group name malformed or equal to
  *                                    the group's own name;
  *   HA_GS_NO_SOURCE_GROUP_PROVIDER   the source group has no provider;
@@ -708,9 +750,10 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_join(ha_gs_token_t *provider_token,
  * Returns HA_GS_OK, or
  *   HA_GS_NO_INIT, HA_GS_NOT_OK   not initialized / connection lost;
  *   HA_GS_BAD_PARAMETER           NULL proposal_info, bad gs_num_phases or
- *                                 negative time limit;
- *   HA_GS_BAD_MEMBER_TOKEN        not a live token of this process;
- *   HA_GS_BAD_CLIENT_TOKEN        a subscriber token;
+ *                                 time limit (negative, or above
+ *                                 HA_GS_TIME_LIMIT_CEILING);
+ *   HA_GS_BAD_MEMBER_TOKEN        not a live provider token of this process
+ *                                 (a subscriber token included);
  *   HA_GS_NOT_A_MEMBER            the join has not been approved yet;
  *   HA_GS_COLLIDE                 a protocol runs or is queued in the group.
  */
@@ -726,8 +769,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_leave(ha_gs_token_t provider_token,
  * the caller counts as failed and its votes take the default vote. A pending
  * (not yet approved) join is withdrawn.
  *
- * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN,
- * HA_GS_BAD_CLIENT_TOKEN (a subscriber token).
+ * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN
+ * (not a live provider token of this process: a subscriber token included).
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_goodbye(ha_gs_token_t provider_token);
 
@@ -748,7 +791,7 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_goodbye(ha_gs_token_t provider_token);
  *   HA_GS_NO_INIT, HA_GS_NOT_OK     not initialized / connection lost;
  *   HA_GS_BAD_PARAMETER             NULL pointers, empty or duplicate list,
  *                                   bad phases or time limit, flag too long;
- *   HA_GS_BAD_MEMBER_TOKEN, HA_GS_BAD_CLIENT_TOKEN, HA_GS_NOT_A_MEMBER;
+ *   HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER;
  *   HA_GS_UNKNOWN_PROVIDER          a listed provider is not in the group;
  *   HA_GS_INVALID_DEACTIVATE_PHASE  deactivate phase > 1 in a one-phase expel;
  *   HA_GS_COLLIDE                   a protocol runs or is queued.
@@ -767,7 +810,7 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_expel(ha_gs_token_t provider_token,
  *                HA_GS_MAX_STATE_VALUE_LENGTH bytes (0 allowed).
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_PARAMETER,
- * HA_GS_BAD_MEMBER_TOKEN, HA_GS_BAD_CLIENT_TOKEN, HA_GS_NOT_A_MEMBER,
+ * HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER,
  * HA_GS_COLLIDE, or
  *   HA_GS_NO_MEMORY  the value would exceed gsd's state memory budget
  *                    (gsd --max-state-memory).
@@ -782,11 +825,12 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_change_state_value(ha_gs_token_t provider_token,
  * gs_batch_control, gs_num_phases, gs_source_reflection_num_phases,
  * gs_group_default_vote, gs_time_limit, gs_source_reflection_time_limit.
  * The group name, source group and merge control cannot change.
- * gs_backlevel_providers, when non-NULL, is set to an empty list: every
- * provider speaks this protocol level.
+ * gs_backlevel_providers is ignored and never written (the request is
+ * const): every provider speaks this protocol level, none is back level.
+ * A new joiner's mutable attributes need not match (see ha_gs_join).
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_PARAMETER,
- * HA_GS_BAD_MEMBER_TOKEN, HA_GS_BAD_CLIENT_TOKEN, HA_GS_NOT_A_MEMBER,
+ * HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER,
  * HA_GS_COLLIDE, or
  *   HA_GS_BAD_GROUP_ATTRIBUTES  invalid values, or an immutable one changed.
  */
@@ -803,7 +847,7 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_change_attributes(ha_gs_token_t provider_token,
  *                HA_GS_MAX_MESSAGE_LENGTH bytes.
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_PARAMETER,
- * HA_GS_BAD_MEMBER_TOKEN, HA_GS_BAD_CLIENT_TOKEN, HA_GS_NOT_A_MEMBER,
+ * HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER,
  * HA_GS_COLLIDE.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_send_message(ha_gs_token_t provider_token,
@@ -817,7 +861,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_send_message(ha_gs_token_t provider_token,
  * REJECT) another phase runs. When several voters attach a state value or a
  * message in one phase, the one from the provider earliest in the membership
  * list wins: it becomes the proposed state value, or the message carried by
- * the next notification.
+ * the next notification (n-phase, approved or rejected) of the protocol, and
+ * by that one only: later notifications do not repeat it.
  *
  * vote_value            HA_GS_VOTE_APPROVE, HA_GS_VOTE_CONTINUE or
  *                       HA_GS_VOTE_REJECT.
@@ -829,8 +874,7 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_send_message(ha_gs_token_t provider_token,
  *                       time limit or fail. If voters of one phase disagree,
  *                       REJECT wins.
  *
- * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN,
- * HA_GS_BAD_CLIENT_TOKEN, or
+ * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN, or
  *   HA_GS_BAD_PARAMETER      bad vote or default vote value, oversized data;
  *   HA_GS_NO_MEMORY          the attached state value would exceed gsd's state
  *                            memory budget (gsd --max-state-memory);
@@ -875,8 +919,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_subscribe(ha_gs_token_t *subscriber_token,
 /*
  * ha_gs_unsubscribe - end a subscription. Synchronous; no notification follows.
  *
- * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN,
- * HA_GS_BAD_CLIENT_TOKEN (a provider token).
+ * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN
+ * (not a live subscriber token of this process: a provider token included).
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_unsubscribe(ha_gs_token_t subscriber_token);
 
@@ -899,6 +943,21 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_get_node_number(ha_gs_node_number_t *node_number);
  *   HA_GS_BAD_PARAMETER  adapter NULL, or the address is on no local adapter.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_get_adapter_info(ha_gs_adapter_info *adapter);
+
+/*
+ * ha_gs_get_ffdc_id - the First Failure Data Capture id of a gsd failure.
+ *
+ * IBM documents that an id is not guaranteed. gsd records no FFDC ids (its
+ * failures are in its log), so there is never one: fid is set to the empty
+ * string and the call returns HA_GS_NOT_OK ("no id"), as IBM documents for
+ * that case.
+ *
+ * fid  out: a buffer of type fc_eid_t.
+ *
+ * Returns HA_GS_NOT_OK (no id), or HA_GS_NO_INIT (not initialized), or
+ * HA_GS_BAD_PARAMETER (fid NULL). Never HA_GS_OK.
+ */
+HA_GS_EXPORT ha_gs_rc_t ha_gs_get_ffdc_id(fc_eid_t fid);
 
 /*
  * ha_gs_strerror - a static English description of a return code.

@@ -5,8 +5,10 @@
  * process's Session, and turn every exception into a return code. No
  * exception crosses extern "C".
  *
- * Arguments are checked before the session state: a NULL pointer is a bug
- * whether or not ha_gs_init has run.
+ * The session is checked before the arguments, in every call (ha_gs.h,
+ * "Order of checks"): HA_GS_NO_INIT, then HA_GS_NOT_OK for a session known
+ * to be dead, then HA_GS_BAD_PARAMETER and the like, so that a call's
+ * answer never depends on which argument check it happens to reach first.
  */
 #include "libha_gs/current_session.hpp"
 #include "libha_gs/requests.hpp"
@@ -32,26 +34,30 @@ ha_gs_rc_t guarded(F &&body) noexcept
     }
 }
 
-/* Runs body(session) with the current session, or answers HA_GS_NO_INIT. */
+/* Runs body(session) with the current session, or answers HA_GS_NO_INIT
+ * (no session) or HA_GS_NOT_OK (a session known to be dead). */
 template <class F>
 ha_gs_rc_t withSession(F &&body)
 {
     const std::shared_ptr<Session> session = gs::client::currentSession();
     if (!session)
         return HA_GS_NO_INIT;
+    if (session->lost())
+        return HA_GS_NOT_OK;
     return body(*session);
 }
 
-/* Converts with `convert`, then makes the round trip of a request that
- * creates no token. */
+/* Checks the session, converts with `convert`, then makes the round trip
+ * of a request that creates no token. */
 template <class R, class F>
 ha_gs_rc_t request(F &&convert)
 {
-    R r;
-    if (const ha_gs_rc_t rc = convert(r); rc != HA_GS_OK)
-        return rc;
-    return withSession(
-        [&](Session &s) { return s.call(gs::Request{std::move(r)}, nullptr, nullptr); });
+    return withSession([&](Session &s) {
+        R r;
+        if (const ha_gs_rc_t rc = convert(r); rc != HA_GS_OK)
+            return rc;
+        return s.call(gs::Request{std::move(r)}, nullptr, nullptr);
+    });
 }
 
 } // namespace
@@ -103,10 +109,15 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
 ha_gs_rc_t ha_gs_dispatch(const ha_gs_dispatch_flag_t dispatch_flag)
 {
     return guarded([&] {
+        const std::shared_ptr<Session> session = gs::client::currentSession();
+        if (!session)
+            return HA_GS_NO_INIT;
+        /* Not withSession: a dead session's dispatch still has to deliver
+         * HA_GS_SUBSCRIPTION_GS_HAS_DIED before answering HA_GS_NOT_OK. */
         const int flag = gs::client::rawValue(dispatch_flag);
         if (flag != HA_GS_BLOCKING && flag != HA_GS_NON_BLOCKING)
-            return HA_GS_BAD_PARAMETER;
-        return withSession([&](Session &s) { return s.dispatch(flag == HA_GS_BLOCKING); });
+            return session->lost() ? HA_GS_NOT_OK : HA_GS_BAD_PARAMETER;
+        return session->dispatch(flag == HA_GS_BLOCKING);
     });
 }
 
@@ -122,14 +133,14 @@ void ha_gs_quit(void)
 ha_gs_rc_t ha_gs_join(ha_gs_token_t *provider_token, const ha_gs_proposal_info_t *proposal_info)
 {
     return guarded([&] {
-        if (!provider_token)
-            return HA_GS_BAD_PARAMETER;
-        gs::JoinRequest r;
-        if (const ha_gs_rc_t rc = gs::client::toJoin(proposal_info, r); rc != HA_GS_OK)
-            return rc;
-        /* Copied only once checked: every string in it is bounded now. */
-        auto entry = gs::client::TokenEntry::forJoin(proposal_info->gs_join_request);
         return withSession([&](Session &s) {
+            if (!provider_token)
+                return HA_GS_BAD_PARAMETER;
+            gs::JoinRequest r;
+            if (const ha_gs_rc_t rc = gs::client::toJoin(proposal_info, r); rc != HA_GS_OK)
+                return rc;
+            /* Copied only once checked: every string in it is bounded now. */
+            auto entry = gs::client::TokenEntry::forJoin(proposal_info->gs_join_request);
             return s.call(gs::Request{std::move(r)}, std::move(entry), provider_token);
         });
     });
@@ -176,19 +187,12 @@ ha_gs_rc_t ha_gs_change_state_value(ha_gs_token_t provider_token,
 ha_gs_rc_t ha_gs_change_attributes(ha_gs_token_t provider_token,
                                    const ha_gs_proposal_info_t *proposal_info)
 {
+    /* gs_backlevel_providers is never written: the request is const, and
+     * every provider speaks this protocol level (ha_gs.h). */
     return guarded([&] {
-        const ha_gs_rc_t rc =
-            request<gs::AttributeChangeRequest>([&](gs::AttributeChangeRequest &r) {
-                return gs::client::toAttributeChange(provider_token, proposal_info, r);
-            });
-        /* Every provider speaks this protocol level: nobody is back level. */
-        if (rc == HA_GS_OK && proposal_info->gs_attribute_change_request.gs_backlevel_providers) {
-            ha_gs_membership_t *backlevel =
-                proposal_info->gs_attribute_change_request.gs_backlevel_providers;
-            backlevel->gs_count = 0;
-            backlevel->gs_providers = nullptr;
-        }
-        return rc;
+        return request<gs::AttributeChangeRequest>([&](gs::AttributeChangeRequest &r) {
+            return gs::client::toAttributeChange(provider_token, proposal_info, r);
+        });
     });
 }
 
@@ -219,13 +223,13 @@ ha_gs_rc_t ha_gs_subscribe(ha_gs_token_t *subscriber_token,
                            const ha_gs_proposal_info_t *proposal_info)
 {
     return guarded([&] {
-        if (!subscriber_token)
-            return HA_GS_BAD_PARAMETER;
-        gs::SubscribeRequest r;
-        if (const ha_gs_rc_t rc = gs::client::toSubscribe(proposal_info, r); rc != HA_GS_OK)
-            return rc;
-        auto entry = gs::client::TokenEntry::forSubscribe(proposal_info->gs_subscribe_request);
         return withSession([&](Session &s) {
+            if (!subscriber_token)
+                return HA_GS_BAD_PARAMETER;
+            gs::SubscribeRequest r;
+            if (const ha_gs_rc_t rc = gs::client::toSubscribe(proposal_info, r); rc != HA_GS_OK)
+                return rc;
+            auto entry = gs::client::TokenEntry::forSubscribe(proposal_info->gs_subscribe_request);
             return s.call(gs::Request{std::move(r)}, std::move(entry), subscriber_token);
         });
     });
@@ -244,18 +248,27 @@ ha_gs_rc_t ha_gs_unsubscribe(ha_gs_token_t subscriber_token)
 ha_gs_rc_t ha_gs_get_node_number(ha_gs_node_number_t *node_number)
 {
     return guarded([&] {
-        if (!node_number)
-            return HA_GS_BAD_PARAMETER;
-        return withSession([&](Session &s) { return s.nodeNumber(node_number); });
+        return withSession([&](Session &s) {
+            return node_number ? s.nodeNumber(node_number) : HA_GS_BAD_PARAMETER;
+        });
     });
 }
 
 ha_gs_rc_t ha_gs_get_adapter_info(ha_gs_adapter_info *adapter)
 {
     return guarded([&] {
-        if (!adapter)
-            return HA_GS_BAD_PARAMETER;
-        return withSession([&](Session &s) { return s.adapterInfo(adapter); });
+        return withSession(
+            [&](Session &s) { return adapter ? s.adapterInfo(adapter) : HA_GS_BAD_PARAMETER; });
+    });
+}
+
+ha_gs_rc_t ha_gs_get_ffdc_id(fc_eid_t fid)
+{
+    return guarded([&] {
+        /* gsd records no FFDC ids: there is never one to copy out. */
+        if (fid)
+            fid[0] = '\0';
+        return withSession([&](Session &) { return fid ? HA_GS_NOT_OK : HA_GS_BAD_PARAMETER; });
     });
 }
 
@@ -278,9 +291,9 @@ const char *ha_gs_strerror(ha_gs_rc_t rc)
     case HA_GS_NOT_A_MEMBER:
         return "the provider's join has not been approved yet";
     case HA_GS_BAD_CLIENT_TOKEN:
-        return "token is of the wrong kind for this call";
+        return "bad client token (reserved; never returned)";
     case HA_GS_BAD_MEMBER_TOKEN:
-        return "not a live token of this process";
+        return "not a live provider or subscriber token of this process for this call";
     case HA_GS_BAD_PARAMETER:
         return "invalid argument";
     case HA_GS_UNKNOWN_GROUP:

@@ -26,8 +26,17 @@ ha_gs_rc_t copyBytes(unsigned int length, const char *data, size_t limit, Bytes 
     return HA_GS_OK;
 }
 
+/* 0 (the ceiling) .. HA_GS_TIME_LIMIT_CEILING. Checked here as well as in
+ * gsd (which decides) so that a limit above the ceiling fails at the call,
+ * with no round trip: it is refused, never cut down. */
+bool validTimeLimit(ha_gs_time_limit_t seconds)
+{
+    return seconds >= 0 && seconds <= HA_GS_TIME_LIMIT_CEILING;
+}
+
 /* Group attributes as the application gave them; gsd normalizes and checks
- * the values. tooLong is the code for a name beyond the limit. */
+ * the values (the time limits are checked here too). tooLong is the code for a name beyond the
+ * limit. */
 ha_gs_rc_t toAttributes(const ha_gs_group_attributes_t &a, GroupAttributes &out,
                         ha_gs_rc_t nameTooLong, ha_gs_rc_t sourceTooLong)
 {
@@ -53,6 +62,8 @@ ha_gs_rc_t toAttributes(const ha_gs_group_attributes_t &a, GroupAttributes &out,
             return sourceTooLong;
         out.sourceGroupName.assign(a.gs_source_group_name, n);
     }
+    if (!validTimeLimit(a.gs_time_limit) || !validTimeLimit(a.gs_source_reflection_time_limit))
+        return HA_GS_BAD_GROUP_ATTRIBUTES;
     return HA_GS_OK;
 }
 
@@ -99,6 +110,8 @@ ha_gs_rc_t toLeave(ha_gs_token_t token, const ha_gs_proposal_info_t *info, Leave
     out.token = token;
     out.numPhases = rawValue(l.gs_num_phases);
     out.timeLimit = l.gs_time_limit;
+    if (!validTimeLimit(l.gs_time_limit))
+        return HA_GS_BAD_PARAMETER;
     out.leaveCode = l.gs_leave_code;
     return HA_GS_OK;
 }
@@ -115,6 +128,8 @@ ha_gs_rc_t toExpel(ha_gs_token_t token, const ha_gs_proposal_info_t *info, Expel
     out.token = token;
     out.numPhases = rawValue(e.gs_num_phases);
     out.timeLimit = e.gs_time_limit;
+    if (!validTimeLimit(e.gs_time_limit))
+        return HA_GS_BAD_PARAMETER;
     out.expelList.reserve(list.gs_count);
     for (unsigned int i = 0; i < list.gs_count; ++i)
         out.expelList.push_back(ProviderId{list.gs_providers[i].gs_instance_number,
@@ -140,6 +155,8 @@ ha_gs_rc_t toStateChange(ha_gs_token_t token, const ha_gs_proposal_info_t *info,
     out.token = token;
     out.numPhases = rawValue(s.gs_num_phases);
     out.timeLimit = s.gs_time_limit;
+    if (!validTimeLimit(s.gs_time_limit))
+        return HA_GS_BAD_PARAMETER;
     return copyBytes(s.gs_new_state->gs_length, s.gs_new_state->gs_state,
                      HA_GS_MAX_STATE_VALUE_LENGTH, out.newState);
 }
@@ -154,6 +171,8 @@ ha_gs_rc_t toMessage(ha_gs_token_t token, const ha_gs_proposal_info_t *info, Mes
     out.token = token;
     out.numPhases = rawValue(m.gs_num_phases);
     out.timeLimit = m.gs_time_limit;
+    if (!validTimeLimit(m.gs_time_limit))
+        return HA_GS_BAD_PARAMETER;
     return copyBytes(m.gs_message->gs_length, m.gs_message->gs_message, HA_GS_MAX_MESSAGE_LENGTH,
                      out.message);
 }
@@ -169,6 +188,8 @@ ha_gs_rc_t toAttributeChange(ha_gs_token_t token, const ha_gs_proposal_info_t *i
     out.token = token;
     out.numPhases = rawValue(a.gs_num_phases);
     out.timeLimit = a.gs_time_limit;
+    if (!validTimeLimit(a.gs_time_limit))
+        return HA_GS_BAD_PARAMETER;
     /* A name beyond the limit cannot be the group's own: it is an attempt to
      * change an immutable attribute. */
     return toAttributes(*a.gs_group_attributes, out.attributes, HA_GS_BAD_GROUP_ATTRIBUTES,

@@ -199,6 +199,12 @@ bool Session::alive()
     return !dead_ && !quit_;
 }
 
+bool Session::lost()
+{
+    Lock lock(mutex_);
+    return dead_ || quit_;
+}
+
 bool Session::sendLocked(const wire::ClientMessage &message)
 {
     if (!socketsOpen_ || dead_)

@@ -78,6 +78,9 @@ class Session {
 
     /* False once the connection is lost or ha_gs_quit was called. */
     bool alive();
+    /* True once the connection is known to be lost or ha_gs_quit was
+     * called. Unlike alive(), reads nothing: cheap enough for every call. */
+    bool lost();
 
     /* One request round trip. `registration`, for a join or subscribe,
      * enters the new token in the routing table when gsd accepts, before any

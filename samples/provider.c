@@ -143,12 +143,16 @@ static void print_bytes(const char *label, const char *data, unsigned int length
     printf("\"");
 }
 
-/* What a protocol changes: who joins or leaves, the new state, the message. */
-static void print_proposal(ha_gs_request_t type, const ha_gs_proposal_t *p)
+/* What a protocol changes: who joins or leaves, the new state, the message.
+ * gs_current_providers is the membership the proposal was made against in
+ * n-phase and rejected notifications ("members"), and the membership in
+ * force after the change in approved ones ("members_after"). */
+static void print_proposal(const char *members_label, ha_gs_request_t type,
+                           const ha_gs_proposal_t *p)
 {
     if (p == NULL)
         return;
-    print_membership("members", p->gs_current_providers);
+    print_membership(members_label, p->gs_current_providers);
     if (type == HA_GS_JOIN)
         print_membership("joining", p->gs_changing_providers);
     else if (type == HA_GS_LEAVE || type == HA_GS_FAILURE_LEAVE || type == HA_GS_EXPEL ||
@@ -192,7 +196,7 @@ static void on_n_phase(const ha_gs_n_phase_notification_t *n)
 
     printf("provider %d: %s phase %u:", instance, protocol_name(n->gs_protocol_type),
            n->gs_proposal ? n->gs_proposal->gs_phase_info.gs_phase_number : 0u);
-    print_proposal(n->gs_protocol_type, n->gs_proposal);
+    print_proposal("members", n->gs_protocol_type, n->gs_proposal);
     printf(" -> vote APPROVE\n");
     rc = ha_gs_vote(n->gs_provider_token, HA_GS_VOTE_APPROVE, NULL, NULL, HA_GS_NULL_VOTE);
     if (rc != HA_GS_OK)
@@ -202,7 +206,7 @@ static void on_n_phase(const ha_gs_n_phase_notification_t *n)
 static void on_approved(const ha_gs_approved_notification_t *n)
 {
     printf("provider %d: %s approved:", instance, protocol_name(n->gs_protocol_type));
-    print_proposal(n->gs_protocol_type, n->gs_proposal);
+    print_proposal("members_after", n->gs_protocol_type, n->gs_proposal);
     printf("\n");
     switch (n->gs_protocol_type) {
     case HA_GS_JOIN:
@@ -227,7 +231,7 @@ static void on_rejected(const ha_gs_rejected_notification_t *n)
     printf("provider %d: %s rejected", instance, protocol_name(n->gs_protocol_type));
     print_summary(n->gs_summary_code);
     printf(":");
-    print_proposal(n->gs_protocol_type, n->gs_proposal);
+    print_proposal("members", n->gs_protocol_type, n->gs_proposal);
     printf("\n");
     if (n->gs_protocol_type == HA_GS_JOIN && !joined)
         joined = -1;

@@ -93,7 +93,7 @@ provider)
         'provider 1: proposed state "a2"' 'state="a2"' \
         'provider 1: proposed state "a3"' 'state="a3"' \
         "provider 1: staying in the group" \
-        "provider 1: LEAVE approved: members=[1@1] leaving=[1@1]" \
+        "provider 1: LEAVE approved: members_after=[] leaving=[1@1]" \
         "provider 1: left group grp"
     expect "$dir/p2.out" \
         "provider 2: joined group grp" \
@@ -141,7 +141,7 @@ voter)
         "provider 3: JOIN phase 1: members=[1@1] joining=[3@1] -> vote APPROVE" \
         'provider 3: proposed state "good"' \
         'provider 3: STATE_VALUE_CHANGE phase 2: members=[1@1 3@1] state="good" -> vote APPROVE' \
-        'provider 3: STATE_VALUE_CHANGE approved: members=[1@1 3@1] state="good"'
+        'provider 3: STATE_VALUE_CHANGE approved: members_after=[1@1 3@1] state="good"'
     ;;
 *)
     echo "unknown scenario $scenario" >&2

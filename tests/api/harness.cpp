@@ -870,22 +870,13 @@ std::vector<std::string> memberNames(const ha_gs_membership_t *m)
     return out;
 }
 
-void providerView(const std::string &group, int protocol, const ha_gs_proposal_t *p)
+void providerView(const std::string &group, const ha_gs_proposal_t *p)
 {
     if (!agent().views.count(group) || !p)
         return;
     View &v = agent().viewState[group];
-    std::vector<std::string> members = memberNames(p->gs_current_providers);
-    const std::vector<std::string> changing = memberNames(p->gs_changing_providers);
-    if (protocol == HA_GS_JOIN) {
-        members.insert(members.end(), changing.begin(), changing.end());
-    } else if (protocol == HA_GS_LEAVE || protocol == HA_GS_FAILURE_LEAVE ||
-               protocol == HA_GS_EXPEL || protocol == HA_GS_CAST_OUT) {
-        std::erase_if(members, [&](const std::string &m) {
-            return std::find(changing.begin(), changing.end(), m) != changing.end();
-        });
-    }
-    v.members = members;
+    /* An approved notification carries the membership in force after it. */
+    v.members = memberNames(p->gs_current_providers);
     if (p->gs_old_state_value)
         v.state.assign(p->gs_old_state_value->gs_state ? p->gs_old_state_value->gs_state : "",
                        p->gs_old_state_value->gs_length);
@@ -933,7 +924,7 @@ void onApproved(const ha_gs_approved_notification_t *n)
 {
     const std::string g = groupOf(n->gs_provider_token);
     emit(g + ": " + format(n));
-    providerView(g, n->gs_protocol_type, n->gs_proposal);
+    providerView(g, n->gs_proposal);
 }
 
 void onRejected(const ha_gs_rejected_notification_t *n)

@@ -16,7 +16,7 @@ TEST_CASE("join: the first provider creates the group; the second join is seen b
     CHECK(ja.token() != 0);
     const std::string first = a.waitFor("g: approved JOIN");
     CHECK(field(first, "phase") == "1/1");
-    CHECK(field(first, "cur") == "[]");
+    CHECK(field(first, "cur") == "[1.1]"); /* the membership after the join */
     CHECK(field(first, "chg") == "[1.1]");
     CHECK(field(first, "old") == "\"\"");
     CHECK(field(first, "prop") == "-");
@@ -27,7 +27,7 @@ TEST_CASE("join: the first provider creates the group; the second join is seen b
     const std::string atA = a.waitFor("g: approved JOIN");
     const std::string atB = b.waitFor("g: approved JOIN");
     CHECK(atA == atB);
-    CHECK(field(atA, "cur") == "[1.1]");
+    CHECK(field(atA, "cur") == "[1.1,2.1]");
     CHECK(field(atA, "chg") == "[2.1]");
 }
 
@@ -48,25 +48,27 @@ TEST_CASE("join: HA_GS_BAD_GROUP_ATTRIBUTES for invalid attribute blocks")
     /* None of them created the group or left anything behind. */
     CHECK(c.rc("join g 1") == "HA_GS_OK");
     const std::string ok = c.waitFor("g: approved JOIN");
-    CHECK(field(ok, "cur") == "[]");
+    CHECK(field(ok, "cur") == "[1.1]");
 }
 
-TEST_CASE("join: later joiners must give the group's attributes, client version excepted")
+TEST_CASE("join: later joiners must give the group's immutable attributes only")
 {
     PrivateGsd gsd;
     ClientProcess a("a", gsd), b("b", gsd);
     REQUIRE(a.rc("join g 1 tl=5 default=reject batch=joins cv=1") == "HA_GS_OK");
     a.waitFor("g: approved JOIN");
+    /* Name, source group and merge control cannot change: they must match. */
+    REQUIRE(a.rc("join other 1") == "HA_GS_OK");
+    a.waitFor("other: approved JOIN");
     for (const std::string &unlike :
-         {std::string("tl=6 default=reject batch=joins"), std::string("tl=5 batch=joins"),
-          std::string("tl=5 default=reject"), std::string("tl=5 default=reject batch=both"),
-          std::string("tl=5 default=reject batch=joins phases=n"),
-          std::string("tl=5 default=reject batch=joins merge=1"),
-          std::string("tl=5 default=reject batch=joins sphases=n")}) {
+         {std::string("tl=5 default=reject batch=joins merge=1"),
+          std::string("tl=5 default=reject batch=joins source=other")}) {
         CAPTURE(unlike);
         CHECK(b.rc("join g 2 " + unlike) == "HA_GS_BAD_GROUP_ATTRIBUTES");
     }
-    CHECK(b.rc("join g 2 tl=5 default=reject batch=joins cv=99") == "HA_GS_OK");
+    /* The others can (ha_gs_change_attributes): they need not match, and
+     * the group keeps its own. */
+    CHECK(b.rc("join g 2 tl=6 batch=both sphases=n cv=99") == "HA_GS_OK");
     b.waitFor({"g: approved JOIN", {"chg=[2.1]"}});
 
     /* Zero fields mean the defaults: the same normalized attributes. */

@@ -59,8 +59,11 @@ TEST_CASE("n-phase: every provider votes approve: approved in one phase")
     CHECK(field(ok, "summary") == "EXPLICIT_APPROVE");
     CHECK(field(ok, "prop") == "\"x\"");
 
-    /* A limit above the ceiling means the ceiling. */
-    REQUIRE(t.b.rc("state g y phases=n tl=100000") == "HA_GS_OK");
+    /* A limit above the ceiling is refused, never cut down; the ceiling
+     * itself is a valid limit. */
+    CHECK(t.b.rc("state g y phases=n tl=100000") == "HA_GS_BAD_PARAMETER");
+    REQUIRE(t.b.rc("state g y phases=n tl=" + std::to_string(HA_GS_TIME_LIMIT_CEILING)) ==
+            "HA_GS_OK");
     CHECK(field(atAll(t.all(), "g: nphase STATE_VALUE_CHANGE"), "tl") ==
           std::to_string(HA_GS_TIME_LIMIT_CEILING));
     voteAll(t.all(), "approve");
@@ -337,7 +340,7 @@ TEST_CASE("n-phase: a queued joiner is not a member yet")
     voteAll(t.all(), "approve");
     atAll(t.all(), "g: approved STATE_VALUE_CHANGE");
     const std::string join = d.waitFor("g: approved JOIN");
-    CHECK(field(join, "cur") == "[1.1,2.1,3.1]");
+    CHECK(field(join, "cur") == "[1.1,2.1,3.1,4.1]");
     CHECK(field(join, "chg") == "[4.1]");
     CHECK(field(join, "old") == "\"x\"");
     CHECK(d.rc("state g y") == "HA_GS_OK");

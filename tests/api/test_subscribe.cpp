@@ -354,7 +354,7 @@ TEST_CASE("subscribe: unsubscribe, and HA_GS_EXISTS on a second subscription")
     CHECK(subSummary(s.next()) == "g: sub type=STATE|MEMBERSHIP state=\"u1\" full=[1.1]");
 }
 
-TEST_CASE("subscribe: HA_GS_BAD_CLIENT_TOKEN when the token is of the wrong kind")
+TEST_CASE("subscribe: HA_GS_BAD_MEMBER_TOKEN when the token is of the wrong kind")
 {
     PrivateGsd gsd;
     LocalClient c("c", gsd);
@@ -363,16 +363,16 @@ TEST_CASE("subscribe: HA_GS_BAD_CLIENT_TOKEN when the token is of the wrong kind
     REQUIRE(c.rc("subscribe g state") == "HA_GS_OK"); /* provider and subscriber of g */
     c.waitFor("g: sub");
 
-    CHECK(c.rc("unsubscribe p:g") == "HA_GS_BAD_CLIENT_TOKEN");
-    CHECK(c.rc("state s:g x") == "HA_GS_BAD_CLIENT_TOKEN");
-    CHECK(c.rc("msg s:g x") == "HA_GS_BAD_CLIENT_TOKEN");
-    CHECK(c.rc("leave s:g") == "HA_GS_BAD_CLIENT_TOKEN");
-    CHECK(c.rc("goodbye s:g") == "HA_GS_BAD_CLIENT_TOKEN");
-    CHECK(c.rc("expel s:g 1.1") == "HA_GS_BAD_CLIENT_TOKEN");
-    CHECK(c.rc("attrs s:g tl=3") == "HA_GS_BAD_CLIENT_TOKEN");
+    CHECK(c.rc("unsubscribe p:g") == "HA_GS_BAD_MEMBER_TOKEN");
+    CHECK(c.rc("state s:g x") == "HA_GS_BAD_MEMBER_TOKEN");
+    CHECK(c.rc("msg s:g x") == "HA_GS_BAD_MEMBER_TOKEN");
+    CHECK(c.rc("leave s:g") == "HA_GS_BAD_MEMBER_TOKEN");
+    CHECK(c.rc("goodbye s:g") == "HA_GS_BAD_MEMBER_TOKEN");
+    CHECK(c.rc("expel s:g 1.1") == "HA_GS_BAD_MEMBER_TOKEN");
+    CHECK(c.rc("attrs s:g tl=3") == "HA_GS_BAD_MEMBER_TOKEN");
     REQUIRE(c.rc("state g x phases=n") == "HA_GS_OK");
     c.waitFor("g: nphase STATE_VALUE_CHANGE");
-    CHECK(c.rc("vote s:g approve") == "HA_GS_BAD_CLIENT_TOKEN");
+    CHECK(c.rc("vote s:g approve") == "HA_GS_BAD_MEMBER_TOKEN");
     CHECK(c.rc("vote p:g approve") == "HA_GS_OK");
     c.waitFor("g: approved STATE_VALUE_CHANGE");
     CHECK(subSummary(c.waitFor("g: sub")) == "g: sub type=STATE state=\"x\"");

@@ -1641,6 +1641,67 @@ TEST_CASE("limits: gsd itself enforces each size limit at its boundary, and keep
     CHECK(other.channel().hear() == okApproved());
 }
 
+TEST_CASE("limits: gsd refuses time limits above HA_GS_TIME_LIMIT_CEILING, never clamps them")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    REQUIRE(client.hello().rc == HA_GS_OK);
+    const auto rc = [&](Request request) { return replyRc(client, std::move(request)); };
+    const int over = HA_GS_TIME_LIMIT_CEILING + 1;
+
+    /* Group attributes: the code of bad attributes; the group is not created. */
+    for (const bool reflection : {false, true}) {
+        GroupAttributes a = groupAttributes("long");
+        (reflection ? a.sourceReflectionTimeLimit : a.timeLimit) = over;
+        CAPTURE(reflection);
+        CHECK(rc(JoinRequest{a, 1, ""}) == HA_GS_BAD_GROUP_ATTRIBUTES);
+    }
+    CHECK(rc(SubscribeRequest{HA_GS_SUBSCRIBE_STATE, "long"}) == HA_GS_OK);
+    CHECK(client.await(note<DelayedErrorNote>(
+        [](const DelayedErrorNote &n) { return n.rc == HA_GS_UNKNOWN_GROUP; })));
+
+    const Token token = join(client, "long", 1);
+    REQUIRE(token != 0);
+    AttributeChangeRequest change{token, HA_GS_1_PHASE, 0, groupAttributes("long")};
+    change.attributes.timeLimit = over;
+    CHECK(rc(change) == HA_GS_BAD_GROUP_ATTRIBUTES);
+
+    /* Requests: HA_GS_BAD_PARAMETER, whatever the protocol. */
+    for (const Request &request : std::vector<Request>{
+             StateChangeRequest{token, HA_GS_N_PHASE, over, Bytes("x")},
+             MessageRequest{token, HA_GS_N_PHASE, over, Bytes("x")},
+             LeaveRequest{token, HA_GS_N_PHASE, over, 0},
+             ExpelRequest{token, HA_GS_N_PHASE, over, {{1, 1}}, 0, ""},
+             AttributeChangeRequest{token, HA_GS_N_PHASE, over, groupAttributes("long")},
+             StateChangeRequest{token, HA_GS_N_PHASE, 1 << 30, Bytes("x")},
+         }) {
+        CAPTURE(request.index());
+        CHECK(rc(request) == HA_GS_BAD_PARAMETER);
+    }
+
+    /* At the ceiling: accepted, and the n-phase notification shows it as asked. */
+    CHECK(rc(StateChangeRequest{token, HA_GS_N_PHASE, HA_GS_TIME_LIMIT_CEILING, Bytes("y")}) ==
+          HA_GS_OK);
+    CHECK(client.await(note<NPhaseNote>(
+        [](const NPhaseNote &n) { return n.timeLimit == HA_GS_TIME_LIMIT_CEILING; })));
+    CHECK(rc(VoteRequest{token, HA_GS_VOTE_APPROVE, std::nullopt, std::nullopt, 0}) == HA_GS_OK);
+    CHECK(client.await(note<ApprovedNote>([](const ApprovedNote &n) {
+        return n.protocol == HA_GS_STATE_VALUE_CHANGE && n.proposal.proposedState == Bytes("y");
+    })));
+
+    /* Responsiveness intervals and limits have the same ceiling. */
+    RawClient pinged(broker.endpoint);
+    const auto helloRc = [&](int interval, int limit) {
+        return pinged
+            .hello(wire::Hello{wire::kProtocolVersion, std::nullopt, HA_GS_PING_RESPONSIVENESS,
+                               interval, limit})
+            .rc;
+    };
+    CHECK(helloRc(over, 1) == HA_GS_BAD_PARAMETER);
+    CHECK(helloRc(1, over) == HA_GS_BAD_PARAMETER);
+    CHECK(helloRc(HA_GS_TIME_LIMIT_CEILING, HA_GS_TIME_LIMIT_CEILING) == HA_GS_OK);
+}
+
 TEST_CASE("request bucket: a burst, then one request per 1/rate seconds")
 {
     const auto t0 = Clock::now();

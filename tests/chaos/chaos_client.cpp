@@ -379,20 +379,17 @@ void onApproved(const ha_gs_approved_notification_t *n)
     g->votePending = false;
     const ha_gs_proposal_t *p = n->gs_proposal;
     const ha_gs_membership_t *chg = p ? p->gs_changing_providers : nullptr;
+    /* An approved notification carries the membership in force after it. */
     const ha_gs_membership_t *cur = p ? p->gs_current_providers : nullptr;
     std::vector<ha_gs_provider_t> after;
     if (cur)
         after.assign(cur->gs_providers, cur->gs_providers + cur->gs_count);
     const ha_gs_request_t type = n->gs_protocol_type;
     if (type == HA_GS_JOIN) {
-        if (chg)
-            after.insert(after.end(), chg->gs_providers, chg->gs_providers + chg->gs_count);
         if (contains(chg, g->instance))
             g->member = true;
     } else if (type == HA_GS_LEAVE || type == HA_GS_FAILURE_LEAVE || type == HA_GS_EXPEL ||
                type == HA_GS_CAST_OUT) {
-        std::erase_if(
-            after, [&](const ha_gs_provider_t &m) { return contains(chg, m.gs_instance_number); });
         if (contains(chg, g->instance)) {
             endOfMembership(*g);
             return;

@@ -2,6 +2,8 @@
 /* Scenario tests of the protocol engine: one rule per test case. */
 #include "sim.hpp"
 
+#include "engine/validate.hpp"
+
 #include <doctest/doctest.h>
 
 using namespace gs;
@@ -62,7 +64,7 @@ TEST_CASE("first join creates the group and is approved at once")
     auto a = only<ApprovedNote>(s, 1, &meta);
     CHECK(meta.token == t);
     CHECK(a.protocol == HA_GS_JOIN);
-    CHECK(a.proposal.currentProviders.empty());
+    CHECK(a.proposal.currentProviders == ids({5})); /* in force after the join */
     CHECK(a.proposal.changingProviders == ids({5}));
     auto g = s.engine.group("g");
     REQUIRE(g);
@@ -81,7 +83,7 @@ TEST_CASE("second join is seen by both providers, membership in join order")
     auto a1 = only<ApprovedNote>(s, 1);
     auto a2 = only<ApprovedNote>(s, 2);
     CHECK(a1 == a2);
-    CHECK(a1.proposal.currentProviders == ids({1}));
+    CHECK(a1.proposal.currentProviders == ids({1, 2}));
     CHECK(a1.proposal.changingProviders == ids({2}));
     CHECK(s.engine.group("g")->members.size() == 2);
 }
@@ -97,14 +99,30 @@ TEST_CASE("join validation errors")
     s.hello(3);
     joined(s, 1, "g", 1);
 
-    SUBCASE("attributes must match the group's, client version excepted")
+    SUBCASE("immutable attributes must match the group's")
     {
         auto j = join("g", 2);
-        j.attributes.timeLimit = 7;
+        j.attributes.mergeControl = HA_GS_DISSOLVE_ON_MERGE;
+        CHECK(s.rc(2, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
+        j = join("g", 2);
+        j.attributes.sourceGroupName = "g0";
+        joined(s, 3, "g0", 1);
         CHECK(s.rc(2, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
         j = join("g", 2);
         j.attributes.clientVersion = 42;
         CHECK(s.rc(2, j) == HA_GS_OK);
+    }
+    SUBCASE("mutable attributes need not match; the group keeps its own")
+    {
+        auto j = join("g", 2, HA_GS_N_PHASE, HA_GS_BATCH_BOTH, 7);
+        j.attributes.defaultVote = HA_GS_VOTE_REJECT;
+        j.attributes.sourceReflectionNumPhases = HA_GS_N_PHASE;
+        j.attributes.sourceReflectionTimeLimit = 9;
+        CHECK(s.rc(2, j) == HA_GS_OK);
+        CHECK(s.engine.group("g")->attributes == normalizeAttributes(attrs("g")));
+        j = join("g", 2);
+        j.attributes.timeLimit = -1; /* still checked for range */
+        CHECK(s.rc(3, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
     }
     SUBCASE("zero fields mean the defaults")
     {
@@ -130,6 +148,12 @@ TEST_CASE("join validation errors")
         CHECK(s.rc(2, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
         j = join("h", 1);
         j.attributes.timeLimit = -1;
+        CHECK(s.rc(2, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
+        j = join("h", 1);
+        j.attributes.timeLimit = HA_GS_TIME_LIMIT_CEILING + 1;
+        CHECK(s.rc(2, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
+        j = join("h", 1);
+        j.attributes.sourceReflectionTimeLimit = HA_GS_TIME_LIMIT_CEILING + 1;
         CHECK(s.rc(2, j) == HA_GS_BAD_GROUP_ATTRIBUTES);
     }
     SUBCASE("names")
@@ -185,9 +209,12 @@ TEST_CASE("tokens belong to their client and have a kind")
     CHECK(s.rc(2, stateChange(t1, "x")) == HA_GS_BAD_MEMBER_TOKEN);
     CHECK(s.rc(2, GoodbyeRequest{t1}) == HA_GS_BAD_MEMBER_TOKEN);
     CHECK(s.rc(1, UnsubscribeRequest{sub}) == HA_GS_BAD_MEMBER_TOKEN);
-    CHECK(s.rc(2, stateChange(sub, "x")) == HA_GS_BAD_CLIENT_TOKEN);
-    CHECK(s.rc(2, vote(sub, HA_GS_VOTE_APPROVE)) == HA_GS_BAD_CLIENT_TOKEN);
-    CHECK(s.rc(1, UnsubscribeRequest{t1}) == HA_GS_BAD_CLIENT_TOKEN);
+    /* A token of the wrong kind is not a valid provider or subscriber. */
+    CHECK(s.rc(2, stateChange(sub, "x")) == HA_GS_BAD_MEMBER_TOKEN);
+    CHECK(s.rc(2, vote(sub, HA_GS_VOTE_APPROVE)) == HA_GS_BAD_MEMBER_TOKEN);
+    CHECK(s.rc(2, GoodbyeRequest{sub}) == HA_GS_BAD_MEMBER_TOKEN);
+    CHECK(s.rc(2, LeaveRequest{sub, HA_GS_1_PHASE, 0, 0}) == HA_GS_BAD_MEMBER_TOKEN);
+    CHECK(s.rc(1, UnsubscribeRequest{t1}) == HA_GS_BAD_MEMBER_TOKEN);
     CHECK(s.rc(1, stateChange(12345, "x")) == HA_GS_BAD_MEMBER_TOKEN);
 }
 
@@ -334,6 +361,9 @@ TEST_CASE("votes carry state values and messages; earliest provider wins")
     auto a = only<ApprovedNote>(s, 1);
     CHECK(a.protocol == HA_GS_PROVIDER_MESSAGE);
     CHECK(*a.proposal.proposedState == "from2");
+    /* m2 went out with the next notification only; the protocol's own
+     * message is its subject and stays. */
+    CHECK(*a.proposal.message == "original");
     CHECK(s.engine.group("g")->state == "from2");
 }
 
@@ -867,4 +897,195 @@ TEST_CASE("a state value attached to a vote counts against the state memory budg
     v.proposedState = std::string(10, 'x');
     CHECK(s.rc(1, v) == HA_GS_OK);
     CHECK(s.engine.stateMemory() == 10);
+}
+
+TEST_CASE("a message attached to a vote goes out with the next notification only")
+{
+    Sim s;
+    for (ClientId c = 1; c <= 2; ++c)
+        s.hello(c);
+    Token t1 = joined(s, 1, "g", 1);
+    Token t2 = joined(s, 2, "g", 2);
+    s.take(1);
+    s.take(2);
+    REQUIRE(s.rc(1, stateChange(t1, "x", HA_GS_N_PHASE)) == HA_GS_OK);
+    CHECK_FALSE(only<NPhaseNote>(s, 1).proposal.message);
+    s.take(2);
+    /* Phase 1: t2 attaches a command; phase 2 carries it. */
+    VoteRequest v = vote(t2, HA_GS_VOTE_CONTINUE);
+    v.message = "run-once";
+    REQUIRE(s.rc(2, v) == HA_GS_OK);
+    REQUIRE(s.rc(1, vote(t1, HA_GS_VOTE_CONTINUE)) == HA_GS_OK);
+    CHECK(only<NPhaseNote>(s, 1).proposal.message == std::optional<Bytes>("run-once"));
+    CHECK(only<NPhaseNote>(s, 2).proposal.message == std::optional<Bytes>("run-once"));
+    /* Phase 2 without riders: phase 3 and the approval do not repeat it. */
+    REQUIRE(s.rc(1, vote(t1, HA_GS_VOTE_CONTINUE)) == HA_GS_OK);
+    REQUIRE(s.rc(2, vote(t2, HA_GS_VOTE_CONTINUE)) == HA_GS_OK);
+    CHECK_FALSE(only<NPhaseNote>(s, 1).proposal.message);
+    s.take(2);
+    REQUIRE(s.rc(1, vote(t1, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    REQUIRE(s.rc(2, vote(t2, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    CHECK_FALSE(only<ApprovedNote>(s, 1).proposal.message);
+
+    /* A rider of the last phase rides on the approval (or rejection). */
+    REQUIRE(s.rc(1, stateChange(t1, "y", HA_GS_N_PHASE)) == HA_GS_OK);
+    s.take(1);
+    s.take(2);
+    v = vote(t2, HA_GS_VOTE_REJECT);
+    v.message = "last";
+    REQUIRE(s.rc(2, v) == HA_GS_OK);
+    REQUIRE(s.rc(1, vote(t1, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    CHECK(only<RejectedNote>(s, 1).proposal.message == std::optional<Bytes>("last"));
+}
+
+TEST_CASE("approved notifications carry the membership after the change")
+{
+    Sim s;
+    for (ClientId c = 1; c <= 4; ++c)
+        s.hello(c);
+    Token t1 = joined(s, 1, "g", 1);
+    Token t2 = joined(s, 2, "g", 2);
+    Token t3 = joined(s, 3, "g", 3);
+    Token sub = s.request(4, subscribe("g", HA_GS_SUBSCRIBE_MEMBERSHIP)).token;
+    REQUIRE(sub > 0);
+    for (ClientId c = 1; c <= 4; ++c)
+        s.take(c);
+
+    SUBCASE("a failure leave: the dead provider is gone, as subscribers are told")
+    {
+        s.gone(3);
+        auto a = only<ApprovedNote>(s, 1);
+        CHECK(a.protocol == HA_GS_FAILURE_LEAVE);
+        CHECK(a.proposal.changingProviders == ids({3}));
+        CHECK(a.proposal.currentProviders == ids({1, 2}));
+        CHECK(*only<SubscriptionNote>(s, 4).fullMembership == a.proposal.currentProviders);
+        /* "leader = first provider after each approved change" */
+        s.take(2);
+        s.gone(1);
+        a = only<ApprovedNote>(s, 2);
+        CHECK(a.proposal.currentProviders == ids({2}));
+        CHECK(a.proposal.currentProviders.front() == ProviderId{2, 1});
+    }
+    SUBCASE("a leave and an expel")
+    {
+        REQUIRE(s.rc(2, LeaveRequest{t2, HA_GS_1_PHASE, 0, 0}) == HA_GS_OK);
+        CHECK(only<ApprovedNote>(s, 1).proposal.currentProviders == ids({1, 3}));
+        CHECK(only<ApprovedNote>(s, 2).proposal.currentProviders == ids({1, 3}));
+        s.take(3);
+        ExpelRequest e;
+        e.token = t3;
+        e.numPhases = HA_GS_1_PHASE;
+        e.expelList = ids({1});
+        REQUIRE(s.rc(3, e) == HA_GS_OK);
+        CHECK(only<ApprovedNote>(s, 3).proposal.currentProviders == ids({3}));
+    }
+    SUBCASE("n-phase and rejected notifications keep the membership before")
+    {
+        LeaveRequest l{t3, HA_GS_N_PHASE, 0, 0};
+        REQUIRE(s.rc(3, l) == HA_GS_OK);
+        CHECK(only<NPhaseNote>(s, 1).proposal.currentProviders == ids({1, 2, 3}));
+        s.take(2);
+        s.take(3);
+        REQUIRE(s.rc(1, vote(t1, HA_GS_VOTE_REJECT)) == HA_GS_OK);
+        REQUIRE(s.rc(2, vote(t2, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+        REQUIRE(s.rc(3, vote(t3, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+        CHECK(only<RejectedNote>(s, 1).proposal.currentProviders == ids({1, 2, 3}));
+        /* An approved n-phase leave: the phase notification before, the
+         * approval after. */
+        s.take(2);
+        s.take(3);
+        REQUIRE(s.rc(3, l) == HA_GS_OK);
+        for (auto [c, t] : {std::pair{1, t1}, {2, t2}, {3, t3}})
+            REQUIRE(s.rc(c, vote(t, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+        auto got = s.take(1);
+        REQUIRE(got.size() == 2);
+        CHECK(as<NPhaseNote>(got[0])->proposal.currentProviders == ids({1, 2, 3}));
+        CHECK(as<ApprovedNote>(got[1])->proposal.currentProviders == ids({1, 2}));
+    }
+}
+
+TEST_CASE("a cast-out runs the target's source-reflection phases and cannot be rejected")
+{
+    Sim s;
+    for (ClientId c = 1; c <= 3; ++c)
+        s.hello(c);
+    Token src = joined(s, 1, "src", 1);
+    auto j = join("tgt", 1);
+    j.attributes.sourceGroupName = "src";
+    j.attributes.sourceReflectionNumPhases = HA_GS_N_PHASE;
+    j.attributes.sourceReflectionTimeLimit = 20;
+    Token a = s.request(2, j).token;
+    j.instance = 2;
+    Token b = s.request(3, j).token;
+    REQUIRE(a > 0);
+    REQUIRE(b > 0);
+    for (ClientId c = 1; c <= 3; ++c)
+        s.take(c);
+
+    REQUIRE(s.rc(1, GoodbyeRequest{src}) == HA_GS_OK);
+    /* The target's providers are asked to vote on their own cast-out. */
+    auto n = only<NPhaseNote>(s, 2);
+    CHECK(n.protocol == HA_GS_CAST_OUT);
+    CHECK(n.timeLimit == 20);
+    CHECK(n.proposal.numPhases == HA_GS_N_PHASE);
+    CHECK(n.proposal.changingProviders == ids({1, 2}));
+    CHECK(n.proposal.leaveInfo.front().reason == HA_GS_PROVIDER_CAST_OUT);
+    s.take(3);
+    REQUIRE(s.engine.group("tgt"));
+    CHECK(s.engine.group("tgt")->runningProtocol == HA_GS_CAST_OUT);
+
+    /* A barrier: CONTINUE runs another phase... */
+    REQUIRE(s.rc(2, vote(a, HA_GS_VOTE_CONTINUE)) == HA_GS_OK);
+    REQUIRE(s.rc(3, vote(b, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    CHECK(only<NPhaseNote>(s, 2).proposal.phaseNumber == 2);
+    s.take(3);
+    /* ...and REJECT does not reject it. */
+    REQUIRE(s.rc(2, vote(a, HA_GS_VOTE_REJECT)) == HA_GS_OK);
+    REQUIRE(s.rc(3, vote(b, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    Delivered meta;
+    auto approved = only<ApprovedNote>(s, 2, &meta);
+    CHECK(approved.protocol == HA_GS_CAST_OUT);
+    CHECK((approved.summary & HA_GS_EXPLICIT_REJECT) != 0);
+    CHECK((approved.summary & HA_GS_GROUP_DISSOLVED) != 0);
+    CHECK(approved.proposal.currentProviders.empty());
+    CHECK(meta.final);
+    CHECK_FALSE(s.engine.group("tgt"));
+
+    SUBCASE("a one-phase target is cast out at once")
+    {
+        Token src2 = joined(s, 1, "src", 1);
+        auto k = join("tgt1", 1);
+        k.attributes.sourceGroupName = "src";
+        REQUIRE(s.rc(2, k) == HA_GS_OK);
+        s.take(1);
+        s.take(2);
+        REQUIRE(s.rc(1, GoodbyeRequest{src2}) == HA_GS_OK);
+        auto c = only<ApprovedNote>(s, 2);
+        CHECK(c.protocol == HA_GS_CAST_OUT);
+        CHECK(c.proposal.numPhases == HA_GS_1_PHASE);
+    }
+}
+
+TEST_CASE("time limits: 0 means the ceiling; above it is refused, never clamped")
+{
+    Sim s;
+    s.hello(1);
+    Token t = joined(s, 1, "g", 1);
+    s.take(1);
+    CHECK(s.rc(1, stateChange(t, "x", HA_GS_N_PHASE, HA_GS_TIME_LIMIT_CEILING + 1)) ==
+          HA_GS_BAD_PARAMETER);
+    CHECK(s.rc(1, LeaveRequest{t, HA_GS_N_PHASE, HA_GS_TIME_LIMIT_CEILING + 1, 0}) ==
+          HA_GS_BAD_PARAMETER);
+    CHECK(s.take(1).empty());
+    AttributeChangeRequest r;
+    r.token = t;
+    r.attributes = attrs("g", HA_GS_1_PHASE, 0, HA_GS_TIME_LIMIT_CEILING + 1);
+    CHECK(s.rc(1, r) == HA_GS_BAD_GROUP_ATTRIBUTES);
+
+    REQUIRE(s.rc(1, stateChange(t, "x", HA_GS_N_PHASE, 0)) == HA_GS_OK);
+    CHECK(only<NPhaseNote>(s, 1).timeLimit == HA_GS_TIME_LIMIT_CEILING);
+    REQUIRE(s.rc(1, vote(t, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    s.take(1);
+    REQUIRE(s.rc(1, stateChange(t, "y", HA_GS_N_PHASE, HA_GS_TIME_LIMIT_CEILING)) == HA_GS_OK);
+    CHECK(only<NPhaseNote>(s, 1).timeLimit == HA_GS_TIME_LIMIT_CEILING);
 }

@@ -10,20 +10,32 @@
  *   - subscribers see changes only in a batch that approved a protocol;
  *   - a subscriber's full membership equals the group's at that moment;
  *   - every provider of a group sees the same approved sequence;
+ *   - an approved notification's current providers are the membership
+ *     after the change (the one before, as that provider last saw it, with
+ *     the change applied); n-phase and rejected ones carry the one before;
+ *   - a message attached to a vote appears in at most one notification;
+ *   - a cast-out runs the target's source-reflection phases and is never
+ *     rejected;
  *   - with the timers fired, every protocol ends.
  */
 #include "sim.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 
 using namespace gs;
 using namespace gs::test;
 
 namespace {
+
+/* Vote messages seen in exactly one notification, over all runs: proves
+ * the at-most-once check is not vacuous. */
+uint64_t ridersDeliveredOnce = 0;
 
 struct ClientModel {
     std::set<Token> tokens;             /* held by the client, per replies and finals */
@@ -49,8 +61,11 @@ class RandomRun {
             a.defaultVote = pick({HA_GS_NULL_VOTE, HA_GS_VOTE_APPROVE, HA_GS_VOTE_REJECT});
             /* Half the runs make gamma a target of alpha: reflections and
              * cast-outs interleave with everything else. */
-            if (std::string(g) == "gamma" && roll(2) == 0)
+            if (std::string(g) == "gamma" && roll(2) == 0) {
                 a.sourceGroupName = "alpha";
+                a.sourceReflectionNumPhases = pick<int>({0, HA_GS_1_PHASE, HA_GS_N_PHASE});
+                a.sourceReflectionTimeLimit = pick({0, 1, 2});
+            }
             groupAttrs_[g] = a;
         }
     }
@@ -66,6 +81,11 @@ class RandomRun {
         }
         for (const auto &name : sim_->engine.groupNames())
             CHECK_FALSE(sim_->engine.group(name)->protocolRunning);
+        for (const auto &[message, bodies] : riderBodies_) {
+            CHECK_MESSAGE(bodies <= 1,
+                          "vote message " << message << " in " << bodies << " notifications");
+            ridersDeliveredOnce += bodies == 1;
+        }
     }
 
   private:
@@ -119,7 +139,9 @@ class RandomRun {
             JoinRequest j;
             j.attributes = groupAttrs_[g];
             if (roll(15) == 0)
-                j.attributes.timeLimit = 99; /* mismatch */
+                j.attributes.timeLimit = 99; /* mutable: the group keeps its own */
+            if (roll(15) == 0)
+                j.attributes.mergeControl = HA_GS_DISSOLVE_ON_MERGE; /* immutable: refused */
             j.instance = roll(8);
             send(c, j);
             break;
@@ -176,8 +198,10 @@ class RandomRun {
                 pick({HA_GS_NULL_VOTE, HA_GS_NULL_VOTE, HA_GS_VOTE_APPROVE, HA_GS_VOTE_REJECT}));
             if (roll(4) == 0)
                 v.proposedState = someBytes();
+            /* Unlike any provider message (someBytes), so that each can be
+             * traced to the notifications carrying it. */
             if (roll(4) == 0)
-                v.message = someBytes();
+                v.message = "rider" + std::to_string(++riders_);
             send(c, v);
             break;
         }
@@ -240,6 +264,61 @@ class RandomRun {
         m.tokens.erase(t);
         m.group.erase(t);
         m.provider.erase(t);
+        seenMembers_.erase(t);
+    }
+
+    static bool removes(int protocol)
+    {
+        return protocol == HA_GS_LEAVE || protocol == HA_GS_FAILURE_LEAVE ||
+               protocol == HA_GS_EXPEL || protocol == HA_GS_CAST_OUT;
+    }
+
+    /* The proposal of a protocol notification, or null. */
+    static const Proposal *proposalOf(const NoteBody &body, int &protocol)
+    {
+        if (const auto *n = std::get_if<NPhaseNote>(&body))
+            return protocol = n->protocol, &n->proposal;
+        if (const auto *a = std::get_if<ApprovedNote>(&body))
+            return protocol = a->protocol, &a->proposal;
+        if (const auto *r = std::get_if<RejectedNote>(&body))
+            return protocol = r->protocol, &r->proposal;
+        return nullptr;
+    }
+
+    /* Item 2 of the conformance audit: what a provider is told of the
+     * membership, against what it was told last. */
+    void checkMembership(Token token, const NoteBody &body)
+    {
+        int protocol = 0;
+        const Proposal *p = proposalOf(body, protocol);
+        const auto seen = seenMembers_.find(token);
+        if (!std::holds_alternative<ApprovedNote>(body)) {
+            /* The membership the proposal was made against: the last one
+             * in force (a joiner, not a member yet, has none to compare). */
+            if (seen != seenMembers_.end())
+                CHECK(p->currentProviders == seen->second);
+            return;
+        }
+        if (seen == seenMembers_.end()) {
+            /* Its own join: the joiners are the last members now. */
+            REQUIRE(protocol == HA_GS_JOIN);
+            REQUIRE(p->currentProviders.size() >= p->changingProviders.size());
+            CHECK(std::equal(p->changingProviders.rbegin(), p->changingProviders.rend(),
+                             p->currentProviders.rbegin()));
+        } else {
+            std::vector<ProviderId> expected = seen->second;
+            if (protocol == HA_GS_JOIN)
+                expected.insert(expected.end(), p->changingProviders.begin(),
+                                p->changingProviders.end());
+            else if (removes(protocol))
+                std::erase_if(expected, [&](const ProviderId &id) {
+                    return std::find(p->changingProviders.begin(), p->changingProviders.end(),
+                                     id) != p->changingProviders.end();
+                });
+            CHECK_MESSAGE(p->currentProviders == expected,
+                          "approved notification without the membership after the change");
+        }
+        seenMembers_[token] = p->currentProviders;
     }
 
     /* Checks the last step's actions against the client models. */
@@ -251,6 +330,17 @@ class RandomRun {
             const auto *n = std::get_if<Notify>(&action);
             if (!n)
                 continue;
+            int protocol = 0;
+            if (const Proposal *p = proposalOf(*n->body, protocol)) {
+                if (p->message && p->message->starts_with("rider"))
+                    ++riderBodies_[*p->message];
+                if (protocol == HA_GS_CAST_OUT) {
+                    CHECK_FALSE(std::holds_alternative<RejectedNote>(*n->body));
+                    const int phases = groupAttrs_["gamma"].sourceReflectionNumPhases;
+                    CHECK(p->numPhases ==
+                          (phases == HA_GS_N_PHASE ? HA_GS_N_PHASE : HA_GS_1_PHASE));
+                }
+            }
             uint64_t approvedIndex = 0;
             if (std::holds_alternative<ApprovedNote>(*n->body)) {
                 approvedSeen = true;
@@ -282,6 +372,7 @@ class RandomRun {
                 } else if (std::holds_alternative<ApprovedNote>(*n->body) ||
                            std::holds_alternative<RejectedNote>(*n->body)) {
                     CHECK(m.provider[r.token]);
+                    checkMembership(r.token, *n->body);
                     if (approvedIndex != 0) {
                         /* A provider sees every approved protocol of its group
                          * from its own join on, with no gap. */
@@ -292,6 +383,8 @@ class RandomRun {
                         }
                     }
                 }
+                if (std::holds_alternative<NPhaseNote>(*n->body))
+                    checkMembership(r.token, *n->body);
                 if (r.final)
                     forget(r.client, r.token);
             }
@@ -316,6 +409,11 @@ class RandomRun {
     std::map<ClientId, ClientModel> models_;
     std::map<std::string, uint64_t> approvedCount_; /* approved protocols per group */
     std::map<Token, uint64_t> lastApproved_;        /* provider token -> last index seen */
+    /* provider token -> membership in force as its last approved
+     * notification told it */
+    std::map<Token, std::vector<ProviderId>> seenMembers_;
+    std::map<Bytes, int> riderBodies_; /* vote message -> notifications carrying it */
+    uint64_t riders_ = 0;
     ClientId nextClient_ = 1;
 };
 
@@ -337,6 +435,7 @@ TEST_CASE("random event sequences keep every invariant")
         RandomRun run(seed);
         run.run(150);
     }
+    CHECK(ridersDeliveredOnce > 0);
 }
 
 TEST_CASE("long random sequences keep every invariant")
