@@ -13,6 +13,12 @@
  *  - timers are started with 1..HA_GS_TIME_LIMIT_CEILING seconds;
  *  - the last full membership a step tells a subscriber is the group's
  *    membership after the step (empty once the group dissolved);
+ *  - a provider's approved notification carries the membership after the
+ *    change (the one its previous approved notification gave, with the
+ *    joiners appended or the leavers removed); its n-phase and rejected
+ *    notifications carry the one before (the last one it was given);
+ *  - a message attached to a vote is in at most one notification;
+ *  - no cast-out is rejected;
  *  - a second engine fed the same events produced the same actions
  *    (determinism).
  * At the end, firing the outstanding timers ends every protocol.
@@ -22,6 +28,7 @@
 #include "engine/engine.hpp"
 #include "ha_gs.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -91,7 +98,8 @@ class Run {
     }
     int timeLimit()
     {
-        static const int values[] = {0, 1, 2, 5, -1, 1000000};
+        static const int values[] = {
+            0, 1, 2, HA_GS_TIME_LIMIT_CEILING, -1, HA_GS_TIME_LIMIT_CEILING + 1};
         return values[in_.below(6)];
     }
     int voteValue()
@@ -163,8 +171,8 @@ class Run {
         }
         case 4:
             return StateChangeRequest{token(), phases(), timeLimit(), in_.bytes(40)};
-        case 5:
-            return MessageRequest{token(), phases(), timeLimit(), in_.bytes(40)};
+        case 5: /* "m...": never taken for a vote's message ("rider...") */
+            return MessageRequest{token(), phases(), timeLimit(), "m" + in_.bytes(40)};
         case 6: {
             AttributeChangeRequest r{token(), phases(), timeLimit(), attributes()};
             return r;
@@ -175,7 +183,9 @@ class Run {
             r.vote = voteValue();
             r.defaultVote = voteValue();
             r.proposedState = maybeBytes();
-            r.message = maybeBytes();
+            /* Unique, so that its notifications can be counted. */
+            if (maybeBytes())
+                r.message = "rider" + std::to_string(++riders_);
             return r;
         }
         case 8:
@@ -243,6 +253,7 @@ class Run {
             } else if (const auto *notify = std::get_if<Notify>(&action)) {
                 check(notify->body != nullptr, "notification without a body");
                 const auto *note = std::get_if<SubscriptionNote>(notify->body.get());
+                checkProtocolNote(*notify);
                 for (const Recipient &r : notify->recipients) {
                     check(live_.count(r.client) == 1, "notification to a client that is not live");
                     if (note && note->fullMembership) {
@@ -277,6 +288,62 @@ class Run {
             timers_.erase(fired->timer);
     }
 
+    static const Proposal *proposalOf(const NoteBody &body, int &protocol)
+    {
+        if (const auto *n = std::get_if<NPhaseNote>(&body))
+            return protocol = n->protocol, &n->proposal;
+        if (const auto *a = std::get_if<ApprovedNote>(&body))
+            return protocol = a->protocol, &a->proposal;
+        if (const auto *r = std::get_if<RejectedNote>(&body))
+            return protocol = r->protocol, &r->proposal;
+        return nullptr;
+    }
+
+    /* Riders, cast-outs, and the membership each provider is told. */
+    void checkProtocolNote(const Notify &notify)
+    {
+        int protocol = 0;
+        const Proposal *p = proposalOf(*notify.body, protocol);
+        if (!p)
+            return;
+        const bool approved = std::holds_alternative<ApprovedNote>(*notify.body);
+        if (p->message && p->message->starts_with("rider"))
+            check(++riderBodies_[*p->message] == 1, "a vote's message in two notifications");
+        check(protocol != HA_GS_CAST_OUT || !std::holds_alternative<RejectedNote>(*notify.body),
+              "a cast-out was rejected");
+        const auto &chg = p->changingProviders;
+        const auto changing = [&](const ProviderId &id) {
+            return std::find(chg.begin(), chg.end(), id) != chg.end();
+        };
+        for (const Recipient &r : notify.recipients) {
+            auto seen = seenMembers_.find(r.token);
+            if (!approved) {
+                check(seen == seenMembers_.end() || seen->second == p->currentProviders,
+                      "n-phase or rejected notification without the membership before");
+                continue;
+            }
+            if (seen == seenMembers_.end()) {
+                /* The provider's own join: the joiners end the list. */
+                check(protocol == HA_GS_JOIN && p->currentProviders.size() >= chg.size() &&
+                          std::equal(chg.rbegin(), chg.rend(), p->currentProviders.rbegin()),
+                      "a provider's first approved notification is not its join");
+            } else {
+                std::vector<ProviderId> expected = seen->second;
+                if (protocol == HA_GS_JOIN)
+                    expected.insert(expected.end(), chg.begin(), chg.end());
+                else if (protocol == HA_GS_LEAVE || protocol == HA_GS_FAILURE_LEAVE ||
+                         protocol == HA_GS_EXPEL || protocol == HA_GS_CAST_OUT)
+                    std::erase_if(expected, changing);
+                check(p->currentProviders == expected,
+                      "approved notification without the membership after the change");
+            }
+            if (r.final)
+                seenMembers_.erase(r.token);
+            else
+                seenMembers_[r.token] = p->currentProviders;
+        }
+    }
+
     ByteReader &in_;
     Engine a_;
     Engine b_;
@@ -284,6 +351,10 @@ class Run {
     std::set<Token> finished_;
     std::set<TimerId> timers_;
     std::map<Token, std::string> subscribed_; /* subscriber token -> group */
+    /* provider token -> membership its last approved notification gave */
+    std::map<Token, std::vector<ProviderId>> seenMembers_;
+    std::map<Bytes, int> riderBodies_; /* vote message -> notifications with it */
+    uint64_t riders_ = 0;
     RequestId nextRequest_ = 1;
 };
 
