@@ -35,7 +35,8 @@
  * An election happens only when a role is vacant; a running master or
  * vice-master is never pre-empted by a node that joins later, whatever its
  * node id, because a role change costs every application a switchover.
- *   - When the master role falls vacant, the vice-master takes it.
+ *   - When the master role falls vacant, the vice-master takes it, if it can
+ *     take over (not synchro-needed).
  *   - Otherwise, and for a vacant vice-master role, the candidate with the
  *     lowest node id wins.
  * A cluster whose nodes start together therefore has the lowest-id candidate
