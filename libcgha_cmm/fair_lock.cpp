@@ -131,7 +131,10 @@ void FairLock::parentAfterFork()
 
 void FairLock::childAfterFork()
 {
-    /* The waiters' threads (and their stack frames) do not exist here. */
+    /* The waiters' threads (and their stack frames) do not exist here; the
+     * internal mutex is ours (prepareFork), the condition variable may
+     * still count the parent's waiters: both start afresh. */
+    pthread_mutex_unlock(&mutex_);
     initPrimitives();
     head_ = tail_ = nullptr;
     held_ = true; /* by the forking thread, which releases it with unlock() */
