@@ -94,6 +94,8 @@ enum CmmOp : int {
     kCmmConfigReload = 12,
     kCmmRegister = 13,
     kCmmUnregister = 14,
+    kCmmNodeEligible = 15,
+    kCmmNodeIneligible = 16,
 };
 
 /* cmm_member_t with owned strings. */

@@ -80,6 +80,7 @@ Engine::Engine(NodeTable table)
         throw std::invalid_argument("CMM node table: " + why);
     for (NodeConfig &config : table) {
         Node node;
+        node.eligible = config.eligible;
         node.disqualified = config.disqualified;
         node.synchroNeeded = config.synchroNeeded;
         node.config = std::move(config);
@@ -106,6 +107,8 @@ Outcome Engine::process(const Event &event)
                 return seize(e.caller);
             else if constexpr (std::is_same_v<T, ConfigReload>)
                 return reload(e);
+            else if constexpr (std::is_same_v<T, NodeEligibility>)
+                return setEligibility(e);
             else if constexpr (std::is_same_v<T, ClusterStale>)
                 return changeHealth(Health::Stale, CMM_STALE_CLUSTER);
             else if constexpr (std::is_same_v<T, ClusterInvalid>)
@@ -120,8 +123,19 @@ Outcome Engine::process(const Event &event)
 
 bool Engine::candidate(const Node &node) const
 {
-    return node.role != Role::Out && node.config.eligible && !node.disqualified &&
-           !node.synchroNeeded;
+    return node.role != Role::Out && node.eligible && !node.disqualified && !node.synchroNeeded;
+}
+
+bool Engine::masterCandidate(const Node &node) const
+{
+    /* Sun: a synchro-needed node whose former role was master is not
+     * elected, so that a stale copy cannot win. The last master's copy is
+     * the newest one (no node has been master since), so the rule does not
+     * apply to it; otherwise a master that was marked synchro-needed and
+     * then lost its role could never be master again. */
+    if (node.role == Role::Out || !node.eligible || node.disqualified)
+        return false;
+    return !node.synchroNeeded || lastMaster_ == node.config.id;
 }
 
 std::optional<cmm_nodeid_t> Engine::bestCandidate(std::optional<cmm_nodeid_t> except) const
@@ -130,6 +144,21 @@ std::optional<cmm_nodeid_t> Engine::bestCandidate(std::optional<cmm_nodeid_t> ex
         if (id != except && candidate(node))
             return id;
     return std::nullopt;
+}
+
+std::optional<cmm_nodeid_t> Engine::bestMasterCandidate(std::optional<cmm_nodeid_t> except) const
+{
+    for (const auto &[id, node] : nodes_)
+        if (id != except && masterCandidate(node))
+            return id;
+    return std::nullopt;
+}
+
+std::optional<cmm_nodeid_t> Engine::successor(std::optional<cmm_nodeid_t> except) const
+{
+    if (vice_ && vice_ != except && masterCandidate(nodes_.at(*vice_)))
+        return vice_;
+    return bestMasterCandidate(except);
 }
 
 void Engine::demote(cmm_nodeid_t id, std::vector<Notification> &out)
@@ -152,16 +181,20 @@ void Engine::leave(cmm_nodeid_t id, std::vector<Notification> &out)
     out.push_back({CMM_MEMBER_LEFT, id});
 }
 
-void Engine::elect(std::vector<Notification> &out)
+void Engine::elect(std::vector<Notification> &out, std::optional<cmm_nodeid_t> notMaster)
 {
     if (!master_) {
         /* The vice-master is the hot standby: it takes over before any
          * lower-id candidate, which is what makes a failover a single
-         * MASTER_ELECTED of the node applications already watch. */
-        std::optional<cmm_nodeid_t> next = vice_ ? vice_ : bestCandidate(std::nullopt);
+         * MASTER_ELECTED of the node applications already watch. A
+         * synchro-needed vice-master cannot take over: another candidate
+         * does, and it stays vice-master until it is synchro-ready. */
+        std::optional<cmm_nodeid_t> next = successor(notMaster);
         if (next) {
-            vice_.reset();
+            if (next == vice_)
+                vice_.reset();
             master_ = next;
+            lastMaster_ = next;
             Node &node = nodes_.at(*next);
             node.role = Role::Master;
             node.formerMaster = true;
@@ -227,7 +260,7 @@ Outcome Engine::removeSelf(cmm_nodeid_t caller)
      * CMM_EPERM for this call, so an out-of-cluster caller gets ENOCLUSTER. */
     if (it == nodes_.end() || it->second.role == Role::Out)
         return {CMM_ENOCLUSTER, {}};
-    if (it->second.role == Role::Master && !vice_)
+    if (it->second.role == Role::Master && !successor(caller))
         return {CMM_ECANCELED, {}};
     Outcome o;
     leave(caller, o.notifications);
@@ -246,11 +279,13 @@ Outcome Engine::release(cmm_nodeid_t caller)
         return {CMM_ENOCLUSTER, {}};
     if (*master_ != caller)
         return {CMM_EPERM, {}};
-    if (!vice_)
+    if (!successor(caller))
         return {CMM_ECANCELED, {}};
     Outcome o;
     demote(caller, o.notifications);
-    elect(o.notifications);
+    /* The caller stays a candidate: it may become vice-master, not master
+     * again. */
+    elect(o.notifications, caller);
     return o;
 }
 
@@ -267,7 +302,7 @@ Outcome Engine::setQualif(const SetQualif &request)
     if (target == nodes_.end())
         return {CMM_ESRCH, {}};
     Node &node = target->second;
-    if (node.role != Role::Out && !node.config.eligible)
+    if (node.role != Role::Out && !node.eligible)
         return {CMM_EINVAL, {}};
 
     bool disqualified = node.disqualified;
@@ -299,12 +334,13 @@ Outcome Engine::setQualif(const SetQualif &request)
     node.disqualified = disqualified;
     node.synchroNeeded = synchroNeeded;
     Outcome o;
-    /* A disqualified node may hold no role; a synchro-needed vice-master
-     * could not take over, so it gives its role up too. A synchro-needed
-     * master keeps its role: on the master the flag means it holds the only
-     * up-to-date copy of the data. */
-    if ((node.role == Role::Master && disqualified) ||
-        (node.role == Role::ViceMaster && (disqualified || synchroNeeded)))
+    /* A disqualified node may hold no role. Synchro-needed role holders keep
+     * theirs (Sun): on the master the flag means it holds the only
+     * up-to-date copy of the data; a vice-master only cannot take over until
+     * it is synchro-ready. Demoting it would cost every application a
+     * VICEMASTER_DEMOTED / VICEMASTER_ELECTED pair on each resync and leave
+     * the cluster without a vice-master meanwhile. */
+    if (node.role != Role::In && node.role != Role::Out && disqualified)
         demote(request.target, o.notifications);
     elect(o.notifications);
     return o;
@@ -316,16 +352,18 @@ Outcome Engine::seize(cmm_nodeid_t caller)
     if (it == nodes_.end())
         return {CMM_ENOCLUSTER, {}};
     Node &node = it->second;
-    if (node.role == Role::Out || !node.config.eligible || master_ || bestCandidate(std::nullopt))
+    if (node.role == Role::Out || !node.eligible || master_ || successor(std::nullopt))
         return {CMM_EPERM, {}};
     const bool disqualified = node.disqualified;
     const bool synchroNeeded = node.synchroNeeded;
     node.disqualified = false;
-    /* Sun: a synchro-needed node that was master last will not be elected;
-     * its data may predate what the last master wrote. */
+    /* Sun: a synchro-needed node whose former role was master will not be
+     * elected; its data may predate what a later master wrote. The last
+     * master itself is elected with its flag (masterCandidate): it holds
+     * the newest copy. A node that never was master has its flag cleared. */
     if (!node.formerMaster)
         node.synchroNeeded = false;
-    if (!candidate(node)) {
+    if (!masterCandidate(node)) {
         node.disqualified = disqualified;
         node.synchroNeeded = synchroNeeded;
         return {CMM_ECANCELED, {}};
@@ -359,6 +397,7 @@ Outcome Engine::reload(const ConfigReload &request)
         if (old == nodes_.end()) {
             Node node;
             node.config = config;
+            node.eligible = config.eligible;
             node.disqualified = config.disqualified;
             node.synchroNeeded = config.synchroNeeded;
             next.emplace(config.id, std::move(node));
@@ -383,6 +422,30 @@ Outcome Engine::reload(const ConfigReload &request)
     return {};
 }
 
+Outcome Engine::setEligibility(const NodeEligibility &request)
+{
+    auto it = nodes_.find(request.caller);
+    if (it == nodes_.end())
+        return {CMM_ENOCLUSTER, {}};
+    Node &node = it->second;
+    if (node.role == Role::Out)
+        return {CMM_EPERM, {}};
+    if (node.eligible == request.eligible)
+        return {};
+    /* Like cmm_mastership_release and cmm_membership_remove on the master:
+     * the role is given up only when a node can take it. */
+    if (!request.eligible && node.role == Role::Master && !successor(request.caller))
+        return {CMM_ECANCELED, {}};
+    Outcome o;
+    if (!request.eligible)
+        demote(request.caller, o.notifications);
+    node.eligible = request.eligible;
+    o.notifications.push_back(
+        {request.eligible ? CMM_NODE_ELIGIBLE : CMM_NODE_INELIGIBLE, request.caller});
+    elect(o.notifications);
+    return o;
+}
+
 Outcome Engine::changeHealth(Health health, cmm_cmchanges_t change)
 {
     Outcome o;
@@ -391,6 +454,44 @@ Outcome Engine::changeHealth(Health health, cmm_cmchanges_t change)
         o.notifications.push_back({change, CMM_NO_NODE});
     }
     return o;
+}
+
+/* ---- Recovery ---------------------------------------------------------- */
+
+namespace {
+
+/* cmm_node_eligible if needed, then cmm_member_seizequalif, on `node`. */
+bool seizeOn(Engine engine, cmm_nodeid_t node)
+{
+    Member m;
+    if (engine.potentialInfo(node, m) == CMM_ESRCH)
+        return false;
+    if ((m.sflag & CMM_ELIGIBLE_MEMBER) == 0)
+        engine.process(NodeEligibility{node, true});
+    if (!engine.master())
+        engine.process(SeizeQualif{node});
+    return engine.master().has_value();
+}
+
+} // namespace
+
+bool masterRecoverable(const Engine &engine)
+{
+    if (engine.master())
+        return true;
+    const std::vector<Member> in = engine.members();
+    if (in.empty())
+        return true; /* nothing to recover until a node joins */
+    for (const Member &m : in)
+        if (seizeOn(engine, m.nodeid))
+            return true;
+    const std::optional<cmm_nodeid_t> last = engine.lastMaster();
+    if (!last ||
+        std::any_of(in.begin(), in.end(), [&](const Member &m) { return m.nodeid == *last; }))
+        return false;
+    Engine back = engine;
+    back.process(NodeUp{*last});
+    return back.master().has_value() || seizeOn(back, *last);
 }
 
 /* ---- Queries ----------------------------------------------------------- */
@@ -419,7 +520,7 @@ Member Engine::describe(const Node &node) const
         m.sflag |= CMM_FROZEN_MEMBER;
     if (node.config.excluded)
         m.sflag |= CMM_EXCLUDED_MEMBER;
-    if (node.config.eligible)
+    if (node.eligible)
         m.sflag |= CMM_ELIGIBLE_MEMBER;
     if (node.disqualified)
         m.sflag |= CMM_FLAG_DISQUALIFIED;
@@ -446,11 +547,7 @@ std::vector<cmm_nodeid_t> Engine::nodeIds() const
 
 cmm_error_t Engine::memberInfo(cmm_nodeid_t id, Member &out) const
 {
-    auto it = nodes_.find(id);
-    if (it == nodes_.end() || it->second.role == Role::Out)
-        return CMM_ESRCH;
-    out = describe(it->second);
-    return fresh();
+    return potentialInfo(id, out);
 }
 
 cmm_error_t Engine::potentialInfo(cmm_nodeid_t id, Member &out) const
@@ -520,6 +617,11 @@ std::optional<cmm_nodeid_t> Engine::viceMaster() const
     return vice_;
 }
 
+std::optional<cmm_nodeid_t> Engine::lastMaster() const
+{
+    return lastMaster_;
+}
+
 Health Engine::health() const
 {
     return health_;
@@ -552,18 +654,21 @@ std::string Engine::checkInvariants() const
         err << vices << " vice-master roles; ";
     if (master_) {
         const Node &m = nodes_.at(*master_);
-        if (!m.config.eligible || m.disqualified)
+        if (!m.eligible || m.disqualified)
             err << "master " << *master_ << " is not eligible and qualified; ";
+        if (lastMaster_ != master_)
+            err << "master " << *master_ << " is not the last master; ";
     }
     if (vice_) {
-        if (!master_)
-            err << "vice-master without master; ";
+        const Node &v = nodes_.at(*vice_);
         if (vice_ == master_)
             err << "vice-master is the master; ";
-        if (!candidate(nodes_.at(*vice_)))
-            err << "vice-master " << *vice_ << " is not a candidate; ";
+        if (v.role == Role::Out || !v.eligible || v.disqualified)
+            err << "vice-master " << *vice_ << " is not in, eligible and qualified; ";
+        if (!master_ && !v.synchroNeeded)
+            err << "vice-master " << *vice_ << " could take over the vacant master role; ";
     }
-    if (!master_ && bestCandidate(std::nullopt))
+    if (!master_ && bestMasterCandidate(std::nullopt))
         err << "master vacant with a candidate in the cluster; ";
     if (master_ && !vice_ && bestCandidate(master_))
         err << "vice-master vacant with a candidate in the cluster; ";

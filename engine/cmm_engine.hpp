@@ -14,16 +14,24 @@
  * Rules (docs/cmm-porting.md gives the reasons):
  *
  *  - A node is a *candidate* for a role when it is in the cluster, eligible,
- *    not disqualified and not synchro-needed.
+ *    not disqualified and not synchro-needed. For the master role the last
+ *    master (the node most recently elected master) is a candidate even when
+ *    synchro-needed: no other node has been master since, so it holds the
+ *    newest copy of the data. Any other synchro-needed node that was master
+ *    the last time it held a role has a stale copy and is never elected.
  *  - Elections happen only when a role is vacant; a role holder is never
  *    pre-empted by a node that joins later. A vacant master role goes to the
- *    vice-master, else to the candidate with the lowest node id; a vacant
- *    vice-master role goes to the non-master candidate with the lowest node
- *    id. Vacancies are filled before an event's processing ends.
- *  - Role holders are in the cluster, eligible and not disqualified; the
- *    vice-master is also not synchro-needed. A master that becomes
- *    synchro-needed keeps its role (it holds the only up-to-date data).
- *  - Notifications of one event: role losses, then MEMBER_LEFT, then role
+ *    vice-master when it can take over (it is not synchro-needed), else to
+ *    the master candidate with the lowest node id; a vacant vice-master role
+ *    goes to the non-master candidate with the lowest node id. Vacancies are
+ *    filled before an event's processing ends.
+ *  - Role holders are in the cluster, eligible and not disqualified. A master
+ *    or vice-master that becomes synchro-needed keeps its role: on the master
+ *    the flag means it holds the only up-to-date data; a synchro-needed
+ *    vice-master cannot take over until it is synchro-ready, and stays
+ *    vice-master (also while the master role is vacant) until then.
+ *  - Notifications of one event: role losses, then MEMBER_LEFT or the
+ *    node's eligibility change (NODE_ELIGIBLE / NODE_INELIGIBLE), then role
  *    gains. A node that joins and is elected at once gets only the ELECTED
  *    notification; otherwise MEMBER_JOINED. Promotion of the vice-master to
  *    master sends MASTER_ELECTED only.
@@ -114,6 +122,13 @@ struct SetQualif {
 struct SeizeQualif {
     cmm_nodeid_t caller = CMM_NO_NODE;
 };
+/* cmm_node_eligible (eligible true) or cmm_node_ineligible called on
+ * `caller`: the node's master eligibility at run time. The configured
+ * attribute is only the value a node starts with. */
+struct NodeEligibility {
+    cmm_nodeid_t caller = CMM_NO_NODE;
+    bool eligible = true;
+};
 /* cmm_config_reload called on `caller`, gsd having read `table`. */
 struct ConfigReload {
     cmm_nodeid_t caller = CMM_NO_NODE;
@@ -125,8 +140,9 @@ struct ClusterStale {};   /* no news from the master: STALE_CLUSTER */
 struct ClusterInvalid {}; /* split brain: INVALID_CLUSTER */
 struct ClusterValid {};   /* healthy again: VALID_CLUSTER */
 
-using Event = std::variant<NodeUp, NodeDown, RemoveSelf, MastershipRelease, SetQualif, SeizeQualif,
-                           ConfigReload, ClusterStale, ClusterInvalid, ClusterValid>;
+using Event =
+    std::variant<NodeUp, NodeDown, RemoveSelf, MastershipRelease, SetQualif, SeizeQualif,
+                 ConfigReload, ClusterStale, ClusterInvalid, ClusterValid, NodeEligibility>;
 
 /* ---- Output ------------------------------------------------------------ */
 
@@ -154,10 +170,13 @@ class Engine {
     /* The configured node ids, increasing. */
     std::vector<cmm_nodeid_t> nodeIds() const;
 
-    /* CMM_OK / CMM_EAGAIN (filled, view stale or invalid); CMM_ESRCH when the
-     * node is not in the table or is out of the cluster. */
+    /* CMM_OK / CMM_EAGAIN (filled, view stale or invalid); CMM_ESRCH only
+     * when the node is not in the table. A node out of the cluster is
+     * described with CMM_OUT_OF_CLUSTER (Sun's implementation does the same),
+     * so a MEMBER_LEFT callback can still name the node. */
     cmm_error_t memberInfo(cmm_nodeid_t node, Member &out) const;
-    /* Any configured node; CMM_ESRCH when not in the table. */
+    /* Any configured node; CMM_ESRCH when not in the table. Same as
+     * memberInfo. */
     cmm_error_t potentialInfo(cmm_nodeid_t node, Member &out) const;
     /* CMM_ENOCLUSTER when there is no master or the cluster is invalid. */
     cmm_error_t masterInfo(Member &out) const;
@@ -174,6 +193,9 @@ class Engine {
 
     std::optional<cmm_nodeid_t> master() const;
     std::optional<cmm_nodeid_t> viceMaster() const;
+    /* The node most recently elected master (the current one, if any): the
+     * holder of the newest copy of the data. */
+    std::optional<cmm_nodeid_t> lastMaster() const;
     Health health() const;
 
     /* Checks every rule above; returns an empty string when all hold, else a
@@ -185,6 +207,7 @@ class Engine {
     struct Node {
         NodeConfig config;
         Role role = Role::Out;
+        bool eligible = false; /* at run time; starts as config.eligible */
         bool disqualified = false;
         bool synchroNeeded = false;
         bool formerMaster = false; /* master the last time it was elected to a role */
@@ -197,17 +220,29 @@ class Engine {
     Outcome setQualif(const SetQualif &request);
     Outcome seize(cmm_nodeid_t caller);
     Outcome reload(const ConfigReload &request);
+    Outcome setEligibility(const NodeEligibility &request);
     Outcome changeHealth(Health health, cmm_cmchanges_t change);
 
     /* Drops `node`'s role and takes it out, appending the notifications. */
     void leave(cmm_nodeid_t node, std::vector<Notification> &out);
     /* Drops `node`'s role, leaving it in the cluster. */
     void demote(cmm_nodeid_t node, std::vector<Notification> &out);
-    /* Fills vacant roles. */
-    void elect(std::vector<Notification> &out);
+    /* Fills vacant roles; `notMaster` (the node releasing the role) is not
+     * elected master. */
+    void elect(std::vector<Notification> &out,
+               std::optional<cmm_nodeid_t> notMaster = std::nullopt);
+    /* May be elected vice-master (and master). */
     bool candidate(const Node &node) const;
+    /* May be elected master: a candidate, or the last master even when
+     * synchro-needed. */
+    bool masterCandidate(const Node &node) const;
     /* Lowest-id candidate other than `except`. */
     std::optional<cmm_nodeid_t> bestCandidate(std::optional<cmm_nodeid_t> except) const;
+    /* Lowest-id master candidate other than `except`. */
+    std::optional<cmm_nodeid_t> bestMasterCandidate(std::optional<cmm_nodeid_t> except) const;
+    /* Who takes a vacant master role: the vice-master if it can take over,
+     * else the lowest-id master candidate; never `except`. */
+    std::optional<cmm_nodeid_t> successor(std::optional<cmm_nodeid_t> except) const;
     Member describe(const Node &node) const;
     cmm_error_t fresh() const { return health_ == Health::Valid ? CMM_OK : CMM_EAGAIN; }
 
@@ -217,8 +252,17 @@ class Engine {
     std::map<cmm_nodeid_t, cmm_incarn_t> incarnations_;
     std::optional<cmm_nodeid_t> master_;
     std::optional<cmm_nodeid_t> vice_;
+    std::optional<cmm_nodeid_t> lastMaster_;
     Health health_ = Health::Valid;
 };
+
+/* Item 14's guarantee, computed only through process() on copies of
+ * `engine`: a master exists, or some sequence of documented calls gets one
+ * back. Either a node in the cluster gets it (cmm_node_eligible if needed,
+ * then cmm_member_seizequalif), or no node is in the cluster, or the last
+ * master, which alone holds the newest copy, is out of the cluster and gets
+ * it back when its gsd returns (NodeUp, then the same calls). */
+bool masterRecoverable(const Engine &engine);
 
 /* Empty when `table` is usable, else why not. */
 std::string validateTable(const NodeTable &table);

@@ -8,8 +8,11 @@
  * A table the engine refuses must be one validateTable refuses. After every
  * event: checkInvariants() holds, a failed request notified nothing, a
  * second engine fed the same events gave the same outcome (determinism),
- * and every query answers within its contract (memberAll fills at most
- * what it counts, counts match the member list).
+ * every query answers within its contract (memberAll fills at most what it
+ * counts, counts match the member list, memberInfo describes every
+ * configured node), and a master exists or documented calls can get one
+ * back (cmm::masterRecoverable: seizequalif, cmm_node_eligible, or the
+ * return of the last master, which alone holds the newest copy).
  */
 #include "check.hpp"
 
@@ -50,7 +53,7 @@ cmm::NodeTable table(ByteReader &in)
 cmm::Event event(ByteReader &in)
 {
     const auto node = [&] { return static_cast<cmm_nodeid_t>(in.below(8)); };
-    switch (in.below(10)) {
+    switch (in.below(11)) {
     case 0:
         return cmm::NodeUp{node()};
     case 1:
@@ -69,6 +72,8 @@ cmm::Event event(ByteReader &in)
         return cmm::ClusterStale{};
     case 8:
         return cmm::ClusterInvalid{};
+    case 9:
+        return cmm::NodeEligibility{node(), (in.byte() & 1) != 0};
     default:
         return cmm::ClusterValid{};
     }
@@ -78,7 +83,8 @@ void queries(const cmm::Engine &engine, ByteReader &in)
 {
     cmm::Member member;
     const cmm_nodeid_t node = in.below(8);
-    engine.memberInfo(node, member);
+    check(engine.memberInfo(node, member) != CMM_ESRCH || !engine.configured(node),
+          "memberInfo refused a configured node");
     engine.potentialInfo(node, member);
     engine.masterInfo(member);
     engine.viceMasterInfo(member);
@@ -122,6 +128,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(out.notifications.empty(), "a failed request notified");
         const std::string broken = a->checkInvariants();
         check(broken.empty(), "CMM engine invariant: " + broken);
+        check(cmm::masterRecoverable(*a), "no sequence of documented calls gets a master back");
         queries(*a, in);
     }
     return 0;

@@ -136,6 +136,10 @@ void cmmRequest(const wire::CmmReq &req)
     case wire::kCmmSeizeQualif:
         engine.process(cmm::SeizeQualif{self});
         break;
+    case wire::kCmmNodeEligible:
+    case wire::kCmmNodeIneligible:
+        engine.process(cmm::NodeEligibility{self, req.op == wire::kCmmNodeEligible});
+        break;
     default:
         break;
     }

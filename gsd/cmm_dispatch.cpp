@@ -108,6 +108,9 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
         return fail(feedCmm(cmm::SetQualif{self, request.node, request.qualif}));
     case wire::kCmmSeizeQualif:
         return fail(feedCmm(cmm::SeizeQualif{self}));
+    case wire::kCmmNodeEligible:
+    case wire::kCmmNodeIneligible:
+        return fail(feedCmm(cmm::NodeEligibility{self, request.op == wire::kCmmNodeEligible}));
     case wire::kCmmConfigReload: {
         cmm::NodeTable table;
         try {

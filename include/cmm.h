@@ -24,21 +24,31 @@
  *
  * Only master-eligible nodes (CMM_ELIGIBLE_MEMBER) that are qualified (not
  * CMM_FLAG_DISQUALIFIED) and synchronized (not CMM_FLAG_SYNCHRO_NEEDED) can be
- * elected to a role.
+ * elected to a role, with one exception for the master role: the last master
+ * (no other node has been master since it was) is elected even when
+ * synchro-needed, since it holds the newest copy of the data. Eligibility
+ * comes from gsd's configuration and may be changed at run time by the node
+ * itself (cmm_node_eligible, cmm_node_ineligible).
  *
  * Elections (gsd's rule; Sun documents no algorithm)
  * --------------------------------------------------
  * An election happens only when a role is vacant; a running master or
  * vice-master is never pre-empted by a node that joins later, whatever its
  * node id, because a role change costs every application a switchover.
- *   - When the master role falls vacant, the vice-master takes it.
+ *   - When the master role falls vacant, the vice-master takes it, if it can
+ *     take over (not synchro-needed).
  *   - Otherwise, and for a vacant vice-master role, the candidate with the
  *     lowest node id wins.
  * A cluster whose nodes start together therefore has the lowest-id candidate
- * as master and the next one as vice-master. A running master that gets
- * CMM_FLAG_SYNCHRO_NEEDED keeps its role (on the master the flag means it
- * holds the only up-to-date copy of the data); a vice-master that gets it is
- * demoted, since it could not take over.
+ * as master and the next one as vice-master. A running master or vice-master
+ * that gets CMM_FLAG_SYNCHRO_NEEDED keeps its role (Sun): on the master the
+ * flag means it holds the only up-to-date copy of the data; a synchro-needed
+ * vice-master cannot take over until CMM_SYNCHRO_READY. When the master role
+ * falls vacant meanwhile, another candidate takes it if there is one (the
+ * vice-master keeps its role); otherwise the cluster has a vice-master and no
+ * master until the vice-master is synchronized by cmm_member_seizequalif or
+ * the last master returns. (Changed: a synchro-needed vice-master used to be
+ * demoted.)
  *
  * Notifications
  * -------------
@@ -65,6 +75,10 @@
  *   vice-master disqualified          VICEMASTER_DEMOTED(B), then
  *                                     VICEMASTER_ELECTED of a candidate
  *   node requalified, vice vacant     VICEMASTER_ELECTED(B)
+ *   cmm_node_eligible on C            NODE_ELIGIBLE(C), then VICEMASTER_ELECTED(C)
+ *                                     (or MASTER_ELECTED(C)) if a role is vacant
+ *   cmm_node_ineligible on B          its role loss, NODE_INELIGIBLE(B), then
+ *                                     the elections it causes
  *   view stale / split brain / valid  STALE_CLUSTER(0) / INVALID_CLUSTER(0) /
  *                                     VALID_CLUSTER(0)
  *
@@ -79,9 +93,9 @@
  *   CMM_ECONN      no gsd serves the endpoint (the next call tries again);
  *   CMM_ETIMEDOUT  gsd did not answer within the process's timeout
  *                  (cmm_connect; default CMM_DEFAULT_TIMEOUT_SEC). Calls of
- *                  one process are serialized: a call first waits at most one
- *                  timeout for another thread's call, so it returns within
- *                  twice the timeout;
+ *                  one process are serialized, first come first served: a
+ *                  call first waits at most one timeout for the calls queued
+ *                  before it, so it returns within twice the timeout;
  *   CMM_EBUSY      gsd is temporarily out of resources; retry after a delay
  *                  of the application's choosing;
  *   CMM_ENOTSUP    unexpected service error (e.g. a gsd speaking another
@@ -91,9 +105,13 @@
  * 10 seconds, or a split brain).
  *
  * Thread safety: every function may be called from any thread (Sun: MT-Safe).
+ * Calls that need the library's lock get it in the order they asked for it,
+ * so no thread is starved by others calling back to back: a call waits at
+ * most for the calls of other threads queued before it.
  * A call interrupted by a caught signal completes normally.
  *
- * Link with -lcgha_cmm (pkg-config cgha_cmm). Sun's -lrt is harmless.
+ * Link with -lcgha_cmm (pkg-config cgha_cmm). Sun's -lrt is harmless. The
+ * library's symbols carry Sun's version node, SUNW_CGHA_1.1.
  */
 #ifndef CMM_H
 #define CMM_H
@@ -236,8 +254,8 @@ typedef enum cmm_cmchanges_t {
     CMM_STALE_CLUSTER = 256,      /* the local view is stale (no news from the master) */
     CMM_INVALID_CLUSTER = 257,    /* the cluster is invalid (split brain) */
     CMM_VALID_CLUSTER = 258,      /* the cluster is valid again */
-    CMM_NODE_ELIGIBLE = 259,      /* reserved for Sun compatibility; never sent */
-    CMM_NODE_INELIGIBLE = 260     /* reserved for Sun compatibility; never sent */
+    CMM_NODE_ELIGIBLE = 259,      /* nodeid became master-eligible (cmm_node_eligible) */
+    CMM_NODE_INELIGIBLE = 260     /* nodeid withdrew its eligibility (cmm_node_ineligible) */
 } cmm_cmchanges_t;
 
 typedef struct {
@@ -304,14 +322,18 @@ CMM_EXPORT cmm_error_t cmm_disconnect(void);
 CMM_EXPORT cmm_error_t cmm_node_getid(cmm_nodeid_t *const me);
 
 /*
- * cmm_member_getinfo - describe a node that is in the cluster.
+ * cmm_member_getinfo - describe a node of the node table.
  *
- * Synchronous. Fills *member for a master, vice-master or role-less member.
+ * Synchronous. Fills *member for a master, vice-master or role-less member,
+ * and for a configured node that is out of the cluster (never joined, left,
+ * failed or removed itself), whose sflag then has CMM_OUT_OF_CLUSTER, as
+ * Sun's implementation does: a callback can still name the node of a
+ * MEMBER_LEFT or MASTER_DEMOTED notification. (Changed: such nodes used to
+ * give CMM_ESRCH.)
  *
  * Returns CMM_OK, or
  *   CMM_EINVAL      member NULL;
- *   CMM_ESRCH       nodeid is not in the node table, or is out of the cluster
- *                   (cmm_potential_getinfo describes such nodes);
+ *   CMM_ESRCH       nodeid is not in the node table;
  *   CMM_ENOCLUSTER  the local node is configured for no cluster;
  *   CMM_EAGAIN      *member is filled but may be stale;
  *   and the common codes.
@@ -321,9 +343,9 @@ CMM_EXPORT cmm_error_t cmm_member_getinfo(cmm_nodeid_t const nodeid, cmm_member_
 /*
  * cmm_potential_getinfo - describe any node of the node table.
  *
- * Synchronous. Like cmm_member_getinfo, and also for nodes out of the
- * cluster, whose sflag has CMM_OUT_OF_CLUSTER (their qualification flags are
- * the last known ones and carry no meaning).
+ * Synchronous. The same as cmm_member_getinfo: any node of the node table;
+ * nodes out of the cluster have CMM_OUT_OF_CLUSTER in sflag (their
+ * qualification flags are the last known ones and carry no meaning).
  *
  * Returns CMM_OK, or CMM_EINVAL (member NULL), CMM_ESRCH (nodeid not in the
  * node table), CMM_ENOCLUSTER (local node configured for no cluster),
@@ -446,13 +468,17 @@ CMM_EXPORT int cmm_member_isoutofcluster(cmm_member_t const *member);   /* OUT_O
  *
  * Call on the master. On CMM_OK the vice-master is master and the caller is
  * a role-less member or, if it is the best candidate, the new vice-master.
+ * A synchro-needed vice-master cannot take over: the lowest-id other
+ * candidate takes the role instead, and the vice-master keeps its own.
  *
  * Returns CMM_OK, or
  *   CMM_EPERM       the local node is not the master (or is out of the
  *                   cluster);
  *   CMM_ENOCLUSTER  no master exists, or the local node is configured for no
  *                   cluster;
- *   CMM_ECANCELED   there is no vice-master to take over; nothing changed;
+ *   CMM_ECANCELED   no node can take over (no vice-master, or a
+ *                   synchro-needed one and no other candidate); nothing
+ *                   changed;
  *   and the common codes.
  */
 CMM_EXPORT cmm_error_t cmm_mastership_release(void);
@@ -468,8 +494,8 @@ CMM_EXPORT cmm_error_t cmm_mastership_release(void);
  * master it causes a failover to the vice-master.
  *
  * Returns CMM_OK, or
- *   CMM_ECANCELED   called on the master and no vice-master can take over;
- *                   nothing changed;
+ *   CMM_ECANCELED   called on the master and no node can take over (as for
+ *                   cmm_mastership_release); nothing changed;
  *   CMM_ENOCLUSTER  the local node is not in the cluster (not yet, or no
  *                   more), or is configured for no cluster;
  *   and the common codes.
@@ -480,11 +506,14 @@ CMM_EXPORT cmm_error_t cmm_membership_remove(void);
  * cmm_member_setqualif - change the qualification of a master-eligible node.
  *
  * Call on the master. Disqualifying the master is a failover to the
- * vice-master (MASTER_DEMOTED, MASTER_ELECTED); with no vice-master the
- * cluster is left without a master until a node is requalified or seizes
- * qualification (cmm_member_seizequalif). Disqualifying, or marking
- * synchro-needed, the vice-master demotes it. Requalifying a node lets it be
- * elected to a vacant role at once. A request for the qualification the
+ * vice-master (MASTER_DEMOTED, MASTER_ELECTED); with no vice-master that can
+ * take over the cluster is left without a master until a node seizes
+ * qualification (cmm_member_seizequalif), which the disqualified master
+ * itself may do. Disqualifying the vice-master demotes it. Marking a master
+ * or vice-master synchro-needed keeps its role and sends nothing: the
+ * vice-master only cannot take over until CMM_SYNCHRO_READY (changed: it
+ * used to be demoted). Requalifying a node lets it be elected to a vacant
+ * role at once. A request for the qualification the
  * target already has succeeds without effect, even when the caller has lost
  * the master role meanwhile, so two concurrent disqualifications of the
  * master both return CMM_OK. An out-of-cluster target is accepted; its flags
@@ -510,21 +539,60 @@ CMM_EXPORT cmm_error_t cmm_member_setqualif(cmm_nodeid_t const nodeid,
  *
  * The escape hatch when every eligible member is disqualified or
  * desynchronized. Clears the local node's CMM_FLAG_DISQUALIFIED and, unless
- * the node was master the last time it held a role (its data may be older
- * than the last master's), its CMM_FLAG_SYNCHRO_NEEDED; the node is then
- * elected master (MASTER_ELECTED). If it still cannot be elected its flags
- * fall back to their previous values.
+ * the node was master the last time it held a role, its
+ * CMM_FLAG_SYNCHRO_NEEDED; the node is then elected master (MASTER_ELECTED).
+ * A synchro-needed node that was master last keeps the flag: it is elected
+ * if it is the last master (no other node has been master since, so its copy
+ * is the newest; on the master the flag then means it holds the only
+ * up-to-date copy), and not elected otherwise (Sun: its copy is stale).
+ * If it cannot be elected its flags fall back to their previous values.
+ *
+ * Whatever calls were made before, a cluster with nodes in it can get a
+ * master back: by this call on some eligible member (after
+ * cmm_node_eligible if none is eligible), or, when only the last master
+ * holds the newest copy and it is out of the cluster, by its return.
+ * (Changed: a master marked synchro-needed and then disqualified could never
+ * be master again.)
  *
  * Returns CMM_OK (the local node is master), or
  *   CMM_ENOCLUSTER  the local node is configured for no cluster;
  *   CMM_EPERM       the local node is out of the cluster or not
  *                   master-eligible, a master exists, or some member can
  *                   already be elected;
- *   CMM_ECANCELED   the node still cannot be elected (it is synchro-needed
- *                   and was the last master); nothing changed;
+ *   CMM_ECANCELED   the node still cannot be elected (it is synchro-needed,
+ *                   was master last time it held a role, and another node
+ *                   has been master since); nothing changed;
  *   and the common codes.
  */
 CMM_EXPORT cmm_error_t cmm_member_seizequalif(void);
+
+/*
+ * cmm_node_eligible - make the local node master-eligible.
+ * cmm_node_ineligible - withdraw the local node's master eligibility.
+ *
+ * Not in Sun's Netra man pages: from Sun's own implementation of this API,
+ * whose node manager calls them. Synchronous. Sets or clears the local node's
+ * CMM_ELIGIBLE_MEMBER at run time (the node table gives the value a node
+ * starts with; cmm_config_reload compares tables with the configured value,
+ * not this one). A node that becomes eligible is elected at once to a vacant
+ * role (NODE_ELIGIBLE, then VICEMASTER_ELECTED or MASTER_ELECTED); a running
+ * master or vice-master is never pre-empted. A vice-master that withdraws is
+ * demoted (VICEMASTER_DEMOTED, NODE_INELIGIBLE, then the election of the next
+ * candidate); the master that withdraws hands its role over like
+ * cmm_mastership_release (MASTER_DEMOTED, NODE_INELIGIBLE, MASTER_ELECTED),
+ * and is refused when no node can take over, so that this call never leaves
+ * the cluster without a master. Asking for the eligibility the node already
+ * has succeeds without effect. None authenticates the caller.
+ *
+ * Returns CMM_OK, or
+ *   CMM_ENOCLUSTER  the local node is configured for no cluster;
+ *   CMM_EPERM       the local node is out of the cluster;
+ *   CMM_ECANCELED   cmm_node_ineligible on the master and no node can take
+ *                   over; nothing changed;
+ *   and the common codes.
+ */
+CMM_EXPORT cmm_error_t cmm_node_eligible(void);
+CMM_EXPORT cmm_error_t cmm_node_ineligible(void);
 
 /*
  * cmm_config_reload - make gsd re-read its node table.
@@ -602,7 +670,8 @@ CMM_EXPORT cmm_error_t cmm_cmc_unregister(void);
 /*
  * cmm_cmc_filter - choose which notification kinds are delivered.
  *
- * Synchronous and local to the process (no gsd access). May be called before
+ * Synchronous and local to the process (no gsd access, and it never waits
+ * for another thread's call). May be called before
  * or after cmm_cmc_register, as often as needed; the filter is applied in
  * cmm_notify_dispatch, so it also affects notifications already queued but
  * not yet dispatched. It survives cmm_cmc_unregister and is reset to "every
@@ -634,17 +703,26 @@ CMM_EXPORT cmm_error_t cmm_cmc_filter(cmm_cmcfilter_t const action,
  * library has no thread of its own: notifications wait until dispatched. The
  * descriptor is not valid in a child created by fork().
  *
+ * May be called before cmm_cmc_register, as Sun's implementation allows: it
+ * then gives the descriptor the registration will use, which stays
+ * unreadable until a registration has something to dispatch (gsd sends
+ * notifications only to registered processes). The descriptor lives until
+ * cmm_disconnect. (Changed: this used to return CMM_ENOENT.)
+ *
  * Returns CMM_OK, or
  *   CMM_EINVAL  fd NULL;
- *   CMM_ENOENT  this process has no registration;
- *   CMM_EBADF   the registration is broken (connection to gsd lost).
+ *   CMM_EBADF   the registration is broken (connection to gsd lost);
+ *   CMM_ENOMEM  no descriptor could be created.
  */
 CMM_EXPORT cmm_error_t cmm_notify_getfd(int *const fd);
 
 /*
  * cmm_notify_dispatch - deliver every pending notification.
  *
- * Non-blocking. Calls the callback in the calling thread, once per pending
+ * Does not wait for gsd; it waits only for the calls of other threads queued
+ * before it for the library's lock (first come, first served, so threads
+ * calling back to back cannot starve it). Calls the callback in the calling
+ * thread, once per pending
  * notification that the filter accepts, in the order gsd generated them,
  * then returns; nothing pending is not an error. Information calls made
  * from the callback see the cluster as it is when they run, not as it was

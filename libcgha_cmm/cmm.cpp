@@ -2,12 +2,17 @@
 /*
  * libcgha_cmm: cmm.h over a CMM session with gsd.
  *
- * One process-wide State behind one mutex. Every call that talks to gsd
- * holds the mutex for its round trip, so calls are serialized; a call waits
- * for the mutex at most one timeout, then has one timeout for its own round
- * trip (at most twice the timeout in all). Callbacks run with the mutex released, in the
- * thread calling cmm_notify_dispatch; dispatches are serialized by a second
- * lock so that order is kept. The notification descriptor is an epoll
+ * One process-wide State behind one lock. Every call that talks to gsd
+ * holds the lock for its round trip, so calls are serialized; a call waits
+ * for the lock at most one timeout, then has one timeout for its own round
+ * trip (at most twice the timeout in all). The lock is a FairLock, granted
+ * in the order threads asked for it: threads making calls back to back
+ * cannot starve a thread that polls and dispatches (or filters, gets the
+ * descriptor, disconnects), which waits at most for the calls queued before
+ * it. The filter is an atomic word and needs no lock. Callbacks run with the
+ * lock released, in the thread calling cmm_notify_dispatch; dispatches are
+ * serialized by a second lock so that order is kept. The notification
+ * descriptor is an epoll
  * descriptor owned by the State: it holds an eventfd that is readable while
  * notifications wait or the connection is lost, plus the connection's
  * ZeroMQ descriptors, which are kept quiet by draining after every socket
@@ -18,6 +23,7 @@
 #include "cmm.h"
 #include "common/endpoint.hpp"
 #include "libcgha_cmm/connection.hpp"
+#include "libcgha_cmm/fair_lock.hpp"
 
 #include <atomic>
 #include <cstring>
@@ -33,6 +39,7 @@ namespace {
 
 using gs::cmmlib::Clock;
 using gs::cmmlib::Connection;
+using gs::cmmlib::FairLock;
 namespace wire = gs::wire;
 
 constexpr int kFirstKind = CMM_MASTER_ELECTED;
@@ -56,14 +63,16 @@ struct Registration {
 };
 
 struct State {
-    std::timed_mutex mutex;
+    FairLock mutex;
     pthread_mutex_t dispatchLock = PTHREAD_MUTEX_INITIALIZER;
     /* Read before the mutex is taken (to bound the wait for it). */
     std::atomic<std::chrono::nanoseconds> timeout{std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC)};
     std::unique_ptr<Connection> connection;
     std::optional<Registration> registration;
     std::deque<wire::CmmNote> pending; /* received, not yet dispatched */
-    uint32_t filter = kAllKinds;
+    /* Local to the process: read and changed without the lock, so that
+     * cmm_cmc_filter never waits for another thread's round trip. */
+    std::atomic<uint32_t> filter{kAllKinds};
     int epollFd = -1;
     int readyFd = -1;
     bool readySet = false;
@@ -79,7 +88,7 @@ State &state()
 
 thread_local bool inCallback = false;
 
-using Lock = std::unique_lock<std::timed_mutex>;
+using Lock = std::unique_lock<FairLock>;
 
 /* Takes the mutex for a call that talks to gsd. Another thread's round trip
  * may hold it; waiting is bounded by this caller's own timeout, so a call
@@ -268,15 +277,16 @@ cmm_error_t describe(int op, uint32_t node, cmm_member_t *member)
 
 void beforeFork()
 {
-    state().mutex.lock();
+    state().mutex.prepareFork();
 }
 void afterForkParent()
 {
-    state().mutex.unlock();
+    state().mutex.parentAfterFork();
 }
 void afterForkChild()
 {
     State &s = state();
+    s.mutex.childAfterFork();
     if (s.connection)
         (void)s.connection.release(); /* the parent's ZeroMQ objects: leaked */
     /* Our own descriptors: the child's copies, closing them is harmless. */
@@ -450,6 +460,16 @@ int cmm_member_isoutofcluster(cmm_member_t const *member)
     return flagSet(member, CMM_OUT_OF_CLUSTER);
 }
 
+cmm_error_t cmm_node_eligible(void)
+{
+    return simple(wire::kCmmNodeEligible);
+}
+
+cmm_error_t cmm_node_ineligible(void)
+{
+    return simple(wire::kCmmNodeIneligible);
+}
+
 cmm_error_t cmm_mastership_release(void)
 {
     return simple(wire::kCmmMastershipRelease);
@@ -554,23 +574,22 @@ cmm_error_t cmm_cmc_filter(cmm_cmcfilter_t const action,
     default:
         return CMM_EINVAL;
     }
-    State &s = state();
-    Lock lock(s.mutex);
+    std::atomic<uint32_t> &filter = state().filter;
     switch (action) {
     case CMM_CMC_NOTIFY_ALL:
-        s.filter = kAllKinds;
+        filter = kAllKinds;
         break;
     case CMM_CMC_NOTIFY_NONE:
-        s.filter = 0;
+        filter = 0;
         break;
     case CMM_CMC_NOTIFY_ADD:
-        s.filter |= listed;
+        filter |= listed;
         break;
     case CMM_CMC_NOTIFY_REM:
-        s.filter &= ~listed;
+        filter &= ~listed;
         break;
     case CMM_CMC_NOTIFY_SET:
-        s.filter = listed;
+        filter = listed;
         break;
     }
     return CMM_OK;
@@ -582,11 +601,16 @@ cmm_error_t cmm_notify_getfd(int *const fd)
         return CMM_EINVAL;
     State &s = state();
     Lock lock(s.mutex);
-    if (!s.registration)
-        return CMM_ENOENT;
-    collect(s);
-    if (s.registration->broken)
-        return CMM_EBADF;
+    if (s.registration) {
+        collect(s);
+        if (s.registration->broken)
+            return CMM_EBADF;
+    } else if (openDescriptor(s) != CMM_OK) {
+        /* Sun's implementation gives the descriptor before registration
+         * too: it is the one the registration will use, readable only once
+         * a registration has notifications to dispatch. */
+        return CMM_ENOMEM;
+    }
     *fd = s.epollFd;
     return CMM_OK;
 }

@@ -10,8 +10,8 @@
 #   build-fuzz/  clang, ASan + UBSan, libFuzzer: only the fuzz targets are
 #                built; each runs FUZZ_SECONDS (default 60) seconds, all at
 #                once (suite 'fuzz', fuzz/run-fuzzer.sh)
-#   build-tsan/  ThreadSanitizer: only gsd and the libha_gs_r tests are
-#                built and run (suite 'tsan')
+#   build-tsan/  ThreadSanitizer: only gsd, the libha_gs_r tests and the
+#                threaded libcgha_cmm tests are built and run (suite 'tsan')
 # Each run ends with the summary printed by `meson test`, and test.sh closes
 # with one "N passed, N failed, N skipped" line over all of them. Exits
 # non-zero if any build or test failed. Extra arguments go to the first two

@@ -430,16 +430,172 @@ TEST_CASE("a synchro-needed or disqualified node is not elected at start-up")
     CHECK(e.viceMaster() == std::nullopt);
 }
 
-TEST_CASE("a synchro-needed vice-master is demoted; the master keeps its role")
+TEST_CASE("item 13: a synchro-needed vice-master and master keep their roles")
 {
     Engine e = twoServers();
-    CHECK(ok(e, SetQualif{1, 2, CMM_SYNCHRO_NEEDED}) == "VICEMASTER_DEMOTED(2)");
+    /* A resync costs no notification and leaves the vice-master in place. */
+    CHECK(ok(e, SetQualif{1, 2, CMM_SYNCHRO_NEEDED}) == "");
+    CHECK(role(e, 2) == "vice");
+    Member m;
+    REQUIRE(e.viceMasterInfo(m) == CMM_OK);
+    CHECK(m.nodeid == 2);
+    CHECK((m.sflag & CMM_FLAG_SYNCHRO_NEEDED) != 0);
+    CHECK(ok(e, SetQualif{1, 2, CMM_SYNCHRO_READY}) == "");
+    CHECK(role(e, 2) == "vice");
     CHECK(ok(e, SetQualif{1, 1, CMM_SYNCHRO_NEEDED}) == "");
     CHECK(role(e, 1) == "master");
-    Member m;
     REQUIRE(e.masterInfo(m) == CMM_OK);
     CHECK((m.sflag & CMM_FLAG_SYNCHRO_NEEDED) != 0);
-    CHECK(ok(e, SetQualif{1, 2, CMM_SYNCHRO_READY}) == "VICEMASTER_ELECTED(2)");
+}
+
+TEST_CASE("item 13: a synchro-needed vice-master cannot take over until synchro-ready")
+{
+    SUBCASE("no other candidate: switchover and removal of the master are canceled")
+    {
+        Engine e = twoServers();
+        ok(e, SetQualif{1, 2, CMM_SYNCHRO_NEEDED});
+        refused(e, MastershipRelease{1}, CMM_ECANCELED);
+        refused(e, RemoveSelf{1}, CMM_ECANCELED);
+        CHECK(ok(e, SetQualif{1, 2, CMM_SYNCHRO_READY}) == "");
+        CHECK(ok(e, MastershipRelease{1}) ==
+              "MASTER_DEMOTED(1) MASTER_ELECTED(2) VICEMASTER_ELECTED(1)");
+    }
+    SUBCASE("another candidate takes the master role; the vice-master keeps its own")
+    {
+        Engine e = cluster({eligibleNode(1), eligibleNode(2), eligibleNode(3)}, {1, 2, 3});
+        ok(e, SetQualif{1, 2, CMM_SYNCHRO_NEEDED});
+        CHECK(ok(e, NodeDown{1}) == "MASTER_DEMOTED(1) MEMBER_LEFT(1) MASTER_ELECTED(3)");
+        CHECK(role(e, 2) == "vice");
+        CHECK(role(e, 3) == "master");
+    }
+    SUBCASE("the master fails, nobody can take over: the vice-master waits, then seizes")
+    {
+        Engine e = twoServers();
+        ok(e, SetQualif{1, 2, CMM_SYNCHRO_NEEDED});
+        CHECK(ok(e, NodeDown{1}) == "MASTER_DEMOTED(1) MEMBER_LEFT(1)");
+        CHECK(e.master() == std::nullopt);
+        CHECK(role(e, 2) == "vice");
+        Member m;
+        CHECK(e.viceMasterInfo(m) == CMM_ENOCLUSTER); /* no master */
+        CHECK(ok(e, SeizeQualif{2}) == "MASTER_ELECTED(2)");
+        REQUIRE(e.masterInfo(m) == CMM_OK);
+        CHECK((m.sflag & CMM_FLAG_SYNCHRO_NEEDED) == 0);
+    }
+    SUBCASE("the master fails, nobody can take over: the master's return ends the wait")
+    {
+        Engine e = twoServers();
+        ok(e, SetQualif{1, 2, CMM_SYNCHRO_NEEDED});
+        ok(e, NodeDown{1});
+        CHECK(ok(e, NodeUp{1}) == "MASTER_ELECTED(1)");
+        CHECK(role(e, 2) == "vice");
+    }
+}
+
+TEST_CASE("item 14: a synchro-needed master that is disqualified can get its role back")
+{
+    SUBCASE("one node: seizequalif elects it again, the flag kept")
+    {
+        Engine e = cluster({eligibleNode(1)}, {1});
+        ok(e, SetQualif{1, 1, CMM_SYNCHRO_NEEDED});
+        CHECK(ok(e, SetQualif{1, 1, CMM_DISQUALIFIED_MEMBER}) == "MASTER_DEMOTED(1)");
+        CHECK(e.master() == std::nullopt);
+        CHECK(masterRecoverable(e));
+        CHECK(ok(e, SeizeQualif{1}) == "MASTER_ELECTED(1)");
+        Member m;
+        REQUIRE(e.masterInfo(m) == CMM_OK);
+        /* Still the only up-to-date copy. */
+        CHECK((m.sflag & CMM_FLAG_SYNCHRO_NEEDED) != 0);
+        CHECK((m.sflag & CMM_FLAG_DISQUALIFIED) == 0);
+    }
+    SUBCASE("the last master, synchro-needed, is elected when it rejoins")
+    {
+        Engine e = cluster({eligibleNode(1), clientNode(2)}, {1, 2});
+        ok(e, SetQualif{1, 1, CMM_SYNCHRO_NEEDED});
+        CHECK(ok(e, NodeDown{1}) == "MASTER_DEMOTED(1) MEMBER_LEFT(1)");
+        CHECK(ok(e, NodeUp{1}) == "MASTER_ELECTED(1)");
+    }
+    SUBCASE("a stale copy does not win: another node has been master since")
+    {
+        Engine e = twoServers();
+        ok(e, SetQualif{1, 1, CMM_SYNCHRO_NEEDED});
+        /* Node 2 becomes master; node 1's copy falls behind. */
+        CHECK(ok(e, MastershipRelease{1}) == "MASTER_DEMOTED(1) MASTER_ELECTED(2)");
+        CHECK(ok(e, SetQualif{2, 2, CMM_DISQUALIFIED_MEMBER}) == "MASTER_DEMOTED(2)");
+        REQUIRE(e.master() == std::nullopt);
+        refused(e, SeizeQualif{1}, CMM_ECANCELED);
+        CHECK(masterRecoverable(e));
+        /* The newest copy's holder may seize. */
+        CHECK(ok(e, SeizeQualif{2}) == "MASTER_ELECTED(2)");
+    }
+    SUBCASE("a stale copy waits for the last master's return")
+    {
+        Engine e = twoServers();
+        ok(e, SetQualif{1, 1, CMM_SYNCHRO_NEEDED});
+        ok(e, MastershipRelease{1});
+        CHECK(ok(e, NodeDown{2}) == "MASTER_DEMOTED(2) MEMBER_LEFT(2)");
+        refused(e, SeizeQualif{1}, CMM_ECANCELED);
+        CHECK(e.lastMaster() == 2u);
+        CHECK(masterRecoverable(e));
+        CHECK(ok(e, NodeUp{2}) == "MASTER_ELECTED(2)");
+    }
+}
+
+TEST_CASE("item 11: node_eligible / node_ineligible change the local node's eligibility")
+{
+    SUBCASE("a client node declares itself eligible and fills the vacant vice-master role")
+    {
+        Engine e = cluster({eligibleNode(1), clientNode(2)}, {1, 2});
+        CHECK(ok(e, NodeEligibility{2, true}) == "NODE_ELIGIBLE(2) VICEMASTER_ELECTED(2)");
+        Member m;
+        REQUIRE(e.viceMasterInfo(m) == CMM_OK);
+        CHECK((m.sflag & CMM_ELIGIBLE_MEMBER) != 0);
+        CHECK(ok(e, NodeEligibility{2, true}) == ""); /* already */
+    }
+    SUBCASE("the first eligible node of a cluster becomes master")
+    {
+        Engine e = cluster({clientNode(1), clientNode(2)}, {1, 2});
+        REQUIRE(e.master() == std::nullopt);
+        CHECK(ok(e, NodeEligibility{2, true}) == "NODE_ELIGIBLE(2) MASTER_ELECTED(2)");
+    }
+    SUBCASE("no pre-emption: a lower id declaring eligibility gets no held role")
+    {
+        Engine e = cluster({clientNode(1), eligibleNode(2), eligibleNode(3)}, {1, 2, 3});
+        CHECK(ok(e, NodeEligibility{1, true}) == "NODE_ELIGIBLE(1)");
+        CHECK(role(e, 1) == "in");
+    }
+    SUBCASE("the vice-master withdraws: demoted first, then the next candidate")
+    {
+        Engine e = cluster({eligibleNode(1), eligibleNode(2), eligibleNode(3)}, {1, 2, 3});
+        CHECK(ok(e, NodeEligibility{2, false}) ==
+              "VICEMASTER_DEMOTED(2) NODE_INELIGIBLE(2) VICEMASTER_ELECTED(3)");
+        Member m;
+        REQUIRE(e.memberInfo(2, m) == CMM_OK);
+        CHECK((m.sflag & CMM_ELIGIBLE_MEMBER) == 0);
+        /* Now a client node for setqualif too. */
+        refused(e, SetQualif{1, 2, CMM_DISQUALIFIED_MEMBER}, CMM_EINVAL);
+    }
+    SUBCASE("the master withdraws: a failover, or ECANCELED when nobody can take over")
+    {
+        Engine e = twoServers();
+        CHECK(ok(e, NodeEligibility{1, false}) ==
+              "MASTER_DEMOTED(1) NODE_INELIGIBLE(1) MASTER_ELECTED(2)");
+        refused(e, NodeEligibility{2, false}, CMM_ECANCELED);
+        CHECK(ok(e, NodeEligibility{1, true}) == "NODE_ELIGIBLE(1) VICEMASTER_ELECTED(1)");
+    }
+    SUBCASE("refusals: out of the cluster, not configured")
+    {
+        Engine e = cluster({eligibleNode(1), clientNode(2)}, {1});
+        refused(e, NodeEligibility{2, true}, CMM_EPERM);
+        refused(e, NodeEligibility{42, true}, CMM_ENOCLUSTER);
+    }
+    SUBCASE("a reload compares the configured attribute, not the run-time one")
+    {
+        Engine e = cluster({eligibleNode(1), clientNode(2)}, {1, 2});
+        ok(e, NodeEligibility{2, true});
+        CHECK(ok(e, ConfigReload{1, {eligibleNode(1), clientNode(2)}}) == "");
+        CHECK(role(e, 2) == "vice");
+        refused(e, ConfigReload{1, {eligibleNode(1), eligibleNode(2)}}, CMM_EINVAL);
+    }
 }
 
 TEST_CASE("the master disqualified with no vice-master leaves the cluster without a master")
@@ -617,15 +773,15 @@ TEST_CASE("seizequalif: every reply code")
         REQUIRE(e.masterInfo(m) == CMM_OK);
         CHECK((m.sflag & (CMM_FLAG_SYNCHRO_NEEDED | CMM_FLAG_DISQUALIFIED)) == 0);
     }
-    SUBCASE("ECANCELED: the last master, synchro-needed, falls back to its flags")
+    SUBCASE("ECANCELED: a former master, synchro-needed, with a master since, falls back")
     {
         Engine e = twoServers();
-        ok(e, SetQualif{1, 2, CMM_DISQUALIFIED_MEMBER});
         ok(e, SetQualif{1, 1, CMM_SYNCHRO_NEEDED});
-        ok(e, SetQualif{1, 1, CMM_DISQUALIFIED_MEMBER});
+        ok(e, MastershipRelease{1}); /* 2 master, 1 in: synchro-needed */
+        ok(e, SetQualif{2, 2, CMM_DISQUALIFIED_MEMBER});
         REQUIRE(e.master() == std::nullopt);
         refused(e, SeizeQualif{1}, CMM_ECANCELED);
-        /* The other node was never master: it may seize. */
+        /* The last master may seize. */
         CHECK(ok(e, SeizeQualif{2}) == "MASTER_ELECTED(2)");
     }
     SUBCASE("EPERM: a master exists")
@@ -741,7 +897,9 @@ TEST_CASE("an out-of-cluster caller: queries work, modifying calls are refused")
     Member m;
     REQUIRE(e.potentialInfo(1, m) == CMM_OK);
     CHECK((m.sflag & CMM_ROLE_MASK) == CMM_OUT_OF_CLUSTER);
-    CHECK(e.memberInfo(1, m) == CMM_ESRCH);
+    /* Item 12: still described, with CMM_OUT_OF_CLUSTER. */
+    REQUIRE(e.memberInfo(1, m) == CMM_OK);
+    CHECK((m.sflag & CMM_ROLE_MASK) == CMM_OUT_OF_CLUSTER);
     CHECK(e.masterInfo(m) == CMM_OK);
     CHECK(m.nodeid == 2);
     refused(e, MastershipRelease{1}, CMM_EPERM);
@@ -777,7 +935,9 @@ TEST_CASE("queries: member, potential, master and vice-master descriptors")
     CHECK(m.sflag == (CMM_VICEMASTER | CMM_ELIGIBLE_MEMBER));
     REQUIRE(e.memberInfo(3, m) == CMM_OK);
     CHECK(m.sflag == 0);
-    CHECK(e.memberInfo(4, m) == CMM_ESRCH); /* out */
+    /* Item 12: a configured node that is out is described (never joined). */
+    REQUIRE(e.memberInfo(4, m) == CMM_OK);
+    CHECK(m.sflag == (CMM_OUT_OF_CLUSTER | CMM_ELIGIBLE_MEMBER));
     CHECK(e.memberInfo(42, m) == CMM_ESRCH);
     REQUIRE(e.potentialInfo(4, m) == CMM_OK);
     CHECK(m.sflag == (CMM_OUT_OF_CLUSTER | CMM_ELIGIBLE_MEMBER));
@@ -991,6 +1151,13 @@ struct Shadow {
                 err << "MEMBER_LEFT(" << n.node << ") before its role was dropped";
             in.erase(n.node);
             break;
+        case CMM_NODE_ELIGIBLE:
+        case CMM_NODE_INELIGIBLE:
+            if (!in.contains(n.node))
+                err << "eligibility change of a non-member " << n.node;
+            if (n.change == CMM_NODE_INELIGIBLE && (master == n.node || vice == n.node))
+                err << "NODE_INELIGIBLE(" << n.node << ") before its role was dropped";
+            break;
         case CMM_STALE_CLUSTER:
         case CMM_INVALID_CLUSTER:
         case CMM_VALID_CLUSTER:
@@ -1063,7 +1230,7 @@ struct RandomRun {
     {
         static const int qualifs[] = {CMM_QUALIFIED_MEMBER, CMM_SYNCHRO_READY,
                                       CMM_DISQUALIFIED_MEMBER, CMM_SYNCHRO_NEEDED};
-        switch (pick(0, 14)) {
+        switch (pick(0, 16)) {
         case 0:
         case 1:
         case 2:
@@ -1088,8 +1255,10 @@ struct RandomRun {
             return ConfigReload{someCaller(), reloadedTable()};
         case 13:
             return chance(50) ? Event{ClusterStale{}} : Event{ClusterInvalid{}};
-        default:
+        case 14:
             return ClusterValid{};
+        default:
+            return NodeEligibility{someNode(), chance(50)};
         }
     }
 
@@ -1137,6 +1306,7 @@ struct RandomRun {
         int vices = 0;
         bool candidateIn = false;
         bool otherCandidate = false;
+        bool viceSynchronized = false;
         for (cmm_nodeid_t id : engine->nodeIds()) {
             Member m;
             cmm_error_t rc = engine->potentialInfo(id, m);
@@ -1156,16 +1326,22 @@ struct RandomRun {
             }
             if (r == CMM_VICEMASTER) {
                 ++vices;
-                REQUIRE(isCandidate);
+                /* Item 13: a synchro-needed vice-master keeps its role. */
+                REQUIRE(eligible);
+                REQUIRE(qualified);
                 REQUIRE(engine->viceMaster() == id);
+                viceSynchronized = synchronized;
             }
             candidateIn = candidateIn || isCandidate;
             otherCandidate = otherCandidate || (isCandidate && r != CMM_MASTER);
         }
         REQUIRE(masters <= 1);
         REQUIRE(vices <= 1);
-        if (vices == 1)
-            REQUIRE(masters == 1);
+        /* Without a master only a vice-master that cannot take over stays. */
+        if (vices == 1 && masters == 0)
+            REQUIRE_FALSE(viceSynchronized);
+        /* Item 14: documented calls can always get a master back. */
+        REQUIRE(masterRecoverable(*engine));
         if (masters == 0)
             REQUIRE_FALSE(candidateIn);
         if (masters == 1 && vices == 0)
@@ -1177,7 +1353,8 @@ struct RandomRun {
                                     [&](const Member &m) { return m.nodeid == up->node; });
             Member now;
             if (was != before.nodes.end() && (was->sflag & CMM_OUT_OF_CLUSTER) &&
-                engine->memberInfo(up->node, now) != CMM_ESRCH)
+                engine->memberInfo(up->node, now) == CMM_OK &&
+                (now.sflag & CMM_OUT_OF_CLUSTER) == 0)
                 REQUIRE(now.incarnationNumber == was->incarnationNumber + 1);
         }
     }
