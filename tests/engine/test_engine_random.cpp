@@ -10,6 +10,9 @@
  *   - subscribers see changes only in a batch that approved a protocol;
  *   - a subscriber's full membership equals the group's at that moment;
  *   - every provider of a group sees the same approved sequence;
+ *   - deactivate scripts run only for live clients that registered one,
+ *     and an expel's outcome carries a deactivate bit exactly when scripts
+ *     ran for it;
  *   - with the timers fired, every protocol ends.
  */
 #include "sim.hpp"
@@ -81,7 +84,10 @@ class RandomRun {
     {
         if (live_.empty() || roll(12) == 0) {
             ClientId c = nextClient_++;
-            sim_->hello(c);
+            const bool script = roll(2) == 0;
+            sim_->hello(c, script);
+            if (script)
+                withScript_.insert(c);
             live_.push_back(c);
             check();
             return c;
@@ -111,7 +117,7 @@ class RandomRun {
     {
         ClientId c = liveClient();
         Token t = someToken(c);
-        int n = roll(16);
+        int n = roll(17);
         switch (n) {
         case 0:
         case 1: {
@@ -135,6 +141,9 @@ class RandomRun {
             e.token = t;
             e.numPhases = pick({HA_GS_1_PHASE, HA_GS_N_PHASE});
             e.expelList = ids({roll(8)});
+            e.deactivatePhase = static_cast<uint32_t>(roll(3));
+            e.timeLimit = pick({0, 1, 2});
+            e.deactivateFlag = "f";
             send(c, e);
             break;
         }
@@ -203,6 +212,18 @@ class RandomRun {
                 check();
             }
             break;
+        case 15:
+            /* A running deactivate script ends (else: a timer fires). */
+            if (!sim_->runningScripts().empty() && roll(3) != 0) {
+                auto it = sim_->runningScripts().begin();
+                std::advance(it, roll(static_cast<int>(sim_->runningScripts().size())));
+                sim_->finishScript(it->first,
+                                   pick({HA_GS_DEACTIVATE_SUCCESSFUL, HA_GS_DEACTIVATE_UNSUCCESSFUL,
+                                         HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED}));
+                check();
+                break;
+            }
+            [[fallthrough]];
         default:
             if (sim_->fireTimer())
                 check();
@@ -248,9 +269,31 @@ class RandomRun {
         bool approvedSeen = false;
         std::map<std::string, std::vector<ProviderId>> lastFull; /* group -> last list told */
         for (const auto &action : sim_->last) {
+            if (const auto *run = std::get_if<RunDeactivate>(&action)) {
+                CHECK(gone_.count(run->client) == 0);
+                CHECK(withScript_.count(run->client) == 1);
+                scriptsRan_.insert(run->group);
+                continue;
+            }
             const auto *n = std::get_if<Notify>(&action);
             if (!n)
                 continue;
+            const uint32_t deactivateBits = HA_GS_DEACTIVATE_SUCCESSFUL |
+                                            HA_GS_DEACTIVATE_UNSUCCESSFUL |
+                                            HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED;
+            const ApprovedNote *approved = std::get_if<ApprovedNote>(&*n->body);
+            const RejectedNote *rejected = std::get_if<RejectedNote>(&*n->body);
+            if (approved || rejected) {
+                const uint32_t summary = approved ? approved->summary : rejected->summary;
+                const int protocol = approved ? approved->protocol : rejected->protocol;
+                if (protocol != HA_GS_EXPEL) {
+                    CHECK((summary & deactivateBits) == 0);
+                } else if (!n->recipients.empty()) {
+                    const auto &first = n->recipients.front();
+                    const std::string group = models_[first.client].group[first.token];
+                    CHECK(((summary & deactivateBits) != 0) == (scriptsRan_.erase(group) == 1));
+                }
+            }
             uint64_t approvedIndex = 0;
             if (std::holds_alternative<ApprovedNote>(*n->body)) {
                 approvedSeen = true;
@@ -296,6 +339,11 @@ class RandomRun {
                     forget(r.client, r.token);
             }
         }
+        /* An expel whose outcome nobody alive was told ends all the same. */
+        std::erase_if(scriptsRan_, [&](const std::string &group) {
+            const auto view = sim_->engine.group(group);
+            return !view || view->runningProtocol != HA_GS_EXPEL;
+        });
         /* The last full membership told in a step is the group's membership
          * after it (empty when the group dissolved). */
         for (const auto &[group, told] : lastFull) {
@@ -313,6 +361,8 @@ class RandomRun {
     std::map<std::string, GroupAttributes> groupAttrs_;
     std::vector<ClientId> live_;
     std::set<ClientId> gone_;
+    std::set<ClientId> withScript_;    /* clients that registered a deactivate script */
+    std::set<std::string> scriptsRan_; /* groups whose running expel started scripts */
     std::map<ClientId, ClientModel> models_;
     std::map<std::string, uint64_t> approvedCount_; /* approved protocols per group */
     std::map<Token, uint64_t> lastApproved_;        /* provider token -> last index seen */
