@@ -80,14 +80,12 @@ void Broker::Impl::run()
     const int routerFd = router.get(zmq::sockopt::fd);
     while (!finished) {
         pollfd items[] = {
-            {routerFd, POLLIN, 0},
-            {stopFd.get(), POLLIN, 0},
-            {pids.fd(), POLLIN, 0},
-            {reloadFd.get(), POLLIN, 0},
+            {routerFd, POLLIN, 0},       {stopFd.get(), POLLIN, 0}, {pids.fd(), POLLIN, 0},
+            {reloadFd.get(), POLLIN, 0}, {scripts.fd(), POLLIN, 0},
         };
         const long timeout =
             routerQuiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
-        if (::poll(items, 4, static_cast<int>(timeout)) < 0) {
+        if (::poll(items, 5, static_cast<int>(timeout)) < 0) {
             if (errno == EINTR)
                 continue;
             spdlog::critical("poll failed: {}", std::strerror(errno));
@@ -109,6 +107,13 @@ void Broker::Impl::run()
             drainRouter();
         if (items[3].revents & POLLIN)
             onReloadSignal();
+        if (items[4].revents & POLLIN) {
+            try {
+                onScriptsFinished();
+            } catch (const std::exception &error) {
+                spdlog::error("handling the end of a deactivate script: {}", error.what());
+            }
+        }
         fireTimers();
     }
     shutdown();
@@ -196,6 +201,8 @@ void Broker::Impl::shutdown()
     if (finished)
         return;
     finished = true;
+    /* Nobody will wait for their outcome any more. */
+    scripts.stopAll();
     const std::string bye = wire::encode(wire::ServerMessage{wire::Bye{"gsd shutting down"}});
     for (ClientId client : sessions.ids()) {
         if (auto session = sessions.take(client)) {
