@@ -189,6 +189,8 @@ TEST_CASE("deactivate: outcomes: a failing script, a missing one, one past the t
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         CHECK(hasFlag(approved, "summary", "DEACTIVATE_TIME_LIMIT_EXCEEDED"));
+        MESSAGE("an expel with a 1 s limit and a hanging script was approved after " << seconds
+                                                                                     << " s");
         CHECK(seconds >= 0.9);
         CHECK(seconds < 5);
         pid_t script = 0, sleeper = 0;
