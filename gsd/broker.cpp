@@ -79,10 +79,15 @@ void Broker::Impl::run()
      * is not quiet the poll does not wait and the loop drains the socket. */
     const int routerFd = router.get(zmq::sockopt::fd);
     while (!finished) {
+        // clang-format off
         pollfd items[] = {
-            {routerFd, POLLIN, 0},       {stopFd.get(), POLLIN, 0}, {pids.fd(), POLLIN, 0},
-            {reloadFd.get(), POLLIN, 0}, {scripts.fd(), POLLIN, 0},
+            {routerFd, POLLIN, 0},
+            {stopFd.get(), POLLIN, 0},
+            {pids.fd(), POLLIN, 0},
+            {reloadFd.get(), POLLIN, 0},
+            {scripts.fd(), POLLIN, 0},
         };
+        // clang-format on
         const long timeout =
             routerQuiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
         if (::poll(items, 5, static_cast<int>(timeout)) < 0) {

@@ -55,6 +55,14 @@ ha_gs_rc_t request(F &&convert)
         [&](Session &s) { return s.call(gs::Request{std::move(r)}, nullptr, nullptr); });
 }
 
+/* Interval and response time limit of ping and counter checks. */
+bool validTiming(const ha_gs_responsiveness_t &r)
+{
+    return r.gs_responsiveness_interval >= 1 && r.gs_responsiveness_response_time_limit >= 1 &&
+           r.gs_responsiveness_interval <= HA_GS_TIME_LIMIT_CEILING &&
+           r.gs_responsiveness_response_time_limit <= HA_GS_TIME_LIMIT_CEILING;
+}
+
 } // namespace
 
 ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t socket_control,
@@ -88,29 +96,19 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
             case HA_GS_NO_RESPONSIVENESS:
                 break;
             case HA_GS_PING_RESPONSIVENESS:
-                if (responsiveness_control->gs_responsiveness_interval < 1 ||
-                    responsiveness_control->gs_responsiveness_response_time_limit < 1 ||
-                    responsiveness_control->gs_responsiveness_interval > HA_GS_TIME_LIMIT_CEILING ||
-                    responsiveness_control->gs_responsiveness_response_time_limit >
-                        HA_GS_TIME_LIMIT_CEILING ||
-                    !responsiveness_callback)
+                if (!validTiming(*responsiveness_control) || !responsiveness_callback)
                     return HA_GS_BAD_PARAMETER;
                 options.responsiveness = *responsiveness_control;
                 options.responsivenessCallback = responsiveness_callback;
                 break;
             case HA_GS_COUNTER_RESPONSIVENESS:
                 /* gsd reads the counter itself: no callback is needed. */
-                if (responsiveness_control->gs_responsiveness_interval < 1 ||
-                    responsiveness_control->gs_responsiveness_response_time_limit < 1 ||
-                    responsiveness_control->gs_responsiveness_interval > HA_GS_TIME_LIMIT_CEILING ||
-                    responsiveness_control->gs_responsiveness_response_time_limit >
-                        HA_GS_TIME_LIMIT_CEILING ||
+                if (!validTiming(*responsiveness_control) ||
                     !responsiveness_control->gs_counter_location ||
                     responsiveness_control->gs_counter_length < 1 ||
                     responsiveness_control->gs_counter_length > HA_GS_MAX_COUNTER_LENGTH)
                     return HA_GS_BAD_PARAMETER;
                 options.responsiveness = *responsiveness_control;
-                options.responsivenessCallback = responsiveness_callback;
                 break;
             default:
                 return HA_GS_BAD_PARAMETER;
