@@ -108,7 +108,7 @@ TEST_CASE("deactivate: the script runs as the expelled client's user with the do
                    "out=" + dir.path() +
                        "\n{ echo \"uid=$(id -u)\"; echo \"gid=$(id -g)\"; echo \"groups=$(id -G)\";"
                        " echo \"argc=$#\"; for a in \"$0\" \"$@\"; do echo \"arg=$a\"; done;"
-                       " echo \"pgid=$(ps -o pgid= $$ | tr -d ' ')\"; echo \"pid=$$\";"
+                       " echo \"pgid=$(cut -d' ' -f5 /proc/$$/stat)\"; echo \"pid=$$\";"
                        " env | sed 's/^/env=/'; } > $out/record.tmp\n"
                        "mv $out/record.tmp $out/record\n");
     /* Something of gsd's environment that must not reach the script. */
