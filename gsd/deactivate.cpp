@@ -159,8 +159,11 @@ std::vector<std::pair<DeactivateId, uint32_t>> DeactivateRunner::finished()
         if (it == children_.end())
             continue;
         int status = 0;
-        if (waitpid(it->second.pid, &status, WNOHANG) != it->second.pid)
+        const pid_t reaped = waitpid(it->second.pid, &status, WNOHANG);
+        if (reaped == 0 || (reaped < 0 && errno == EINTR))
             continue; /* not reapable yet: the next turn */
+        if (reaped < 0)
+            status = -1; /* reaped elsewhere: its status is lost, count it a failure */
         epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.pidfd.get(), nullptr);
         /* A stopped run was decided by the engine already (time limit). */
         if (!it->second.stopped) {
