@@ -28,6 +28,11 @@ using namespace gs::test;
 
 namespace {
 
+/* Deactivate scripts started, and expel outcomes that carried their bits,
+ * over all runs: the runs must reach that code. */
+uint64_t scriptsStarted = 0;
+uint64_t outcomesWithScripts = 0;
+
 struct ClientModel {
     std::set<Token> tokens;             /* held by the client, per replies and finals */
     std::map<Token, std::string> group; /* token -> group */
@@ -273,6 +278,7 @@ class RandomRun {
                 CHECK(gone_.count(run->client) == 0);
                 CHECK(withScript_.count(run->client) == 1);
                 scriptsRan_.insert(run->group);
+                ++scriptsStarted;
                 continue;
             }
             const auto *n = std::get_if<Notify>(&action);
@@ -291,7 +297,9 @@ class RandomRun {
                 } else if (!n->recipients.empty()) {
                     const auto &first = n->recipients.front();
                     const std::string group = models_[first.client].group[first.token];
-                    CHECK(((summary & deactivateBits) != 0) == (scriptsRan_.erase(group) == 1));
+                    const bool ran = scriptsRan_.erase(group) == 1;
+                    CHECK(((summary & deactivateBits) != 0) == ran);
+                    outcomesWithScripts += ran ? 1 : 0;
                 }
             }
             uint64_t approvedIndex = 0;
@@ -387,6 +395,10 @@ TEST_CASE("random event sequences keep every invariant")
         RandomRun run(seed);
         run.run(150);
     }
+    MESSAGE(scriptsStarted << " deactivate scripts started, " << outcomesWithScripts
+                           << " expel outcomes told with their bits");
+    CHECK(scriptsStarted > 0);
+    CHECK(outcomesWithScripts > 0);
 }
 
 TEST_CASE("long random sequences keep every invariant")
