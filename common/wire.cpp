@@ -223,6 +223,9 @@ void describe(Is<Hello> auto &s, auto &v)
     v("rl", s.responsivenessTimeLimit);
     v("b", defaulted(s.batches));
     v("p", defaulted(s.packs));
+    v("ds", s.deactivateScript);
+    v("ca", defaulted(s.counterAddress));
+    v("cl", defaulted(s.counterLength));
 }
 void describe(Is<Req> auto &s, auto &v)
 {

@@ -64,6 +64,13 @@ struct Hello {
     /* The client reads several server messages from one frame (see
      * ServerMessage below); implies nothing about `batches`. */
     bool packs = false;
+    /* The path given to ha_gs_init as deactivate_script (at most
+     * HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH bytes), when one was given. */
+    std::optional<std::string> deactivateScript;
+    /* HA_GS_COUNTER_RESPONSIVENESS: where the counter lives in the client's
+     * address space, and its length in bytes. */
+    uint64_t counterAddress = 0;
+    int counterLength = 0;
 };
 struct Req {
     RequestId id = 0;

@@ -36,6 +36,7 @@ struct TokenInfo {
 struct ClientRecord {
     std::map<std::string, Token> providerOf;   /* group -> provider token */
     std::map<std::string, Token> subscriberOf; /* group -> subscriber token */
+    bool deactivateScript = false;             /* registered at ha_gs_init */
     size_t tokenCount() const { return providerOf.size() + subscriberOf.size(); }
 };
 
@@ -67,6 +68,13 @@ struct Participant {
     std::optional<Bytes> messageProposal;
 };
 
+/* One deactivate script run of an expel (RunDeactivate). */
+struct Deactivation {
+    DeactivateId run = 0;
+    uint32_t phase = 0;   /* the phase it ran in */
+    uint32_t outcome = 0; /* HA_GS_DEACTIVATE_*; 0 while it runs */
+};
+
 struct Protocol {
     int type = 0;
     bool nPhase = false;
@@ -90,11 +98,23 @@ struct Protocol {
     std::optional<ExpelInfo> expelInfo;
     std::optional<GroupAttributes> proposedAttributes;
     std::optional<Bytes> sourceState;
+    /* Expel: the deactivate scripts, started once (deactivateStarted) in the
+     * expel's deactivate phase, or before approval when the voting ends
+     * earlier. `approving`: the votes approved and the expel waits for the
+     * scripts (p.timer then guards the wait). */
+    std::vector<Deactivation> deactivations;
+    bool deactivateStarted = false;
+    bool approving = false;
 
     bool removes() const
     {
         return type == HA_GS_LEAVE || type == HA_GS_FAILURE_LEAVE || type == HA_GS_EXPEL ||
                type == HA_GS_CAST_OUT;
+    }
+    bool deactivating() const
+    {
+        return std::any_of(deactivations.begin(), deactivations.end(),
+                           [](const Deactivation &d) { return d.outcome == 0; });
     }
 };
 
@@ -139,8 +159,10 @@ struct Engine::Impl {
     std::map<std::string, Group> groups;
     std::map<std::string, std::set<std::string>> targetsOf; /* source -> targets */
     std::map<TimerId, std::string> timers;                  /* timer -> group */
+    std::map<DeactivateId, std::string> deactivateRuns;     /* running script -> group */
     Token nextToken = 1;
     TimerId nextTimer = 1;
+    DeactivateId nextDeactivate = 1;
     uint64_t stateMemory = 0;
 
     std::vector<Action> *out = nullptr;
@@ -212,7 +234,10 @@ struct Engine::Impl {
 
     /* ---- events ------------------------------------------------------ */
 
-    void onHello(const ClientHello &e) { clients.try_emplace(e.client); }
+    void onHello(const ClientHello &e)
+    {
+        clients.try_emplace(e.client).first->second.deactivateScript = e.deactivateScript;
+    }
 
     void onGone(ClientId client)
     {
@@ -264,7 +289,37 @@ struct Engine::Impl {
         if (!g.running || g.running->timer != timer)
             return;
         g.running->timer = 0;
-        closePhase(g);
+        /* The expel's time limit bounds its scripts as well as its votes. */
+        stopDeactivations(*g.running);
+        if (g.running->approving)
+            finish(g, true);
+        else
+            closePhase(g);
+    }
+
+    void onDeactivateFinished(const DeactivateFinished &e)
+    {
+        auto it = deactivateRuns.find(e.run);
+        if (it == deactivateRuns.end())
+            return; /* stale: its limit passed first */
+        const std::string name = it->second;
+        deactivateRuns.erase(it);
+        Group &g = groups.at(name);
+        Protocol &p = *g.running;
+        for (auto &d : p.deactivations)
+            if (d.run == e.run)
+                d.outcome = (e.outcome == HA_GS_DEACTIVATE_SUCCESSFUL ||
+                             e.outcome == HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED)
+                                ? e.outcome
+                                : HA_GS_DEACTIVATE_UNSUCCESSFUL;
+        if (p.deactivating())
+            return;
+        if (p.approving) {
+            cancelTimer(p);
+            finish(g, true);
+        } else if (phaseComplete(p)) {
+            closePhase(g);
+        }
     }
 
     void onRequest(const ClientRequest &e)
@@ -542,7 +597,7 @@ struct Engine::Impl {
     /* The participant record of a voter still expected to vote now. */
     static Participant *currentVoter(Group &g, Token token)
     {
-        if (!g.running || !g.running->nPhase)
+        if (!g.running || !g.running->nPhase || g.running->approving)
             return nullptr;
         for (auto &p : g.running->participants)
             if (p.member.token == token && p.voter && p.member.alive && !p.voted)
@@ -685,6 +740,8 @@ struct Engine::Impl {
 
     static bool phaseComplete(const Protocol &p)
     {
+        if (p.deactivating())
+            return false;
         return std::all_of(p.participants.begin(), p.participants.end(), [](const Participant &v) {
             return !v.voter || !v.member.alive || v.voted;
         });
@@ -810,10 +867,82 @@ struct Engine::Impl {
                                     [](const Participant &v) { return v.voter && v.member.alive; });
         g.running = std::move(p);
         if (!g.running->nPhase || !anyVoter) {
-            finish(g, true);
+            approve(g);
             return;
         }
         startPhase(g);
+    }
+
+    /* ---- deactivate scripts (expel) ---------------------------------- */
+
+    /* Asks gsd to run the deactivate script of every expelled provider whose
+     * client is alive and registered one, unless the expel asked for none
+     * (deactivate phase 0). Once per expel. */
+    void startDeactivations(Group &g)
+    {
+        Protocol &p = *g.running;
+        if (p.deactivateStarted || !p.expelInfo || p.expelInfo->deactivatePhase == 0)
+            return;
+        p.deactivateStarted = true;
+        for (const auto &c : p.changing) {
+            auto client = clients.find(c.client);
+            if (!c.alive || client == clients.end() || !client->second.deactivateScript)
+                continue;
+            const DeactivateId run = nextDeactivate++;
+            deactivateRuns[run] = g.name;
+            p.deactivations.push_back({run, p.phase, 0});
+            out->push_back(RunDeactivate{run, c.client, g.name, c.id, p.expelInfo->deactivateFlag,
+                                         p.timeLimit});
+        }
+    }
+
+    /* The time limit passed: scripts still running count as
+     * HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED and gsd kills them. */
+    void stopDeactivations(Protocol &p)
+    {
+        for (auto &d : p.deactivations)
+            if (d.outcome == 0) {
+                d.outcome = HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED;
+                deactivateRuns.erase(d.run);
+                out->push_back(StopDeactivate{d.run});
+            }
+    }
+
+    /* Outcomes of the scripts that ran in `phase`, as summary bits. */
+    static uint32_t deactivateSummary(const Protocol &p, uint32_t phase)
+    {
+        uint32_t bits = 0;
+        for (const auto &d : p.deactivations)
+            if (d.phase == phase)
+                bits |= d.outcome;
+        return bits;
+    }
+
+    void cancelTimer(Protocol &p)
+    {
+        if (p.timer == 0)
+            return;
+        timers.erase(p.timer);
+        out->push_back(CancelTimer{p.timer});
+        p.timer = 0;
+    }
+
+    /* The protocol is approved. An expel whose scripts did not run yet (its
+     * voting ended before its deactivate phase, or it has no phases to
+     * vote in) runs them now and is approved when they have all ended, or
+     * when its time limit passes. */
+    void approve(Group &g)
+    {
+        Protocol &p = *g.running;
+        startDeactivations(g);
+        if (!p.deactivating()) {
+            finish(g, true);
+            return;
+        }
+        p.approving = true;
+        p.timer = nextTimer++;
+        timers[p.timer] = g.name;
+        out->push_back(StartTimer{p.timer, p.timeLimit});
     }
 
     Proposal proposalOf(const Protocol &p) const
@@ -848,6 +977,8 @@ struct Engine::Impl {
         }
         notify(std::move(to),
                NPhaseNote{p.type, p.phase == 1 ? 0u : p.phaseSummary, p.timeLimit, proposalOf(p)});
+        if (p.expelInfo && p.phase == p.expelInfo->deactivatePhase)
+            startDeactivations(g);
         p.timer = nextTimer++;
         timers[p.timer] = g.name;
         out->push_back(StartTimer{p.timer, p.timeLimit});
@@ -858,11 +989,7 @@ struct Engine::Impl {
     void closePhase(Group &g)
     {
         Protocol &p = *g.running;
-        if (p.timer != 0) {
-            timers.erase(p.timer);
-            out->push_back(CancelTimer{p.timer});
-            p.timer = 0;
-        }
+        cancelTimer(p);
         /* A default proposed by this phase's voters applies to its own
          * missing votes; REJECT wins a disagreement. */
         int proposed = 0;
@@ -915,19 +1042,22 @@ struct Engine::Impl {
                 break;
             }
 
+        summary |= deactivateSummary(p, p.phase);
         p.phaseSummary = summary;
-        p.accumulated |= summary & (HA_GS_TIME_LIMIT_EXCEEDED | HA_GS_PROVIDER_FAILED);
+        p.accumulated |= summary & (HA_GS_TIME_LIMIT_EXCEEDED | HA_GS_PROVIDER_FAILED |
+                                    HA_GS_DEACTIVATE_SUCCESSFUL | HA_GS_DEACTIVATE_UNSUCCESSFUL |
+                                    HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED);
 
         if (!late.empty())
             notify(liveParticipants(p), AnnouncementNote{HA_GS_TIME_LIMIT_EXCEEDED, late});
 
-        if (reject) {
-            finish(g, p.forced);
-        } else if (cont) {
+        if (reject && !p.forced) {
+            finish(g, false);
+        } else if (cont && !reject) {
             ++p.phase;
             startPhase(g);
         } else {
-            finish(g, true);
+            approve(g);
         }
     }
 
@@ -946,7 +1076,10 @@ struct Engine::Impl {
         const std::string name = g.name;
         Protocol p = std::move(*g.running);
         g.running.reset();
+        /* Scripts that ran after the voting (approve()) add their outcome. */
         uint32_t summary = p.phaseSummary | p.accumulated;
+        for (const auto &d : p.deactivations)
+            summary |= d.outcome;
         if (approved)
             applyApproved(g, p, summary);
         else
@@ -1215,6 +1348,13 @@ std::string Engine::Impl::invariants() const
             if (p.type == HA_GS_CAST_OUT &&
                 p.nPhase != (g.attributes.sourceReflectionNumPhases == HA_GS_N_PHASE))
                 return "cast-out phases unlike the source-reflection phases in group " + name;
+            if (p.approving && (p.timer == 0 || !p.deactivating()))
+                return "approved expel waits without a running script or timer in group " + name;
+            for (const auto &d : p.deactivations) {
+                auto r = deactivateRuns.find(d.run);
+                if ((d.outcome == 0) != (r != deactivateRuns.end() && r->second == name))
+                    return "deactivate run registered unlike its state in group " + name;
+            }
         }
         for (const auto &q : g.queue)
             if (q.kind == QueuedKind::Join) {
@@ -1227,6 +1367,14 @@ std::string Engine::Impl::invariants() const
         auto g = groups.find(name);
         if (g == groups.end() || !g->second.running || g->second.running->timer != timer)
             return "stale timer registered";
+    }
+    for (const auto &[run, name] : deactivateRuns) {
+        auto g = groups.find(name);
+        if (g == groups.end() || !g->second.running ||
+            std::none_of(g->second.running->deactivations.begin(),
+                         g->second.running->deactivations.end(),
+                         [&](const Deactivation &d) { return d.run == run && d.outcome == 0; }))
+            return "stale deactivate run registered";
     }
     if (memory != stateMemory)
         return "state memory accounting is off";
@@ -1256,6 +1404,8 @@ void Engine::process(const Event &event, std::vector<Action> &out)
                 impl_->onGone(e.client);
             else if constexpr (std::is_same_v<E, ClientUnresponsive>)
                 impl_->onUnresponsive(e.client);
+            else if constexpr (std::is_same_v<E, DeactivateFinished>)
+                impl_->onDeactivateFinished(e);
             else
                 impl_->onTimer(e.timer);
         },

@@ -37,6 +37,9 @@ struct EngineConfig {
 /* A client session starts (gsd already checked its credentials). */
 struct ClientHello {
     ClientId client = 0;
+    /* The client registered a deactivate script at ha_gs_init: expels of its
+     * providers ask gsd to run it (RunDeactivate). */
+    bool deactivateScript = false;
 };
 /* A request from a client. Always answered by exactly one Reply action. */
 struct ClientRequest {
@@ -57,8 +60,19 @@ struct ClientUnresponsive {
 struct TimerFired {
     TimerId timer = 0;
 };
+/* Identifies one run of a deactivate script (RunDeactivate). */
+using DeactivateId = uint64_t;
+/* The deactivate script of a RunDeactivate action has ended. `outcome` is
+ * HA_GS_DEACTIVATE_SUCCESSFUL (exit status 0), HA_GS_DEACTIVATE_UNSUCCESSFUL
+ * (any other end, or the script could not be run) or
+ * HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED. Unknown or stale runs are ignored. */
+struct DeactivateFinished {
+    DeactivateId run = 0;
+    uint32_t outcome = 0;
+};
 
-using Event = std::variant<ClientHello, ClientRequest, ClientGone, ClientUnresponsive, TimerFired>;
+using Event = std::variant<ClientHello, ClientRequest, ClientGone, ClientUnresponsive, TimerFired,
+                           DeactivateFinished>;
 
 /* ---- Actions ----------------------------------------------------------- */
 
@@ -85,7 +99,27 @@ struct CancelTimer {
     bool operator==(const CancelTimer &) const = default;
 };
 
-using Action = std::variant<Reply, Notify, StartTimer, CancelTimer>;
+/* Run the deactivate script `client` registered, against its provider
+ * `provider` that an expel of `group` removes. The expel waits for the
+ * outcome (DeactivateFinished) at most `seconds`, the expel's time limit;
+ * then the engine counts it as HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED and asks
+ * for the script to be stopped (StopDeactivate). */
+struct RunDeactivate {
+    DeactivateId run = 0;
+    ClientId client = 0;
+    std::string group;
+    ProviderId provider;
+    std::string flag; /* the expel's gs_deactivate_flag */
+    int seconds = 0;
+    bool operator==(const RunDeactivate &) const = default;
+};
+/* The engine no longer waits for this run (its time limit passed): kill it. */
+struct StopDeactivate {
+    DeactivateId run = 0;
+    bool operator==(const StopDeactivate &) const = default;
+};
+
+using Action = std::variant<Reply, Notify, StartTimer, CancelTimer, RunDeactivate, StopDeactivate>;
 
 /* ---- Read-only views for tests, status and invariant checks ------------ */
 

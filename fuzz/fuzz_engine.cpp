@@ -199,13 +199,21 @@ class Run {
     {
         switch (in_.below(8)) {
         case 0:
-            feed(ClientHello{client()});
+            feed(ClientHello{client(), in_.below(2) == 0}); /* with a deactivate script? */
             break;
         case 1:
             feed(ClientGone{client()});
             break;
         case 2:
-            feed(ClientUnresponsive{client()});
+            if (in_.below(2) == 0) {
+                feed(ClientUnresponsive{client()});
+            } else {
+                /* A deactivate script ends: a running one, or a stale id. */
+                static const uint32_t outcomes[] = {HA_GS_DEACTIVATE_SUCCESSFUL,
+                                                    HA_GS_DEACTIVATE_UNSUCCESSFUL,
+                                                    HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED, 0};
+                feed(DeactivateFinished{in_.below(8), outcomes[in_.below(4)]});
+            }
             break;
         case 3:
             if (!timers_.empty() && in_.below(8) != 0) {

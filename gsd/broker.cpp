@@ -79,15 +79,18 @@ void Broker::Impl::run()
      * is not quiet the poll does not wait and the loop drains the socket. */
     const int routerFd = router.get(zmq::sockopt::fd);
     while (!finished) {
+        // clang-format off
         pollfd items[] = {
             {routerFd, POLLIN, 0},
             {stopFd.get(), POLLIN, 0},
             {pids.fd(), POLLIN, 0},
             {reloadFd.get(), POLLIN, 0},
+            {scripts.fd(), POLLIN, 0},
         };
+        // clang-format on
         const long timeout =
             routerQuiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
-        if (::poll(items, 4, static_cast<int>(timeout)) < 0) {
+        if (::poll(items, 5, static_cast<int>(timeout)) < 0) {
             if (errno == EINTR)
                 continue;
             spdlog::critical("poll failed: {}", std::strerror(errno));
@@ -109,6 +112,13 @@ void Broker::Impl::run()
             drainRouter();
         if (items[3].revents & POLLIN)
             onReloadSignal();
+        if (items[4].revents & POLLIN) {
+            try {
+                onScriptsFinished();
+            } catch (const std::exception &error) {
+                spdlog::error("handling the end of a deactivate script: {}", error.what());
+            }
+        }
         fireTimers();
     }
     shutdown();
@@ -196,6 +206,8 @@ void Broker::Impl::shutdown()
     if (finished)
         return;
     finished = true;
+    /* Nobody will wait for their outcome any more. */
+    scripts.stopAll();
     const std::string bye = wire::encode(wire::ServerMessage{wire::Bye{"gsd shutting down"}});
     for (ClientId client : sessions.ids()) {
         if (auto session = sessions.take(client)) {

@@ -6,6 +6,7 @@
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
 #include "gsd/cmm_table.hpp"
+#include "gsd/deactivate.hpp"
 #include "gsd/ipc_endpoint.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/sessions.hpp"
@@ -39,7 +40,17 @@ struct PongDue {
 };
 /* Retry the Byes that found their connection's queue full. */
 struct ByeRetryDue {};
-using TimerPayload = std::variant<EngineTimerDue, PingDue, PongDue, ByeRetryDue>;
+/* Counter responsiveness: take a reading of the client's counter... */
+struct CounterCheckDue {
+    ClientId client = 0;
+};
+/* ...and compare it with a new one, a response time limit later. */
+struct CounterVerdictDue {
+    ClientId client = 0;
+    std::string reading;
+};
+using TimerPayload =
+    std::variant<EngineTimerDue, PingDue, PongDue, ByeRetryDue, CounterCheckDue, CounterVerdictDue>;
 using Clock = std::chrono::steady_clock;
 
 } // namespace broker
@@ -74,6 +85,18 @@ struct Broker::Impl {
     /* reloadCmm() asked for a reload: do it as the local node. */
     void onReloadSignal();
     void onTimer(const broker::TimerPayload &payload);
+
+    /* ---- counter_dispatch.cpp ---- */
+    /* Hello asking for counter checks: HA_GS_OK or why not. */
+    int counterAdmissionError(const wire::Hello &hello, const broker::PeerCredentials &peer) const;
+    void onCounterCheck(const broker::CounterCheckDue &due);
+    void onCounterVerdict(const broker::CounterVerdictDue &due);
+
+    /* ---- deactivate_dispatch.cpp ---- */
+    void execute(const RunDeactivate &run);
+    void execute(const StopDeactivate &stop);
+    /* Feeds the outcomes of the scripts that ended to the engine. */
+    void onScriptsFinished();
     void onProcessExit(ClientId client);
 
     /* Feeds one event to the engine and carries out its actions, and those
@@ -127,6 +150,7 @@ struct Broker::Impl {
     broker::UniqueFd stopFd;
     broker::UniqueFd reloadFd;
     broker::PidWatch pids;
+    broker::DeactivateRunner scripts;
     broker::Authorizer authorizer;
     Engine engine;
     cmm::Engine cmmEngine;

@@ -148,10 +148,19 @@ int Broker::Impl::admissionError(const wire::Hello &hello,
             return HA_GS_BAD_PARAMETER;
         break;
     case HA_GS_COUNTER_RESPONSIVENESS:
-        return HA_GS_NOT_SUPPORTED;
+        if (const int rc = counterAdmissionError(hello, *peer); rc != HA_GS_OK)
+            return rc;
+        break;
     default:
         return HA_GS_BAD_PARAMETER;
     }
+    /* gsd runs it from its own working directory: only an absolute path
+     * names the client's file (libha_gs checks the same). */
+    if (hello.deactivateScript &&
+        (hello.deactivateScript->empty() || hello.deactivateScript->front() != '/' ||
+         hello.deactivateScript->size() > HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH ||
+         hello.deactivateScript->find('\0') != std::string::npos))
+        return HA_GS_BAD_PARAMETER;
     if (sessions.size() - (replacing ? 1 : 0) >= config.maxClients)
         return HA_GS_CONNECT_FAILED;
     return HA_GS_OK;
@@ -181,6 +190,7 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
         broker::RequestBucket(config.maxRequestRate, config.requestBurst, Clock::now());
     fresh.batches = hello.batches;
     fresh.packs = hello.batches && hello.packs;
+    fresh.deactivateScript = hello.deactivateScript.value_or("");
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
@@ -188,8 +198,16 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
         timers.start(Clock::now() + std::chrono::seconds(session.pingInterval),
                      broker::PingDue{client});
     }
+    if (hello.responsivenessType == HA_GS_COUNTER_RESPONSIVENESS) {
+        session.counterAddress = hello.counterAddress;
+        session.counterLength = hello.counterLength;
+        session.counterInterval = hello.responsivenessInterval;
+        session.counterLimit = hello.responsivenessTimeLimit;
+        timers.start(Clock::now() + std::chrono::seconds(session.counterInterval),
+                     broker::CounterCheckDue{client});
+    }
     spdlog::debug("{} connected", peerName(session));
-    feed(ClientHello{client});
+    feed(ClientHello{client, !session.deactivateScript.empty()});
     deliver(client, {wire::encode(wire::ServerMessage{
                         wire::Welcome{HA_GS_OK, config.nodeNumber, config.domain, client}})});
 }
@@ -231,6 +249,8 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
                        byeRetryArmed = false;
                        retryByes();
                    },
+                   [&](const broker::CounterCheckDue &due) { onCounterCheck(due); },
+                   [&](const broker::CounterVerdictDue &due) { onCounterVerdict(due); },
                },
                payload);
 }

@@ -38,6 +38,13 @@ struct Session {
     bool batches = false;          /* Hello.batches: several messages per ZeroMQ message */
     bool packs = false;            /* Hello.packs (with batches): several messages per frame */
     size_t outbox = kNoOutbox;     /* index of its outbox in the broker while it has one */
+    std::string deactivateScript;  /* Hello.deactivateScript; empty: none */
+    /* HA_GS_COUNTER_RESPONSIVENESS: the counter in the client's memory and
+     * the check's timing (seconds); interval 0: no counter checks. */
+    uint64_t counterAddress = 0;
+    int counterLength = 0;
+    int counterInterval = 0;
+    int counterLimit = 0;
     static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 

@@ -135,6 +135,14 @@ extern "C" {
  * Longer: HA_GS_BAD_PARAMETER. */
 #define HA_GS_MAX_DEACTIVATE_FLAG_LENGTH 255
 
+/* Longest deactivate script path given to ha_gs_init, in bytes, not
+ * counting the terminating NUL. Longer: HA_GS_BAD_PARAMETER. */
+#define HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH 1023
+
+/* Largest responsiveness counter (gs_counter_length), in bytes.
+ * Larger: HA_GS_BAD_PARAMETER. */
+#define HA_GS_MAX_COUNTER_LENGTH 64
+
 /* Most groups one client may be in at once, provider and subscriber tokens
  * together (the default of gsd --max-groups-per-client).
  * More: HA_GS_TOO_MANY_GROUPS. */
@@ -267,7 +275,7 @@ typedef enum { HA_GS_DEFAULT_MERGE = 0, HA_GS_DISSOLVE_ON_MERGE = 1 } ha_gs_merg
 typedef enum {
     HA_GS_NO_RESPONSIVENESS = 0,
     HA_GS_PING_RESPONSIVENESS = 1,   /* gsd calls the responsiveness callback */
-    HA_GS_COUNTER_RESPONSIVENESS = 2 /* not supported: HA_GS_NOT_SUPPORTED */
+    HA_GS_COUNTER_RESPONSIVENESS = 2 /* gsd watches a counter the application advances */
 } ha_gs_responsiveness_type_t;
 
 typedef enum { HA_GS_CALLBACK_OK = 0, HA_GS_CALLBACK_NOT_OK = 1 } ha_gs_callback_rc_t;
@@ -309,10 +317,13 @@ typedef unsigned int ha_gs_summary_code_t;
 #define HA_GS_PROVIDER_FAILED 0x0020u                /* a voter failed during the protocol */
 #define HA_GS_RESPONSIVENESS_NO_RESPONSE 0x0040u     /* a provider failed a responsiveness check */
 #define HA_GS_RESPONSIVENESS_RESPONSE 0x0080u        /* reserved */
-#define HA_GS_DEACTIVATE_SUCCESSFUL 0x0100u          /* reserved: deactivate scripts not run */
-#define HA_GS_DEACTIVATE_UNSUCCESSFUL 0x0200u        /* reserved: deactivate scripts not run */
-#define HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED 0x0400u /* reserved */
+#define HA_GS_DEACTIVATE_SUCCESSFUL 0x0100u          /* a deactivate script exited 0 */
+#define HA_GS_DEACTIVATE_UNSUCCESSFUL 0x0200u        /* a script failed or could not run */
+#define HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED 0x0400u /* a script outlived the time limit */
 #define HA_GS_GROUP_DISSOLVED 0x0800u                /* the protocol emptied the group */
+/* The HA_GS_DEACTIVATE_* bits (see ha_gs_expel) are set in the expel's
+ * approved or rejected notification, and in the n-phase notification after
+ * the phase the scripts ran in: one bit per outcome that occurred. */
 
 /* Why a provider is in the changing list of a leave-type protocol. */
 typedef enum {
@@ -392,7 +403,10 @@ typedef struct {
     ha_gs_responsiveness_type_t gs_responsiveness_type;
     ha_gs_time_limit_t gs_responsiveness_interval; /* seconds between checks, 1..ceiling */
     ha_gs_time_limit_t gs_responsiveness_response_time_limit; /* seconds to answer, 1..ceiling */
-    void *gs_counter_location; /* counter method only (not supported) */
+    /* HA_GS_COUNTER_RESPONSIVENESS only: the counter the application
+     * changes (e.g. increments in its main loop), and its length in bytes
+     * (1..HA_GS_MAX_COUNTER_LENGTH). It must stay valid until ha_gs_quit. */
+    void *gs_counter_location;
     int gs_counter_length;
 } ha_gs_responsiveness_t;
 
@@ -635,8 +649,21 @@ typedef void ha_gs_delayed_error_cb_t(const ha_gs_delayed_error_notification_t *
  *                        HA_GS_CALLBACK_OK. No answer within the response
  *                        time limit: the providers of this client's groups get
  *                        an announcement with HA_GS_RESPONSIVENESS_NO_RESPONSE.
- * deactivate_script      accepted for source compatibility and not run;
- *                        NULL or a path.
+ *                        HA_GS_COUNTER_RESPONSIVENESS: every interval seconds
+ *                        gsd reads the gs_counter_length bytes at
+ *                        gs_counter_location in this process (it needs the
+ *                        right to read this process's memory: gsd running as
+ *                        root, or as this user where ptrace is allowed); if
+ *                        they have not changed response time limit seconds
+ *                        later, the same announcement as for a missed ping.
+ *                        The responsiveness callback is not called.
+ * deactivate_script      NULL or "": none. Else the absolute path
+ *                        (at most HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH bytes)
+ *                        of an executable that gsd runs, as this process's
+ *                        user, when an expel removes one of its providers
+ *                        (see ha_gs_expel). It is not checked here: a path
+ *                        that cannot be run makes the expel report
+ *                        HA_GS_DEACTIVATE_UNSUCCESSFUL.
  * responsiveness_callback required with HA_GS_PING_RESPONSIVENESS.
  * delayed_error_callback optional; receives asynchronous errors.
  * query_callback         optional; gsd issues no queries, it is never called.
@@ -646,8 +673,11 @@ typedef void ha_gs_delayed_error_cb_t(const ha_gs_delayed_error_notification_t *
  *   HA_GS_BAD_PARAMETER      descriptor NULL, socket_control without
  *                            HA_GS_SOCKET_NO_SIGNAL or with unknown bits, a
  *                            responsiveness interval or time limit outside
- *                            1..HA_GS_TIME_LIMIT_CEILING, missing callback;
- *   HA_GS_NOT_SUPPORTED      HA_GS_COUNTER_RESPONSIVENESS;
+ *                            1..HA_GS_TIME_LIMIT_CEILING, missing callback,
+ *                            counter NULL or of a bad length, a relative or
+ *                            too long deactivate script path;
+ *   HA_GS_NOT_SUPPORTED      HA_GS_COUNTER_RESPONSIVENESS and gsd may not
+ *                            read this process's memory;
  *   HA_GS_SOCK_CREATE_FAILED no sockets could be created (e.g. no free file
  *                            descriptors);
  *   HA_GS_SOCK_INIT_FAILED   HA_GS_SOCKET is not a valid ipc:// endpoint;
@@ -780,12 +810,38 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_goodbye(ha_gs_token_t provider_token);
  * Runs a HA_GS_EXPEL protocol in which the providers not being expelled vote.
  * A provider may expel others or itself. When approved, the expelled
  * providers get the approved callback and their tokens become invalid after
- * it. Deactivate scripts are not run (see ha_gs_init).
+ * it.
+ *
+ * Deactivate scripts: with gs_deactivate_phase N > 0, gsd runs the
+ * deactivate script (ha_gs_init) of each expelled provider whose process is
+ * alive and registered one, in phase N of the expel: a one-phase expel runs
+ * them before it is approved; an n-phase expel starts them with the n-phase
+ * notification of phase N, and that phase ends only when the votes and the
+ * scripts are all in; voting that approves before phase N runs them before
+ * the approval; an expel rejected before phase N runs none. A script must
+ * end within the expel's gs_time_limit (0: HA_GS_TIME_LIMIT_CEILING), else
+ * gsd kills its process group and counts HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED.
+ * It runs as the expelled process's user, group and supplementary groups
+ * (never as gsd's user: when gsd cannot switch to that user it does not run
+ * the script and counts HA_GS_DEACTIVATE_UNSUCCESSFUL), in its own process
+ * group, with / as working directory, stdin, stdout and stderr on
+ * /dev/null, and
+ *   argv: script path, gs_deactivate_flag ("" when NULL), group name,
+ *         instance number, node number of the expelled provider;
+ *   environment (nothing of gsd's): HA_GS_GROUP, HA_GS_DEACTIVATE_FLAG,
+ *         HA_GS_PROVIDER_INSTANCE, HA_GS_PROVIDER_NODE, HA_GS_PROVIDER_PID
+ *         (the expelled process), PATH=/usr/local/bin:/usr/bin:/bin.
+ * Exit status 0 counts HA_GS_DEACTIVATE_SUCCESSFUL; anything else (another
+ * status, a signal, a script that cannot be run)
+ * HA_GS_DEACTIVATE_UNSUCCESSFUL. The outcomes are in the summary code of
+ * the expel's approved (or rejected) notification. A script keeps running
+ * when its process dies meanwhile.
  *
  * proposal_info  gs_expel_request: gs_expel_list names providers by
  *                instance and node number (1..HA_GS_MAX_PROVIDERS_PER_GROUP
- *                entries, no duplicates); gs_deactivate_phase 0 (none) or a
- *                phase the protocol can reach (1 for one-phase).
+ *                entries, no duplicates); gs_deactivate_phase 0 (no
+ *                scripts) or a phase the protocol can reach (1 for
+ *                one-phase).
  *
  * Returns HA_GS_OK, or
  *   HA_GS_NO_INIT, HA_GS_NOT_OK     not initialized / connection lost;

@@ -16,6 +16,7 @@
 
 #include <ha_gs.h>
 
+#include <cstring>
 #include <new>
 
 using gs::client::Session;
@@ -60,6 +61,14 @@ ha_gs_rc_t request(F &&convert)
     });
 }
 
+/* Interval and response time limit of ping and counter checks. */
+bool validTiming(const ha_gs_responsiveness_t &r)
+{
+    return r.gs_responsiveness_interval >= 1 && r.gs_responsiveness_response_time_limit >= 1 &&
+           r.gs_responsiveness_interval <= HA_GS_TIME_LIMIT_CEILING &&
+           r.gs_responsiveness_response_time_limit <= HA_GS_TIME_LIMIT_CEILING;
+}
+
 } // namespace
 
 ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t socket_control,
@@ -69,8 +78,7 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
                       ha_gs_delayed_error_cb_t *delayed_error_callback,
                       ha_gs_query_cb_t *query_callback)
 {
-    /* Deactivate scripts are never run and gsd issues no queries (ha_gs.h). */
-    (void)deactivate_script;
+    /* gsd issues no queries (ha_gs.h). */
     (void)query_callback;
     return guarded([&]() -> ha_gs_rc_t {
         constexpr ha_gs_socket_ctrl_t kKnown = HA_GS_SOCKET_NO_SIGNAL | HA_GS_ENABLE_ADAPTER_INFO;
@@ -81,23 +89,33 @@ ha_gs_rc_t ha_gs_init(ha_gs_descriptor_t *descriptor, const ha_gs_socket_ctrl_t 
         options.socketControl = socket_control;
         options.responsiveness.gs_responsiveness_type = HA_GS_NO_RESPONSIVENESS;
         options.delayedErrorCallback = delayed_error_callback;
+        if (deactivate_script && deactivate_script[0] != '\0') {
+            /* gsd runs it from its own working directory: only an absolute
+             * path means the same file to both. */
+            const size_t n = strnlen(deactivate_script, HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH + 1);
+            if (deactivate_script[0] != '/' || n > HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH)
+                return HA_GS_BAD_PARAMETER;
+            options.deactivateScript.assign(deactivate_script, n);
+        }
         if (responsiveness_control) {
             switch (gs::client::rawValue(responsiveness_control->gs_responsiveness_type)) {
             case HA_GS_NO_RESPONSIVENESS:
                 break;
             case HA_GS_PING_RESPONSIVENESS:
-                if (responsiveness_control->gs_responsiveness_interval < 1 ||
-                    responsiveness_control->gs_responsiveness_response_time_limit < 1 ||
-                    responsiveness_control->gs_responsiveness_interval > HA_GS_TIME_LIMIT_CEILING ||
-                    responsiveness_control->gs_responsiveness_response_time_limit >
-                        HA_GS_TIME_LIMIT_CEILING ||
-                    !responsiveness_callback)
+                if (!validTiming(*responsiveness_control) || !responsiveness_callback)
                     return HA_GS_BAD_PARAMETER;
                 options.responsiveness = *responsiveness_control;
                 options.responsivenessCallback = responsiveness_callback;
                 break;
             case HA_GS_COUNTER_RESPONSIVENESS:
-                return HA_GS_NOT_SUPPORTED;
+                /* gsd reads the counter itself: no callback is needed. */
+                if (!validTiming(*responsiveness_control) ||
+                    !responsiveness_control->gs_counter_location ||
+                    responsiveness_control->gs_counter_length < 1 ||
+                    responsiveness_control->gs_counter_length > HA_GS_MAX_COUNTER_LENGTH)
+                    return HA_GS_BAD_PARAMETER;
+                options.responsiveness = *responsiveness_control;
+                break;
             default:
                 return HA_GS_BAD_PARAMETER;
             }

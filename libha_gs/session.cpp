@@ -170,6 +170,16 @@ ha_gs_rc_t Session::connect(Lock &lock)
         hello.responsivenessTimeLimit =
             options_.responsiveness.gs_responsiveness_response_time_limit;
     }
+    if (hello.responsivenessType == HA_GS_COUNTER_RESPONSIVENESS) {
+        hello.responsivenessInterval = options_.responsiveness.gs_responsiveness_interval;
+        hello.responsivenessTimeLimit =
+            options_.responsiveness.gs_responsiveness_response_time_limit;
+        hello.counterAddress =
+            reinterpret_cast<uintptr_t>(options_.responsiveness.gs_counter_location);
+        hello.counterLength = options_.responsiveness.gs_counter_length;
+    }
+    if (!options_.deactivateScript.empty())
+        hello.deactivateScript = options_.deactivateScript;
     /* The DEALER queues the Hello until the connection is up; the monitor
      * tells us if it never comes up. */
     if (!sendLocked(hello))

@@ -58,6 +58,8 @@ struct SessionOptions {
     ha_gs_responsiveness_t responsiveness{};
     ha_gs_responsiveness_cb_t *responsivenessCallback = nullptr;
     ha_gs_delayed_error_cb_t *delayedErrorCallback = nullptr;
+    /* Absolute path of the deactivate script; empty: none. */
+    std::string deactivateScript;
 };
 
 class Session {

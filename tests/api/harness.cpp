@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -821,6 +822,20 @@ struct AgentState {
     bool reportedBusy = false;
 };
 
+/* The responsiveness counter of "init resp=counter", advanced by a thread
+ * while "counter run" is in force (the agent's own loop only wakes for
+ * commands and notifications). */
+std::atomic<uint64_t> agentCounter{0};
+std::atomic<bool> agentCounterRuns{false};
+std::thread agentCounterThread;
+
+void stopAgentCounter()
+{
+    agentCounterRuns = false;
+    if (agentCounterThread.joinable())
+        agentCounterThread.join();
+}
+
 AgentState &agent()
 {
     static AgentState a;
@@ -1202,13 +1217,19 @@ std::string agentExecute(const std::string &line)
                              : static_cast<ha_gs_responsiveness_type_t>(std::stoi(r, nullptr, 0));
         resp.gs_responsiveness_interval = a.num("interval", 1);
         resp.gs_responsiveness_response_time_limit = a.num("limit", 1);
+        if (resp.gs_responsiveness_type == HA_GS_COUNTER_RESPONSIVENESS) {
+            resp.gs_counter_location = a.get("counter") == "null" ? nullptr : &agentCounter;
+            resp.gs_counter_length = a.num("clen", static_cast<int>(sizeof agentCounter));
+        }
+        const std::string script = a.get("script");
         agent().answerPings = a.get("answer") != "no";
         agent().reportedPing = false;
         ha_gs_descriptor_t fd = -1;
         const bool nocb = a.has("nocb");
-        const ha_gs_rc_t rc = ha_gs_init(
-            a.has("nodesc") ? nullptr : &fd, ctrl, a.has("resp") ? &resp : nullptr, nullptr,
-            nocb ? nullptr : onResponsiveness, nocb ? nullptr : onDelayedError, nullptr);
+        const ha_gs_rc_t rc =
+            ha_gs_init(a.has("nodesc") ? nullptr : &fd, ctrl, a.has("resp") ? &resp : nullptr,
+                       a.has("script") ? script.c_str() : nullptr,
+                       nocb ? nullptr : onResponsiveness, nocb ? nullptr : onDelayedError, nullptr);
         if (rc == HA_GS_OK) {
             agent().descriptor = fd;
             agent().idleDispatches = 0;
@@ -1422,6 +1443,19 @@ std::string agentExecute(const std::string &line)
         else
             valueTextLimit = static_cast<unsigned>(std::stoul(pos(a, 1)));
         return reply(verb, HA_GS_OK);
+    }
+    if (verb == "counter") {
+        stopAgentCounter();
+        if (pos(a, 1) == "run") {
+            agentCounterRuns = true;
+            agentCounterThread = std::thread([] {
+                while (agentCounterRuns) {
+                    ++agentCounter;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                }
+            });
+        }
+        return reply(verb, HA_GS_OK, "value=" + std::to_string(agentCounter.load()));
     }
     if (verb == "echo")
         return reply(verb, HA_GS_OK, "text=" + pos(a, 1));

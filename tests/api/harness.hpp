@@ -12,7 +12,8 @@
  *
  * Commands (one line each; the reply is "rc <verb> <HA_GS_...> [key=value]"):
  *   init [adapter] [ctrl=N] [resp=none|ping|counter|N] [interval=N] [limit=N]
- *        [answer=no] [nodesc=1] [nocb=1]
+ *        [answer=no] [nodesc=1] [nocb=1] [script=PATH] [counter=null] [clen=N]
+ *   counter run|stop  (a thread advances the resp=counter counter, or not)
  *   join G INST [phases=1|n|N] [batch=none|joins|leaves|both|N]
  *        [default=approve|reject|null|continue|N] [tl=N] [sphases=..] [stl=N]
  *        [source=S|null] [cv=N] [version=N] [sizeof=N] [merge=N] [local=S]

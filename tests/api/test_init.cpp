@@ -287,12 +287,11 @@ TEST_CASE("init: HA_GS_BAD_PARAMETER cases, and a valid init still works afterwa
     CHECK_GS_OK(ha_gs_init(&fd, HA_GS_SOCKET_NO_SIGNAL, &resp, nullptr, pongCb, nullptr, nullptr));
 }
 
-TEST_CASE("init: HA_GS_COUNTER_RESPONSIVENESS gives HA_GS_NOT_SUPPORTED")
+TEST_CASE("init: HA_GS_COUNTER_RESPONSIVENESS is accepted without a responsiveness callback")
 {
     PrivateGsd gsd;
     LocalClient c("c", gsd, false);
-    CHECK(c.rc("init resp=counter interval=1 limit=1") == "HA_GS_NOT_SUPPORTED");
-    CHECK(c.rc("init") == "HA_GS_OK");
+    CHECK(c.rc("init resp=counter interval=1 limit=1 nocb=1") == "HA_GS_OK");
 }
 
 TEST_CASE("init: gsd reads HA_GS_SOCKET when --socket is not given")

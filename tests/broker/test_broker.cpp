@@ -648,9 +648,46 @@ TEST_CASE("bad hello parameters are refused")
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, -5, 3) == HA_GS_BAD_PARAMETER);
     CHECK(rcFor(wire::kProtocolVersion, 7, 1, 1) == HA_GS_BAD_PARAMETER);
     CHECK(rcFor(wire::kProtocolVersion, -1, 1, 1) == HA_GS_BAD_PARAMETER);
-    CHECK(rcFor(wire::kProtocolVersion, HA_GS_COUNTER_RESPONSIVENESS, 1, 1) == HA_GS_NOT_SUPPORTED);
+    /* A counter check without a counter. */
+    CHECK(rcFor(wire::kProtocolVersion, HA_GS_COUNTER_RESPONSIVENESS, 1, 1) == HA_GS_BAD_PARAMETER);
     /* Interval and limit do not matter without checks. */
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_NO_RESPONSIVENESS, -1, -1) == HA_GS_OK);
+}
+
+TEST_CASE("hello: deactivate script paths and responsiveness counters are checked")
+{
+    TestBroker broker;
+    RawClient client(broker.endpoint);
+    const auto scriptRc = [&](const std::string &path) {
+        wire::Hello hello;
+        hello.deactivateScript = path;
+        return client.hello(hello).rc;
+    };
+    CHECK(scriptRc("") == HA_GS_BAD_PARAMETER);
+    CHECK(scriptRc("relative.sh") == HA_GS_BAD_PARAMETER);
+    CHECK(scriptRc("/a\0b") == HA_GS_OK);
+    CHECK(scriptRc(std::string("/a\0b", 4)) == HA_GS_BAD_PARAMETER);
+    CHECK(scriptRc("/" + std::string(HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH, 'x')) ==
+          HA_GS_BAD_PARAMETER);
+    CHECK(scriptRc("/" + std::string(HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH - 1, 'x')) == HA_GS_OK);
+
+    /* The client is this process: gsd reads the counter here. */
+    static uint64_t counter = 42;
+    const auto counterRc = [&](uint64_t address, int length, int interval = 1, int limit = 1) {
+        wire::Hello hello{wire::kProtocolVersion, std::nullopt, HA_GS_COUNTER_RESPONSIVENESS,
+                          interval, limit};
+        hello.counterAddress = address;
+        hello.counterLength = length;
+        return client.hello(hello).rc;
+    };
+    const auto here = reinterpret_cast<uintptr_t>(&counter);
+    CHECK(counterRc(here, sizeof counter) == HA_GS_OK);
+    CHECK(counterRc(here, 0) == HA_GS_BAD_PARAMETER);
+    CHECK(counterRc(here, HA_GS_MAX_COUNTER_LENGTH + 1) == HA_GS_BAD_PARAMETER);
+    CHECK(counterRc(here, sizeof counter, 0, 1) == HA_GS_BAD_PARAMETER);
+    CHECK(counterRc(here, sizeof counter, 1, HA_GS_TIME_LIMIT_CEILING + 1) == HA_GS_BAD_PARAMETER);
+    /* An address with nothing mapped (the first page never is). */
+    CHECK(counterRc(16, sizeof counter) == HA_GS_BAD_PARAMETER);
 }
 
 TEST_CASE("clients beyond the limit are refused")

@@ -17,6 +17,11 @@ std::vector<Action> Sim::step(const Event &event)
             timers[s->timer] = s->seconds;
         } else if (const auto *c = std::get_if<CancelTimer>(&action)) {
             CHECK(timers.erase(c->timer) == 1);
+        } else if (const auto *r = std::get_if<RunDeactivate>(&action)) {
+            CHECK(scripts.count(r->run) == 0);
+            scripts[r->run] = *r;
+        } else if (const auto *k = std::get_if<StopDeactivate>(&action)) {
+            CHECK(scripts.erase(k->run) == 1);
         }
     }
     const std::string broken = engine.checkInvariants();
@@ -46,6 +51,14 @@ bool Sim::fireTimer()
     TimerId t = timers.begin()->first;
     timers.erase(timers.begin());
     step(TimerFired{t});
+    return true;
+}
+
+bool Sim::finishScript(DeactivateId run, uint32_t outcome)
+{
+    if (scripts.erase(run) == 0)
+        return false;
+    step(DeactivateFinished{run, outcome});
     return true;
 }
 

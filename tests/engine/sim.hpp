@@ -26,7 +26,10 @@ class Sim {
     /* Feeds an event, records its actions, checks the engine's invariants. */
     std::vector<Action> step(const Event &event);
 
-    void hello(ClientId client) { step(ClientHello{client}); }
+    void hello(ClientId client, bool deactivateScript = false)
+    {
+        step(ClientHello{client, deactivateScript});
+    }
     void gone(ClientId client) { step(ClientGone{client}); }
     Reply request(ClientId client, Request request);
     int rc(ClientId client, Request request) { return request_rc(client, std::move(request)); }
@@ -34,6 +37,11 @@ class Sim {
     /* Fires the oldest active timer; false when none is active. */
     bool fireTimer();
     size_t activeTimers() const { return timers.size(); }
+
+    /* Deactivate scripts the engine asked for and still waits for. */
+    const std::map<DeactivateId, RunDeactivate> &runningScripts() const { return scripts; }
+    /* Reports the end of a running script; false when none is running. */
+    bool finishScript(DeactivateId run, uint32_t outcome);
 
     /* Notifications delivered to a client since the last take(). */
     std::vector<Delivered> take(ClientId client);
@@ -49,6 +57,7 @@ class Sim {
     }
     RequestId nextRequest_ = 1;
     std::map<TimerId, int> timers;
+    std::map<DeactivateId, RunDeactivate> scripts;
     std::map<ClientId, std::vector<Delivered>> inbox;
 };
 

@@ -16,6 +16,9 @@
  *   - a message attached to a vote appears in at most one notification;
  *   - a cast-out runs the target's source-reflection phases and is never
  *     rejected;
+ *   - deactivate scripts run only for live clients that registered one,
+ *     and an expel's outcome carries a deactivate bit exactly when scripts
+ *     ran for it;
  *   - with the timers fired, every protocol ends.
  */
 #include "sim.hpp"
@@ -36,6 +39,10 @@ namespace {
 /* Vote messages seen in exactly one notification, over all runs: proves
  * the at-most-once check is not vacuous. */
 uint64_t ridersDeliveredOnce = 0;
+/* Deactivate scripts started, and expel outcomes that carried their bits,
+ * over all runs: the runs must reach that code. */
+uint64_t scriptsStarted = 0;
+uint64_t outcomesWithScripts = 0;
 
 struct ClientModel {
     std::set<Token> tokens;             /* held by the client, per replies and finals */
@@ -101,7 +108,10 @@ class RandomRun {
     {
         if (live_.empty() || roll(12) == 0) {
             ClientId c = nextClient_++;
-            sim_->hello(c);
+            const bool script = roll(2) == 0;
+            sim_->hello(c, script);
+            if (script)
+                withScript_.insert(c);
             live_.push_back(c);
             check();
             return c;
@@ -131,7 +141,7 @@ class RandomRun {
     {
         ClientId c = liveClient();
         Token t = someToken(c);
-        int n = roll(16);
+        int n = roll(17);
         switch (n) {
         case 0:
         case 1: {
@@ -157,6 +167,9 @@ class RandomRun {
             e.token = t;
             e.numPhases = pick({HA_GS_1_PHASE, HA_GS_N_PHASE});
             e.expelList = ids({roll(8)});
+            e.deactivatePhase = static_cast<uint32_t>(roll(3));
+            e.timeLimit = pick({0, 1, 2});
+            e.deactivateFlag = "f";
             send(c, e);
             break;
         }
@@ -227,6 +240,18 @@ class RandomRun {
                 check();
             }
             break;
+        case 15:
+            /* A running deactivate script ends (else: a timer fires). */
+            if (!sim_->runningScripts().empty() && roll(3) != 0) {
+                auto it = sim_->runningScripts().begin();
+                std::advance(it, roll(static_cast<int>(sim_->runningScripts().size())));
+                sim_->finishScript(it->first,
+                                   pick({HA_GS_DEACTIVATE_SUCCESSFUL, HA_GS_DEACTIVATE_UNSUCCESSFUL,
+                                         HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED}));
+                check();
+                break;
+            }
+            [[fallthrough]];
         default:
             if (sim_->fireTimer())
                 check();
@@ -327,6 +352,13 @@ class RandomRun {
         bool approvedSeen = false;
         std::map<std::string, std::vector<ProviderId>> lastFull; /* group -> last list told */
         for (const auto &action : sim_->last) {
+            if (const auto *run = std::get_if<RunDeactivate>(&action)) {
+                CHECK(gone_.count(run->client) == 0);
+                CHECK(withScript_.count(run->client) == 1);
+                scriptsRan_.insert(run->group);
+                ++scriptsStarted;
+                continue;
+            }
             const auto *n = std::get_if<Notify>(&action);
             if (!n)
                 continue;
@@ -339,6 +371,24 @@ class RandomRun {
                     const int phases = groupAttrs_["gamma"].sourceReflectionNumPhases;
                     CHECK(p->numPhases ==
                           (phases == HA_GS_N_PHASE ? HA_GS_N_PHASE : HA_GS_1_PHASE));
+                }
+            }
+            const uint32_t deactivateBits = HA_GS_DEACTIVATE_SUCCESSFUL |
+                                            HA_GS_DEACTIVATE_UNSUCCESSFUL |
+                                            HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED;
+            const ApprovedNote *approved = std::get_if<ApprovedNote>(&*n->body);
+            const RejectedNote *rejected = std::get_if<RejectedNote>(&*n->body);
+            if (approved || rejected) {
+                const uint32_t summary = approved ? approved->summary : rejected->summary;
+                const int outcomeOf = approved ? approved->protocol : rejected->protocol;
+                if (outcomeOf != HA_GS_EXPEL) {
+                    CHECK((summary & deactivateBits) == 0);
+                } else if (!n->recipients.empty()) {
+                    const auto &first = n->recipients.front();
+                    const std::string group = models_[first.client].group[first.token];
+                    const bool ran = scriptsRan_.erase(group) == 1;
+                    CHECK(((summary & deactivateBits) != 0) == ran);
+                    outcomesWithScripts += ran ? 1 : 0;
                 }
             }
             uint64_t approvedIndex = 0;
@@ -389,6 +439,11 @@ class RandomRun {
                     forget(r.client, r.token);
             }
         }
+        /* An expel whose outcome nobody alive was told ends all the same. */
+        std::erase_if(scriptsRan_, [&](const std::string &group) {
+            const auto view = sim_->engine.group(group);
+            return !view || view->runningProtocol != HA_GS_EXPEL;
+        });
         /* The last full membership told in a step is the group's membership
          * after it (empty when the group dissolved). */
         for (const auto &[group, told] : lastFull) {
@@ -406,6 +461,8 @@ class RandomRun {
     std::map<std::string, GroupAttributes> groupAttrs_;
     std::vector<ClientId> live_;
     std::set<ClientId> gone_;
+    std::set<ClientId> withScript_;    /* clients that registered a deactivate script */
+    std::set<std::string> scriptsRan_; /* groups whose running expel started scripts */
     std::map<ClientId, ClientModel> models_;
     std::map<std::string, uint64_t> approvedCount_; /* approved protocols per group */
     std::map<Token, uint64_t> lastApproved_;        /* provider token -> last index seen */
@@ -436,6 +493,10 @@ TEST_CASE("random event sequences keep every invariant")
         run.run(150);
     }
     CHECK(ridersDeliveredOnce > 0);
+    MESSAGE(scriptsStarted << " deactivate scripts started, " << outcomesWithScripts
+                           << " expel outcomes told with their bits");
+    CHECK(scriptsStarted > 0);
+    CHECK(outcomesWithScripts > 0);
 }
 
 TEST_CASE("long random sequences keep every invariant")

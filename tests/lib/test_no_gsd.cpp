@@ -166,9 +166,14 @@ TEST_CASE("ha_gs_init: argument checks")
                      nullptr) == HA_GS_BAD_PARAMETER);
     ha_gs_responsiveness_t resp;
     std::memset(&resp, 0, sizeof resp);
+    /* The counter method needs a counter; the library checks before connecting. */
     resp.gs_responsiveness_type = HA_GS_COUNTER_RESPONSIVENESS;
+    resp.gs_responsiveness_interval = 1;
+    resp.gs_responsiveness_response_time_limit = 1;
     CHECK(ha_gs_init(&fd, HA_GS_SOCKET_NO_SIGNAL, &resp, nullptr, nullptr, nullptr, nullptr) ==
-          HA_GS_NOT_SUPPORTED);
+          HA_GS_BAD_PARAMETER);
+    CHECK(ha_gs_init(&fd, HA_GS_SOCKET_NO_SIGNAL, nullptr, "relative/script", nullptr, nullptr,
+                     nullptr) == HA_GS_BAD_PARAMETER);
     resp.gs_responsiveness_type = HA_GS_PING_RESPONSIVENESS;
     resp.gs_responsiveness_interval = 1;
     resp.gs_responsiveness_response_time_limit = 1;

@@ -68,7 +68,8 @@ auto fields(const UnsubscribeRequest &r)
 auto fields(const Hello &m)
 {
     return std::tie(m.version, m.domain, m.responsivenessType, m.responsivenessInterval,
-                    m.responsivenessTimeLimit, m.kind, m.batches, m.packs);
+                    m.responsivenessTimeLimit, m.kind, m.batches, m.packs, m.deactivateScript,
+                    m.counterAddress, m.counterLength);
 }
 auto fields(const CmmReq &m)
 {
@@ -187,6 +188,8 @@ std::vector<ClientMessage> allClientMessages()
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionCmm},
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true},
         Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionGsapi, true, true},
+        Hello{kProtocolVersion, std::nullopt, HA_GS_COUNTER_RESPONSIVENESS, 2, 3, kSessionGsapi,
+              true, true, "/usr/libexec/deactivate", 0x7ffd12345678ull, 8},
         CmmReq{1, kCmmNodeGetId, 0, 0},
         CmmReq{std::numeric_limits<RequestId>::max(), kCmmSetQualif, 0xFFFFFFFFu,
                CMM_DISQUALIFIED_MEMBER},
@@ -542,8 +545,8 @@ TEST_CASE("every truncation of a valid frame is rejected")
 TEST_CASE("every missing required field is rejected")
 {
     /* Keys that may be absent: unset optionals. */
-    const std::vector<std::string> optionalKeys = {"d",  "s",  "m",  "ps", "ei", "pa",
-                                                   "ss", "fm", "cm", "k",  "b",  "p"};
+    const std::vector<std::string> optionalKeys = {"d",  "s", "m", "ps", "ei", "pa", "ss", "fm",
+                                                   "cm", "k", "b", "p",  "ds", "ca", "cl"};
     const auto isOptional = [&](const std::string &key) {
         return std::find(optionalKeys.begin(), optionalKeys.end(), key) != optionalKeys.end();
     };

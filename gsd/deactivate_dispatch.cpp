@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Deactivate scripts between the engine and the runner: RunDeactivate and
+ * StopDeactivate actions in, DeactivateFinished events out. */
+#include "gsd/broker_impl.hpp"
+
+#include "gsd/auth.hpp"
+
+#include "ha_gs.h"
+
+#include <spdlog/spdlog.h>
+
+namespace gs {
+
+void Broker::Impl::execute(const RunDeactivate &run)
+{
+    const broker::Session *session = sessions.find(run.client);
+    std::string error;
+    if (!session || session->deactivateScript.empty()) {
+        /* The engine asks only for live clients with a script. */
+        error = "the client has no session or no script";
+    } else {
+        broker::DeactivateJob job;
+        job.script = session->deactivateScript;
+        job.uid = session->peer.uid;
+        job.gid = session->peer.gid;
+        job.groups = broker::supplementaryGroups(session->peer.pid);
+        job.clientPid = session->peer.pid;
+        job.group = run.group;
+        job.flag = run.flag;
+        job.instance = run.provider.instance;
+        job.node = run.provider.node;
+        if (scripts.start(run.run, job, error)) {
+            spdlog::info("deactivate script {} started for provider {}.{} of group {} (uid {}, "
+                         "limit {} s)",
+                         job.script, job.instance, job.node, job.group, job.uid, run.seconds);
+            return;
+        }
+    }
+    spdlog::warn("deactivate script of client {} for group {} not run: {}", run.client, run.group,
+                 error);
+    feed(DeactivateFinished{run.run, HA_GS_DEACTIVATE_UNSUCCESSFUL});
+}
+
+void Broker::Impl::execute(const StopDeactivate &stop)
+{
+    spdlog::info("deactivate script run {} exceeded its time limit: killing its process group",
+                 stop.run);
+    scripts.stop(stop.run);
+}
+
+void Broker::Impl::onScriptsFinished()
+{
+    for (const auto &[run, outcome] : scripts.finished()) {
+        spdlog::info("deactivate script run {} ended: {}", run,
+                     outcome == HA_GS_DEACTIVATE_SUCCESSFUL ? "successful" : "unsuccessful");
+        feed(DeactivateFinished{run, outcome});
+    }
+}
+
+} // namespace gs
