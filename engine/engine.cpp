@@ -427,7 +427,8 @@ struct Engine::Impl {
         ClientRecord &rec = clients.at(client);
         if (rec.providerOf.count(a.groupName))
             return HA_GS_EXISTS;
-        if (rec.tokenCount() >= config.limits.maxGroupsPerClient)
+        if (rec.tokenCount() >= config.limits.maxGroupsPerClient ||
+            tokens.size() >= config.limits.maxTokens)
             return HA_GS_TOO_MANY_GROUPS;
 
         const ProviderId pid{static_cast<int16_t>(r.instance), config.nodeNumber};
@@ -690,7 +691,8 @@ struct Engine::Impl {
         ClientRecord &rec = clients.at(client);
         if (rc == HA_GS_OK && rec.subscriberOf.count(r.group))
             rc = HA_GS_EXISTS;
-        if (rc == HA_GS_OK && rec.tokenCount() >= config.limits.maxGroupsPerClient)
+        if (rc == HA_GS_OK && (rec.tokenCount() >= config.limits.maxGroupsPerClient ||
+                               tokens.size() >= config.limits.maxTokens))
             rc = HA_GS_TOO_MANY_GROUPS;
         if (rc != HA_GS_OK) {
             reply(client, id, rc);
@@ -1287,6 +1289,8 @@ std::string Engine::Impl::invariants() const
             return err.str();
         }
     }
+    if (tokens.size() > config.limits.maxTokens)
+        return "over the limit of tokens of all clients";
     for (const auto &[id, rec] : clients) {
         if (rec.tokenCount() > config.limits.maxGroupsPerClient)
             return "client over its groups limit";

@@ -254,3 +254,23 @@ TEST_CASE("vote riders and reflections count against the state memory budget")
     }
     CHECK(s.engine.stateMemory() == 25);
 }
+
+TEST_CASE("the tokens of all clients together are limited")
+{
+    EngineConfig cfg;
+    cfg.limits.maxTokens = 3;
+    Sim s(cfg);
+    s.hello(1);
+    s.hello(2);
+    REQUIRE(s.rc(1, join("a", 1)) == HA_GS_OK);
+    REQUIRE(s.rc(2, join("b", 2)) == HA_GS_OK);
+    SubscribeRequest sub;
+    sub.group = "a";
+    sub.control = HA_GS_SUBSCRIBE_STATE;
+    REQUIRE(s.rc(2, sub) == HA_GS_OK);
+    CHECK(s.rc(1, join("c", 1)) == HA_GS_TOO_MANY_GROUPS);
+    sub.group = "b";
+    CHECK(s.rc(1, sub) == HA_GS_TOO_MANY_GROUPS);
+    s.gone(2); /* its two tokens are free again */
+    CHECK(s.rc(1, join("c", 1)) == HA_GS_OK);
+}
