@@ -295,6 +295,8 @@ struct Engine::Impl {
             after += g.state.size() + carried + value;
         else if (newState)
             after = after - g.state.size() + value;
+        else
+            return HA_GS_OK; /* leaves nothing behind */
         return after > config.limits.maxStateMemory ? HA_GS_NO_MEMORY : HA_GS_OK;
     }
 
@@ -652,12 +654,14 @@ struct Engine::Impl {
             voter = currentVoter(*g, r.token);
             if (!voter)
                 rc = HA_GS_VOTE_NOT_EXPECTED;
-            else if (stateMemory +
-                         (r.proposedState ? r.proposedState->size() : 0) *
-                             (1 + targetCount(g->name)) +
-                         (r.message ? r.message->size() : 0) >
-                     config.limits.maxStateMemory)
-                rc = HA_GS_NO_MEMORY; /* riders are held until the phase ends */
+            else if ((r.proposedState || r.message) &&
+                     stateMemory +
+                             (r.proposedState ? r.proposedState->size() : 0) *
+                                 (1 + targetCount(g->name)) +
+                             (r.message ? r.message->size() : 0) >
+                         config.limits.maxStateMemory)
+                rc = HA_GS_NO_MEMORY; /* riders are held until the phase ends; a bare
+                                         vote is never refused: it lets protocols end */
         }
         reply(client, id, rc);
         if (rc != HA_GS_OK)

@@ -274,3 +274,36 @@ TEST_CASE("the tokens of all clients together are limited")
     s.gone(2); /* its two tokens are free again */
     CHECK(s.rc(1, join("c", 1)) == HA_GS_OK);
 }
+
+TEST_CASE("over the budget through a copy gsd made itself, bare votes still count")
+{
+    /* An n-phase join keeps a copy of the group's state value: it cannot
+     * be refused, so it may take the count over the budget. Votes without
+     * attachments are never refused then: they are what ends protocols. */
+    EngineConfig cfg;
+    cfg.limits.maxStateMemory = 100;
+    Sim s(cfg);
+    s.hello(1);
+    s.hello(2);
+    Reply first = s.request(1, join("g", 1, HA_GS_N_PHASE));
+    REQUIRE(first.rc == HA_GS_OK);
+    REQUIRE(s.rc(1, vote(first.token, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    StateChangeRequest change;
+    change.token = first.token;
+    change.newState = Bytes(60, 's');
+    REQUIRE(s.rc(1, change) == HA_GS_OK);
+    Reply second = s.request(2, join("g", 2, HA_GS_N_PHASE));
+    REQUIRE(second.rc == HA_GS_OK);
+    CHECK(s.engine.stateMemory() == 120);
+    VoteRequest withMessage = vote(second.token, HA_GS_VOTE_APPROVE);
+    withMessage.message = "m";
+    CHECK(s.rc(2, withMessage) == HA_GS_NO_MEMORY);
+    CHECK(s.rc(2, vote(second.token, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    CHECK(s.rc(1, vote(first.token, HA_GS_VOTE_APPROVE)) == HA_GS_OK);
+    CHECK(s.engine.group("g")->members.size() == 2);
+    CHECK(s.engine.stateMemory() == 60);
+    MessageRequest oneShot;
+    oneShot.token = first.token;
+    oneShot.message = Bytes(50, 'm'); /* one-phase: nothing stays */
+    CHECK(s.rc(1, oneShot) == HA_GS_OK);
+}
