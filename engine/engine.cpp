@@ -105,6 +105,7 @@ struct Protocol {
     std::vector<Deactivation> deactivations;
     bool deactivateStarted = false;
     bool approving = false;
+    uint64_t heldBytes = 0; /* what it adds to Impl::stateMemory: protocolBytes() */
 
     bool removes() const
     {
@@ -141,6 +142,27 @@ struct Group {
     }
 };
 
+/* Bytes a protocol holds until it ends, as counted against the state memory
+ * budget: the values and messages it carries (a state value also once per
+ * target group, for the reflections approving it queues), its expel list
+ * and deactivate flag, its attribute names, and the riders of the current
+ * phase's votes. */
+uint64_t protocolBytes(const Protocol &p, size_t targets)
+{
+    auto value = [](const std::optional<Bytes> &v) -> uint64_t { return v ? v->size() : 0; };
+    /* A voter's message rides until the next notification (riderMessage). */
+    uint64_t bytes = p.oldState.size() + value(p.sourceState) + value(p.message) +
+                     value(p.riderMessage) + value(p.proposedState) * (1 + targets);
+    if (p.expelInfo)
+        bytes += p.expelInfo->deactivateFlag.size() + p.changing.size() * sizeof(ProviderId);
+    if (p.proposedAttributes)
+        bytes +=
+            p.proposedAttributes->groupName.size() + p.proposedAttributes->sourceGroupName.size();
+    for (const auto &part : p.participants)
+        bytes += value(part.stateProposal) * (1 + targets) + value(part.messageProposal);
+    return bytes;
+}
+
 std::vector<ProviderId> idsOf(const std::vector<Member> &members)
 {
     std::vector<ProviderId> ids;
@@ -149,6 +171,13 @@ std::vector<ProviderId> idsOf(const std::vector<Member> &members)
         ids.push_back(m.id);
     return ids;
 }
+
+/* A step of a cascade, run later by Engine::Impl::runCascades(): see there. */
+struct Cascade {
+    enum class Kind { StartNext, Dissolve, Advance };
+    Kind kind = Kind::StartNext;
+    std::string group;
+};
 
 } // namespace
 
@@ -163,7 +192,14 @@ struct Engine::Impl {
     Token nextToken = 1;
     TimerId nextTimer = 1;
     DeactivateId nextDeactivate = 1;
+    /* Bytes held for clients, checked against limits.maxStateMemory: state
+     * values, running protocols (protocolBytes) and the source values of
+     * queued reflections. */
     uint64_t stateMemory = 0;
+    /* Cascades: `pending` is a stack (its back runs next); `scheduled`
+     * collects, in order, the steps the running step asks for. */
+    std::vector<Cascade> pending;
+    std::vector<Cascade> scheduled;
 
     std::vector<Action> *out = nullptr;
 
@@ -199,6 +235,95 @@ struct Engine::Impl {
         while (tokens.count(nextToken))
             ++nextToken;
         return t;
+    }
+
+    /* ---- cascades ------------------------------------------------------
+     * A protocol that finishes at once lets its group start its next queued
+     * change; a dissolving source casts out its targets, whose cast-outs
+     * dissolve them in turn; a changed source reflects into its targets.
+     * Calling one from the other would recurse once per group of a source
+     * chain (thousands deep: a stack overflow), so these steps are scheduled
+     * instead and run by one loop after the event. The loop keeps the order
+     * a depth-first recursion would give: the steps one step schedules run
+     * before the steps scheduled earlier, first scheduled first. Its stack
+     * holds at most one step per group and queued change. */
+
+    void schedule(Cascade::Kind kind, const std::string &group)
+    {
+        scheduled.push_back(Cascade{kind, group});
+    }
+
+    /* Moves the steps just scheduled onto the stack, first on top. */
+    void stackScheduled()
+    {
+        pending.insert(pending.end(), std::make_move_iterator(scheduled.rbegin()),
+                       std::make_move_iterator(scheduled.rend()));
+        scheduled.clear();
+    }
+
+    void runCascades()
+    {
+        stackScheduled();
+        while (!pending.empty()) {
+            Cascade step = std::move(pending.back());
+            pending.pop_back();
+            auto it = groups.find(step.group);
+            switch (step.kind) {
+            case Cascade::Kind::StartNext:
+                if (it != groups.end())
+                    startNext(it->second);
+                break;
+            case Cascade::Kind::Dissolve:
+                if (it != groups.end())
+                    dissolve(it->second);
+                break;
+            case Cascade::Kind::Advance:
+                advance(step.group);
+                break;
+            }
+            stackScheduled();
+        }
+    }
+
+    size_t targetCount(const std::string &source) const
+    {
+        auto it = targetsOf.find(source);
+        return it == targetsOf.end() ? 0 : it->second.size();
+    }
+
+    /* Brings the running protocol's share of stateMemory up to date. */
+    void recharge(Group &g)
+    {
+        if (!g.running)
+            return;
+        const uint64_t bytes = protocolBytes(*g.running, targetCount(g.name));
+        stateMemory = stateMemory - g.running->heldBytes + bytes;
+        g.running->heldBytes = bytes;
+    }
+
+    void rechargeGroup(const std::string &name)
+    {
+        if (auto it = groups.find(name); it != groups.end())
+            recharge(it->second);
+    }
+
+    /* Whether a provider's proposal fits the state memory budget. An
+     * n-phase proposal holds all it carries (and a copy of the current
+     * state value) until its last phase ends; a one-phase proposal ends
+     * within its request, and only the state value it leaves (with the
+     * reflections it queues) stays. */
+    int budget(const Group &g, int numPhases, uint64_t carried,
+               const Bytes *newState = nullptr) const
+    {
+        const uint64_t value = newState ? newState->size() * (1 + targetCount(g.name)) : 0;
+        uint64_t after = stateMemory;
+        if (numPhases == HA_GS_N_PHASE)
+            after += g.state.size() + carried + value;
+        else if (newState)
+            after = after - g.state.size() + value;
+        else
+            return HA_GS_OK; /* leaves nothing behind */
+        return after > config.limits.maxStateMemory ? HA_GS_NO_MEMORY : HA_GS_OK;
     }
 
     void setState(Group &g, Bytes value)
@@ -257,7 +382,7 @@ struct Engine::Impl {
             affected.push_back(detachProvider(token, HA_GS_PROVIDER_FAILED_LEAVE));
         clients.erase(client);
         for (const auto &name : affected)
-            advance(name);
+            schedule(Cascade::Kind::Advance, name);
     }
 
     void onUnresponsive(ClientId client)
@@ -363,7 +488,8 @@ struct Engine::Impl {
         ClientRecord &rec = clients.at(client);
         if (rec.providerOf.count(a.groupName))
             return HA_GS_EXISTS;
-        if (rec.tokenCount() >= config.limits.maxGroupsPerClient)
+        if (rec.tokenCount() >= config.limits.maxGroupsPerClient ||
+            tokens.size() >= config.limits.maxTokens)
             return HA_GS_TOO_MANY_GROUPS;
 
         const ProviderId pid{static_cast<int16_t>(r.instance), config.nodeNumber};
@@ -394,8 +520,10 @@ struct Engine::Impl {
             g.name = a.groupName;
             g.attributes = normalizeAttributes(a);
             it = groups.emplace(a.groupName, std::move(g)).first;
-            if (!a.sourceGroupName.empty())
+            if (!a.sourceGroupName.empty()) {
                 targetsOf[a.sourceGroupName].insert(a.groupName);
+                rechargeGroup(a.sourceGroupName); /* its proposal reserves one more copy */
+            }
         }
         token = allocateToken();
         tokens[token] = TokenInfo{client, a.groupName, true, pid, ProviderState::Queued, 0};
@@ -490,6 +618,9 @@ struct Engine::Impl {
         if (rc == HA_GS_OK)
             rc = validateExpel(*g, r);
         if (rc == HA_GS_OK)
+            rc = budget(*g, r.numPhases,
+                        r.deactivateFlag.size() + r.expelList.size() * sizeof(ProviderId));
+        if (rc == HA_GS_OK)
             rc = collision(*g);
         reply(client, id, rc);
         if (rc != HA_GS_OK)
@@ -511,9 +642,8 @@ struct Engine::Impl {
         int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
         if (rc == HA_GS_OK && r.newState.size() > HA_GS_MAX_STATE_VALUE_LENGTH)
             rc = HA_GS_BAD_PARAMETER;
-        if (rc == HA_GS_OK &&
-            stateMemory - g->state.size() + r.newState.size() > config.limits.maxStateMemory)
-            rc = HA_GS_NO_MEMORY;
+        if (rc == HA_GS_OK)
+            rc = budget(*g, r.numPhases, 0, &r.newState);
         if (rc == HA_GS_OK)
             rc = collision(*g);
         reply(client, id, rc);
@@ -531,6 +661,8 @@ struct Engine::Impl {
         int rc = proposalPreamble(client, r.token, r.numPhases, r.timeLimit, g, info);
         if (rc == HA_GS_OK && r.message.size() > HA_GS_MAX_MESSAGE_LENGTH)
             rc = HA_GS_BAD_PARAMETER;
+        if (rc == HA_GS_OK)
+            rc = budget(*g, r.numPhases, r.message.size());
         if (rc == HA_GS_OK)
             rc = collision(*g);
         reply(client, id, rc);
@@ -556,6 +688,9 @@ struct Engine::Impl {
                 rc = HA_GS_BAD_GROUP_ATTRIBUTES;
         }
         if (rc == HA_GS_OK)
+            rc = budget(*g, r.numPhases,
+                        r.attributes.groupName.size() + r.attributes.sourceGroupName.size());
+        if (rc == HA_GS_OK)
             rc = collision(*g);
         reply(client, id, rc);
         if (rc != HA_GS_OK)
@@ -578,9 +713,14 @@ struct Engine::Impl {
             voter = currentVoter(*g, r.token);
             if (!voter)
                 rc = HA_GS_VOTE_NOT_EXPECTED;
-            else if (r.proposedState && stateMemory - g->state.size() + r.proposedState->size() >
-                                            config.limits.maxStateMemory)
-                rc = HA_GS_NO_MEMORY;
+            else if ((r.proposedState || r.message) &&
+                     stateMemory +
+                             (r.proposedState ? r.proposedState->size() : 0) *
+                                 (1 + targetCount(g->name)) +
+                             (r.message ? r.message->size() : 0) >
+                         config.limits.maxStateMemory)
+                rc = HA_GS_NO_MEMORY; /* riders are held until the phase ends; a bare
+                                         vote is never refused: it lets protocols end */
         }
         reply(client, id, rc);
         if (rc != HA_GS_OK)
@@ -590,6 +730,7 @@ struct Engine::Impl {
         voter->proposedDefault = r.defaultVote;
         voter->stateProposal = r.proposedState;
         voter->messageProposal = r.message;
+        recharge(*g);
         if (phaseComplete(*g->running))
             closePhase(*g);
     }
@@ -613,7 +754,8 @@ struct Engine::Impl {
         ClientRecord &rec = clients.at(client);
         if (rc == HA_GS_OK && rec.subscriberOf.count(r.group))
             rc = HA_GS_EXISTS;
-        if (rc == HA_GS_OK && rec.tokenCount() >= config.limits.maxGroupsPerClient)
+        if (rc == HA_GS_OK && (rec.tokenCount() >= config.limits.maxGroupsPerClient ||
+                               tokens.size() >= config.limits.maxTokens))
             rc = HA_GS_TOO_MANY_GROUPS;
         if (rc != HA_GS_OK) {
             reply(client, id, rc);
@@ -747,9 +889,10 @@ struct Engine::Impl {
         });
     }
 
-    /* Starts queued membership changes (first), then other queued work.
-     * A protocol that finishes at once may dissolve the group, so the group
-     * is looked up again before each round. */
+    /* Starts queued membership changes (first), then other queued work,
+     * until a protocol begins (finishing it schedules the next round). A
+     * change that starts nothing may dissolve the group, so the group is
+     * looked up again before each round. */
     void startNext(Group &group)
     {
         const std::string name = group.name;
@@ -779,18 +922,22 @@ struct Engine::Impl {
                 taken.push_back(std::move(*head));
                 g.queue.erase(head);
             }
+            /* Once a protocol began, finishing it schedules the next round. */
             switch (kind) {
             case QueuedKind::Join:
                 beginJoin(g, taken);
-                break;
+                return;
             case QueuedKind::FailureLeave:
-                beginFailureLeave(g, taken);
+                if (beginFailureLeave(g, taken))
+                    return;
                 break;
             case QueuedKind::Reflection:
+                stateMemory -= taken.front().sourceState.size(); /* now the protocol's */
                 beginReflection(g, taken.front().sourceState);
-                break;
+                return;
             case QueuedKind::CastOut:
-                beginCastOut(g);
+                if (beginCastOut(g))
+                    return;
                 break;
             }
         }
@@ -807,7 +954,7 @@ struct Engine::Impl {
         begin(g, std::move(p));
     }
 
-    void beginFailureLeave(Group &g, const std::vector<QueuedChange> &leaves)
+    bool beginFailureLeave(Group &g, const std::vector<QueuedChange> &leaves)
     {
         Protocol p =
             newProtocol(g, HA_GS_FAILURE_LEAVE, g.attributes.numPhases, g.attributes.timeLimit);
@@ -821,8 +968,9 @@ struct Engine::Impl {
             p.leaveInfo.push_back({0, q.reason});
         }
         if (p.changing.empty())
-            return;
+            return false;
         begin(g, std::move(p));
+        return true;
     }
 
     void beginReflection(Group &g, const Bytes &sourceState)
@@ -834,12 +982,12 @@ struct Engine::Impl {
         begin(g, std::move(p));
     }
 
-    void beginCastOut(Group &g)
+    bool beginCastOut(Group &g)
     {
         if (g.members.empty()) {
             /* Its creating join was rejected meanwhile: nothing to cast out. */
             dissolveIfEmpty(g);
-            return;
+            return false;
         }
         /* Like a reflection, a cast-out comes from the source group: it runs
          * with the source-reflection phases and time limit, and its
@@ -852,6 +1000,7 @@ struct Engine::Impl {
             p.leaveInfo.push_back({0, HA_GS_PROVIDER_CAST_OUT});
         }
         begin(g, std::move(p));
+        return true;
     }
 
     void begin(Group &g, Protocol &&p)
@@ -866,6 +1015,7 @@ struct Engine::Impl {
         bool anyVoter = std::any_of(p.participants.begin(), p.participants.end(),
                                     [](const Participant &v) { return v.voter && v.member.alive; });
         g.running = std::move(p);
+        recharge(g);
         if (!g.running->nPhase || !anyVoter) {
             approve(g);
             return;
@@ -982,6 +1132,7 @@ struct Engine::Impl {
         p.timer = nextTimer++;
         timers[p.timer] = g.name;
         out->push_back(StartTimer{p.timer, p.timeLimit});
+        recharge(g); /* the last phase's riders are gone */
     }
 
     /* Closes the current phase: when every live voter voted, or when the
@@ -1077,6 +1228,7 @@ struct Engine::Impl {
         Protocol p = std::move(*g.running);
         g.running.reset();
         /* Scripts that ran after the voting (approve()) add their outcome. */
+        stateMemory -= p.heldBytes;
         uint32_t summary = p.phaseSummary | p.accumulated;
         for (const auto &d : p.deactivations)
             summary |= d.outcome;
@@ -1084,9 +1236,8 @@ struct Engine::Impl {
             applyApproved(g, p, summary);
         else
             applyRejected(g, p, summary);
-        /* g may be gone now (dissolved). */
-        if (auto it = groups.find(name); it != groups.end())
-            startNext(it->second);
+        /* After the cascades the outcome started (it may dissolve g). */
+        schedule(Cascade::Kind::StartNext, name);
     }
 
     bool isChanging(const Protocol &p, Token token) const
@@ -1138,8 +1289,8 @@ struct Engine::Impl {
         notifySubscribers(g, p, stateChanged);
         if (stateChanged)
             queueReflections(g);
-        if (dissolves)
-            dissolve(g);
+        if (dissolves) /* after the reflections just scheduled */
+            schedule(Cascade::Kind::Dissolve, g.name);
     }
 
     void applyRejected(Group &g, Protocol &p, uint32_t summary)
@@ -1202,18 +1353,16 @@ struct Engine::Impl {
         auto it = targetsOf.find(source.name);
         if (it == targetsOf.end())
             return;
-        /* Copy: a target may dissolve while it starts queued work, and
-         * dissolving removes it from targetsOf. */
-        const std::set<std::string> targets = it->second;
-        for (const auto &target : targets) {
+        for (const auto &target : it->second) {
             auto g = groups.find(target);
             if (g == groups.end())
                 continue;
             QueuedChange q;
             q.kind = QueuedKind::Reflection;
             q.sourceState = source.state;
+            stateMemory += q.sourceState.size();
             g->second.queue.push_back(std::move(q));
-            startNext(g->second);
+            schedule(Cascade::Kind::StartNext, target);
         }
     }
 
@@ -1247,8 +1396,11 @@ struct Engine::Impl {
                 if (s->second.empty())
                     targetsOf.erase(s);
             }
+            rechargeGroup(source); /* one target fewer to reserve copies for */
         }
         stateMemory -= g.state.size();
+        for (const auto &q : g.queue)
+            stateMemory -= q.sourceState.size();
         groups.erase(name); /* g is dangling from here on */
 
         for (const auto &target : targets) {
@@ -1258,7 +1410,7 @@ struct Engine::Impl {
             QueuedChange q;
             q.kind = QueuedKind::CastOut;
             tg->second.queue.push_back(std::move(q));
-            startNext(tg->second);
+            schedule(Cascade::Kind::StartNext, target);
         }
     }
 
@@ -1288,6 +1440,8 @@ std::string Engine::Impl::invariants() const
             return err.str();
         }
     }
+    if (tokens.size() > config.limits.maxTokens)
+        return "over the limit of tokens of all clients";
     for (const auto &[id, rec] : clients) {
         if (rec.tokenCount() > config.limits.maxGroupsPerClient)
             return "client over its groups limit";
@@ -1333,8 +1487,14 @@ std::string Engine::Impl::invariants() const
             if (t == tokens.end() || t->second.provider || t->second.group != name)
                 return "subscriber token mismatch in group " + name;
         }
+        for (const auto &q : g.queue)
+            memory += q.sourceState.size();
         if (g.running) {
             const Protocol &p = *g.running;
+            const size_t targets = targetsOf.count(name) ? targetsOf.at(name).size() : 0;
+            if (p.heldBytes != protocolBytes(p, targets))
+                return "running protocol's held bytes are out of date in group " + name;
+            memory += p.heldBytes;
             if (p.phase < 1)
                 return "protocol phase 0 in group " + name;
             bool timerOk =
@@ -1410,6 +1570,7 @@ void Engine::process(const Event &event, std::vector<Action> &out)
                 impl_->onTimer(e.timer);
         },
         event);
+    impl_->runCascades();
     impl_->out = nullptr;
 }
 

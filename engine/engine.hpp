@@ -22,9 +22,12 @@
 namespace gs {
 
 struct EngineLimits {
-    unsigned maxGroupsPerClient = 4096;     /* HA_GS_MAX_GROUPS_PER_CLIENT */
-    unsigned maxProvidersPerGroup = 1024;   /* HA_GS_MAX_PROVIDERS_PER_GROUP */
-    uint64_t maxStateMemory = 256ull << 20; /* bytes of state values, all groups */
+    unsigned maxGroupsPerClient = 4096;   /* HA_GS_MAX_GROUPS_PER_CLIENT */
+    unsigned maxProvidersPerGroup = 1024; /* HA_GS_MAX_PROVIDERS_PER_GROUP */
+    unsigned maxTokens = 65536;           /* HA_GS_MAX_TOKENS: all clients together */
+    /* Bytes of state values and of what running protocols and queued
+     * reflections hold (docs/security.md, "State held for groups"). */
+    uint64_t maxStateMemory = 256ull << 20;
 };
 
 struct EngineConfig {

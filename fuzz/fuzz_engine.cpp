@@ -20,7 +20,9 @@
  *  - a message attached to a vote is in at most one notification;
  *  - no cast-out is rejected;
  *  - a second engine fed the same events produced the same actions
- *    (determinism).
+ *    (determinism);
+ *  - with no protocol running, the memory counted against the budget is
+ *    the state values alone (what protocols held was given back).
  * At the end, firing the outstanding timers ends every protocol.
  */
 #include "check.hpp"
@@ -230,6 +232,19 @@ class Run {
         }
     }
 
+    void checkMemory()
+    {
+        uint64_t states = 0;
+        bool running = false;
+        for (const std::string &name : a_.groupNames()) {
+            const auto g = a_.group(name);
+            states += g->state.size();
+            running = running || g->protocolRunning;
+        }
+        check(running || a_.stateMemory() == states,
+              "memory held by ended protocols was not given back");
+    }
+
     void feed(const Event &event)
     {
         std::vector<Action> outA, outB;
@@ -240,6 +255,7 @@ class Run {
         check(outA.size() == outB.size(), "two engines, same events, different action counts");
         for (size_t i = 0; i < outA.size(); ++i)
             check(sameAction(outA[i], outB[i]), "two engines, same events, different actions");
+        checkMemory();
 
         if (const auto *hello = std::get_if<ClientHello>(&event))
             live_.insert(hello->client);

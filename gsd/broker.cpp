@@ -58,6 +58,7 @@ Broker::Impl::Impl(BrokerConfig cfg)
     router.set(zmq::sockopt::linger, kLingerMs);
     router.set(zmq::sockopt::sndhwm, config.sendHighWaterMark);
     try {
+        const auto mode = endpoint.socketMode();
         router.bind(config.endpoint);
     } catch (const zmq::error_t &error) {
         throw BrokerError(BrokerError::Kind::System,

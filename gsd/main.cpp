@@ -88,8 +88,13 @@ int main(int argc, char **argv)
                    "most providers in one group")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    app.add_option("--max-tokens", config.limits.maxTokens,
+                   "most groups joined and subscribed to, all clients together")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     app.add_option("--max-state-memory", config.limits.maxStateMemory,
-                   "bytes of state values gsd keeps, all groups together")
+                   "bytes of group data gsd holds, all groups together: state values, and "
+                   "what n-phase proposals and votes carry until their protocols end")
         ->capture_default_str();
     app.add_option("--send-queue-limit", config.sendHighWaterMark,
                    "messages queued for one client before it counts as a slow consumer and "

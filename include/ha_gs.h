@@ -153,6 +153,20 @@ extern "C" {
  * More: HA_GS_TOO_MANY_GROUPS on ha_gs_join. */
 #define HA_GS_MAX_PROVIDERS_PER_GROUP 1024
 
+/* Most provider and subscriber tokens of all clients of one gsd together
+ * (the default of gsd --max-tokens): with the per-client limit alone, the
+ * clients could make gsd hold millions of groups. More:
+ * HA_GS_TOO_MANY_GROUPS on ha_gs_join and ha_gs_subscribe. */
+#define HA_GS_MAX_TOKENS 65536
+
+/* Bytes of group data gsd holds, all clients together (the default of gsd
+ * --max-state-memory): state values, and until their protocols end the
+ * values, messages, expel lists and vote attachments of n-phase proposals,
+ * the state value's copy they keep, and a source's new state value once per
+ * target group (for its reflection). A request that would go beyond gets
+ * HA_GS_NO_MEMORY; what a protocol holds is given back when it ends. */
+#define HA_GS_MAX_STATE_MEMORY 268435456
+
 /* Most clients one gsd serves at once (the default of gsd --max-clients).
  * More: ha_gs_init returns HA_GS_CONNECT_FAILED. */
 #define HA_GS_MAX_CLIENTS 4096
@@ -763,8 +777,9 @@ HA_GS_EXPORT void ha_gs_quit(void);
  *                                    joined) in the group on this node;
  *   HA_GS_EXISTS                     this process is already a provider of
  *                                    the group;
- *   HA_GS_TOO_MANY_GROUPS            HA_GS_MAX_GROUPS_PER_CLIENT or
- *                                    HA_GS_MAX_PROVIDERS_PER_GROUP reached.
+ *   HA_GS_TOO_MANY_GROUPS            HA_GS_MAX_GROUPS_PER_CLIENT,
+ *                                    HA_GS_MAX_PROVIDERS_PER_GROUP or
+ *                                    HA_GS_MAX_TOKENS reached.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_join(ha_gs_token_t *provider_token,
                                    const ha_gs_proposal_info_t *proposal_info);
@@ -850,6 +865,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_goodbye(ha_gs_token_t provider_token);
  *   HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER;
  *   HA_GS_UNKNOWN_PROVIDER          a listed provider is not in the group;
  *   HA_GS_INVALID_DEACTIVATE_PHASE  deactivate phase > 1 in a one-phase expel;
+ *   HA_GS_NO_MEMORY                 an n-phase expel's list and flag would
+ *                                   exceed HA_GS_MAX_STATE_MEMORY while held;
  *   HA_GS_COLLIDE                   a protocol runs or is queued.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_expel(ha_gs_token_t provider_token,
@@ -869,7 +886,8 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_expel(ha_gs_token_t provider_token,
  * HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER,
  * HA_GS_COLLIDE, or
  *   HA_GS_NO_MEMORY  the value would exceed gsd's state memory budget
- *                    (gsd --max-state-memory).
+ *                    (HA_GS_MAX_STATE_MEMORY): an n-phase proposal counts
+ *                    until it ends, a source's value once per target too.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_change_state_value(ha_gs_token_t provider_token,
                                                  const ha_gs_proposal_info_t *proposal_info);
@@ -888,7 +906,9 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_change_state_value(ha_gs_token_t provider_token,
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_PARAMETER,
  * HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER,
  * HA_GS_COLLIDE, or
- *   HA_GS_BAD_GROUP_ATTRIBUTES  invalid values, or an immutable one changed.
+ *   HA_GS_BAD_GROUP_ATTRIBUTES  invalid values, or an immutable one changed;
+ *   HA_GS_NO_MEMORY             an n-phase change would exceed
+ *                               HA_GS_MAX_STATE_MEMORY while held.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_change_attributes(ha_gs_token_t provider_token,
                                                 const ha_gs_proposal_info_t *proposal_info);
@@ -904,7 +924,9 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_change_attributes(ha_gs_token_t provider_token,
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_PARAMETER,
  * HA_GS_BAD_MEMBER_TOKEN, HA_GS_NOT_A_MEMBER,
- * HA_GS_COLLIDE.
+ * HA_GS_COLLIDE, or
+ *   HA_GS_NO_MEMORY  an n-phase message would exceed gsd's state memory
+ *                    budget (HA_GS_MAX_STATE_MEMORY) while it is held.
  */
 HA_GS_EXPORT ha_gs_rc_t ha_gs_send_message(ha_gs_token_t provider_token,
                                            const ha_gs_proposal_info_t *proposal_info);
@@ -932,8 +954,9 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_send_message(ha_gs_token_t provider_token,
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN, or
  *   HA_GS_BAD_PARAMETER      bad vote or default vote value, oversized data;
- *   HA_GS_NO_MEMORY          the attached state value would exceed gsd's state
- *                            memory budget (gsd --max-state-memory);
+ *   HA_GS_NO_MEMORY          the attached state value or message would exceed
+ *                            gsd's state memory budget (HA_GS_MAX_STATE_MEMORY;
+ *                            a state value once more per target group);
  *   HA_GS_VOTE_NOT_EXPECTED  no protocol awaits this provider's vote (none
  *                            runs, it is one-phase, or it already voted in
  *                            this phase).
@@ -965,7 +988,7 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_vote(ha_gs_token_t provider_token, ha_gs_vote_valu
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_PARAMETER (NULL
  * pointers, no callback, bad control flags), HA_GS_NAME_TOO_LONG,
  * HA_GS_INVALID_GROUP, HA_GS_EXISTS (already subscribed to the group),
- * HA_GS_TOO_MANY_GROUPS.
+ * HA_GS_TOO_MANY_GROUPS (HA_GS_MAX_GROUPS_PER_CLIENT or HA_GS_MAX_TOKENS).
  * Delayed error: HA_GS_UNKNOWN_GROUP when no provider has created the group;
  * the token is invalid after the delayed-error callback.
  */

@@ -664,8 +664,8 @@ PrivateGsd::PrivateGsd(GsdOptions options) : options_(std::move(options))
     socketPath_ = dir_ + "/gsd.sock";
     endpoint_ = "ipc://" + socketPath_;
     logPath_ = dir_ + "/gsd.log";
-    if (options_.worldAccessible)
-        chmod(dir_.c_str(), 0777);
+    if (options_.worldAccessible) /* others may reach, not replace, the socket */
+        chmod(dir_.c_str(), 0755);
     try {
         start();
     } catch (...) {

@@ -891,12 +891,13 @@ TEST_CASE("a state value attached to a vote counts against the state memory budg
     m.numPhases = HA_GS_N_PHASE;
     m.message = "m";
     REQUIRE(s.rc(1, m) == HA_GS_OK);
+    CHECK(s.engine.stateMemory() == 1); /* the pending message counts too */
     VoteRequest v = vote(t, HA_GS_VOTE_APPROVE);
-    v.proposedState = std::string(11, 'x');
-    CHECK(s.rc(1, v) == HA_GS_NO_MEMORY);
     v.proposedState = std::string(10, 'x');
+    CHECK(s.rc(1, v) == HA_GS_NO_MEMORY);
+    v.proposedState = std::string(9, 'x');
     CHECK(s.rc(1, v) == HA_GS_OK);
-    CHECK(s.engine.stateMemory() == 10);
+    CHECK(s.engine.stateMemory() == 9);
 }
 
 TEST_CASE("a message attached to a vote goes out with the next notification only")

@@ -19,7 +19,8 @@
  *   - deactivate scripts run only for live clients that registered one,
  *     and an expel's outcome carries a deactivate bit exactly when scripts
  *     ran for it;
- *   - with the timers fired, every protocol ends.
+ *   - with the timers fired, every protocol ends;
+ *   - with no protocol running, the memory counted is the state values'.
  */
 #include "sim.hpp"
 
@@ -346,9 +347,25 @@ class RandomRun {
         seenMembers_[token] = p->currentProviders;
     }
 
+    /* What proposals hold is given back when they end: with no protocol
+     * running anywhere, the counted memory is the state values alone. */
+    void checkMemory()
+    {
+        uint64_t states = 0;
+        bool running = false;
+        for (const auto &name : sim_->engine.groupNames()) {
+            const auto g = sim_->engine.group(name);
+            states += g->state.size();
+            running = running || g->protocolRunning;
+        }
+        if (!running)
+            REQUIRE(sim_->engine.stateMemory() == states);
+    }
+
     /* Checks the last step's actions against the client models. */
     void check(Token newSubscription = 0)
     {
+        checkMemory();
         bool approvedSeen = false;
         std::map<std::string, std::vector<ProviderId>> lastFull; /* group -> last list told */
         for (const auto &action : sim_->last) {
