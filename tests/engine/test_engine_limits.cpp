@@ -248,8 +248,9 @@ TEST_CASE("vote riders and reflections count against the state memory budget")
     CHECK(s.rc(1, v) == HA_GS_NO_MEMORY);
     v.message = Bytes(49, 'r');
     CHECK(s.rc(1, v) == HA_GS_OK);
-    /* The next phase starts: the rider became the protocol's message. */
-    CHECK(s.engine.stateMemory() == 25 + 25 + 49);
+    /* The next phase starts: the protocol's message stays and the rider is
+     * held until the next notification has carried it. */
+    CHECK(s.engine.stateMemory() == 25 + 25 + 1 + 49);
     while (s.fireTimer()) {
     }
     CHECK(s.engine.stateMemory() == 25);
