@@ -162,6 +162,12 @@ class RawClient {
             if (answerPings)
                 if (const auto *ping = std::get_if<wire::Ping>(&incoming->message))
                     send(wire::Pong{ping->seq});
+            /* As the libraries do: what was read before a mark is freed. */
+            if (answerMarks)
+                if (const auto *mark = std::get_if<wire::Mark>(&incoming->message)) {
+                    send(wire::Ack{mark->key});
+                    continue;
+                }
             inbox.push_back(std::move(*incoming));
         }
     }
@@ -212,6 +218,7 @@ class RawClient {
 
     std::deque<Incoming> inbox;
     bool answerPings = false;
+    bool answerMarks = true;
 
   private:
     std::optional<Incoming> receive(Millis timeout)
@@ -1569,6 +1576,7 @@ TEST_CASE("limits: gsd's defaults are the limits ha_gs.h documents")
     CHECK(config.maxRequestRate == HA_GS_MAX_REQUEST_RATE);
     CHECK(config.requestBurst == 0); /* one second's worth */
     CHECK(config.sendHighWaterMark == HA_GS_MAX_QUEUED_NOTIFICATIONS);
+    CHECK(config.sendQueueBytes == HA_GS_MAX_QUEUED_BYTES);
 }
 
 TEST_CASE("limits: gsd itself enforces each size limit at its boundary, and keeps serving")
