@@ -671,6 +671,9 @@ TEST_CASE("bad hello parameters are refused")
         return client.hello(wire::Hello{version, std::nullopt, type, interval, limit}).rc;
     };
     CHECK(rcFor(wire::kProtocolVersion + 1, 0, 0, 0) == HA_GS_NOT_SUPPORTED);
+    /* Version 1 clients do not acknowledge marks: gsd could not bound what
+     * it queues for them in bytes. */
+    CHECK(rcFor(1, 0, 0, 0) == HA_GS_NOT_SUPPORTED);
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, 0, 1) == HA_GS_BAD_PARAMETER);
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, 1, 0) == HA_GS_BAD_PARAMETER);
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, -5, 3) == HA_GS_BAD_PARAMETER);
