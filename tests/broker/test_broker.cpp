@@ -1196,7 +1196,8 @@ wire::Hello batchingHello()
 /* A provider of "flood" (instance 1) that, told "flood N I", proposes N state
  * changes of HA_GS_MAX_STATE_VALUE_LENGTH bytes (each provider's
  * notification carries the old and the new value) and answers "dropped R":
- * the round after which provider I.1 had its failure leave, or -1. */
+ * the rounds provider I.1 lived through from its join (or from the first
+ * round, when it joined before) to its failure leave, or -1. */
 int floodOnDemand(Channel &parent, const std::string &endpoint)
 {
     RawClient client(endpoint);
@@ -1213,7 +1214,13 @@ int floodOnDemand(Channel &parent, const std::string &endpoint)
             return 0;
         int rounds = 0, instance = 0;
         std::istringstream(command->substr(6)) >> rounds >> instance;
-        const Match dropped = failureLeaveOf({static_cast<int16_t>(instance), 1});
+        const ProviderId victim{static_cast<int16_t>(instance), 1};
+        const Match dropped = failureLeaveOf(victim);
+        const Match joined = note<ApprovedNote>([&](const ApprovedNote &n) {
+            return n.protocol == HA_GS_JOIN &&
+                   n.proposal.changingProviders == std::vector<ProviderId>{victim};
+        });
+        int joinedAt = 0;
         int droppedAt = -1;
         for (int round = 0; round < rounds; ++round, ++total) {
             Bytes state = std::to_string(total) + " ";
@@ -1223,6 +1230,8 @@ int floodOnDemand(Channel &parent, const std::string &endpoint)
                 parent.say("failed");
                 return 4;
             }
+            if (client.await(joined, 0ms))
+                joinedAt = round;
             if (droppedAt < 0 && client.await(dropped, 0ms))
                 droppedAt = round;
             client.inbox.clear();
@@ -1230,7 +1239,7 @@ int floodOnDemand(Channel &parent, const std::string &endpoint)
         if (droppedAt < 0 && client.await(dropped, 1s))
             droppedAt = rounds;
         client.inbox.clear();
-        parent.say("dropped " + std::to_string(droppedAt));
+        parent.say("dropped " + std::to_string(droppedAt < 0 ? -1 : droppedAt - joinedAt));
     }
 }
 
