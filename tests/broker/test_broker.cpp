@@ -1145,6 +1145,15 @@ TEST_CASE("send window: admits up to its limit, marks every eighth, frees up to 
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer's quarantine keeps freed memory resident on purpose, so
+ * the broker's memory cannot be judged in this process (the public-API
+ * overload test measures a gsd of its own without quarantine). */
+constexpr bool kMemoryMeasurable = false;
+#else
+constexpr bool kMemoryMeasurable = true;
+#endif
+
 /* VmRSS of this process, which runs the broker, in KiB. */
 long residentKiB()
 {
@@ -1275,7 +1284,7 @@ TEST_CASE("send queues: a batching client that never reads loses its session onc
     config.sendQueueBytes = kWindow;
     TestBroker broker(config);
     Child flooder([&](Channel &parent) { return floodOnDemand(parent, broker.endpoint); });
-    REQUIRE(flooder.channel().hear() == "joined");
+    REQUIRE(flooder.channel().hear(30s) == "joined");
     RawClient bystander(broker.endpoint);
     REQUIRE(bystander.hello().rc == HA_GS_OK);
 
@@ -1300,7 +1309,8 @@ TEST_CASE("send queues: a batching client that never reads loses its session onc
                       << " ms under load, " << attackedMs << " ms under attack; " << *dropped);
     REQUIRE(dropped);
     CHECK(*dropped != "dropped -1");
-    CHECK(grown < static_cast<long>(kWindow >> 10) + 16 * 1024);
+    if (kMemoryMeasurable)
+        CHECK(grown < static_cast<long>(kWindow >> 10) + 16 * 1024);
     /* Served after the attack too. */
     CHECK(join(bystander, "after", 1) != 0);
 }
@@ -1313,7 +1323,7 @@ TEST_CASE("send queues: one process repeating the attack on new connections, and
     config.sendQueueBytes = kWindow;
     TestBroker broker(config);
     Child flooder([&](Channel &parent) { return floodOnDemand(parent, broker.endpoint); });
-    REQUIRE(flooder.channel().hear() == "joined");
+    REQUIRE(flooder.channel().hear(30s) == "joined");
     const long before = residentKiB();
     PeakResident peak;
     Child victim([&](Channel &parent) {
@@ -1332,9 +1342,23 @@ TEST_CASE("send queues: one process repeating the attack on new connections, and
         }
         /* A new session on the last connection, whose queue is still full,
          * without reading anything. */
-        connections.back().send(batchingHello());
-        connections.back().send(wire::Req{77, joinRequest("flood", 13)});
+        RawClient &last = connections.back();
+        last.send(batchingHello());
+        last.send(wire::Req{77, joinRequest("flood", 13)});
         parent.say("again");
+        if (!parent.hear(60s))
+            return 5;
+        /* Now read that connection: the state changes the new session was
+         * sent come after its Welcome (the first Welcome was read above). */
+        int welcomes = 0, changes = 0;
+        while (auto in = last.await([](const Incoming &) { return true; }, 2s)) {
+            if (std::holds_alternative<wire::Welcome>(in->message))
+                ++welcomes;
+            const auto *n = in->body ? std::get_if<ApprovedNote>(&*in->body) : nullptr;
+            if (welcomes > 0 && n && n->protocol == HA_GS_STATE_VALUE_CHANGE)
+                ++changes;
+        }
+        parent.say("welcomes " + std::to_string(welcomes) + " changes " + std::to_string(changes));
         parent.hear(60s);
         return 0;
     });
@@ -1349,16 +1373,20 @@ TEST_CASE("send queues: one process repeating the attack on new connections, and
     }
     REQUIRE(victim.channel().hear() == "again");
     /* The connection's window still holds what the ended session left: the
-     * new session gets at most one more message before it is dropped too
-     * (a fresh window would have taken 30 changes). */
+     * new session is dropped at its first large message (a fresh window would
+     * have taken 30 changes). */
     flooder.channel().say("flood 100 13");
-    const auto dropped = flooder.channel().hear(60s);
-    REQUIRE(dropped);
-    CHECK((*dropped == "dropped -1" || *dropped == "dropped 0" || *dropped == "dropped 1"));
+    REQUIRE(flooder.channel().hear(60s));
     const long grown = peak.stop() - before;
+    victim.channel().say("read");
+    const auto seen = victim.channel().hear(30s);
+    REQUIRE(seen);
+    CAPTURE(*seen);
+    CHECK(*seen == "welcomes 1 changes 0");
     MESSAGE("three connections of "
             << (kWindow >> 10) << " KiB windows: gsd's VmRSS grew by at most " << grown << " KiB");
-    CHECK(grown < 3 * static_cast<long>(kWindow >> 10) + 16 * 1024);
+    if (kMemoryMeasurable)
+        CHECK(grown < 3 * static_cast<long>(kWindow >> 10) + 16 * 1024);
 }
 
 TEST_CASE("send queues: acknowledging a mark gsd did not send, or one twice, is a protocol error; "
