@@ -72,6 +72,8 @@ template <>
 inline constexpr const char *kTag<Pong> = "pong";
 template <>
 inline constexpr const char *kTag<Quit> = "quit";
+template <>
+inline constexpr const char *kTag<Ack> = "ack";
 
 template <>
 inline constexpr const char *kTag<CmmReq> = "cmmreq";
@@ -90,6 +92,8 @@ template <>
 inline constexpr const char *kTag<Ping> = "ping";
 template <>
 inline constexpr const char *kTag<Bye> = "bye";
+template <>
+inline constexpr const char *kTag<Mark> = "mark";
 
 template <>
 inline constexpr const char *kTag<JoinRequest> = "join";
@@ -237,6 +241,10 @@ void describe(Is<Pong> auto &s, auto &v)
     v("seq", s.seq);
 }
 void describe(Is<Quit> auto &, auto &) {}
+void describe(Is<Ack> auto &s, auto &v)
+{
+    v("k", s.key);
+}
 
 void describe(Is<CmmReq> auto &s, auto &v)
 {
@@ -294,6 +302,10 @@ void describe(Is<Ping> auto &s, auto &v)
 void describe(Is<Bye> auto &s, auto &v)
 {
     v("why", s.reason);
+}
+void describe(Is<Mark> auto &s, auto &v)
+{
+    v("k", s.key);
 }
 
 void describe(Is<LeaveInfo> auto &s, auto &v)

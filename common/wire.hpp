@@ -37,7 +37,9 @@
 
 namespace gs::wire {
 
-constexpr int kProtocolVersion = 1;
+/* Version 2: the client acknowledges gsd's Marks (Mark, Ack below); gsd
+ * refuses version 1, whose clients would let it queue without bound. */
+constexpr int kProtocolVersion = 2;
 
 /* Largest frame either side accepts (ZMQ_MAXMSGSIZE on gsd's socket). */
 constexpr size_t kMaxFrameSize = 1u << 20;
@@ -82,6 +84,11 @@ struct Pong {
 };
 /* ha_gs_quit / cmm_disconnect: the session ends now. */
 struct Quit {};
+/* Answer to Mark, sent as soon as the client has read it: the client has
+ * read everything gsd sent before the mark (flow control, see Mark). */
+struct Ack {
+    uint64_t key = 0;
+};
 
 /* ---- CMM (cmm.h over a kSessionCmm session) ---- */
 
@@ -124,7 +131,7 @@ struct CmmReq {
     int qualif = 0;    /* setqualif */
 };
 
-using ClientMessage = std::variant<Hello, Req, Pong, Quit, CmmReq>;
+using ClientMessage = std::variant<Hello, Req, Pong, Quit, CmmReq, Ack>;
 
 /* ---- gsd -> client ---- */
 
@@ -152,6 +159,14 @@ struct Ping {
 struct Bye {
     std::string reason;
 };
+/* Flow control: gsd counts the bytes it queues for a client, and every
+ * eighth of --send-queue-bytes it adds a mark with a random key. The client
+ * answers each with Ack{key} as it reads it; an acknowledged mark frees what
+ * was sent before it. A client cannot acknowledge what it has not read: the
+ * key is only in the stream, after those bytes. */
+struct Mark {
+    uint64_t key = 0;
+};
 
 /* Answer to CmmReq: a cmm_error_t, the node id (getid), the count
  * (getcount, getall) and the members (getinfo family: one; getall: all). */
@@ -170,7 +185,8 @@ struct CmmNote {
     bool operator==(const CmmNote &) const = default;
 };
 
-using ServerMessage = std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye, CmmReply, CmmNote>;
+using ServerMessage =
+    std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye, CmmReply, CmmNote, Mark>;
 
 struct DecodeError : std::runtime_error {
     using std::runtime_error::runtime_error;

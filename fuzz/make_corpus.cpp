@@ -51,9 +51,12 @@ void clientMessages()
 {
     const std::string t = "gsd_decode";
     write(t, "hello", encode(ClientMessage{Hello{}}));
-    write(t, "hello-ping", encode(ClientMessage{Hello{1, "local", 1, 3, 2, kSessionGsapi}}));
-    write(t, "hello-cmm", encode(ClientMessage{Hello{1, std::nullopt, 0, 0, 0, kSessionCmm}}));
+    write(t, "hello-ping",
+          encode(ClientMessage{Hello{kProtocolVersion, "local", 1, 3, 2, kSessionGsapi}}));
+    write(t, "hello-cmm",
+          encode(ClientMessage{Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionCmm}}));
     write(t, "pong", encode(ClientMessage{Pong{3}}));
+    write(t, "ack", encode(ClientMessage{Ack{0x0123456789abcdefull}}));
     write(t, "quit", encode(ClientMessage{Quit{}}));
 
     const auto req = [&](const std::string &name, Request r) {
@@ -108,6 +111,7 @@ void serverMessages()
     write(t, "cmmreply",
           encode(ServerMessage{CmmReply{7, 0, 1, 1, {{1, "n1", "10.0.0.1", 1, 3, 2, "sw"}}}}));
     write(t, "cmmnote", encode(ServerMessage{CmmNote{1, 2}}));
+    write(t, "mark", encode(ServerMessage{Mark{0xfedcba9876543210ull}}));
 
     const Proposal p = proposal();
     Proposal join;
@@ -138,6 +142,10 @@ void serverMessages()
                                               {},
                                               std::vector<ProviderId>{{1, 1}},
                                               std::vector<ProviderId>{{1, 1}}}));
+    /* A batch ends with a flow-control mark when one is due. */
+    write(t, "packed-reply-mark",
+          encode(ServerMessage{ReplyMsg{44, HA_GS_OK, 0}}) +
+              encode(ServerMessage{Mark{0xfedcba9876543210ull}}));
     write(t, "packed-header-last",
           encode(ServerMessage{ReplyMsg{43, HA_GS_OK, 0}}) +
               encode(ServerMessage{NoteHeader{3, true}}));

@@ -36,6 +36,10 @@ BrokerConfig validated(BrokerConfig config)
         throw BrokerError(BrokerError::Kind::Config, "the client limit must be at least 1");
     if (config.sendHighWaterMark < 1)
         throw BrokerError(BrokerError::Kind::Config, "the send queue limit must be at least 1");
+    if (config.sendQueueBytes < BrokerConfig::kMinSendQueueBytes)
+        throw BrokerError(BrokerError::Kind::Config,
+                          "the send queue byte limit must be at least " +
+                              std::to_string(BrokerConfig::kMinSendQueueBytes));
     if (config.cmmMaxRegistrations < 1)
         throw BrokerError(BrokerError::Kind::Config,
                           "the CMM registration limit must be at least 1");

@@ -31,6 +31,12 @@ struct BrokerConfig {
      * and loses its session (ZMQ_SNDHWM of the ROUTER socket; gsd
      * --send-queue-limit, HA_GS_MAX_QUEUED_NOTIFICATIONS). */
     int sendHighWaterMark = 10000;
+    /* Bytes queued for one client connection and not yet acknowledged by
+     * it before it counts as a slow consumer (gsd --send-queue-bytes,
+     * HA_GS_MAX_QUEUED_BYTES; gsd/send_window.hpp). At least
+     * kMinSendQueueBytes. */
+    uint64_t sendQueueBytes = 32ull << 20;
+    static constexpr uint64_t kMinSendQueueBytes = 64 * 1024;
     /* Requests per second one client may make, and how many at once after
      * being idle (0: the rate). Votes are exempt. Rate 0: unlimited. (gsd
      * --max-request-rate, --request-burst; HA_GS_MAX_REQUEST_RATE.) */

@@ -117,6 +117,10 @@ struct Broker::Impl {
      * notification); a notification body larger than kPackedBodyLimit
      * stays a frame of its own, shared by every recipient. */
     void enqueue(broker::Session &session, const std::string &message);
+    /* Counts `bytes` more into the session's outbox if its window admits
+     * them; otherwise the session is a slow consumer (its outbox is
+     * dropped, and flushOutboxes ends it). */
+    bool fitsWindow(broker::Session &session, uint64_t bytes);
     void enqueueBody(broker::Session &session, const std::string &body,
                      std::optional<zmq::message_t> &shared);
     /* Sends every outbox, one message per session, in the order the
@@ -124,7 +128,9 @@ struct Broker::Impl {
      * the end of every feed() except while drainRouter holds the output,
      * which flushes after its batch of messages. */
     void flushOutboxes();
-    /* To a session: a failure ends the session (slow consumer or gone). */
+    /* To a session: a failure ends the session (slow consumer or gone), as
+     * does a message its window does not admit. Adds a mark when one is
+     * due. */
     void deliver(ClientId client, std::initializer_list<std::string_view> frames);
     void sendFailed(ClientId client, int error);
     /* Outside any session; failures do not matter. */

@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
+#include <sys/random.h>
 
 namespace gs {
 
@@ -42,6 +44,26 @@ std::string sendFailure(int error)
     }
 }
 
+/* A mark's key: unpredictable, so that a client can only learn it by
+ * reading the stream (gsd/send_window.hpp). */
+uint64_t randomMarkKey()
+{
+    uint64_t key = 0;
+    if (getrandom(&key, sizeof key, 0) == static_cast<ssize_t>(sizeof key))
+        return key;
+    static std::random_device device;
+    return (static_cast<uint64_t>(device()) << 32) | device();
+}
+
+/* What a message costs in a connection's window (gsd/send_window.hpp). */
+uint64_t windowCost(std::initializer_list<std::string_view> frames)
+{
+    uint64_t bytes = 0;
+    for (std::string_view frame : frames)
+        bytes += frame.size() + broker::SendWindow::kFrameCost;
+    return bytes;
+}
+
 } // namespace
 
 void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::message_t &payload,
@@ -61,8 +83,17 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
         return onHello(route, payload, *hello);
 
     Session *session = sessions.findByRoute(route);
-    if (!session)
+    if (!session) {
+        /* A client reading what was queued before its session ended
+         * acknowledges it as it goes: that frees the connection's window,
+         * and needs no answer. */
+        if (const auto *ack = std::get_if<wire::Ack>(&message))
+            if (broker::SendWindow *window = sessions.endedWindow(route)) {
+                window->acknowledge(ack->key);
+                return;
+            }
         return sayBye(route, sessions.endedReason(route).value_or("no session"));
+    }
     const ClientId client = session->id;
     std::visit(Overloaded{
                    [&](wire::Req &req) {
@@ -80,6 +111,10 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
                        onCmmRequest(client, req);
                    },
                    [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
+                   [&](const wire::Ack &ack) {
+                       if (!session->window.acknowledge(ack.key))
+                           protocolError(route, "acknowledged a mark gsd did not send");
+                   },
                    [&](const wire::Quit &) { endSession(client, "session ended: quit", false); },
                    [](const wire::Hello &) {},
                },
@@ -191,6 +226,12 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
     fresh.batches = hello.batches;
     fresh.packs = hello.batches && hello.packs;
     fresh.deactivateScript = hello.deactivateScript.value_or("");
+    /* The connection's window, if a session on it ended before: what was
+     * queued for that one may still be there. */
+    if (const broker::SendWindow *previousWindow = sessions.endedWindow(route))
+        fresh.window = *previousWindow;
+    else
+        fresh.window = broker::SendWindow(config.sendQueueBytes);
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
@@ -334,8 +375,27 @@ void Broker::Impl::Outbox::closePack()
     pack.clear();
 }
 
+bool Broker::Impl::fitsWindow(Session &session, uint64_t bytes)
+{
+    if (session.overflowed)
+        return false;
+    if (session.window.admits(session.pendingBytes, bytes)) {
+        session.pendingBytes += bytes;
+        return true;
+    }
+    /* A slow consumer: flushOutboxes ends its session. What was collected
+     * for it is not sent, so it is freed now. */
+    session.overflowed = true;
+    Outbox &box = outboxOf(session);
+    box.frames.clear();
+    box.pack.clear();
+    return false;
+}
+
 void Broker::Impl::enqueue(Session &session, const std::string &message)
 {
+    if (!fitsWindow(session, message.size() + broker::SendWindow::kFrameCost))
+        return;
     Outbox &box = outboxOf(session);
     if (!session.packs) {
         box.frames.emplace_back(message.data(), message.size());
@@ -349,6 +409,8 @@ void Broker::Impl::enqueue(Session &session, const std::string &message)
 void Broker::Impl::enqueueBody(Session &session, const std::string &body,
                                std::optional<zmq::message_t> &shared)
 {
+    if (!fitsWindow(session, body.size() + broker::SendWindow::kFrameCost))
+        return;
     Outbox &box = outboxOf(session);
     if (session.packs && body.size() <= kPackedBodyLimit) {
         /* Right after its header, in the same frame. */
@@ -372,10 +434,26 @@ void Broker::Impl::flushOutboxes()
     std::vector<std::pair<ClientId, int>> failed;
     for (size_t b = 0; b < outboxesUsed; ++b) {
         Outbox &box = outboxes[b];
-        box.closePack();
         Session *session = sessions.find(box.client);
-        if (session) {
+        if (session && session->overflowed) {
             session->outbox = Session::kNoOutbox;
+            failed.emplace_back(box.client, EAGAIN);
+        } else if (session) {
+            session->outbox = Session::kNoOutbox;
+            const uint64_t bytes = session->pendingBytes;
+            session->pendingBytes = 0;
+            /* The mark goes last, after the bytes it frees. */
+            std::optional<uint64_t> mark;
+            if (session->window.markDue(bytes)) {
+                mark = randomMarkKey();
+                wire::encode(wire::ServerMessage{wire::Mark{*mark}}, scratch);
+                if (session->packs)
+                    box.pack += scratch;
+                else
+                    box.frames.emplace_back(scratch.data(), scratch.size());
+            }
+            const uint64_t markBytes = mark ? scratch.size() + broker::SendWindow::kFrameCost : 0;
+            box.closePack();
             routerQuiet = false;
             int error = 0;
             if (zmq_send(router.handle(), session->route.data(), session->route.size(),
@@ -386,10 +464,16 @@ void Broker::Impl::flushOutboxes()
                 if (zmq_msg_send(box.frames[i].handle(), router.handle(), ZMQ_DONTWAIT | more) < 0)
                     error = zmq_errno();
             }
-            if (error != 0)
+            if (error != 0) {
                 failed.emplace_back(box.client, error);
+            } else {
+                session->window.charge(bytes + markBytes);
+                if (mark)
+                    session->window.marked(*mark);
+            }
         }
         box.frames.clear();
+        box.pack.clear();
     }
     outboxesUsed = 0;
     for (const auto &[client, error] : failed)
@@ -432,8 +516,20 @@ void Broker::Impl::deliver(ClientId client, std::initializer_list<std::string_vi
     Session *session = sessions.find(client);
     if (!session)
         return;
+    const uint64_t bytes = windowCost(frames);
+    if (session->overflowed || !session->window.admits(session->pendingBytes, bytes))
+        return sendFailed(client, EAGAIN);
     if (const int error = sendFrames(session->route, frames); error != 0)
-        sendFailed(client, error);
+        return sendFailed(client, error);
+    session->window.charge(bytes);
+    if (!session->window.markDue(0))
+        return;
+    const uint64_t key = randomMarkKey();
+    const std::string mark = wire::encode(wire::ServerMessage{wire::Mark{key}});
+    if (const int error = sendFrames(session->route, {mark}); error != 0)
+        return sendFailed(client, error);
+    session->window.charge(windowCost({mark}));
+    session->window.marked(key);
 }
 
 void Broker::Impl::sendFailed(ClientId client, int error)
@@ -537,7 +633,7 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
     std::erase(cmmRegistered, client);
     if (bye)
         sayBye(session->route, reason);
-    sessions.rememberEnded(session->route, reason);
+    sessions.rememberEnded(session->route, reason, std::move(session->window));
     spdlog::debug("{}: {}", peerName(*session), reason);
     feed(ClientGone{client});
 }

@@ -101,6 +101,11 @@ int main(int argc, char **argv)
                    "loses its session")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    app.add_option("--send-queue-bytes", config.sendQueueBytes,
+                   "bytes queued for one client and not yet read by it before it counts as a "
+                   "slow consumer and loses its session (at least 65536)")
+        ->check(CLI::Range(gs::BrokerConfig::kMinSendQueueBytes, uint64_t{1} << 40))
+        ->capture_default_str();
     app.add_option("--max-request-rate", config.maxRequestRate,
                    "requests per second one client may make (votes exempt); beyond, requests "
                    "get HA_GS_NO_MEMORY (CMM: CMM_EBUSY); 0: unlimited")

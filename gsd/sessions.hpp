@@ -9,6 +9,7 @@
 #include "common/model.hpp"
 #include "gsd/auth.hpp"
 #include "gsd/request_bucket.hpp"
+#include "gsd/send_window.hpp"
 #include "gsd/unique_fd.hpp"
 
 #include <cstdint>
@@ -45,6 +46,9 @@ struct Session {
     int counterLength = 0;
     int counterInterval = 0;
     int counterLimit = 0;
+    SendWindow window;             /* bytes queued and not yet acknowledged (--send-queue-bytes) */
+    uint64_t pendingBytes = 0;     /* counted into its outbox, not handed to libzmq yet */
+    bool overflowed = false;       /* its outbox did not fit the window: a slow consumer */
     static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 
@@ -62,9 +66,13 @@ class SessionTable {
     size_t size() const { return sessions_.size(); }
     std::vector<ClientId> ids() const;
 
-    /* Consulted only for routes without a live session. */
-    void rememberEnded(const std::string &route, std::string reason);
+    /* Consulted only for routes without a live session. The window is the
+     * connection's: what was queued for the ended session stays queued
+     * while the connection is open, so a new session on the same
+     * connection starts from it, and Acks keep freeing it meanwhile. */
+    void rememberEnded(const std::string &route, std::string reason, SendWindow window);
     std::optional<std::string> endedReason(const std::string &route) const;
+    SendWindow *endedWindow(const std::string &route);
 
   private:
     static constexpr size_t kEndedMemory = 4096;
@@ -72,7 +80,11 @@ class SessionTable {
     std::unordered_map<ClientId, Session> sessions_;
     std::unordered_map<std::string, ClientId> byRoute_;
     std::map<std::pair<pid_t, int>, ClientId> byPid_;
-    std::unordered_map<std::string, std::string> ended_;
+    struct Ended {
+        std::string reason;
+        SendWindow window;
+    };
+    std::unordered_map<std::string, Ended> ended_;
     std::deque<std::string> endedOrder_;
 };
 

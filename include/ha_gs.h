@@ -52,7 +52,8 @@
  * --------------
  * gsd never waits for a client. Notifications a process has not read yet
  * wait, up to 4096 messages in the library's socket (HA_GS_RECEIVE_QUEUE_LIMIT)
- * and up to HA_GS_MAX_QUEUED_NOTIFICATIONS in gsd. A process that lets
+ * and up to HA_GS_MAX_QUEUED_NOTIFICATIONS messages or HA_GS_MAX_QUEUED_BYTES
+ * bytes in gsd (counted until the library has read them). A process that lets
  * more pile up (it stops calling ha_gs_dispatch while its groups keep
  * changing) loses its session: every group in which it is a provider runs
  * a failure-leave protocol (HA_GS_PROVIDER_FAILED_LEAVE), its subscriptions
@@ -181,6 +182,12 @@ extern "C" {
  * of gsd --send-queue-limit). More: the client is a slow consumer and loses
  * its session (see "Slow consumers" above). */
 #define HA_GS_MAX_QUEUED_NOTIFICATIONS 10000
+
+/* Bytes gsd queues for one client that it has not read yet (the default of
+ * gsd --send-queue-bytes; the library tells gsd as it reads). More: the
+ * client is a slow consumer and loses its session, whatever the number of
+ * messages (see "Slow consumers" above). */
+#define HA_GS_MAX_QUEUED_BYTES 33554432
 
 /* Every voting phase ends after at most this many seconds (one hour). A time
  * limit of zero (no limit asked for) means the ceiling; a limit above it is

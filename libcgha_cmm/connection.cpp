@@ -203,6 +203,17 @@ bool Connection::readSocket()
     return true;
 }
 
+void Connection::acknowledge(uint64_t key)
+{
+    /* Inside a drain, which receives until EAGAIN after it: no drain here.
+     * A failure means the connection is gone, which the monitor reports. */
+    try {
+        (void)socket_.send(zmq::buffer(wire::encode(wire::Ack{key})), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t &) {
+        dead_ = true;
+    }
+}
+
 void Connection::route(wire::ServerMessage message)
 {
     std::visit(Overloaded{
@@ -216,6 +227,9 @@ void Connection::route(wire::ServerMessage message)
                    },
                    [&](wire::CmmNote &note) { notes_.push_back(note); },
                    [&](wire::Bye &) { dead_ = true; },
+                   /* Flow control: gsd counts what it sent since the mark
+                    * until this answer (wire::Mark). */
+                   [&](wire::Mark &mark) { acknowledge(mark.key); },
                    /* GSAPI messages never come on a CMM session. */
                    [](wire::ReplyMsg &) {},
                    [](wire::NoteHeader &) {},

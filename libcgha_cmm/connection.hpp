@@ -55,6 +55,7 @@ class Connection {
     bool readSocket();
     bool readMonitor();
     void route(wire::ServerMessage message);
+    void acknowledge(uint64_t key);
     void wait(Clock::time_point deadline);
 
     zmq::context_t context_;

@@ -363,12 +363,31 @@ void Session::routeLocked(wire::ServerMessage message, std::optional<NoteBody> &
                     queue_.push_back(Queued{nullptr, 0, false, PingNote{ping.seq}});
             },
             [&](wire::Bye &) { markDeadLocked(); },
+            [&](wire::Mark &mark) { acknowledgeLocked(mark.key); },
             /* CMM messages belong to CMM sessions; gsd never sends
              * them on a GSAPI session. */
             [](wire::CmmReply &) {},
             [](wire::CmmNote &) {},
         },
         message);
+}
+
+void Session::acknowledgeLocked(uint64_t key)
+{
+    /* At once, whatever the application does with what it read: gsd
+     * counts the bytes it sent since the mark against this connection, and
+     * everything before the mark is out of gsd's queue now (it sits in
+     * this process's queue_). Not sendLocked: this runs inside a drain,
+     * which goes on receiving until EAGAIN anyway. */
+    try {
+        const std::string frame = wire::encode(wire::ClientMessage{wire::Ack{key}});
+        quiet_ = false;
+        /* Unlimited HWM: a failure means the connection is gone, which the
+         * monitor reports. */
+        (void)socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t &) {
+        markDeadLocked();
+    }
 }
 
 void Session::routeReplyLocked(const wire::ReplyMsg &reply)

@@ -136,6 +136,8 @@ class Session {
     /* `body`: the decoded body that followed a NoteHeader (nullopt otherwise). */
     void routeLocked(wire::ServerMessage message, std::optional<NoteBody> &body);
     void routeReplyLocked(const wire::ReplyMsg &reply);
+    /* Answers a flow-control Mark (wire::Mark) with its Ack. */
+    void acknowledgeLocked(uint64_t key);
     void forgetTokenLocked(Token token);
     void waitLocked(Lock &lock, Clock::time_point deadline);
     void wakeLocked();

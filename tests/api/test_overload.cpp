@@ -148,3 +148,33 @@ TEST_CASE("overload: requests beyond gsd's request rate get HA_GS_NO_MEMORY, vot
     CHECK(other.rc("subscribe g state") == "HA_GS_OK");
     other.waitFor("g: sub");
 }
+
+TEST_CASE("overload: clients that keep reading never lose their session, however many bytes pass "
+          "through gsd's byte bound")
+{
+    /* A bound of 256 KiB (a mark every 32 KiB), and 200 changes of 64 KiB
+     * states: about 25 MiB to the provider and 13 MiB to each subscriber.
+     * Only the libraries' acknowledgements keep them below the bound. */
+    constexpr int kRounds = 200;
+    PrivateGsd gsd({.args = {"--send-queue-bytes", "262144"}});
+    ClientProcess provider("provider", gsd), first("first", gsd), second("second", gsd);
+    for (Client *c : std::initializer_list<Client *>{&provider, &first, &second})
+        REQUIRE(c->rc("valuelimit " + std::to_string(kShown)) == "HA_GS_OK");
+    REQUIRE(provider.rc("join g 1") == "HA_GS_OK");
+    provider.waitFor("g: approved JOIN");
+    for (Client *c : std::initializer_list<Client *>{&first, &second}) {
+        REQUIRE(c->rc("subscribe g state") == "HA_GS_OK");
+        c->waitFor("g: sub type=STATE");
+    }
+    for (int i = 1; i <= kRounds; ++i) {
+        CAPTURE(i);
+        REQUIRE(provider.rc("state g " + changeName(i) + " pad=" + std::to_string(kStateSize)) ==
+                "HA_GS_OK");
+        REQUIRE(field(provider.nextWith("g: approved STATE_VALUE_CHANGE"), "prop") ==
+                shownState(i));
+        for (Client *c : std::initializer_list<Client *>{&first, &second})
+            REQUIRE(subSummary(c->nextWith("g: sub")) ==
+                    "g: sub type=STATE state=" + shownState(i));
+    }
+    CHECK(gsd.log().find("overflow") == std::string::npos);
+}

@@ -53,6 +53,8 @@ struct GroupRun {
 };
 
 GroupRun runs[3];
+/* Proposed state values are padded to this many bytes (after the number). */
+size_t statePad = 0;
 
 GroupRun *runOf(ha_gs_token_t token)
 {
@@ -79,6 +81,8 @@ struct Inside {
 void propose(GroupRun &r, int k)
 {
     std::string value = std::to_string(k);
+    if (value.size() < statePad)
+        value.resize(statePad, ' ');
     ha_gs_state_value_t sv{static_cast<unsigned>(value.size()), value.data()};
     ha_gs_proposal_info_t info;
     std::memset(&info, 0, sizeof info);
@@ -150,6 +154,7 @@ void onSubscription(const ha_gs_subscription_notification_t *n)
 
 void resetRuns()
 {
+    statePad = 0;
     const char *names[3] = {"t1", "t2", "t3"};
     for (int i = 0; i < 3; ++i) {
         GroupRun &r = runs[i];
@@ -317,6 +322,38 @@ TEST_CASE("threads: per-group order, no concurrent delivery, votes and proposals
             CHECK_GS_RC(HA_GS_NOT_OK, rc);
     }
     CHECK_GS_RC(HA_GS_NO_INIT, ha_gs_dispatch(HA_GS_NON_BLOCKING));
+}
+
+TEST_CASE("threads: with 64 KiB states through a 1 MiB byte bound, the session lives on acks")
+{
+    /* Three groups change state 60 times each, 64 KiB values, about 23 MiB
+     * to this process; gsd holds at most 1 MiB unread for it. The library
+     * acknowledges what it reads, whichever thread reads it. */
+    resetRuns();
+    statePad = HA_GS_MAX_STATE_VALUE_LENGTH;
+    PrivateGsd gsd({.args = {"--send-queue-bytes", "1048576"}});
+    ScopedEnv env("HA_GS_SOCKET", gsd.endpoint());
+    ha_gs_descriptor_t fd = -1;
+    REQUIRE_GS_OK(
+        ha_gs_init(&fd, HA_GS_SOCKET_NO_SIGNAL, nullptr, nullptr, nullptr, nullptr, nullptr));
+    for (auto &r : runs)
+        REQUIRE_GS_OK(join(r));
+    {
+        Dispatchers dispatchers;
+        const bool finished = waitUntil(
+            [] { return runs[0].done.load() && runs[1].done.load() && runs[2].done.load(); },
+            60000);
+        for (auto &r : runs) {
+            INFO("group " << r.name << ": " << r.firstError);
+            CHECK(r.next.load() == kChanges);
+            CHECK(r.failures.load() == 0);
+        }
+        CHECK(finished);
+        ha_gs_quit();
+        const auto rcs = dispatchers.waitReturned(kWaitMs);
+        CHECK(rcs.size() == static_cast<size_t>(kThreads));
+    }
+    CHECK(gsd.log().find("overflow") == std::string::npos);
 }
 
 TEST_CASE("threads: ha_gs_quit from the main thread wakes every idle blocked thread")

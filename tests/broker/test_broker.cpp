@@ -11,6 +11,7 @@
 #include "gsd/broker.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/request_bucket.hpp"
+#include "gsd/send_window.hpp"
 #include "gsd/timer_heap.hpp"
 #include "ha_gs.h"
 
@@ -18,17 +19,21 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <grp.h>
 #include <poll.h>
 #include <random>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -162,6 +167,12 @@ class RawClient {
             if (answerPings)
                 if (const auto *ping = std::get_if<wire::Ping>(&incoming->message))
                     send(wire::Pong{ping->seq});
+            /* As the libraries do: what was read before a mark is freed. */
+            if (answerMarks)
+                if (const auto *mark = std::get_if<wire::Mark>(&incoming->message)) {
+                    send(wire::Ack{mark->key});
+                    continue;
+                }
             inbox.push_back(std::move(*incoming));
         }
     }
@@ -212,26 +223,43 @@ class RawClient {
 
     std::deque<Incoming> inbox;
     bool answerPings = false;
+    bool answerMarks = true;
 
   private:
+    /* One server message. A ZeroMQ message may hold several (a client
+     * that takes batches), and a frame several (packs): they are read as
+     * libha_gs reads them, and handed out one by one. */
     std::optional<Incoming> receive(Millis timeout)
     {
-        zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, timeout) == 0)
-            return std::nullopt;
-        zmq::message_t first, second;
-        (void)socket_.recv(first);
-        Incoming in{wire::decodeServerMessage(first.to_string_view()), std::nullopt};
-        if (std::holds_alternative<wire::NoteHeader>(in.message)) {
-            (void)socket_.recv(second);
-            in.body = wire::decodeNoteBody(second.to_string_view());
+        if (received_.empty()) {
+            zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+            if (zmq::poll(&item, 1, timeout) == 0)
+                return std::nullopt;
+            std::vector<zmq::message_t> frames;
+            do {
+                (void)socket_.recv(frames.emplace_back());
+            } while (frames.back().more());
+            for (size_t i = 0; i < frames.size(); ++i) {
+                std::string_view rest = frames[i].to_string_view();
+                while (!rest.empty()) {
+                    Incoming in{wire::decodeNextServerMessage(rest), std::nullopt};
+                    if (std::holds_alternative<wire::NoteHeader>(in.message))
+                        in.body = rest.empty()
+                                      ? wire::decodeNoteBody(frames.at(++i).to_string_view())
+                                      : wire::decodeNextNoteBody(rest);
+                    received_.push_back(std::move(in));
+                }
+            }
         }
+        Incoming in = std::move(received_.front());
+        received_.pop_front();
         return in;
     }
 
     zmq::context_t context_;
     zmq::socket_t socket_;
     RequestId nextRequest_ = 1;
+    std::deque<Incoming> received_;
 };
 
 /* ---- Forked client processes ------------------------------------------- */
@@ -643,6 +671,9 @@ TEST_CASE("bad hello parameters are refused")
         return client.hello(wire::Hello{version, std::nullopt, type, interval, limit}).rc;
     };
     CHECK(rcFor(wire::kProtocolVersion + 1, 0, 0, 0) == HA_GS_NOT_SUPPORTED);
+    /* Version 1 clients do not acknowledge marks: gsd could not bound what
+     * it queues for them in bytes. */
+    CHECK(rcFor(1, 0, 0, 0) == HA_GS_NOT_SUPPORTED);
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, 0, 1) == HA_GS_BAD_PARAMETER);
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, 1, 0) == HA_GS_BAD_PARAMETER);
     CHECK(rcFor(wire::kProtocolVersion, HA_GS_PING_RESPONSIVENESS, -5, 3) == HA_GS_BAD_PARAMETER);
@@ -1116,6 +1147,337 @@ TEST_CASE("a slow consumer that only reads again gets what was queued, in order,
     REQUIRE(space != std::string::npos);
     CHECK(std::stoi(told->substr(0, space)) >= 1);
     CHECK(told->substr(space) == " in order: session ended: notification queue overflow");
+}
+
+/* ======================================================================== */
+/*  Send queues in bytes (--send-queue-bytes, gsd/send_window.hpp)         */
+/* ======================================================================== */
+
+TEST_CASE("send window: admits up to its limit, marks every eighth, frees up to an acknowledged "
+          "mark")
+{
+    gs::broker::SendWindow window(800);
+    CHECK(window.admits(0, 5000)); /* nothing queued: one message of any size */
+    CHECK(window.admits(100, 700));
+    CHECK_FALSE(window.admits(100, 701));
+    window.charge(90);
+    CHECK_FALSE(window.markDue(9));
+    CHECK(window.markDue(10));
+    window.charge(10);
+    window.marked(7); /* after byte 100 */
+    window.charge(300);
+    window.marked(8); /* after byte 400 */
+    window.charge(350);
+    CHECK(window.unacknowledged() == 750);
+    CHECK_FALSE(window.admits(0, 51));
+    CHECK_FALSE(window.acknowledge(9)); /* never sent */
+    CHECK(window.unacknowledged() == 750);
+    CHECK(window.acknowledge(8)); /* frees up to byte 400, mark 7 with it */
+    CHECK(window.unacknowledged() == 350);
+    CHECK_FALSE(window.acknowledge(7)); /* already freed */
+    CHECK_FALSE(window.acknowledge(8)); /* twice */
+    CHECK(window.admits(0, 450));
+    CHECK_FALSE(window.admits(0, 451));
+}
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer's quarantine keeps freed memory resident on purpose, so
+ * the broker's memory cannot be judged in this process (the public-API
+ * overload test measures a gsd of its own without quarantine). */
+constexpr bool kMemoryMeasurable = false;
+#else
+constexpr bool kMemoryMeasurable = true;
+#endif
+
+/* VmRSS of this process, which runs the broker, in KiB. */
+long residentKiB()
+{
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::stol(line.substr(6));
+    return -1;
+}
+
+/* The largest VmRSS seen while it lives, sampled every 2 ms. */
+class PeakResident {
+  public:
+    PeakResident()
+        : thread_([this] {
+              while (!stop_.load()) {
+                  peak_.store(std::max(peak_.load(), residentKiB()));
+                  std::this_thread::sleep_for(2ms);
+              }
+          })
+    {
+    }
+    ~PeakResident() { stop(); }
+    PeakResident(const PeakResident &) = delete;
+    PeakResident &operator=(const PeakResident &) = delete;
+    long stop()
+    {
+        stop_.store(true);
+        if (thread_.joinable())
+            thread_.join();
+        return peak_.load();
+    }
+
+  private:
+    std::atomic<bool> stop_{false};
+    std::atomic<long> peak_{0};
+    std::thread thread_;
+};
+
+wire::Hello batchingHello()
+{
+    wire::Hello hello;
+    hello.batches = true;
+    hello.packs = true;
+    return hello;
+}
+
+/* A provider of "flood" (instance 1) that, told "flood N I", proposes N state
+ * changes of HA_GS_MAX_STATE_VALUE_LENGTH bytes (each provider's
+ * notification carries the old and the new value) and answers "dropped R":
+ * the rounds provider I.1 lived through from its join (or from the first
+ * round, when it joined before) to its failure leave, or -1. */
+int floodOnDemand(Channel &parent, const std::string &endpoint)
+{
+    RawClient client(endpoint);
+    if (client.hello().rc != HA_GS_OK)
+        return 2;
+    const Token token = join(client, "flood", 1);
+    if (token == 0)
+        return 3;
+    parent.say("joined");
+    int total = 0;
+    for (;;) {
+        const auto command = parent.hear(120s);
+        if (!command || command->rfind("flood ", 0) != 0)
+            return 0;
+        int rounds = 0, instance = 0;
+        std::istringstream(command->substr(6)) >> rounds >> instance;
+        const ProviderId victim{static_cast<int16_t>(instance), 1};
+        const Match dropped = failureLeaveOf(victim);
+        const Match joined = note<ApprovedNote>([&](const ApprovedNote &n) {
+            return n.protocol == HA_GS_JOIN &&
+                   n.proposal.changingProviders == std::vector<ProviderId>{victim};
+        });
+        int joinedAt = 0;
+        int droppedAt = -1;
+        for (int round = 0; round < rounds; ++round, ++total) {
+            Bytes state = std::to_string(total) + " ";
+            state.resize(HA_GS_MAX_STATE_VALUE_LENGTH, 's');
+            const auto reply = client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, state});
+            if (!reply || reply->rc != HA_GS_OK) {
+                parent.say("failed");
+                return 4;
+            }
+            if (client.await(joined, 0ms))
+                joinedAt = round;
+            if (droppedAt < 0 && client.await(dropped, 0ms))
+                droppedAt = round;
+            client.inbox.clear();
+        }
+        if (droppedAt < 0 && client.await(dropped, 1s))
+            droppedAt = rounds;
+        client.inbox.clear();
+        parent.say("dropped " + std::to_string(droppedAt < 0 ? -1 : droppedAt - joinedAt));
+    }
+}
+
+/* The median time, in milliseconds, from a join request to its approval,
+ * over `count` joins of fresh groups (each left again). */
+double medianJoinMs(RawClient &client, const std::string &prefix, int count)
+{
+    std::vector<double> times;
+    for (int i = 0; i < count; ++i) {
+        const auto start = Clock::now();
+        const Token token = join(client, prefix + std::to_string(i), 1);
+        REQUIRE(token != 0);
+        times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+        const auto left = client.request(GoodbyeRequest{token});
+        REQUIRE(left);
+        client.inbox.clear();
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+} // namespace
+
+TEST_CASE("send queues: a batching client that never reads loses its session once its bytes pass "
+          "the bound; gsd stays small and keeps serving others")
+{
+    /* The issue's attack: a client takes batches and packs, is a provider
+     * of a group whose 64 KiB state keeps changing, and never reads. Each
+     * change is one message of about 128 KiB; the message limit (10000)
+     * alone would let gsd queue over a gigabyte for it. */
+    constexpr uint64_t kWindow = 4u << 20;
+    BrokerConfig config;
+    config.sendQueueBytes = kWindow;
+    TestBroker broker(config);
+    Child flooder([&](Channel &parent) { return floodOnDemand(parent, broker.endpoint); });
+    REQUIRE(flooder.channel().hear(30s) == "joined");
+    RawClient bystander(broker.endpoint);
+    REQUIRE(bystander.hello().rc == HA_GS_OK);
+
+    const double idleMs = medianJoinMs(bystander, "idle", 20);
+    /* The same load, nobody slow: nobody is dropped. */
+    flooder.channel().say("flood 300 2");
+    const double loadedMs = medianJoinMs(bystander, "loaded", 20);
+    REQUIRE(flooder.channel().hear(60s) == "dropped -1");
+
+    Child victim([&](Channel &parent) {
+        return joinThen(parent, broker.endpoint, "flood", 2, batchingHello(), {}, 1);
+    });
+    REQUIRE(victim.channel().hear() == "joined");
+    const long before = residentKiB();
+    PeakResident peak;
+    flooder.channel().say("flood 300 2");
+    const double attackedMs = medianJoinMs(bystander, "attacked", 20);
+    const auto dropped = flooder.channel().hear(60s);
+    const long grown = peak.stop() - before;
+    MESSAGE("window " << (kWindow >> 10) << " KiB: gsd's VmRSS grew by at most " << grown
+                      << " KiB; bystander's median join " << idleMs << " ms idle, " << loadedMs
+                      << " ms under load, " << attackedMs << " ms under attack; " << *dropped);
+    REQUIRE(dropped);
+    CHECK(*dropped != "dropped -1");
+    if (kMemoryMeasurable)
+        CHECK(grown < static_cast<long>(kWindow >> 10) + 16 * 1024);
+    /* Served after the attack too. */
+    CHECK(join(bystander, "after", 1) != 0);
+}
+
+TEST_CASE("send queues: one process repeating the attack on new connections, and again on the same "
+          "one, is bounded per connection")
+{
+    constexpr uint64_t kWindow = 4u << 20;
+    BrokerConfig config;
+    config.sendQueueBytes = kWindow;
+    TestBroker broker(config);
+    Child flooder([&](Channel &parent) { return floodOnDemand(parent, broker.endpoint); });
+    REQUIRE(flooder.channel().hear(30s) == "joined");
+    const long before = residentKiB();
+    PeakResident peak;
+    Child victim([&](Channel &parent) {
+        /* Each connection stays open, its queue full (closing ended
+         * sessions' connections is another bound). */
+        std::deque<RawClient> connections;
+        for (int k = 0; k < 3; ++k) {
+            RawClient &client = connections.emplace_back(broker.endpoint, 1);
+            if (client.hello(batchingHello()).rc != HA_GS_OK)
+                return 2;
+            if (join(client, "flood", 10 + k) == 0)
+                return 3;
+            parent.say("joined");
+            if (!parent.hear(60s))
+                return 4;
+        }
+        /* A new session on the last connection, whose queue is still full,
+         * without reading anything. */
+        RawClient &last = connections.back();
+        last.send(batchingHello());
+        last.send(wire::Req{77, joinRequest("flood", 13)});
+        parent.say("again");
+        if (!parent.hear(60s))
+            return 5;
+        /* Now read that connection: the state changes the new session was
+         * sent come after its Welcome (the first Welcome was read above). */
+        int welcomes = 0, changes = 0;
+        while (auto in = last.await([](const Incoming &) { return true; }, 2s)) {
+            if (std::holds_alternative<wire::Welcome>(in->message))
+                ++welcomes;
+            const auto *n = in->body ? std::get_if<ApprovedNote>(&*in->body) : nullptr;
+            if (welcomes > 0 && n && n->protocol == HA_GS_STATE_VALUE_CHANGE)
+                ++changes;
+        }
+        parent.say("welcomes " + std::to_string(welcomes) + " changes " + std::to_string(changes));
+        parent.hear(60s);
+        return 0;
+    });
+    for (int k = 0; k < 3; ++k) {
+        CAPTURE(k);
+        REQUIRE(victim.channel().hear() == "joined");
+        flooder.channel().say("flood 200 " + std::to_string(10 + k));
+        const auto dropped = flooder.channel().hear(60s);
+        REQUIRE(dropped);
+        CHECK(*dropped != "dropped -1");
+        victim.channel().say("next");
+    }
+    REQUIRE(victim.channel().hear() == "again");
+    /* The connection's window still holds what the ended session left: the
+     * new session is dropped at its first large message (a fresh window would
+     * have taken 30 changes). */
+    flooder.channel().say("flood 100 13");
+    REQUIRE(flooder.channel().hear(60s));
+    const long grown = peak.stop() - before;
+    victim.channel().say("read");
+    const auto seen = victim.channel().hear(30s);
+    REQUIRE(seen);
+    CAPTURE(*seen);
+    CHECK(*seen == "welcomes 1 changes 0");
+    MESSAGE("three connections of "
+            << (kWindow >> 10) << " KiB windows: gsd's VmRSS grew by at most " << grown << " KiB");
+    if (kMemoryMeasurable)
+        CHECK(grown < 3 * static_cast<long>(kWindow >> 10) + 16 * 1024);
+}
+
+TEST_CASE("send queues: acknowledging a mark gsd did not send, or one twice, is a protocol error; "
+          "reading without acknowledging ends as a slow consumer")
+{
+    BrokerConfig config;
+    config.sendQueueBytes = BrokerConfig::kMinSendQueueBytes; /* a mark every 8 KiB */
+    TestBroker broker(config);
+    const std::string error = "protocol error: acknowledged a mark gsd did not send";
+    {
+        /* A made-up key: the liar has read nothing to earn it. */
+        RawClient liar(broker.endpoint);
+        REQUIRE(liar.hello().rc == HA_GS_OK);
+        liar.send(wire::Ack{0x5eed});
+        CHECK(liar.awaitBye() == error);
+    }
+    {
+        RawClient client(broker.endpoint);
+        client.answerMarks = false;
+        REQUIRE(client.hello().rc == HA_GS_OK);
+        const Token token = join(client, "acks", 1);
+        REQUIRE(token != 0);
+        std::optional<wire::Mark> mark;
+        for (int i = 0; i < 10 && !mark; ++i) {
+            REQUIRE(client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes(2048, 's')}));
+            mark = client.awaitMessage<wire::Mark>(100ms);
+        }
+        REQUIRE(mark);
+        client.send(wire::Ack{mark->key});
+        const auto reply =
+            client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes(16, 's')});
+        REQUIRE(reply);
+        CHECK(reply->rc == HA_GS_OK);
+        /* That mark freed its bytes already: a second Ack claims more. */
+        client.send(wire::Ack{mark->key});
+        CHECK(client.awaitBye() == error);
+    }
+    {
+        /* Reading is not enough: what was read and not acknowledged still
+         * counts, so a client that never answers marks ends at the bound. */
+        RawClient client(broker.endpoint);
+        client.answerMarks = false;
+        REQUIRE(client.hello().rc == HA_GS_OK);
+        const Token token = join(client, "silent", 1);
+        REQUIRE(token != 0);
+        bool ended = false;
+        for (int i = 0; i < 100 && !ended; ++i) {
+            const auto reply =
+                client.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes(4096, 's')});
+            ended = !reply;
+        }
+        CHECK(ended);
+        CHECK(client.awaitBye() == "session ended: notification queue overflow");
+    }
 }
 
 TEST_CASE("many providers dying at once each get their failure leave")
@@ -1606,6 +1968,7 @@ TEST_CASE("limits: gsd's defaults are the limits ha_gs.h documents")
     CHECK(config.maxRequestRate == HA_GS_MAX_REQUEST_RATE);
     CHECK(config.requestBurst == 0); /* one second's worth */
     CHECK(config.sendHighWaterMark == HA_GS_MAX_QUEUED_NOTIFICATIONS);
+    CHECK(config.sendQueueBytes == HA_GS_MAX_QUEUED_BYTES);
 }
 
 TEST_CASE("limits: gsd itself enforces each size limit at its boundary, and keeps serving")

@@ -728,4 +728,17 @@ TEST_CASE("item 16: cmm_notify_getfd before cmm_cmc_register")
     CHECK_CMM(CMM_OK, cmm_notify_dispatch());
     CHECK(log.lines ==
           std::vector<std::string>{text(CMM_MASTER_DEMOTED, 1), text(CMM_MASTER_ELECTED, 1)});
+TEST_CASE("a CMM client that keeps calling never loses its session to gsd's byte bound")
+{
+    /* gsd's smallest byte bound, a mark every 8 KiB: a thousand answers
+     * with a member each pass far more through it than it holds, so the
+     * session lives only because the library acknowledges gsd's marks. */
+    Fixture f(withArgs({"--send-queue-bytes", "65536"}));
+    cmm_member_t m;
+    for (int i = 0; i < 1000; ++i) {
+        CAPTURE(i);
+        std::memset(&m, 0, sizeof m);
+        REQUIRE_CMM(CMM_OK, cmm_master_getinfo(&m));
+    }
+    CHECK(f.gsd.log().find("overflow") == std::string::npos);
 }

@@ -99,6 +99,14 @@ auto fields(const NoteHeader &m)
 {
     return std::tie(m.token, m.final);
 }
+auto fields(const Ack &m)
+{
+    return std::tie(m.key);
+}
+auto fields(const Mark &m)
+{
+    return std::tie(m.key);
+}
 auto fields(const Ping &m)
 {
     return std::tie(m.seq);
@@ -197,6 +205,8 @@ std::vector<ClientMessage> allClientMessages()
         Pong{0},
         Pong{std::numeric_limits<uint64_t>::max()},
         Quit{},
+        Ack{0},
+        Ack{std::numeric_limits<uint64_t>::max()},
     };
     RequestId id = 0;
     for (Request &request : allRequests())
@@ -224,6 +234,8 @@ std::vector<ServerMessage> allServerMessages()
         CmmReply{9, CMM_ERANGE, 0, 1025, {}},
         CmmNote{CMM_MASTER_ELECTED, 1},
         CmmNote{CMM_STALE_CLUSTER, 0},
+        Mark{0},
+        Mark{std::numeric_limits<uint64_t>::max()},
     };
 }
 
