@@ -728,6 +728,8 @@ TEST_CASE("item 16: cmm_notify_getfd before cmm_cmc_register")
     CHECK_CMM(CMM_OK, cmm_notify_dispatch());
     CHECK(log.lines ==
           std::vector<std::string>{text(CMM_MASTER_DEMOTED, 1), text(CMM_MASTER_ELECTED, 1)});
+}
+
 TEST_CASE("a CMM client that keeps calling never loses its session to gsd's byte bound")
 {
     /* gsd's smallest byte bound, a mark every 8 KiB: a thousand answers
