@@ -185,7 +185,7 @@ void Broker::Impl::answerZap(std::vector<zmq::message_t> &request)
         refuse(Refusal::NotAuthorized, spdlog::level::info,
                fmt::format("refused a connection at its handshake ({}): {}",
                            ids ? describe(*ids) : "no credentials",
-                           found ? "not authorized" : "unknown connection"));
+                           found ? "not authorized" : "a connection gsd closed or does not know"));
     /* Version, request id, status code, status text, user id, metadata. */
     const std::string reply[] = {
         "1.0", text(1), token.empty() ? "400" : "200", token.empty() ? "not authorized" : "OK",

@@ -183,7 +183,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
         waitLocked(lock, deadline);
     }
     if (!welcome_)
-        return HA_GS_CONNECT_FAILED;
+        return refused_ ? HA_GS_NOT_AUTHORIZED : HA_GS_CONNECT_FAILED;
     if (welcome_->rc != HA_GS_OK) /* one of ha_gs_rc_t: see readSocketLocked */
         return static_cast<ha_gs_rc_t>(welcome_->rc);
     if (dead_)
@@ -267,6 +267,8 @@ bool Session::readMonitorLocked()
     const std::optional<uint16_t> event = readMonitorEvent(monitor_);
     if (!event)
         return false;
+    if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        refused_ = true;
     if (connectionLost(*event)) {
         /* Messages that arrived before the connection dropped are still
          * delivered. */
