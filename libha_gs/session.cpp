@@ -264,10 +264,11 @@ bool Session::drainLocked(bool monitor)
 
 bool Session::readMonitorLocked()
 {
-    const std::optional<uint16_t> event = readMonitorEvent(monitor_);
+    uint32_t value = 0;
+    const std::optional<uint16_t> event = readMonitorEvent(monitor_, &value);
     if (!event)
         return false;
-    if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+    if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
         refused_ = true;
     if (connectionLost(*event)) {
         /* Messages that arrived before the connection dropped are still
