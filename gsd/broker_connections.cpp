@@ -111,9 +111,8 @@ void Broker::Impl::onAccepted(int fd)
         return;
     }
     connection.closeAt = now + kHelloWithin;
-    const ConnectionId id = connection.id;
+    connection.closeTimer = timers.start(connection.closeAt, broker::ConnectionDue{connection.id});
     connections.add(std::move(connection));
-    timers.start(now + kHelloWithin, broker::ConnectionDue{id});
 }
 
 void Broker::Impl::onDisconnected(int fd)
@@ -123,6 +122,10 @@ void Broker::Impl::onDisconnected(int fd)
         return;
     if (connection->client != 0)
         endSession(connection->client, "session ended: connection lost", false);
+    /* Under a flood of short connections the heap must not keep a timer per
+     * connection gone. */
+    if (Connection *gone = connections.find(fd); gone && gone->closeTimer != 0)
+        timers.cancel(gone->closeTimer);
     connections.erase(fd);
 }
 
@@ -229,8 +232,10 @@ void Broker::Impl::closeLater(Connection &connection, Clock::time_point when)
 {
     if (connection.closing)
         return;
+    if (connection.closeTimer != 0)
+        timers.cancel(connection.closeTimer);
     connection.closeAt = when;
-    timers.start(when, broker::ConnectionDue{connection.id});
+    connection.closeTimer = timers.start(when, broker::ConnectionDue{connection.id});
 }
 
 void Broker::Impl::closeConnection(const ConnectionId &id)
@@ -270,6 +275,11 @@ void Broker::Impl::onDumpSignal()
                  connections.size(), connections.pending(), descriptors.pendingCap,
                  descriptors.pendingPerUid, groups.size(), engine.stateMemory(), descriptors.limit,
                  descriptors.fixed, descriptors.reserve);
+    spdlog::info("refusals since start: {} at the handshake, {} hellos, {} over the connection "
+                 "caps, {} silent connections, {} foreign messages, {} protocol errors",
+                 refusals.total(Refusal::NotAuthorized), refusals.total(Refusal::Hello),
+                 refusals.total(Refusal::ConnectionLimit), refusals.total(Refusal::Silent),
+                 refusals.total(Refusal::ForeignMessage), refusals.total(Refusal::ProtocolError));
     constexpr size_t kMaxLines = 1000;
     size_t lines = 0;
     for (ClientId id : sessions.ids()) {
