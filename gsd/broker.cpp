@@ -2,6 +2,8 @@
 /* Setup, the poll loop and shutdown of the broker. */
 #include "gsd/broker_impl.hpp"
 
+#include "gsd/accept_guard.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -119,6 +121,9 @@ Broker::Impl::Impl(BrokerConfig cfg)
                           "cannot bind " + config.endpoint + ": " + error.what());
     }
     endpoint.bound();
+    if (!broker::armAcceptGuard())
+        throw BrokerError(BrokerError::Kind::System,
+                          std::string("cannot open a spare descriptor: ") + std::strerror(errno));
     planDescriptors();
     /* This gsd is up: the local CMM node joins (nobody is registered yet). */
     cmmEngine.process(cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)});

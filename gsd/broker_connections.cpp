@@ -7,6 +7,8 @@
  */
 #include "gsd/broker_impl.hpp"
 
+#include "gsd/accept_guard.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -48,6 +50,11 @@ void Broker::Impl::drainMonitor()
                 continue;
             /* EAGAIN: ZMQ_FD signals the next event. */
             monitorQuiet = true;
+            if (const uint64_t dropped = broker::takeAcceptGuardDrops(); dropped > 0)
+                refuse(Refusal::ConnectionLimit, spdlog::level::warn,
+                       fmt::format("dropped {} connections as they were accepted: gsd reached "
+                                   "its open file limit ({})",
+                                   dropped, descriptors.limit));
             return;
         }
         /* Frame 1: uint16 event, uint32 value (the descriptor); frame 2:
