@@ -55,8 +55,7 @@ struct Connection {
 class ConnectionTable {
   public:
     /* A new record for a descriptor libzmq accepted; replaces any stale one
-     * of the same number. nullopt fields when the kernel gave no
-     * credentials (the caller closes it). */
+     * of the same number. */
     Connection &add(Connection connection);
     Connection *find(int fd);
     Connection *find(const ConnectionId &id);
@@ -70,7 +69,7 @@ class ConnectionTable {
     /* Connections without a session, all and of one uid. */
     size_t pending() const;
     size_t pendingOf(uid_t uid) const;
-    /* Records not yet authenticated by ZAP whose peer has these ids. */
+    /* Calls f(Connection &) for every record. */
     template <class F>
     void forEach(F f)
     {
