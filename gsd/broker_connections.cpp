@@ -100,13 +100,14 @@ void Broker::Impl::onAccepted(int fd)
     connection.authorized = authorizer.admits(connection.peer);
     /* Every session holds two descriptors (connection, pidfd), every other
      * connection one; beyond the room, or beyond the caps on connections
-     * without a session, a connection is closed at once. */
+     * without a session, a connection is closed at once. Root, trusted
+     * anyway, is exempt from the per-uid cap. */
     std::string excess;
     if (connections.size() + sessions.size() >= descriptors.room)
         excess = "the descriptor budget is spent";
     else if (connections.pending() >= descriptors.pendingCap)
         excess = fmt::format("{} connections without a session", descriptors.pendingCap);
-    else if (connections.pendingOf(peer->uid) >= descriptors.pendingPerUid)
+    else if (peer->uid != 0 && connections.pendingOf(peer->uid) >= descriptors.pendingPerUid)
         excess = fmt::format("{} connections without a session from uid {}",
                              descriptors.pendingPerUid, peer->uid);
     if (!excess.empty()) {
