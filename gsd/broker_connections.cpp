@@ -173,26 +173,33 @@ void Broker::Impl::answerZap(std::vector<zmq::message_t> &request)
     };
     const auto ids = broker::parsePeerAddress(text(3));
     /* The request does not name its descriptor: it is judged with every
-     * connection not yet authenticated whose peer has the same uid, gid and
+     * open connection without a token whose peer has the same uid, gid and
      * pid (one process, so normally one verdict), and admitted only if all
      * of them are. */
-    bool found = false;
+    size_t found = 0;
     bool admitted = true;
     Connection *first = nullptr;
     connections.forEach([&](Connection &c) {
-        if (c.closing || c.authenticated || !ids || !c.peer.sameProcessIds(*ids))
+        if (c.closing || !c.token.empty() || !ids || !c.peer.sameProcessIds(*ids))
             return;
-        found = true;
+        ++found;
         admitted = admitted && c.authorized;
         if (!first)
             first = &c;
     });
-    if (first)
-        first->authenticated = true;
     std::string token;
-    if (found && admitted)
+    if (found > 0 && admitted) {
         token = "gsd-" + std::to_string(nextToken++);
-    else
+        /* One candidate: it is this connection, bound now. Several (one
+         * process handshaking on several connections at once): the first
+         * message names its descriptor (connectionOf). A token is bound at
+         * most once, so a late message of a closed connection whose
+         * descriptor number was reused never takes over the new one. */
+        if (found == 1)
+            connections.bindToken(*first, token);
+        else
+            unboundTokens.remember(token);
+    } else
         refuse(Refusal::NotAuthorized, spdlog::level::info,
                fmt::format("refused a connection at its handshake ({}): {}",
                            ids ? describe(*ids) : "no credentials",
@@ -216,6 +223,8 @@ Connection *Broker::Impl::connectionOf(const zmq::message_t &payload)
         return nullptr;
     if (Connection *known = connections.findByToken(token))
         return known;
+    if (!unboundTokens.take(token))
+        return nullptr;
     const int fd = zmq_msg_get(payload.handle(), ZMQ_SRCFD);
     if (fd < 0)
         return nullptr;

@@ -188,6 +188,9 @@ struct Broker::Impl {
     broker::RefusalLog refusals;
     bool refusalFlushArmed = false;
     uint64_t nextToken = 1;
+    /* ZAP tokens issued while one process handshook on several connections:
+     * bound by the first message that carries each. */
+    broker::TokenMemory unboundTokens;
     bool zapQuiet = false;
     bool monitorQuiet = false;
     broker::PidWatch pids;

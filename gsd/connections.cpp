@@ -63,6 +63,25 @@ size_t ConnectionTable::pendingOf(uid_t uid) const
     return count;
 }
 
+void TokenMemory::remember(const std::string &token)
+{
+    if (!tokens_.insert(token).second)
+        return;
+    order_.push_back(token);
+    while (order_.size() > kCapacity) {
+        tokens_.erase(order_.front());
+        order_.pop_front();
+    }
+}
+
+bool TokenMemory::take(const std::string &token)
+{
+    /* The order keeps the taken token until it ages out: erasing from the
+     * middle of the deque is not worth it, and a stale entry there only
+     * costs its memory. */
+    return tokens_.erase(token) != 0;
+}
+
 ino_t inodeOf(int fd)
 {
     struct stat st {};

@@ -20,10 +20,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <sys/types.h>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace gs::broker {
 
@@ -39,10 +41,9 @@ struct ConnectionId {
 struct Connection {
     ConnectionId id;
     PeerCredentials peer;
-    bool authorized = false;    /* by the peer's credentials, at accept time */
-    bool authenticated = false; /* its ZAP request was answered */
-    std::string token;          /* ZAP User-Id, once a message bound it */
-    ClientId client = 0;        /* its session, 0 when none */
+    bool authorized = false; /* by the peer's credentials, at accept time */
+    std::string token;       /* ZAP User-Id, once a message bound it */
+    ClientId client = 0;     /* its session, 0 when none */
     /* Without a session it is closed at this time (no Hello yet, a refused
      * Hello, an ended session). */
     std::chrono::steady_clock::time_point closeAt;
@@ -80,6 +81,20 @@ class ConnectionTable {
   private:
     std::unordered_map<int, Connection> byFd_;
     std::unordered_map<std::string, int> byToken_;
+};
+
+/* Tokens waiting to be bound, the oldest forgotten beyond kCapacity (a
+ * connection that never sends stays unbound; gsd closes it anyway). */
+class TokenMemory {
+  public:
+    static constexpr size_t kCapacity = 4096;
+    void remember(const std::string &token);
+    /* Whether the token was waiting; it is not any more. */
+    bool take(const std::string &token);
+
+  private:
+    std::unordered_set<std::string> tokens_;
+    std::deque<std::string> order_;
 };
 
 /* The inode of an open descriptor, 0 when it is not open. */

@@ -61,8 +61,9 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
     const std::string route(routeFrame.data<char>(), routeFrame.size());
     Connection *connection = connectionOf(payload);
     if (!connection)
-        return refuse(broker::Refusal::ForeignMessage, spdlog::level::warn,
-                      "dropped a message from a connection gsd cannot identify");
+        /* Normally a message still queued from a connection that closed. */
+        return refuse(broker::Refusal::ForeignMessage, spdlog::level::info,
+                      "dropped a message from a connection gsd cannot identify (closed)");
     /* Closed by gsd: its end of the stream is on its way. */
     if (connection->closing)
         return;
