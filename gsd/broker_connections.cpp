@@ -204,10 +204,13 @@ void Broker::Impl::answerZap(std::vector<zmq::message_t> &request)
                fmt::format("refused a connection at its handshake ({}): {}",
                            ids ? describe(*ids) : "no credentials",
                            found ? "not authorized" : "a connection gsd closed or does not know"));
-    /* Version, request id, status code, status text, user id, metadata. */
-    const std::string reply[] = {
-        "1.0", text(1), token.empty() ? "400" : "200", token.empty() ? "not authorized" : "OK",
-        token, ""};
+    /* Version, request id, status code, status text, user id, metadata.
+     * 400 tells the client it is not authorized (HA_GS_NOT_AUTHORIZED), 500
+     * that gsd closed the connection or does not know it (its limits;
+     * HA_GS_CONNECT_FAILED). */
+    const char *status = !token.empty() ? "200" : found > 0 ? "400" : "500";
+    const std::string reply[] = {"1.0", text(1), status, token.empty() ? "refused" : "OK",
+                                 token, ""};
     for (size_t i = 0; i < std::size(reply); ++i)
         if (zmq_send(zap.handle(), reply[i].data(), reply[i].size(),
                      i + 1 < std::size(reply) ? ZMQ_SNDMORE : 0) < 0)

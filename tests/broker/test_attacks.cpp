@@ -324,8 +324,9 @@ class Zmtp {
     Zmtp(const Zmtp &) = delete;
     Zmtp &operator=(const Zmtp &) = delete;
 
-    /* "ready" when gsd accepted the handshake, "error" when it refused it
-     * (ZAP), "closed" when the connection ended first. */
+    /* "ready" when gsd accepted the handshake, "error" when it refused it as
+     * not authorized (ZAP status 400), "error NNN" for another status,
+     * "closed" when the connection ended first. */
     std::string handshake()
     {
         unsigned char greeting[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0};
@@ -348,10 +349,9 @@ class Zmtp {
             return "closed";
         if (command->rfind("\x05READY", 0) == 0)
             return "ready";
-        if (command->rfind("\x05"
-                           "ERROR",
-                           0) == 0)
-            return "error";
+        if (command->rfind(std::string("\x05") + "ERROR", 0) == 0)
+            return command->find("400") != std::string::npos ? "error"
+                                                             : "error " + command->substr(7);
         return "closed";
     }
     bool send(const wire::ClientMessage &message) { return writeFrame(wire::encode(message)); }
@@ -659,6 +659,31 @@ TEST_CASE("attack 1: refused and silent connections are closed within a bounded 
     /* No handshake at all: libzmq's handshake interval (5 s). */
     Zmtp mute(connectUnix(gsd.socketPath()));
     CHECK(mute.closedWithin(8s));
+}
+
+TEST_CASE("attack 1: a member over the cap on connections without a session is closed, not "
+          "told it is unauthorized")
+{
+    if (!runningAsRoot()) {
+        MESSAGE("needs root to change credentials; skipped");
+        return;
+    }
+    GsdProcess gsd;
+    const pid_t member = spawn([&] {
+        if (!become(kNobody, {usersGid()}))
+            return 4;
+        /* 64 per uid with gsd's default limit (docs/security.md). */
+        std::vector<std::unique_ptr<Zmtp>> held;
+        for (int i = 0; i < 64; ++i)
+            held.push_back(std::make_unique<Zmtp>(connectUnix(gsd.socketPath())));
+        std::this_thread::sleep_for(200ms);
+        Zmtp over(connectUnix(gsd.socketPath()));
+        const std::string outcome = over.handshake();
+        /* Closed at once, or refused with 500 if the handshake got that far. */
+        return outcome == "closed" || outcome == "error 500" ? 0 : 5;
+    });
+    CHECK(waitFor(member) == 0);
+    CHECK(gsd.logLinesContaining("connections without a session from uid") == 1);
 }
 
 TEST_CASE("attack 4: a connection is judged by the process that connected, not by its pid")
