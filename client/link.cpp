@@ -68,7 +68,7 @@ void openLink(zmq::context_t &context, zmq::socket_t &socket, zmq::socket_t &mon
     monitor.connect(monitorEndpoint);
 }
 
-std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor)
+std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor, uint32_t *value)
 {
     zmq::message_t event;
     if (!monitor.recv(event, zmq::recv_flags::dontwait))
@@ -84,6 +84,8 @@ std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor)
     uint16_t id = 0;
     if (event.size() >= sizeof(id))
         std::memcpy(&id, event.data(), sizeof(id));
+    if (value && event.size() >= sizeof(id) + sizeof(*value))
+        std::memcpy(value, event.data<char>() + sizeof(id), sizeof(*value));
     return id;
 }
 

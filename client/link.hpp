@@ -63,9 +63,15 @@ bool descriptorsAvailable(int count, int fd);
 void openLink(zmq::context_t &context, zmq::socket_t &socket, zmq::socket_t &monitor,
               const char *monitorEndpoint);
 
-/* Reads one monitor event and returns its id; nullopt when none is queued.
- * Throws zmq::error_t. */
-std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor);
+/* Reads one monitor event and returns its id (and its value through
+ * `value` if given); nullopt when none is queued. Throws zmq::error_t. */
+std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor, uint32_t *value = nullptr);
+
+/* gsd's ZAP handler refuses a connection at its handshake with status 400
+ * when its credentials are not authorized (HA_GS_NOT_AUTHORIZED), with 500
+ * when gsd closed it for its limits (HA_GS_CONNECT_FAILED); the monitor
+ * reports ZMQ_EVENT_HANDSHAKE_FAILED_AUTH with the status as its value. */
+constexpr uint32_t kZapNotAuthorized = 400;
 
 /* Whether a monitor event means the connection is gone (or never came). */
 inline bool connectionLost(uint16_t event)

@@ -4,14 +4,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <fstream>
 #include <grp.h>
 #include <pwd.h>
-#include <sstream>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace gs::broker {
 namespace {
+
+constexpr std::chrono::seconds kGroupCacheTime{1};
 
 template <class T>
 std::optional<T> parseNumber(std::string_view text)
@@ -90,20 +91,28 @@ std::optional<PeerCredentials> parsePeerAddress(std::string_view address)
     return PeerCredentials{*uid, *gid, *pid};
 }
 
-std::vector<gid_t> supplementaryGroups(pid_t pid)
+std::optional<PeerCredentials> socketCredentials(int fd)
 {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("Groups:", 0) != 0)
-            continue;
-        std::vector<gid_t> groups;
-        std::istringstream numbers(line.substr(7));
-        for (gid_t gid; numbers >> gid;)
-            groups.push_back(gid);
-        return groups;
+    ucred cred{};
+    socklen_t size = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0 || size != sizeof cred ||
+        cred.pid <= 0)
+        return std::nullopt;
+    PeerCredentials peer{cred.uid, cred.gid, cred.pid, {}};
+    /* SO_PEERGROUPS answers ERANGE with the size it needs. */
+    std::vector<gid_t> groups(64);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+            groups.resize(bytes / sizeof(gid_t));
+            peer.groups = std::move(groups);
+            return peer;
+        }
+        if (errno != ERANGE)
+            return std::nullopt;
+        groups.resize(bytes / sizeof(gid_t) + 1);
     }
-    return {};
+    return std::nullopt;
 }
 
 Authorizer::Authorizer(std::string group) : group_(std::move(group)), self_(geteuid()) {}
@@ -115,23 +124,36 @@ std::optional<gid_t> Authorizer::groupId() const
     return std::nullopt;
 }
 
+const Authorizer::Cached &Authorizer::groupEntry() const
+{
+    const auto now = std::chrono::steady_clock::now();
+    if (!cache_ || now - cache_->readAt >= kGroupCacheTime) {
+        Cached fresh{std::nullopt, {}, now};
+        if (auto entry = lookupGroup(group_)) {
+            fresh.gid = entry->gid;
+            fresh.members = std::move(entry->members);
+        }
+        cache_ = std::move(fresh);
+    }
+    return *cache_;
+}
+
 bool Authorizer::admits(const PeerCredentials &peer) const
 {
     if (peer.uid == 0 || peer.uid == self_)
         return true;
-    /* Looked up at every Hello so membership changes apply without a
-     * restart of gsd. */
-    const auto entry = lookupGroup(group_);
-    if (!entry)
+    /* Looked up again at least every second so membership changes apply
+     * without a restart of gsd. */
+    const Cached &entry = groupEntry();
+    if (!entry.gid)
         return false;
-    if (peer.gid == entry->gid)
+    if (peer.gid == *entry.gid)
         return true;
-    const auto groups = supplementaryGroups(peer.pid);
-    if (std::find(groups.begin(), groups.end(), entry->gid) != groups.end())
+    if (std::find(peer.groups.begin(), peer.groups.end(), *entry.gid) != peer.groups.end())
         return true;
     const auto name = userName(peer.uid);
     return name &&
-           std::find(entry->members.begin(), entry->members.end(), *name) != entry->members.end();
+           std::find(entry.members.begin(), entry.members.end(), *name) != entry.members.end();
 }
 
 } // namespace gs::broker

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Who may talk to gsd (contract rule 11): root, gsd's own user, and members
- * of the authorized Unix group. Credentials come from the kernel (SO_PEERCRED,
- * passed on by libzmq as the "Peer-Address" message property), never from
- * the client's own words.
+ * of the authorized Unix group. Credentials come from the kernel, read from
+ * the accepted socket itself (SO_PEERCRED, SO_PEERGROUPS: the uid, gid and
+ * groups of the process that connected, as they were at connect time),
+ * never from the client's own words nor from /proc (a pid may be reused).
  */
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +21,12 @@ struct PeerCredentials {
     uid_t uid = 0;
     gid_t gid = 0;
     pid_t pid = 0;
+    std::vector<gid_t> groups; /* supplementary groups (SO_PEERGROUPS) */
+
+    bool sameProcessIds(const PeerCredentials &other) const
+    {
+        return uid == other.uid && gid == other.gid && pid == other.pid;
+    }
 };
 
 /* libzmq appends ":uid:gid:pid" to the peer address of IPC connections; the
@@ -26,9 +34,9 @@ struct PeerCredentials {
  * right. nullopt when the three fields are not all there. */
 std::optional<PeerCredentials> parsePeerAddress(std::string_view address);
 
-/* The supplementary groups of a live process ("Groups:" of
- * /proc/PID/status); empty when the process is gone. */
-std::vector<gid_t> supplementaryGroups(pid_t pid);
+/* The credentials of the peer of a connected Unix socket, from the socket
+ * (SO_PEERCRED and SO_PEERGROUPS); nullopt when the kernel gives none. */
+std::optional<PeerCredentials> socketCredentials(int fd);
 
 class Authorizer {
   public:
@@ -41,8 +49,18 @@ class Authorizer {
     std::optional<gid_t> groupId() const;
 
   private:
+    struct Cached {
+        std::optional<gid_t> gid;
+        std::vector<std::string> members;
+        std::chrono::steady_clock::time_point readAt;
+    };
+    /* The group looked up at most once per kGroupCacheTime, so that a flood
+     * of connections does not read /etc/group (or ask NSS) for each. */
+    const Cached &groupEntry() const;
+
     std::string group_;
     uid_t self_;
+    mutable std::optional<Cached> cache_;
 };
 
 } // namespace gs::broker

@@ -2,14 +2,18 @@
 /* Setup, the poll loop and shutdown of the broker. */
 #include "gsd/broker_impl.hpp"
 
+#include "gsd/accept_guard.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace gs {
@@ -25,6 +29,33 @@ constexpr int kFlushEvery = 32;
 
 /* How long closing waits for Bye messages to leave. */
 constexpr int kLingerMs = 200;
+
+/* libzmq drops a connection whose ZeroMQ handshake (ZAP included) is not
+ * done by then (ZMQ_HANDSHAKE_IVL; libzmq's default is 30 s). */
+constexpr int kHandshakeMs = 5000;
+
+/* libzmq's fixed names: the ZAP handler's endpoint, and ours for the
+ * ROUTER's monitor. */
+constexpr const char *kZapEndpoint = "inproc://zeromq.zap.01";
+constexpr const char *kMonitorEndpoint = "inproc://gsd.router-monitor";
+
+/* Descriptors never planned for clients: the connections libzmq's I/O
+ * thread accepts before gsd's loop sees them and closes the excess,
+ * group-file lookups, the log. */
+size_t reserveFor(size_t limit)
+{
+    return 64 + limit / 32;
+}
+
+size_t openDescriptors()
+{
+    size_t count = 0;
+    std::error_code error;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", error);
+         !error && it != std::filesystem::directory_iterator(); it.increment(error))
+        ++count;
+    return count;
+}
 
 BrokerConfig validated(BrokerConfig config)
 {
@@ -50,17 +81,43 @@ BrokerConfig validated(BrokerConfig config)
 
 Broker::Impl::Impl(BrokerConfig cfg)
     : config(validated(std::move(cfg))), endpoint(config.endpoint), context(1),
-      router(context, zmq::socket_type::router), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
+      zap(context, zmq::socket_type::rep), router(context, zmq::socket_type::router),
+      monitor(context, zmq::socket_type::pair), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      dumpFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
       engine(EngineConfig{config.nodeNumber, config.limits}), cmmEngine(loadCmmNodes())
 {
-    if (!stopFd || !reloadFd)
+    if (!stopFd || !reloadFd || !dumpFd)
         throw BrokerError(BrokerError::Kind::System,
                           std::string("cannot create an eventfd: ") + std::strerror(errno));
     router.set(zmq::sockopt::router_mandatory, 1);
     router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameSize));
     router.set(zmq::sockopt::linger, kLingerMs);
     router.set(zmq::sockopt::sndhwm, config.sendHighWaterMark);
+    router.set(zmq::sockopt::handshake_ivl, kHandshakeMs);
+    /* Every connection is authenticated at its handshake by gsd's ZAP
+     * handler (answerZap), before it can send anything. The handler is bound
+     * before the ROUTER and stays until it is closed (without a handler
+     * libzmq would let connections through: ZMQ_ZAP_ENFORCE_DOMAIN is a
+     * draft option that Debian's libzmq 4.3.4 lacks). */
+    router.set(zmq::sockopt::zap_domain, "gsd");
+    try {
+        zap.set(zmq::sockopt::linger, 0);
+        zap.bind(kZapEndpoint);
+        if (zmq_socket_monitor(router.handle(), kMonitorEndpoint,
+                               ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0)
+            throw zmq::error_t();
+        /* No event may be dropped: a lost ACCEPTED would leave a connection
+         * gsd cannot close, a lost DISCONNECTED a session without a
+         * connection. An unlimited queue on our side makes the pipe
+         * unlimited. */
+        monitor.set(zmq::sockopt::rcvhwm, 0);
+        monitor.set(zmq::sockopt::linger, 0);
+        monitor.connect(kMonitorEndpoint);
+    } catch (const zmq::error_t &error) {
+        throw BrokerError(BrokerError::Kind::System,
+                          std::string("cannot set up the connection checks: ") + error.what());
+    }
     try {
         const auto mode = endpoint.socketMode();
         router.bind(config.endpoint);
@@ -69,11 +126,43 @@ Broker::Impl::Impl(BrokerConfig cfg)
                           "cannot bind " + config.endpoint + ": " + error.what());
     }
     endpoint.bound();
+    if (!broker::armAcceptGuard())
+        throw BrokerError(BrokerError::Kind::System,
+                          std::string("cannot open a spare descriptor: ") + std::strerror(errno));
+    planDescriptors();
     /* This gsd is up: the local CMM node joins (nobody is registered yet). */
     cmmEngine.process(cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)});
     if (!authorizer.groupId())
         spdlog::warn("group '{}' does not exist: only root and gsd's own user may connect",
                      config.authGroup);
+}
+
+void Broker::Impl::planDescriptors()
+{
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        limit.rlim_cur = 1 << 20;
+    descriptors.limit = static_cast<size_t>(limit.rlim_cur);
+    descriptors.fixed = openDescriptors();
+    descriptors.reserve = reserveFor(descriptors.limit);
+    const size_t spent = descriptors.fixed + descriptors.reserve;
+    descriptors.room = descriptors.limit > spent ? descriptors.limit - spent : 0;
+    descriptors.pendingCap = std::clamp<size_t>(descriptors.room / 4, 8, 256);
+    descriptors.pendingPerUid = std::max<size_t>(4, descriptors.pendingCap / 4);
+    if (descriptors.room < descriptors.pendingCap + 2)
+        throw BrokerError(BrokerError::Kind::Config,
+                          "the open file limit (" + std::to_string(descriptors.limit) +
+                              ") is too low: gsd needs at least " +
+                              std::to_string(spent + descriptors.pendingCap + 2) +
+                              " descriptors to serve one client");
+    const size_t fit = (descriptors.room - descriptors.pendingCap) / 2;
+    if (fit < config.maxClients) {
+        spdlog::warn("the open file limit ({}) leaves room for {} clients, not --max-clients {}: "
+                     "serving at most {} (each client needs 2 descriptors; raise the limit, "
+                     "e.g. LimitNOFILE=, to serve more)",
+                     descriptors.limit, fit, config.maxClients, fit);
+        config.maxClients = static_cast<unsigned>(fit);
+    }
 }
 
 void Broker::Impl::run()
@@ -83,6 +172,8 @@ void Broker::Impl::run()
      * quiet, i.e. after a receive found nothing and before any send. When it
      * is not quiet the poll does not wait and the loop drains the socket. */
     const int routerFd = router.get(zmq::sockopt::fd);
+    const int monitorFd = monitor.get(zmq::sockopt::fd);
+    const int zapFd = zap.get(zmq::sockopt::fd);
     while (!finished) {
         // clang-format off
         pollfd items[] = {
@@ -90,12 +181,16 @@ void Broker::Impl::run()
             {stopFd.get(), POLLIN, 0},
             {pids.fd(), POLLIN, 0},
             {reloadFd.get(), POLLIN, 0},
+            {monitorFd, POLLIN, 0},
+            {zapFd, POLLIN, 0},
+            {dumpFd.get(), POLLIN, 0},
             {scripts.fd(), POLLIN, 0},
         };
         // clang-format on
+        const bool quiet = routerQuiet && monitorQuiet && zapQuiet;
         const long timeout =
-            routerQuiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
-        if (::poll(items, 5, static_cast<int>(timeout)) < 0) {
+            quiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
+        if (::poll(items, std::size(items), static_cast<int>(timeout)) < 0) {
             if (errno == EINTR)
                 continue;
             spdlog::critical("poll failed: {}", std::strerror(errno));
@@ -113,11 +208,19 @@ void Broker::Impl::run()
                 }
             }
         }
+        /* Connections before their messages: a message finds the record of
+         * its connection, a ZAP request the connection it authenticates. */
+        if ((items[4].revents & POLLIN) || !monitorQuiet)
+            drainMonitor();
+        if ((items[5].revents & POLLIN) || !zapQuiet)
+            drainZap();
         if ((items[0].revents & POLLIN) || !routerQuiet)
             drainRouter();
         if (items[3].revents & POLLIN)
             onReloadSignal();
-        if (items[4].revents & POLLIN) {
+        if (items[6].revents & POLLIN)
+            onDumpSignal();
+        if (items[7].revents & POLLIN) {
             try {
                 onScriptsFinished();
             } catch (const std::exception &error) {
@@ -225,7 +328,10 @@ void Broker::Impl::shutdown()
         sendFrames(route, {wire::encode(wire::ServerMessage{wire::Bye{reason}})});
     owedByes.clear();
     owedOrder.clear();
+    zmq_socket_monitor(router.handle(), nullptr, 0);
+    monitor.close();
     router.close();
+    zap.close();
     context.close();
     endpoint.release();
 }
@@ -248,6 +354,12 @@ void Broker::stop() noexcept
     const uint64_t one = 1;
     /* Only fails when the counter would overflow: stop was already asked. */
     [[maybe_unused]] const ssize_t written = write(impl_->stopFd.get(), &one, sizeof one);
+}
+
+void Broker::dumpState() noexcept
+{
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t written = write(impl_->dumpFd.get(), &one, sizeof one);
 }
 
 void Broker::reloadCmm() noexcept

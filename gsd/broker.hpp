@@ -84,6 +84,9 @@ class Broker {
     /* Thread-safe and async-signal-safe: re-read the CMM node table, as
      * cmm_config_reload on this node does (gsd's SIGHUP). */
     void reloadCmm() noexcept;
+    /* Thread-safe and async-signal-safe: log a summary of the sessions,
+     * connections, groups and limits (gsd's SIGUSR1 and SIGUSR2). */
+    void dumpState() noexcept;
 
   private:
     struct Impl;

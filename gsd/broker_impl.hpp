@@ -6,9 +6,11 @@
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
 #include "gsd/cmm_table.hpp"
+#include "gsd/connections.hpp"
 #include "gsd/deactivate.hpp"
 #include "gsd/ipc_endpoint.hpp"
 #include "gsd/pid_watch.hpp"
+#include "gsd/refusal_log.hpp"
 #include "gsd/sessions.hpp"
 #include "gsd/timer_heap.hpp"
 #include "gsd/unique_fd.hpp"
@@ -49,9 +51,28 @@ struct CounterVerdictDue {
     ClientId client = 0;
     std::string reading;
 };
-using TimerPayload =
-    std::variant<EngineTimerDue, PingDue, PongDue, ByeRetryDue, CounterCheckDue, CounterVerdictDue>;
+/* A connection without a session may be due to close (Connection::closeAt). */
+struct ConnectionDue {
+    ConnectionId connection;
+};
+/* Summaries of counted refusals are due (RefusalLog). */
+struct RefusalFlushDue {};
+using TimerPayload = std::variant<EngineTimerDue, PingDue, PongDue, ByeRetryDue, CounterCheckDue,
+                                  CounterVerdictDue, ConnectionDue, RefusalFlushDue>;
 using Clock = std::chrono::steady_clock;
+
+/* What gsd's descriptors go to (see docs/security.md): `fixed` are open
+ * before any client, every session costs two (its connection and its
+ * pidfd), every connection without a session one; `reserve` is never
+ * planned for, it absorbs connections libzmq accepts before gsd sees them. */
+struct DescriptorBudget {
+    size_t limit = 0; /* RLIMIT_NOFILE */
+    size_t fixed = 0;
+    size_t reserve = 0;
+    size_t room = 0;       /* limit - fixed - reserve: for clients */
+    size_t pendingCap = 0; /* connections without a session, all users */
+    size_t pendingPerUid = 0;
+};
 
 } // namespace broker
 
@@ -66,15 +87,45 @@ struct Broker::Impl {
     Received receiveSome(int count);
     void fireTimers();
     void shutdown();
+    /* The descriptor budget; lowers config.maxClients to what fits. Throws
+     * BrokerError when not even one client fits. */
+    void planDescriptors();
+
+    /* ---- connections.cpp (broker side): monitor, ZAP, closing ---- */
+    /* Reads every event the ROUTER's monitor has queued. */
+    void drainMonitor();
+    void onAccepted(int fd);
+    void onDisconnected(int fd);
+    /* Answers every queued ZAP request (after draining the monitor, so that
+     * the connection being authenticated has its record). */
+    void drainZap();
+    void answerZap(std::vector<zmq::message_t> &request);
+    /* The connection a message came from: by its ZAP token (User-Id), bound
+     * to its record by the descriptor libzmq names (ZMQ_SRCFD) the first
+     * time. nullptr when it cannot be told. */
+    broker::Connection *connectionOf(const zmq::message_t &payload);
+    /* Closes a connection at once, ending its session if it has one. The
+     * way to drop one peer of the ROUTER socket (slow consumers, ended
+     * sessions, silent or refused connections). */
+    void closeConnection(const broker::ConnectionId &connection);
+    /* Closes a connection that has no session at `when` unless it gets one
+     * before. */
+    void closeLater(broker::Connection &connection, broker::Clock::time_point when);
+    /* Logs a refusal, summarised beyond the first of its kind per interval. */
+    void refuse(broker::Refusal kind, spdlog::level::level_enum level, const std::string &what);
+    /* gsd's SIGUSR1: a summary of the state to the log. */
+    void onDumpSignal();
 
     /* ---- dispatch.cpp ---- */
     void onMessage(const zmq::message_t &route, const zmq::message_t &payload, int frames);
-    void onHello(const std::string &route, const zmq::message_t &frame, const wire::Hello &hello);
-    int admissionError(const wire::Hello &hello, const std::optional<broker::PeerCredentials> &peer,
+    void onHello(const std::string &route, broker::Connection &connection,
+                 const wire::Hello &hello);
+    int admissionError(const wire::Hello &hello, const broker::Connection &connection,
                        bool replacing) const;
-    void admit(const std::string &route, const broker::PeerCredentials &peer,
-               const wire::Hello &hello);
-    void protocolError(const std::string &route, const std::string &what);
+    void admit(const std::string &route, broker::Connection &connection, broker::UniqueFd pidfd,
+               uint64_t process, const wire::Hello &hello);
+    void protocolError(broker::Connection &connection, const std::string &route,
+                       const std::string &what);
     /* A CMM request of a CMM session; the notifications it causes go out
      * before the reply. */
     void onCmmRequest(ClientId client, const wire::CmmReq &request);
@@ -152,9 +203,24 @@ struct Broker::Impl {
     BrokerConfig config;
     broker::IpcEndpoint endpoint;
     zmq::context_t context;
+    /* libzmq's ZAP handler endpoint: every handshake on the ROUTER asks it. */
+    zmq::socket_t zap;
     zmq::socket_t router;
+    /* The ROUTER's monitor: ACCEPTED and DISCONNECTED, with descriptors. */
+    zmq::socket_t monitor;
     broker::UniqueFd stopFd;
     broker::UniqueFd reloadFd;
+    broker::UniqueFd dumpFd;
+    broker::ConnectionTable connections;
+    broker::DescriptorBudget descriptors;
+    broker::RefusalLog refusals;
+    bool refusalFlushArmed = false;
+    uint64_t nextToken = 1;
+    /* ZAP tokens issued while one process handshook on several connections:
+     * bound by the first message that carries each. */
+    broker::TokenMemory unboundTokens;
+    bool zapQuiet = false;
+    bool monitorQuiet = false;
     broker::PidWatch pids;
     broker::DeactivateRunner scripts;
     broker::Authorizer authorizer;

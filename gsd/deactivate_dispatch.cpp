@@ -23,7 +23,7 @@ void Broker::Impl::execute(const RunDeactivate &run)
         job.script = session->deactivateScript;
         job.uid = session->peer.uid;
         job.gid = session->peer.gid;
-        job.groups = broker::supplementaryGroups(session->peer.pid);
+        job.groups = session->peer.groups; /* SO_PEERGROUPS, at connect time */
         job.clientPid = session->peer.pid;
         job.group = run.group;
         job.flag = run.flag;

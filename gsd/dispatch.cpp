@@ -8,15 +8,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <random>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace gs {
 
 using broker::Clock;
-using broker::PeerCredentials;
+using broker::Connection;
+using broker::ConnectionId;
 using broker::Session;
 
 namespace {
@@ -25,6 +30,12 @@ namespace {
  * are kept (the oldest are dropped beyond). */
 constexpr std::chrono::milliseconds kByeRetry{200};
 constexpr size_t kMaxOwedByes = 4096;
+
+/* How long a connection stays after gsd refused its Hello (its Welcome
+ * leaves first), and after its session ended (a Bye owed to a slow
+ * consumer gets this long to be read). */
+constexpr std::chrono::seconds kRefusedGrace{1};
+constexpr std::chrono::seconds kEndedGrace{3};
 
 std::string peerName(const Session &session)
 {
@@ -70,19 +81,51 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
                              int frames)
 {
     const std::string route(routeFrame.data<char>(), routeFrame.size());
+    Connection *connection = connectionOf(payload);
+    if (!connection)
+        /* Normally a message still queued from a connection that closed. */
+        return refuse(broker::Refusal::ForeignMessage, spdlog::level::info,
+                      "dropped a message from a connection gsd cannot identify (closed)");
+    /* Closed by gsd: its end of the stream is on its way. */
+    if (connection->closing)
+        return;
+    /* A session takes messages from its own connection only (found by the
+     * connection, never by routing id alone). */
+    Session *session = connection->client != 0 ? sessions.find(connection->client) : nullptr;
+    if (!session) {
+        if (const Session *other = sessions.findByRoute(route)) {
+            /* The ROUTER gives a routing id to one live connection at a
+             * time: the session's connection must be gone, its DISCONNECTED
+             * not yet read. Never act on the session for this sender. */
+            const ConnectionId id = connection->id;
+            const ConnectionId theirs = other->connection;
+            drainMonitor();
+            connection = connections.find(id);
+            if (!connection || connection->closing)
+                return;
+            if (const Session *still = sessions.findByRoute(route)) {
+                if (broker::inodeOf(theirs.fd) == theirs.inode)
+                    return refuse(broker::Refusal::ForeignMessage, spdlog::level::warn,
+                                  fmt::format("dropped a message (pid {}, uid {}) that used the "
+                                              "routing id of client {}",
+                                              connection->peer.pid, connection->peer.uid,
+                                              still->id));
+                endSession(still->id, "session ended: connection lost", false);
+            }
+        }
+    }
     if (frames != 1)
-        return protocolError(route,
+        return protocolError(*connection, route,
                              "expected one frame per message, got " + std::to_string(frames));
     wire::ClientMessage message;
     try {
         message = wire::decodeClientMessage({payload.data<char>(), payload.size()});
     } catch (const std::exception &error) {
-        return protocolError(route, error.what());
+        return protocolError(*connection, route, error.what());
     }
     if (const auto *hello = std::get_if<wire::Hello>(&message))
-        return onHello(route, payload, *hello);
+        return onHello(route, *connection, *hello);
 
-    Session *session = sessions.findByRoute(route);
     if (!session) {
         /* A client reading what was queued before its session ended
          * acknowledges it as it goes: that frees the connection's window,
@@ -92,81 +135,106 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
                 window->acknowledge(ack->key);
                 return;
             }
-        return sayBye(route, sessions.endedReason(route).value_or("no session"));
+        return sayBye(route,
+                      connection->endedReason.empty() ? "no session" : connection->endedReason);
     }
     const ClientId client = session->id;
-    std::visit(Overloaded{
-                   [&](wire::Req &req) {
-                       if (session->kind != wire::kSessionGsapi)
-                           return protocolError(route, "GSAPI request on a CMM session");
-                       if (!admitRequest(*session, req))
-                           return;
-                       feed(ClientRequest{client, req.id, std::move(req.request)});
-                   },
-                   [&](const wire::CmmReq &req) {
-                       if (session->kind != wire::kSessionCmm)
-                           return protocolError(route, "CMM request on a GSAPI session");
-                       if (!admitRequest(*session, req))
-                           return;
-                       onCmmRequest(client, req);
-                   },
-                   [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
-                   [&](const wire::Ack &ack) {
-                       if (!session->window.acknowledge(ack.key))
-                           protocolError(route, "acknowledged a mark gsd did not send");
-                   },
-                   [&](const wire::Quit &) { endSession(client, "session ended: quit", false); },
-                   [](const wire::Hello &) {},
-               },
-               message);
+    std::visit(
+        Overloaded{
+            [&](wire::Req &req) {
+                if (session->kind != wire::kSessionGsapi)
+                    return protocolError(*connection, route, "GSAPI request on a CMM session");
+                if (!admitRequest(*session, req))
+                    return;
+                feed(ClientRequest{client, req.id, std::move(req.request)});
+            },
+            [&](const wire::CmmReq &req) {
+                if (session->kind != wire::kSessionCmm)
+                    return protocolError(*connection, route, "CMM request on a GSAPI session");
+                if (!admitRequest(*session, req))
+                    return;
+                onCmmRequest(client, req);
+            },
+            [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
+            [&](const wire::Ack &ack) {
+                if (!session->window.acknowledge(ack.key))
+                    protocolError(*connection, route, "acknowledged a mark gsd did not send");
+            },
+            [&](const wire::Quit &) { endSession(client, "session ended: quit", false); },
+            [](const wire::Hello &) {},
+        },
+        message);
 }
 
-void Broker::Impl::protocolError(const std::string &route, const std::string &what)
+void Broker::Impl::protocolError(Connection &connection, const std::string &route,
+                                 const std::string &what)
 {
     const std::string reason = "protocol error: " + what;
-    if (Session *session = sessions.findByRoute(route)) {
-        spdlog::warn("{}: {}; ending its session", peerName(*session), reason);
-        endSession(session->id, reason, true);
-    } else {
-        spdlog::warn("connection without session: {}", reason);
-        sayBye(route, reason);
+    if (connection.client != 0) {
+        if (const Session *session = sessions.find(connection.client)) {
+            refuse(broker::Refusal::ProtocolError, spdlog::level::warn,
+                   fmt::format("{}: {}; ending its session", peerName(*session), reason));
+            endSession(session->id, reason, true);
+            return;
+        }
     }
+    refuse(broker::Refusal::ProtocolError, spdlog::level::warn,
+           fmt::format("connection without session (pid {}, uid {}): {}", connection.peer.pid,
+                       connection.peer.uid, reason));
+    sayBye(route, reason);
+    connection.refused = true;
+    closeLater(connection, std::min(connection.closeAt, Clock::now() + kRefusedGrace));
 }
 
-void Broker::Impl::onHello(const std::string &route, const zmq::message_t &frame,
+void Broker::Impl::onHello(const std::string &route, Connection &connection,
                            const wire::Hello &hello)
 {
     /* The connection starts over: whatever it had before is gone, a Bye
      * still owed to it included. */
     if (owedByes.erase(route) != 0)
         std::erase(owedOrder, route);
-    if (Session *old = sessions.findByRoute(route))
-        endSession(old->id, "session ended: hello on the same connection", false);
+    const ConnectionId id = connection.id;
+    if (connection.client != 0)
+        endSession(connection.client, "session ended: hello on the same connection", false);
 
-    std::optional<PeerCredentials> peer;
-    /* Read from the peer's own frame: libzmq attaches the property to every
-     * frame it decodes, whereas the routing id frame is made up by the
-     * ROUTER socket. */
-    if (const char *address = zmq_msg_gets(frame.handle(), "Peer-Address"))
-        peer = broker::parsePeerAddress(address);
-    else
-        spdlog::warn("a connection carries no peer credentials; refusing it");
-
-    const bool replacing = peer && sessions.findByPid(peer->pid, hello.kind) != nullptr;
-    if (const int rc = admissionError(hello, peer, replacing); rc != HA_GS_OK) {
-        spdlog::info("refused a client (pid {}, uid {}): rc {}", peer ? peer->pid : 0,
-                     peer ? peer->uid : 0, rc);
-        return tell(route, wire::Welcome{rc, config.nodeNumber, config.domain, 0});
+    /* The process that connected (not whoever has its pid number now): its
+     * pidfd from the socket. Kernels without SO_PEERPIDFD (before 6.5) get
+     * one by pid, which a pid reused since connecting would fool. */
+    broker::UniqueFd pidfd;
+    if (broker::inodeOf(id.fd) == id.inode) {
+        pidfd = broker::peerPidfd(id.fd);
+        if (!pidfd && (errno == ENOPROTOOPT || errno == EINVAL))
+            pidfd =
+                broker::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, connection.peer.pid, 0)));
     }
-    admit(route, *peer, hello);
+    const bool gone = !pidfd || broker::processExited(pidfd);
+    uint64_t process = broker::processIdentity(pidfd);
+    if (process == 0)
+        process = (uint64_t{1} << 63) | static_cast<uint64_t>(connection.peer.pid);
+    const bool replacing = !gone && sessions.findByProcess(process, hello.kind) != nullptr;
+    int rc = admissionError(hello, connection, replacing);
+    if (rc == HA_GS_OK && gone)
+        rc = HA_GS_CONNECT_FAILED;
+    if (rc != HA_GS_OK) {
+        refuse(broker::Refusal::Hello, spdlog::level::info,
+               fmt::format("refused a client (pid {}, uid {}): rc {}{}", connection.peer.pid,
+                           connection.peer.uid, rc,
+                           gone && rc == HA_GS_CONNECT_FAILED ? " (its process is gone)" : ""));
+        tell(route, wire::Welcome{rc, config.nodeNumber, config.domain, 0});
+        /* Its Welcome gets a moment to leave; then the connection goes. */
+        connection.refused = true;
+        closeLater(connection, std::min(connection.closeAt, Clock::now() + kRefusedGrace));
+        return;
+    }
+    admit(route, connection, std::move(pidfd), process, hello);
 }
 
-int Broker::Impl::admissionError(const wire::Hello &hello,
-                                 const std::optional<PeerCredentials> &peer, bool replacing) const
+int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &connection,
+                                 bool replacing) const
 {
     if (hello.version != wire::kProtocolVersion)
         return HA_GS_NOT_SUPPORTED;
-    if (!peer || !authorizer.admits(*peer))
+    if (!connection.authorized)
         return HA_GS_NOT_AUTHORIZED;
     if (hello.kind != wire::kSessionGsapi && hello.kind != wire::kSessionCmm)
         return HA_GS_BAD_PARAMETER;
@@ -201,25 +269,33 @@ int Broker::Impl::admissionError(const wire::Hello &hello,
     return HA_GS_OK;
 }
 
-void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
-                         const wire::Hello &hello)
+void Broker::Impl::admit(const std::string &route, Connection &connection,
+                         broker::UniqueFd processFd, uint64_t process, const wire::Hello &hello)
 {
     const ClientId client = nextClient++;
-    broker::UniqueFd pidfd = pids.watch(peer.pid, client);
+    broker::UniqueFd pidfd = pids.watch(std::move(processFd), client);
     if (!pidfd) {
-        spdlog::warn("cannot watch pid {}: {}; refusing the client", peer.pid,
+        spdlog::warn("cannot watch pid {}: {}; refusing the client", connection.peer.pid,
                      std::strerror(errno));
-        return tell(route,
-                    wire::Welcome{HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0});
+        tell(route, wire::Welcome{HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0});
+        closeLater(connection, std::min(connection.closeAt, Clock::now() + kRefusedGrace));
+        return;
     }
     /* One session of each kind per process (contract: after fork the child
      * starts its own); a new ha_gs_init (or CMM connection) means the old
      * session of that kind is over. A process may use libha_gs and
-     * libcgha_cmm at once. */
-    if (Session *previous = sessions.findByPid(peer.pid, hello.kind))
+     * libcgha_cmm at once. The process is the one that connected, so
+     * another process that got its pid number cannot replace it. */
+    const ConnectionId id = connection.id;
+    if (Session *previous = sessions.findByProcess(process, hello.kind))
         endSession(previous->id, "session replaced by a new ha_gs_init of the same process", true);
+    Connection *mine = connections.find(id);
+    if (!mine)
+        return;
 
-    Session fresh{client, route, peer, std::move(pidfd)};
+    Session fresh{client, route, mine->peer, std::move(pidfd)};
+    fresh.process = process;
+    fresh.connection = id;
     fresh.kind = hello.kind;
     fresh.requests =
         broker::RequestBucket(config.maxRequestRate, config.requestBurst, Clock::now());
@@ -232,6 +308,8 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
         fresh.window = *previousWindow;
     else
         fresh.window = broker::SendWindow(config.sendQueueBytes);
+    mine->client = client;
+    mine->endedReason.clear();
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
@@ -255,8 +333,14 @@ void Broker::Impl::admit(const std::string &route, const PeerCredentials &peer,
 
 void Broker::Impl::onProcessExit(ClientId client)
 {
-    if (sessions.find(client))
-        endSession(client, "session ended: process exited", false);
+    const Session *session = sessions.find(client);
+    if (!session)
+        return;
+    /* Whoever inherited the connection has no session (contract: a forked
+     * child starts its own): it goes with the session. */
+    const ConnectionId connection = session->connection;
+    endSession(client, "session ended: process exited", false);
+    closeConnection(connection);
 }
 
 void Broker::Impl::onTimer(const broker::TimerPayload &payload)
@@ -292,6 +376,25 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
                    },
                    [&](const broker::CounterCheckDue &due) { onCounterCheck(due); },
                    [&](const broker::CounterVerdictDue &due) { onCounterVerdict(due); },
+                   [&](const broker::ConnectionDue &due) {
+                       Connection *connection = connections.find(due.connection);
+                       if (!connection || connection->closing || connection->client != 0 ||
+                           Clock::now() < connection->closeAt)
+                           return;
+                       if (connection->endedReason.empty() && !connection->refused)
+                           refuse(broker::Refusal::Silent, spdlog::level::info,
+                                  fmt::format("closed a connection that said no Hello in time "
+                                              "(pid {}, uid {})",
+                                              connection->peer.pid, connection->peer.uid));
+                       closeConnection(due.connection);
+                   },
+                   [&](const broker::RefusalFlushDue &) {
+                       refusalFlushArmed = false;
+                       if (refusals.flush(Clock::now())) {
+                           refusalFlushArmed = true;
+                           timers.start(refusals.nextFlush(), broker::RefusalFlushDue{});
+                       }
+                   },
                },
                payload);
 }
@@ -634,6 +737,13 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
     if (bye)
         sayBye(session->route, reason);
     sessions.rememberEnded(session->route, reason, std::move(session->window));
+    /* Its connection goes too, once its last messages (a Bye) had a moment
+     * to leave: what stays queued for an ended session is freed. */
+    if (Connection *connection = connections.find(session->connection)) {
+        connection->client = 0;
+        connection->endedReason = reason;
+        closeLater(*connection, Clock::now() + kEndedGrace);
+    }
     spdlog::debug("{}: {}", peerName(*session), reason);
     feed(ClientGone{client});
 }

@@ -30,18 +30,30 @@ extern "C" void onReloadSignal(int)
         broker->reloadCmm();
 }
 
-void installSignalHandlers()
+extern "C" void onDumpSignal(int)
+{
+    if (gs::Broker *broker = runningBroker.load())
+        broker->dumpState();
+}
+
+void handle(int signal, void (*handler)(int))
 {
     struct sigaction action {};
-    action.sa_handler = onStopSignal;
+    action.sa_handler = handler;
     sigemptyset(&action.sa_mask);
-    sigaction(SIGTERM, &action, nullptr);
-    sigaction(SIGINT, &action, nullptr);
-    struct sigaction reload {};
-    reload.sa_handler = onReloadSignal;
-    sigemptyset(&reload.sa_mask);
-    reload.sa_flags = SA_RESTART;
-    sigaction(SIGHUP, &reload, nullptr);
+    action.sa_flags = SA_RESTART;
+    sigaction(signal, &action, nullptr);
+}
+
+/* The usual signals of a daemon; none of them may kill gsd without its
+ * clients being told and its socket and lock removed. */
+void installSignalHandlers()
+{
+    for (int stop : {SIGTERM, SIGINT, SIGQUIT})
+        handle(stop, onStopSignal);
+    handle(SIGHUP, onReloadSignal);
+    for (int dump : {SIGUSR1, SIGUSR2})
+        handle(dump, onDumpSignal);
     std::signal(SIGPIPE, SIG_IGN);
 }
 

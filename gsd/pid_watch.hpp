@@ -25,6 +25,9 @@ class PidWatch {
      * set) when the process is already gone or pidfds are unavailable.
      * Closing the returned descriptor stops the watch. */
     UniqueFd watch(pid_t pid, ClientId client);
+    /* Watches a pidfd the caller already has (peerPidfd); an empty UniqueFd
+     * (errno set) when it cannot. */
+    UniqueFd watch(UniqueFd pidfd, ClientId client);
 
     /* Stops watching a pidfd from watch(). Needed before closing it when a
      * copy of the descriptor may live on (a forked child's), which would
@@ -37,5 +40,19 @@ class PidWatch {
   private:
     UniqueFd epoll_;
 };
+
+/* A pidfd for the process that connected the peer of a Unix socket
+ * (SO_PEERPIDFD, Linux 6.5): the process itself, whatever has become of its
+ * pid number since. An empty UniqueFd (errno set) when the kernel has none
+ * (e.g. ENOPROTOOPT before 6.5). */
+UniqueFd peerPidfd(int socketFd);
+
+/* Whether the process of a pidfd has exited. */
+bool processExited(const UniqueFd &pidfd);
+
+/* What identifies the process of a pidfd for as long as gsd runs: its pidfs
+ * inode (unique per process since Linux 6.9; two pidfds of one process share
+ * it). 0 when unknown. */
+uint64_t processIdentity(const UniqueFd &pidfd);
 
 } // namespace gs::broker

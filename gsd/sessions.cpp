@@ -18,7 +18,7 @@ Session &SessionTable::add(Session session)
 {
     const ClientId id = session.id;
     byRoute_[session.route] = id;
-    byPid_[{session.peer.pid, session.kind}] = id;
+    byProcess_[{session.process, session.kind}] = id;
     return sessions_.insert_or_assign(id, std::move(session)).first->second;
 }
 
@@ -33,9 +33,9 @@ Session *SessionTable::findByRoute(const std::string &route)
     return lookup(sessions_, byRoute_, route);
 }
 
-Session *SessionTable::findByPid(pid_t pid, int kind)
+Session *SessionTable::findByProcess(uint64_t process, int kind)
 {
-    return lookup(sessions_, byPid_, std::pair{pid, kind});
+    return lookup(sessions_, byProcess_, std::pair{process, kind});
 }
 
 std::optional<Session> SessionTable::take(ClientId id)
@@ -46,7 +46,7 @@ std::optional<Session> SessionTable::take(ClientId id)
     std::optional<Session> session(std::move(it->second));
     sessions_.erase(it);
     byRoute_.erase(session->route);
-    byPid_.erase({session->peer.pid, session->kind});
+    byProcess_.erase({session->process, session->kind});
     return session;
 }
 

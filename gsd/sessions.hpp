@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The admitted clients, found by client id, by ZeroMQ routing id and by
- * process id; and a bounded memory of why recently ended sessions ended, so
- * a client that keeps talking learns the reason.
+ * process (the process that connected, not its pid number); and a bounded memory of why recently
+ * ended sessions ended, so a client that keeps talking learns the reason.
  */
 #pragma once
 
 #include "common/model.hpp"
 #include "gsd/auth.hpp"
+#include "gsd/connections.hpp"
 #include "gsd/request_bucket.hpp"
 #include "gsd/send_window.hpp"
 #include "gsd/unique_fd.hpp"
@@ -27,9 +28,11 @@ struct Session {
     ClientId id = 0;
     std::string route; /* ZeroMQ routing id of its connection */
     PeerCredentials peer;
-    UniqueFd pidfd;
-    int pingInterval = 0; /* seconds; 0: no responsiveness checks */
-    int pingLimit = 0;    /* seconds to answer a ping */
+    UniqueFd pidfd;          /* of the process that connected (SO_PEERPIDFD) */
+    uint64_t process = 0;    /* processIdentity(pidfd), or a pid-based key */
+    ConnectionId connection; /* the only connection whose messages it takes */
+    int pingInterval = 0;    /* seconds; 0: no responsiveness checks */
+    int pingLimit = 0;       /* seconds to answer a ping */
     uint64_t nextPing = 1;
     std::set<uint64_t> unanswered; /* pings sent and not yet answered */
     int kind = 0;                  /* wire::kSessionGsapi or wire::kSessionCmm */
@@ -46,9 +49,9 @@ struct Session {
     int counterLength = 0;
     int counterInterval = 0;
     int counterLimit = 0;
-    SendWindow window;             /* bytes queued and not yet acknowledged (--send-queue-bytes) */
-    uint64_t pendingBytes = 0;     /* counted into its outbox, not handed to libzmq yet */
-    bool overflowed = false;       /* its outbox did not fit the window: a slow consumer */
+    SendWindow window;         /* bytes queued and not yet acknowledged (--send-queue-bytes) */
+    uint64_t pendingBytes = 0; /* counted into its outbox, not handed to libzmq yet */
+    bool overflowed = false;   /* its outbox did not fit the window: a slow consumer */
     static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 
@@ -59,7 +62,7 @@ class SessionTable {
     Session *find(ClientId id);
     Session *findByRoute(const std::string &route);
     /* A process has at most one session of each kind. */
-    Session *findByPid(pid_t pid, int kind);
+    Session *findByProcess(uint64_t process, int kind);
     /* Removes a session and hands it over; nullopt if there is none. */
     std::optional<Session> take(ClientId id);
 
@@ -79,7 +82,7 @@ class SessionTable {
 
     std::unordered_map<ClientId, Session> sessions_;
     std::unordered_map<std::string, ClientId> byRoute_;
-    std::map<std::pair<pid_t, int>, ClientId> byPid_;
+    std::map<std::pair<uint64_t, int>, ClientId> byProcess_;
     struct Ended {
         std::string reason;
         SendWindow window;

@@ -182,8 +182,19 @@ ha_gs_rc_t Session::connect(Lock &lock)
         hello.deactivateScript = options_.deactivateScript;
     /* The DEALER queues the Hello until the connection is up; the monitor
      * tells us if it never comes up. */
-    if (!sendLocked(hello))
-        return HA_GS_CONNECT_FAILED;
+    if (!sendLocked(hello)) {
+        /* gsd may have refused the connection at its handshake before the
+         * Hello could be queued (the refusal ends the pipe): its monitor
+         * event says so. */
+        try {
+            uint32_t value = 0;
+            while (const auto event = readMonitorEvent(monitor_, &value))
+                if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
+                    refused_ = true;
+        } catch (const zmq::error_t &) {
+        }
+        return refused_ ? HA_GS_NOT_AUTHORIZED : HA_GS_CONNECT_FAILED;
+    }
 
     const Clock::time_point deadline =
         Clock::now() + std::chrono::milliseconds(HA_GS_REQUEST_TIMEOUT_MS);
@@ -193,7 +204,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
         waitLocked(lock, deadline);
     }
     if (!welcome_)
-        return HA_GS_CONNECT_FAILED;
+        return refused_ ? HA_GS_NOT_AUTHORIZED : HA_GS_CONNECT_FAILED;
     if (welcome_->rc != HA_GS_OK) /* one of ha_gs_rc_t: see readSocketLocked */
         return static_cast<ha_gs_rc_t>(welcome_->rc);
     if (dead_)
@@ -280,9 +291,12 @@ bool Session::drainLocked(bool monitor)
 
 bool Session::readMonitorLocked()
 {
-    const std::optional<uint16_t> event = readMonitorEvent(monitor_);
+    uint32_t value = 0;
+    const std::optional<uint16_t> event = readMonitorEvent(monitor_, &value);
     if (!event)
         return false;
+    if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
+        refused_ = true;
     if (connectionLost(*event)) {
         /* Messages that arrived before the connection dropped are still
          * delivered. */

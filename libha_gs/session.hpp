@@ -183,6 +183,9 @@ class Session {
 
     bool leader_ = false;
     bool dead_ = false;
+    /* gsd refused the connection at its handshake (the monitor's
+     * ZMQ_EVENT_HANDSHAKE_FAILED_AUTH): the caller is not authorized. */
+    bool refused_ = false;
     bool quit_ = false;
     bool abandoned_ = false;
     std::optional<wire::Welcome> welcome_;

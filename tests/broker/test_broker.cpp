@@ -26,6 +26,7 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -34,6 +35,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -437,16 +439,56 @@ bool runningAsRoot()
     return geteuid() == 0;
 }
 
-/* A child with the given credentials that reports the Welcome rc. */
+/* What a Hello on a fresh connection gets: the Welcome's rc, or "refused at
+ * the handshake" when gsd's ZAP handler refused the connection (the socket
+ * monitor's ZMQ_EVENT_HANDSHAKE_FAILED_AUTH), or "nothing". */
+std::string helloOutcome(const std::string &endpoint, Millis timeout = kWait)
+{
+    zmq::context_t context;
+    zmq::socket_t dealer(context, zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.set(zmq::sockopt::reconnect_ivl, -1);
+    if (zmq_socket_monitor(dealer.handle(), "inproc://hello-outcome",
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+        return "no monitor";
+    zmq::socket_t monitor(context, zmq::socket_type::pair);
+    monitor.connect("inproc://hello-outcome");
+    dealer.connect(endpoint);
+    dealer.send(zmq::buffer(wire::encode(wire::ClientMessage{wire::Hello{}})));
+    const auto deadline = Clock::now() + timeout;
+    std::string outcome = "nothing";
+    while (Clock::now() < deadline) {
+        zmq::pollitem_t items[] = {{dealer.handle(), 0, ZMQ_POLLIN, 0},
+                                   {monitor.handle(), 0, ZMQ_POLLIN, 0}};
+        zmq::poll(items, 2, 100ms);
+        zmq::message_t message;
+        if ((items[1].revents & ZMQ_POLLIN) && monitor.recv(message)) {
+            outcome = "refused at the handshake";
+            break;
+        }
+        if ((items[0].revents & ZMQ_POLLIN) && dealer.recv(message)) {
+            const auto decoded = wire::decodeServerMessage(message.to_string_view());
+            if (const auto *welcome = std::get_if<wire::Welcome>(&decoded)) {
+                outcome = std::to_string(welcome->rc);
+                break;
+            }
+        }
+    }
+    zmq_socket_monitor(dealer.handle(), nullptr, 0);
+    return outcome;
+}
+
+constexpr const char *kRefusedAtHandshake = "refused at the handshake";
+
+/* A child with the given credentials that reports helloOutcome. */
 std::optional<std::string> helloAs(const std::string &endpoint, gid_t primary,
-                                   std::vector<gid_t> supplementary)
+                                   std::vector<gid_t> supplementary, uid_t uid = 65534)
 {
     Child child([&](Channel &parent) {
         if (setgroups(supplementary.size(), supplementary.data()) != 0 || setgid(primary) != 0 ||
-            setuid(65534) != 0)
+            setuid(uid) != 0)
             return 4;
-        RawClient client(endpoint);
-        parent.say(std::to_string(client.hello().rc));
+        parent.say(helloOutcome(endpoint));
         return 0;
     });
     return child.channel().hear();
@@ -487,13 +529,26 @@ TEST_CASE("peer addresses yield uid, gid and pid from the right")
     CHECK_FALSE(broker::parsePeerAddress("h:1 :2:3"));
 }
 
-TEST_CASE("supplementary groups come from /proc")
+TEST_CASE("credentials and groups come from the socket")
 {
-    const auto groups = broker::supplementaryGroups(getpid());
+    int pair[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+    const auto peer = broker::socketCredentials(pair[0]);
+    REQUIRE(peer);
+    CHECK(peer->uid == geteuid());
+    CHECK(peer->gid == getegid());
+    CHECK(peer->pid == getpid());
     std::vector<gid_t> expected(static_cast<size_t>(getgroups(0, nullptr)));
     getgroups(static_cast<int>(expected.size()), expected.data());
-    CHECK(groups == expected);
-    CHECK(broker::supplementaryGroups(0).empty());
+    std::vector<gid_t> got = peer->groups;
+    std::sort(expected.begin(), expected.end());
+    std::sort(got.begin(), got.end());
+    CHECK(got == expected);
+    close(pair[0]);
+    close(pair[1]);
+    const int file = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK_FALSE(broker::socketCredentials(file));
+    close(file);
 }
 
 TEST_CASE("the timer heap fires in deadline order and honours cancel")
@@ -752,7 +807,9 @@ TEST_CASE("users outside the auth group are not authorized; members are")
     config.authGroup = "users";
     TestBroker broker(config);
 
-    CHECK(helloAs(broker.endpoint, 65534, {}) == std::to_string(HA_GS_NOT_AUTHORIZED));
+    /* Refused at the ZeroMQ handshake: the connection never carries a
+     * message (issue 10 item 1). */
+    CHECK(helloAs(broker.endpoint, 65534, {}) == kRefusedAtHandshake);
     CHECK(helloAs(broker.endpoint, 65534, {usersGid}) == std::to_string(HA_GS_OK));
     CHECK(helloAs(broker.endpoint, usersGid, {}) == std::to_string(HA_GS_OK));
 }
@@ -765,7 +822,7 @@ TEST_CASE("a missing auth group admits only root and gsd's own user")
     RawClient client(broker.endpoint);
     CHECK(client.hello().rc == HA_GS_OK);
     if (runningAsRoot())
-        CHECK(helloAs(broker.endpoint, 65534, {}) == std::to_string(HA_GS_NOT_AUTHORIZED));
+        CHECK(helloAs(broker.endpoint, 65534, {}) == kRefusedAtHandshake);
 }
 
 /* ======================================================================== */
