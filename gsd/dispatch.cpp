@@ -251,7 +251,7 @@ int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &con
             return HA_GS_BAD_PARAMETER;
         break;
     case HA_GS_COUNTER_RESPONSIVENESS:
-        if (const int rc = counterAdmissionError(hello, *peer); rc != HA_GS_OK)
+        if (const int rc = counterAdmissionError(hello, connection.peer); rc != HA_GS_OK)
             return rc;
         break;
     default:
