@@ -117,6 +117,13 @@ int main(int argc, char **argv)
     app.add_option("--log-level", logLevel, "trace, debug, info, warn, error, critical or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
         ->capture_default_str();
+    /* The same options from a file, one "name = value" line each (the long
+     * name without its dashes; INI or TOML syntax); the command line wins.
+     * A missing default file is no error; a named one must exist, and an
+     * unknown key is an error rather than a silently ignored typo. */
+    app.set_config("--config", HA_GS_CONFIG_FILE,
+                   "read options from this file (default: " HA_GS_CONFIG_FILE " if it exists)");
+    app.allow_config_extras(CLI::config_extras_mode::error);
     CLI11_PARSE(app, argc, argv);
 
     spdlog::set_default_logger(spdlog::stderr_color_mt("gsd"));
