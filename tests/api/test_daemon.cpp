@@ -5,11 +5,17 @@
  */
 #include "harness.hpp"
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
+#include <poll.h>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -93,3 +99,84 @@ TEST_CASE("daemon: gsd refuses to start on an unknown key or a missing file")
     CHECK(WEXITSTATUS(missing.status) != 0);
     CHECK(missing.output.find("absent.conf") != std::string::npos);
 }
+
+#ifdef HA_GS_HAVE_LIBSYSTEMD
+namespace {
+
+/* The service manager's end of sd_notify: a datagram socket whose path goes
+ * to gsd in NOTIFY_SOCKET. */
+class NotifySocket {
+  public:
+    explicit NotifySocket(const std::string &path) : path_(path)
+    {
+        fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        REQUIRE(path.size() < sizeof address.sun_path);
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(bind(fd_, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0);
+    }
+    ~NotifySocket()
+    {
+        close(fd_);
+        unlink(path_.c_str());
+    }
+    NotifySocket(const NotifySocket &) = delete;
+    NotifySocket &operator=(const NotifySocket &) = delete;
+
+    /* The next message, or "" when none came within timeoutMs. */
+    std::string receive(int timeoutMs)
+    {
+        pollfd ready{fd_, POLLIN, 0};
+        if (poll(&ready, 1, timeoutMs) != 1)
+            return "";
+        char buffer[4096];
+        const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+        return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+    }
+
+  private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("daemon: gsd tells the service manager READY=1 once it serves, STOPPING=1 on SIGTERM")
+{
+    const TempFile dir("unused", "");
+    NotifySocket manager(dir.dir() + "/notify");
+    ScopedEnv notifySocket("NOTIFY_SOCKET", dir.dir() + "/notify");
+    PrivateGsd gsd;
+    const std::string ready = manager.receive(kWaitMs);
+    CHECK(ready.find("READY=1") != std::string::npos);
+    CHECK(ready.find("STATUS=serving " + gsd.endpoint()) != std::string::npos);
+    /* Ready means serving: a client gets in right away. */
+    {
+        LocalClient c("c", gsd);
+        CHECK(c.rc("node") == "HA_GS_OK");
+    }
+    CHECK(manager.receive(100).empty());
+    gsd.kill(SIGTERM);
+    const std::string stopping = manager.receive(kWaitMs);
+    CHECK(stopping.find("STOPPING=1") != std::string::npos);
+    const auto status = gsd.waitExit();
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("daemon: a gsd that cannot start says why in its STATUS line")
+{
+    const TempFile dir("unused", "");
+    NotifySocket manager(dir.dir() + "/notify");
+    ScopedEnv notifySocket("NOTIFY_SOCKET", dir.dir() + "/notify");
+    const GsdRun run = runGsdOnce({"--socket", "tcp://127.0.0.1:1"}, 10000);
+    CHECK(WIFEXITED(run.status));
+    CHECK(WEXITSTATUS(run.status) != 0);
+    const std::string message = manager.receive(kWaitMs);
+    CHECK(message.find("STATUS=failed: ") != std::string::npos);
+    CHECK(message.find("READY=1") == std::string::npos);
+}
+#endif
