@@ -100,6 +100,31 @@ TEST_CASE("daemon: gsd refuses to start on an unknown key or a missing file")
     CHECK(missing.output.find("absent.conf") != std::string::npos);
 }
 
+TEST_CASE("daemon: every key of the example configuration file is one gsd takes")
+{
+    /* data/gsd.conf.example with its "# name = value" lines made active
+     * (but the socket and the CMM table, which name machine paths). */
+    const char *sourceRoot = std::getenv("HA_GS_SOURCE_ROOT");
+    REQUIRE(sourceRoot != nullptr);
+    std::ifstream example(std::string(sourceRoot) + "/data/gsd.conf.example");
+    REQUIRE(example.good());
+    std::string active;
+    int keys = 0;
+    for (std::string line; std::getline(example, line);) {
+        const bool setting = line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+                             line.find(' ', 2) == line.find(" = ");
+        if (setting && line.rfind("# socket", 0) != 0 && line.rfind("# cmm-nodes", 0) != 0) {
+            active += line.substr(2) + "\n";
+            ++keys;
+        }
+    }
+    CHECK(keys >= 10);
+    const TempFile config("gsd.conf", active);
+    PrivateGsd gsd({.args = {"--config", config.path()}});
+    LocalClient c("c", gsd);
+    CHECK(c.rc("node") == "HA_GS_OK");
+}
+
 #ifdef HA_GS_HAVE_LIBSYSTEMD
 namespace {
 
