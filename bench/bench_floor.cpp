@@ -20,7 +20,6 @@
  */
 #include "floor_shapes.hpp"
 #include "harness.hpp"
-#include "options.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -28,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -35,6 +35,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <zmq.hpp>
+
+#include <CLI/CLI.hpp>
 
 namespace {
 
@@ -132,27 +134,35 @@ Summary measureUnix(const std::string &path, int warmup, int iterations)
 
 int main(int argc, char **argv)
 {
+    int iterations = 2000;
+    std::optional<int> warmupOption;
+    long long fanoutBudget = 300000;
+    std::vector<std::string> parts;
+    CLI::App app{"bench_floor - the cost of one request/reply between two processes with "
+                 "nothing on top; prints one JSON object per result"};
+    app.add_option("--iterations", iterations, "timed round trips")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--warmup", warmupOption, "untimed round trips first (default: iterations / 10)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--fanout-budget", fanoutBudget, "notifications the fanout part sends")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("part", parts, "rtt, relay, fanout (default: rtt)")
+        ->check(CLI::IsMember({"rtt", "relay", "fanout"}));
+    CLI11_PARSE(app, argc, argv);
+    const int warmup = warmupOption.value_or(iterations / 10);
+    if (parts.empty())
+        parts.push_back("rtt");
+    const auto wanted = [&](const char *part) {
+        return std::find(parts.begin(), parts.end(), part) != parts.end();
+    };
+
     std::string dir;
     pid_t zmqEcho = -1;
     pid_t unixEcho = -1;
     int rc = 0;
     try {
-        const Options options(argc, argv, 1);
-        const int iterations = static_cast<int>(options.number("iterations", 2000));
-        const int warmup = static_cast<int>(options.number("warmup", iterations / 10));
-        const long long fanoutBudget = options.number("fanout-budget", 300000);
-        std::vector<std::string> parts = options.positional;
-        if (parts.empty())
-            parts.push_back("rtt");
-        const auto wanted = [&](const char *part) {
-            return std::find(parts.begin(), parts.end(), part) != parts.end();
-        };
-        for (const std::string &part : parts)
-            if (part != "rtt" && part != "relay" && part != "fanout")
-                throw std::runtime_error("unknown part '" + part + "'");
-        if (iterations <= 0 || warmup < 0 || fanoutBudget <= 0)
-            throw std::runtime_error("usage: bench_floor [--iterations N] [--warmup N] "
-                                     "[--fanout-budget N] [rtt] [relay] [fanout]");
         dir = makeTempDir("ha_gs-floor");
 
         /* The shapes fork their processes: before this process has a

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 namespace bench {
 
 namespace {
@@ -30,16 +32,16 @@ std::runtime_error systemError(const std::string &what)
     return std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-/* Scenario ids and reasons are ours; only '"' and '\\' need escaping. */
-std::string quoted(const std::string &text)
+/* The precision the report prints: more digits would be noise. */
+double rounded(double value, double scale)
 {
-    std::string out = "\"";
-    for (char c : text) {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        out += c;
-    }
-    return out + "\"";
+    return std::round(value * scale) / scale;
+}
+
+void printLine(const nlohmann::json &line)
+{
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
 }
 
 } // namespace
@@ -75,19 +77,19 @@ Summary summarize(std::vector<double> samplesUs)
 
 void emitLatency(const std::string &id, const Summary &summary)
 {
-    std::printf("{\"id\": %s, \"n\": %zu, \"median_us\": %.2f, \"p99_us\": %.2f}\n",
-                quoted(id).c_str(), summary.count, summary.medianUs, summary.p99Us);
-    std::fflush(stdout);
+    printLine({{"id", id},
+               {"n", summary.count},
+               {"median_us", rounded(summary.medianUs, 100)},
+               {"p99_us", rounded(summary.p99Us, 100)}});
 }
 
 void emitValues(const std::string &id,
                 std::initializer_list<std::pair<const char *, double>> values)
 {
-    std::printf("{\"id\": %s", quoted(id).c_str());
+    nlohmann::json line = {{"id", id}};
     for (const auto &[name, value] : values)
-        std::printf(", \"%s\": %.3f", name, value);
-    std::printf("}\n");
-    std::fflush(stdout);
+        line[name] = rounded(value, 1000);
+    printLine(line);
 }
 
 ReportPipe::ReportPipe()

@@ -57,29 +57,29 @@ void serveForever()
  * (after its initial notification, if the flags ask for one). Then, with
  * --each, reports every notification (kind = subscription type); otherwise
  * reports Done when --count notifications arrived after the initial one. */
-void runSubscriber(const Options &o)
+void runSubscriber(const RoleOptions &o)
 {
-    const auto flags = static_cast<ha_gs_subscription_ctrl_t>(o.number("flags", 0));
+    const auto flags = static_cast<ha_gs_subscription_ctrl_t>(o.flags);
     const bool initialExpected =
         (flags & (HA_GS_SUBSCRIBE_STATE | HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_MEMBERSHIP));
     gs::init();
-    gs::subscribe(o.text("group", ""), flags, onSubscription);
+    gs::subscribe(o.group, flags, onSubscription);
     while (initialExpected && g_notifications == 0)
         if (!gs::dispatchFor(1000))
             throw std::runtime_error("connection lost before the initial notification");
     g_notifications = 0;
-    g_reportEach = o.has("each");
-    g_doneAfter = o.number("count", -1);
+    g_reportEach = o.each;
+    g_doneAfter = o.count.value_or(-1);
     report(Report::Ready, nowNs());
     serveForever();
 }
 
 /* Joins one group and stays a provider, voting approve, until killed. */
-void runProvider(const Options &o)
+void runProvider(const RoleOptions &o)
 {
-    const auto phases = o.has("n-phase") ? HA_GS_N_PHASE : HA_GS_1_PHASE;
+    const auto phases = o.nPhase ? HA_GS_N_PHASE : HA_GS_1_PHASE;
     gs::init();
-    gs::joinAndAwait(o.text("group", ""), static_cast<short>(o.number("instance", 1)), phases);
+    gs::joinAndAwait(o.group, o.instance, phases);
     report(Report::Ready, nowNs());
     serveForever();
 }
@@ -91,11 +91,11 @@ std::string scaleGroup(long long index)
 
 /* Joins groups scale-FIRST .. scale-(FIRST+COUNT-1) without waiting for each
  * approval, then reports Done when all are approved. */
-void runBulkProvider(const Options &o)
+void runBulkProvider(const RoleOptions &o)
 {
-    const long long first = o.number("first", 0);
-    const long long count = o.number("count", 0);
-    const auto instance = static_cast<short>(o.number("instance", 1));
+    const long long first = o.first;
+    const long long count = o.count.value_or(0);
+    const auto instance = o.instance;
     gs::init();
     for (long long i = 0; i < count; i++) {
         gs::join(scaleGroup(first + i), instance, HA_GS_1_PHASE);
@@ -108,13 +108,13 @@ void runBulkProvider(const Options &o)
     serveForever();
 }
 
-/* Subscribes to COUNT groups from FIRST on, wrapping at GROUPS; reports Done
+/* Subscribes to COUNT groups from FIRST on, wrapping at GROUP-COUNT; reports Done
  * when every initial notification arrived. */
-void runBulkSubscriber(const Options &o)
+void runBulkSubscriber(const RoleOptions &o)
 {
-    const long long first = o.number("first", 0);
-    const long long count = o.number("count", 0);
-    const long long groups = o.number("groups", 1);
+    const long long first = o.first;
+    const long long count = o.count.value_or(0);
+    const long long groups = o.groupCount;
     gs::init();
     for (long long i = 0; i < count; i++) {
         gs::subscribe(scaleGroup((first + i) % groups),
@@ -141,16 +141,10 @@ void onMultiSubscription(const ha_gs_subscription_notification_t *n)
         report(Report::Done, nowNs());
 }
 
-void runMultiSubscriber(const Options &o)
+void runMultiSubscriber(const RoleOptions &o)
 {
-    std::vector<std::string> groups;
-    const std::string list = o.text("groups", "");
-    for (size_t start = 0; start <= list.size();) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        groups.push_back(list.substr(start, comma - start));
-        start = comma + 1;
-    }
-    g_doneAfter = o.number("count", -1);
+    const std::vector<std::string> &groups = o.groups;
+    g_doneAfter = o.count.value_or(-1);
     gs::init();
     for (const std::string &group : groups)
         gs::subscribe(group, HA_GS_SUBSCRIBE_STATE, onMultiSubscription);
@@ -164,11 +158,11 @@ void runMultiSubscriber(const Options &o)
 /* Joins --group, reports Ready, then for each command K makes K one-phase
  * state changes back to back (each waits for its reply only) and reports
  * Done. */
-void runPusher(const Options &o)
+void runPusher(const RoleOptions &o)
 {
-    const int commandFd = static_cast<int>(o.number("command-fd", -1));
+    const int commandFd = o.commandFd;
     gs::init();
-    const ha_gs_token_t token = gs::joinAndAwait(o.text("group", ""), 1, HA_GS_1_PHASE);
+    const ha_gs_token_t token = gs::joinAndAwait(o.group, 1, HA_GS_1_PHASE);
     report(Report::Ready, nowNs());
     int value = 0;
     for (int32_t count; (count = readCommand(commandFd)) > 0;) {
@@ -183,10 +177,10 @@ void runPusher(const Options &o)
 /* Times joins on command: reads a count N from --command-fd, reports N
  * Samples (one-phase join until approved, in nanoseconds) and Done; stops
  * at 0 or when the parent closes the pipe. */
-void runJoinProbe(const Options &o)
+void runJoinProbe(const RoleOptions &o)
 {
-    const int commandFd = static_cast<int>(o.number("command-fd", -1));
-    const std::string group = o.text("group", "");
+    const int commandFd = o.commandFd;
+    const std::string group = o.group;
     gs::init();
     report(Report::Ready, nowNs());
     int round = 0;
@@ -202,11 +196,11 @@ void runJoinProbe(const Options &o)
 
 } // namespace
 
-int runRole(const Options &o)
+int runRole(const RoleOptions &o)
 {
-    g_child = static_cast<int>(o.number("child", 0));
-    g_reportFd = static_cast<int>(o.number("report-fd", -1));
-    const std::string role = o.positional.size() > 1 ? o.positional[1] : "";
+    g_child = o.child;
+    g_reportFd = o.reportFd;
+    const std::string &role = o.role;
     try {
         if (role == "subscriber")
             runSubscriber(o);
@@ -229,6 +223,24 @@ int runRole(const Options &o)
         return 1;
     }
     return 0;
+}
+
+void addRoleOptions(CLI::App &app, RoleOptions &o)
+{
+    app.add_option("name", o.role, "the role")->required();
+    app.add_option("--child", o.child, "this child's number in its Reports");
+    app.add_option("--report-fd", o.reportFd, "pipe to write Reports to");
+    app.add_option("--group", o.group, "the group of subscriber, provider, pusher, join-probe");
+    app.add_option("--groups", o.groups, "multi-subscriber: its groups")->delimiter(',');
+    app.add_option("--group-count", o.groupCount, "bulk-subscriber: groups to wrap at")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--flags", o.flags, "subscriber: ha_gs_subscription_ctrl_t flags");
+    app.add_flag("--each", o.each, "subscriber: report every notification");
+    app.add_option("--count", o.count, "notifications to wait for, or groups to join");
+    app.add_flag("--n-phase", o.nPhase, "provider: join n-phase");
+    app.add_option("--instance", o.instance, "provider instance number");
+    app.add_option("--first", o.first, "bulk roles: the first scale group");
+    app.add_option("--command-fd", o.commandFd, "pipe to read commands from");
 }
 
 pid_t spawnRole(const std::string &role, int child, const ReportPipe &pipe,

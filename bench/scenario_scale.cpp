@@ -49,7 +49,7 @@ std::vector<pid_t> startBulkSubscribers(ReportPipe &pipe, int groups, int subscr
         const int count = std::min(perClient, subscriptions - first);
         pids.push_back(spawnRole("bulk-subscriber", child++, pipe,
                                  {"--first", std::to_string(first % groups), "--count",
-                                  std::to_string(count), "--groups", std::to_string(groups)}));
+                                  std::to_string(count), "--group-count", std::to_string(groups)}));
     }
     awaitReports(pipe, pids.size(), {Report::Done});
     return pids;

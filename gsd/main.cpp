@@ -3,9 +3,11 @@
  * signals, and runs one Broker in the foreground. */
 #include "common/endpoint.hpp"
 #include "gsd/broker.hpp"
+#include "gsd/service_notify.hpp"
 #include "ha_gs.h"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -139,6 +141,13 @@ int main(int argc, char **argv)
     app.add_option("--log-level", logLevel, "trace, debug, info, warn, error, critical or off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
         ->capture_default_str();
+    /* The same options from a file, one "name = value" line each (the long
+     * name without its dashes; INI or TOML syntax); the command line wins.
+     * A missing default file is no error; a named one must exist, and an
+     * unknown key is an error rather than a silently ignored typo. */
+    app.set_config("--config", HA_GS_CONFIG_FILE,
+                   "read options from this file (default: " HA_GS_CONFIG_FILE " if it exists)");
+    app.allow_config_extras(CLI::config_extras_mode::error);
     CLI11_PARSE(app, argc, argv);
 
     spdlog::set_default_logger(spdlog::stderr_color_mt("gsd"));
@@ -154,16 +163,23 @@ int main(int argc, char **argv)
         gs::Broker broker(config);
         runningBroker = &broker;
         installSignalHandlers();
-        spdlog::info("serving {} as node {} of domain '{}'", config.endpoint, config.nodeNumber,
-                     config.domain);
+        const std::string serving = fmt::format("serving {} as node {} of domain '{}'",
+                                                config.endpoint, config.nodeNumber, config.domain);
+        spdlog::info("{}", serving);
+        /* The constructor bound the endpoint: clients connecting from now
+         * on are served, so a service manager may start what needs gsd. */
+        gs::notifyReady(serving);
         broker.run();
         runningBroker = nullptr;
+        gs::notifyStopping("stopped serving " + config.endpoint);
         spdlog::info("stopped");
     } catch (const gs::BrokerError &error) {
         spdlog::critical("{}", error.what());
+        gs::notifyStatus(std::string("failed: ") + error.what());
         return error.kind() == gs::BrokerError::Kind::InUse ? 2 : 1;
     } catch (const std::exception &error) {
         spdlog::critical("{}", error.what());
+        gs::notifyStatus(std::string("failed: ") + error.what());
         return 1;
     }
     return EXIT_SUCCESS;

@@ -14,7 +14,12 @@ packages=(
     libspdlog-dev libfmt-dev libcli11-dev
     clang clang-format
     libclang-rt-14-dev llvm-14
+    libsystemd-dev groff-base man-db
+    debhelper dpkg-dev fakeroot lintian
 )
+# libsystemd-dev: gsd's sd_notify (optional in meson.build, wanted here so
+# that the test of gsd.service's messages runs); groff-base, man-db: the man
+# page checks; debhelper ... lintian: the packaging test (debian/).
 # libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (the fuzz
 # build); llvm-14: llvm-symbolizer, for source lines in sanitizer reports.
 # Both are only recommended by clang, and apt-get runs without recommends.

@@ -38,6 +38,8 @@
 
 #include <zmq.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -291,16 +293,6 @@ long rssKiB(const bench::PrivateGsd &gsd)
 #ifndef HA_GS_PERF_GSD
 #define HA_GS_PERF_GSD "gsd"
 #endif
-
-std::string gsdPath(int &argi, int argc, char **argv)
-{
-    std::string gsd = HA_GS_PERF_GSD;
-    if (argi + 1 < argc && std::string(argv[argi]) == "--gsd") {
-        gsd = argv[argi + 1];
-        argi += 2;
-    }
-    return gsd;
-}
 
 /* ---- fanout ------------------------------------------------------------ */
 
@@ -566,49 +558,74 @@ int ratio(const std::string &gsdBinary, int iterations)
     return 0;
 }
 
-int usage()
+int joinlat(const std::string &gsd)
 {
-    std::fprintf(stderr, "usage: perf_tool drive (join|state|nphase|sub) N\n"
-                         "       perf_tool fanout [--gsd PATH] SUBSCRIBERS CHANGES\n"
-                         "       perf_tool scale [--gsd PATH] GROUPS SUBSCRIPTIONS\n"
-                         "       perf_tool joinlat [--gsd PATH]\n"
-                         "       perf_tool ratio [--gsd PATH] [ITERATIONS]\n");
-    return 2;
+    bench::PrivateGsd daemon(gsd);
+    init();
+    std::printf("join median: %.1f us\n", joinMedianUs(2000));
+    ha_gs_quit();
+    return 0;
 }
 
+/* One subcommand per measurement (see the top of this file). */
 int run(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage();
-    const std::string command = argv[1];
-    int argi = 2;
-    if (command == "drive" && argc == 4)
-        return drive(argv[2], std::atoi(argv[3]));
-    if (command == "fanout") {
-        const std::string gsd = gsdPath(argi, argc, argv);
-        if (argc - argi != 2)
-            return usage();
-        return fanout(gsd, std::atoi(argv[argi]), std::atoi(argv[argi + 1]));
-    }
-    if (command == "scale") {
-        const std::string gsd = gsdPath(argi, argc, argv);
-        if (argc - argi != 2)
-            return usage();
-        return scale(gsd, std::atoi(argv[argi]), std::atoi(argv[argi + 1]));
-    }
-    if (command == "ratio") {
-        const std::string gsd = gsdPath(argi, argc, argv);
-        return ratio(gsd, argc - argi >= 1 ? std::atoi(argv[argi]) : 2000);
-    }
-    if (command == "joinlat") {
-        const std::string gsd = gsdPath(argi, argc, argv);
-        bench::PrivateGsd daemon(gsd);
-        init();
-        std::printf("join median: %.1f us\n", joinMedianUs(2000));
-        ha_gs_quit();
-        return 0;
-    }
-    return usage();
+    CLI::App app{"perf_tool - the measurements behind docs/performance.md"};
+    app.require_subcommand(1);
+    std::string gsd = HA_GS_PERF_GSD;
+    std::string scenario;
+    int first = 0;
+    int second = 0;
+    int iterations = 2000;
+    int result = 0;
+    const auto gsdOption = [&](CLI::App *command) {
+        command->add_option("--gsd", gsd, "gsd to start")->capture_default_str();
+    };
+
+    CLI::App *driveCommand =
+        app.add_subcommand("drive", "run one scenario N times against $HA_GS_SOCKET's gsd");
+    driveCommand->add_option("scenario", scenario, "join, state, nphase, sub or listen")
+        ->required()
+        ->check(CLI::IsMember({"join", "state", "nphase", "sub", "listen"}));
+    driveCommand->add_option("N", first, "iterations")->required()->check(CLI::PositiveNumber);
+    driveCommand->callback([&] { result = drive(scenario, first); });
+
+    CLI::App *fanoutCommand =
+        app.add_subcommand("fanout", "subscriber notifications per second of one group");
+    gsdOption(fanoutCommand);
+    fanoutCommand->add_option("SUBSCRIBERS", first, "subscriber processes")
+        ->required()
+        ->check(CLI::PositiveNumber);
+    fanoutCommand->add_option("CHANGES", second, "state changes of the provider")
+        ->required()
+        ->check(CLI::PositiveNumber);
+    fanoutCommand->callback([&] { result = fanout(gsd, first, second); });
+
+    CLI::App *scaleCommand = app.add_subcommand("scale", "gsd's memory with many groups");
+    gsdOption(scaleCommand);
+    scaleCommand->add_option("GROUPS", first, "groups of two providers")
+        ->required()
+        ->check(CLI::PositiveNumber);
+    scaleCommand->add_option("SUBSCRIPTIONS", second, "subscriptions spread over them")
+        ->required()
+        ->check(CLI::NonNegativeNumber);
+    scaleCommand->callback([&] { result = scale(gsd, first, second); });
+
+    CLI::App *joinlatCommand =
+        app.add_subcommand("joinlat", "median one-phase join latency of an idle gsd");
+    gsdOption(joinlatCommand);
+    joinlatCommand->callback([&] { result = joinlat(gsd); });
+
+    CLI::App *ratioCommand =
+        app.add_subcommand("ratio", "baseline, join and state change timed alternately");
+    gsdOption(ratioCommand);
+    ratioCommand->add_option("ITERATIONS", iterations, "rounds")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    ratioCommand->callback([&] { result = ratio(gsd, iterations); });
+
+    CLI11_PARSE(app, argc, argv);
+    return result;
 }
 
 } // namespace

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gsd as a service: its configuration file (--config) and its readiness
+ * and stopping messages to a service manager (sd_notify, NOTIFY_SOCKET).
+ */
+#include "harness.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <poll.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace api;
+
+namespace {
+
+/* A file in a fresh temporary directory, removed with it. */
+class TempFile {
+  public:
+    TempFile(const std::string &name, const std::string &text)
+    {
+        char templ[] = "/tmp/ha_gs-daemon.XXXXXX";
+        REQUIRE(mkdtemp(templ) != nullptr);
+        dir_ = templ;
+        path_ = dir_ + "/" + name;
+        std::ofstream(path_) << text;
+    }
+    ~TempFile()
+    {
+        std::remove(path_.c_str());
+        rmdir(dir_.c_str());
+    }
+    TempFile(const TempFile &) = delete;
+    TempFile &operator=(const TempFile &) = delete;
+    const std::string &path() const { return path_; }
+    const std::string &dir() const { return dir_; }
+
+  private:
+    std::string dir_, path_;
+};
+
+} // namespace
+
+TEST_CASE("daemon: --config FILE sets the options its keys name")
+{
+    const TempFile config("gsd.conf", "# gsd's options, without their dashes\n"
+                                      "max-clients = 2\n"
+                                      "domain = \"alpha\"\n");
+    PrivateGsd gsd({.args = {"--config", config.path()}});
+    {
+        ScopedEnv domain("HA_DOMAIN_NAME", "beta");
+        LocalClient c("c", gsd, false);
+        CHECK(c.rc("init") == "HA_GS_DOMAIN_NOT_RECOG");
+    }
+    ScopedEnv domain("HA_DOMAIN_NAME", "alpha");
+    ClientProcess first("c1", gsd);
+    ClientProcess second("c2", gsd);
+    CHECK(first.rc("join g 1") == "HA_GS_OK");
+    first.waitFor({"g: approved JOIN", {"chg=[1.1]"}});
+    LocalClient third("c3", gsd, false);
+    CHECK(third.rc("init") == "HA_GS_CONNECT_FAILED");
+}
+
+TEST_CASE("daemon: the command line wins over the configuration file")
+{
+    const TempFile config("gsd.conf", "domain = alpha\n");
+    PrivateGsd gsd({.args = {"--config", config.path(), "--domain", "beta"}});
+    ScopedEnv domain("HA_DOMAIN_NAME", "beta");
+    LocalClient c("c", gsd, false);
+    CHECK(c.rc("init") == "HA_GS_OK");
+}
+
+TEST_CASE("daemon: gsd refuses to start on an unknown key or a missing file")
+{
+    const TempFile config("gsd.conf", "max-client = 2\n");
+    const GsdRun typo = runGsdOnce(
+        {"--config", config.path(), "--socket", "ipc://" + config.dir() + "/gsd.sock"}, 10000);
+    CHECK_FALSE(typo.timedOut);
+    CHECK(WIFEXITED(typo.status));
+    CHECK(WEXITSTATUS(typo.status) != 0);
+    CHECK(typo.output.find("max-client") != std::string::npos);
+    INFO("gsd said: " << typo.output);
+
+    const GsdRun missing = runGsdOnce({"--config", config.dir() + "/absent.conf", "--socket",
+                                       "ipc://" + config.dir() + "/gsd.sock"},
+                                      10000);
+    CHECK_FALSE(missing.timedOut);
+    CHECK(WIFEXITED(missing.status));
+    CHECK(WEXITSTATUS(missing.status) != 0);
+    CHECK(missing.output.find("absent.conf") != std::string::npos);
+}
+
+TEST_CASE("daemon: every key of the example configuration file is one gsd takes")
+{
+    /* data/gsd.conf.example with its "# name = value" lines made active
+     * (but the socket and the CMM table, which name machine paths). */
+    const char *sourceRoot = std::getenv("HA_GS_SOURCE_ROOT");
+    REQUIRE(sourceRoot != nullptr);
+    std::ifstream example(std::string(sourceRoot) + "/data/gsd.conf.example");
+    REQUIRE(example.good());
+    std::string active;
+    int keys = 0;
+    for (std::string line; std::getline(example, line);) {
+        const bool setting = line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+                             line.find(' ', 2) == line.find(" = ");
+        if (setting && line.rfind("# socket", 0) != 0 && line.rfind("# cmm-nodes", 0) != 0) {
+            active += line.substr(2) + "\n";
+            ++keys;
+        }
+    }
+    CHECK(keys >= 10);
+    const TempFile config("gsd.conf", active);
+    PrivateGsd gsd({.args = {"--config", config.path()}});
+    LocalClient c("c", gsd);
+    CHECK(c.rc("node") == "HA_GS_OK");
+}
+
+#ifdef HA_GS_HAVE_LIBSYSTEMD
+namespace {
+
+/* The service manager's end of sd_notify: a datagram socket whose path goes
+ * to gsd in NOTIFY_SOCKET. */
+class NotifySocket {
+  public:
+    explicit NotifySocket(const std::string &path) : path_(path)
+    {
+        fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        REQUIRE(path.size() < sizeof address.sun_path);
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(bind(fd_, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0);
+    }
+    ~NotifySocket()
+    {
+        close(fd_);
+        unlink(path_.c_str());
+    }
+    NotifySocket(const NotifySocket &) = delete;
+    NotifySocket &operator=(const NotifySocket &) = delete;
+
+    /* The next message, or "" when none came within timeoutMs. */
+    std::string receive(int timeoutMs)
+    {
+        pollfd ready{fd_, POLLIN, 0};
+        if (poll(&ready, 1, timeoutMs) != 1)
+            return "";
+        char buffer[4096];
+        const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+        return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+    }
+
+  private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("daemon: gsd tells the service manager READY=1 once it serves, STOPPING=1 on SIGTERM")
+{
+    const TempFile dir("unused", "");
+    NotifySocket manager(dir.dir() + "/notify");
+    ScopedEnv notifySocket("NOTIFY_SOCKET", dir.dir() + "/notify");
+    PrivateGsd gsd;
+    const std::string ready = manager.receive(kWaitMs);
+    CHECK(ready.find("READY=1") != std::string::npos);
+    CHECK(ready.find("STATUS=serving " + gsd.endpoint()) != std::string::npos);
+    /* Ready means serving: a client gets in right away. */
+    {
+        LocalClient c("c", gsd);
+        CHECK(c.rc("node") == "HA_GS_OK");
+    }
+    CHECK(manager.receive(100).empty());
+    gsd.kill(SIGTERM);
+    const std::string stopping = manager.receive(kWaitMs);
+    CHECK(stopping.find("STOPPING=1") != std::string::npos);
+    const auto status = gsd.waitExit();
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+}
+
+TEST_CASE("daemon: a gsd that cannot start says why in its STATUS line")
+{
+    const TempFile dir("unused", "");
+    NotifySocket manager(dir.dir() + "/notify");
+    ScopedEnv notifySocket("NOTIFY_SOCKET", dir.dir() + "/notify");
+    const GsdRun run = runGsdOnce({"--socket", "tcp://127.0.0.1:1"}, 10000);
+    CHECK(WIFEXITED(run.status));
+    CHECK(WEXITSTATUS(run.status) != 0);
+    const std::string message = manager.receive(kWaitMs);
+    CHECK(message.find("STATUS=failed: ") != std::string::npos);
+    CHECK(message.find("READY=1") == std::string::npos);
+}
+#endif
