@@ -119,6 +119,20 @@ TEST_CASE("daemon: every key of the example configuration file is one gsd takes"
         }
     }
     CHECK(keys >= 10);
+    /* And the other way round: every option of gsd --help has its line. */
+    const GsdRun help = runGsdOnce({"--help"}, 10000);
+    REQUIRE_FALSE(help.timedOut);
+    for (size_t at = help.output.find("\n  --"); at != std::string::npos;
+         at = help.output.find("\n  --", at + 1)) {
+        const size_t start = at + 5;
+        const size_t end = help.output.find_first_of(" =\n", start);
+        const std::string name = help.output.substr(start, end - start);
+        if (name == "help" || name == "version" || name == "config")
+            continue;
+        const bool listed = active.find(name + " = ") != std::string::npos || name == "socket" ||
+                            name == "cmm-nodes";
+        CHECK_MESSAGE(listed, "gsd option --" << name << " is missing from data/gsd.conf.example");
+    }
     const TempFile config("gsd.conf", active);
     PrivateGsd gsd({.args = {"--config", config.path()}});
     LocalClient c("c", gsd);
