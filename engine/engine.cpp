@@ -1528,12 +1528,13 @@ std::string Engine::Impl::invariants() const
         if (g == groups.end() || !g->second.running || g->second.running->timer != timer)
             return "stale timer registered";
     }
-    for (const auto &[run, name] : deactivateRuns) {
-        auto g = groups.find(name);
+    for (const auto &entry : deactivateRuns) {
+        const DeactivateId run = entry.first;
+        auto g = groups.find(entry.second);
         if (g == groups.end() || !g->second.running ||
             std::none_of(g->second.running->deactivations.begin(),
                          g->second.running->deactivations.end(),
-                         [&](const Deactivation &d) { return d.run == run && d.outcome == 0; }))
+                         [run](const Deactivation &d) { return d.run == run && d.outcome == 0; }))
             return "stale deactivate run registered";
     }
     if (memory != stateMemory)

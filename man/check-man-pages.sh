@@ -14,7 +14,7 @@ for arg in "$@"; do
     case $arg in
     *.so | *.so.*)
         listing=$("$nm_tool" -D --defined-only "$arg")
-        for symbol in $(printf '%s\n' "$listing" | awk '$2 == "T" { print $3 }'); do
+        for symbol in $(printf '%s\n' "$listing" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }'); do
             if [ ! -f "$page_dir/$symbol.3" ]; then
                 echo "$arg exports $symbol, which has no page $symbol.3" >&2
                 status=1
