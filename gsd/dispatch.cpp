@@ -207,14 +207,21 @@ void Broker::Impl::onHello(const std::string &route, Connection &connection,
             pidfd =
                 broker::UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, connection.peer.pid, 0)));
     }
-    const bool gone = !pidfd || broker::processExited(pidfd);
+    bool gone = !pidfd || broker::processExited(pidfd);
     uint64_t process = broker::processIdentity(pidfd);
     if (process == 0)
         process = (uint64_t{1} << 63) | static_cast<uint64_t>(connection.peer.pid);
     const bool replacing = !gone && sessions.findByProcess(process, hello.kind) != nullptr;
-    int rc = admissionError(hello, connection, replacing);
-    if (rc == HA_GS_OK && gone)
+    /* A gone process is answered before anything else: the counter check
+     * reads memory by pid number (process_vm_readv, as gsd's user), and a
+     * reused pid would let the answer (mapped or not) tell the client about
+     * another process's memory. A process that exits during the read may
+     * have left its pid to another one as well: the answer is the same. */
+    int rc = gone ? HA_GS_CONNECT_FAILED : admissionError(hello, connection, replacing);
+    if (!gone && broker::processExited(pidfd)) {
+        gone = true;
         rc = HA_GS_CONNECT_FAILED;
+    }
     if (rc != HA_GS_OK) {
         refuse(broker::Refusal::Hello, spdlog::level::info,
                fmt::format("refused a client (pid {}, uid {}): rc {}{}", connection.peer.pid,

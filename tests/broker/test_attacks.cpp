@@ -796,6 +796,72 @@ TEST_CASE("attack 4: a connection is judged by the process that connected, not b
     CHECK(gsd.alive());
 }
 
+/* Found by the red team: the counter check of a Hello read memory by pid
+ * number before a gone process was refused, and answered BAD_PARAMETER for
+ * an address not mapped there, CONNECT_FAILED for a mapped one: a member
+ * could map the memory of any process that got the pid of its exited
+ * connecting process (a root daemon, a setuid program it started). */
+int mappedInEveryFork = 0;
+
+TEST_CASE("attack 4: a Hello with a counter from a gone process tells nothing of its pid's new owner")
+{
+    if (!runningAsRoot()) {
+        MESSAGE("needs root to change credentials and choose pids; skipped");
+        return;
+    }
+    GsdProcess gsd;
+    const gid_t users = usersGid();
+    int channel[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) == 0);
+    const pid_t attacker = spawn([&] {
+        if (!become(kNobody, {users}))
+            return 4;
+        const int fd = connectUnix(gsd.socketPath());
+        return fd >= 0 && sendFd(channel[1], fd) ? 0 : 5;
+    });
+    const int fd = receiveFd(channel[0]);
+    REQUIRE(fd >= 0);
+    REQUIRE(waitFor(attacker) == 0);
+    /* A root process, a fork of this one (so `mappedInEveryFork` is mapped
+     * there), now has the attacker's pid. */
+    int hold[2];
+    REQUIRE(pipe(hold) == 0);
+    const auto victimPid = spawnWithPid(attacker, [&] {
+        ::close(hold[1]);
+        char byte;
+        [[maybe_unused]] const ssize_t n = read(hold[0], &byte, 1);
+        return 0;
+    });
+    ::close(hold[0]);
+    if (!victimPid) {
+        MESSAGE("could not reuse the pid; not checked");
+    } else {
+        Zmtp handedOver(fd);
+        REQUIRE(handedOver.handshake() == "ready");
+        const uint64_t addresses[] = {reinterpret_cast<uintptr_t>(&mappedInEveryFork), 4096};
+        for (const uint64_t address : addresses) {
+            wire::Hello hello;
+            hello.responsivenessType = HA_GS_COUNTER_RESPONSIVENESS;
+            hello.responsivenessInterval = 1;
+            hello.responsivenessTimeLimit = 1;
+            hello.counterAddress = address;
+            hello.counterLength = sizeof mappedInEveryFork;
+            REQUIRE(handedOver.send(hello));
+            const auto welcome = handedOver.receive();
+            REQUIRE(welcome);
+            const auto decoded = wire::decodeServerMessage(*welcome);
+            REQUIRE(std::holds_alternative<wire::Welcome>(decoded));
+            CHECK(std::get<wire::Welcome>(decoded).rc == HA_GS_CONNECT_FAILED);
+        }
+    }
+    ::close(hold[1]);
+    if (victimPid)
+        CHECK(waitFor(*victimPid) == 0);
+    ::close(channel[0]);
+    ::close(channel[1]);
+    CHECK(gsd.alive());
+}
+
 TEST_CASE("attack 5: a routing id taken over by another user does not reach the session")
 {
     if (!runningAsRoot()) {
