@@ -48,6 +48,7 @@ struct Connection {
      * Hello, an ended session). */
     std::chrono::steady_clock::time_point closeAt;
     uint64_t closeTimer = 0; /* the broker's timer for closeAt, 0: none */
+    bool hadSession = false; /* a Hello was admitted: no second session */
     bool refused = false;    /* gsd refused its Hello or its input */
     bool closing = false;    /* shut down: only its DISCONNECTED is awaited */
     std::string endedReason; /* why its session ended, for its later messages */

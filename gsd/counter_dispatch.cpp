@@ -30,32 +30,39 @@ int Broker::Impl::counterAdmissionError(const wire::Hello &hello,
     broker::readCounter(peer.pid, hello.counterAddress, hello.counterLength, error);
     if (error == 0)
         return HA_GS_OK;
-    spdlog::info("cannot read the responsiveness counter of pid {}: {}", peer.pid,
-                 std::strerror(error));
+    /* At debug: the refused Hello is logged (summarised) by the caller. */
+    spdlog::debug("cannot read the responsiveness counter of pid {}: {}", peer.pid,
+                  std::strerror(error));
     return error == EFAULT ? HA_GS_BAD_PARAMETER : HA_GS_NOT_SUPPORTED;
 }
 
 void Broker::Impl::onCounterCheck(const broker::CounterCheckDue &due)
 {
-    const broker::Session *session = sessions.find(due.client);
+    broker::Session *session = sessions.find(due.client);
     if (!session)
+        return;
+    const auto now = Clock::now();
+    session->checkTimer = timers.start(now + std::chrono::seconds(session->counterInterval), due);
+    /* Bounded like pings (Session::kMaxChecksUnderWay). */
+    if (session->deadlineTimers.size() >= broker::Session::kMaxChecksUnderWay)
         return;
     int error = 0;
     std::string reading = broker::readCounter(session->peer.pid, session->counterAddress,
                                               session->counterLength, error);
-    const auto now = Clock::now();
-    timers.start(now + std::chrono::seconds(session->counterInterval), due);
     /* A failed read (the process is exiting: its pidfd ends the session)
      * is left to the verdict, which reads again. */
-    timers.start(now + std::chrono::seconds(session->counterLimit),
-                 broker::CounterVerdictDue{due.client, std::move(reading)});
+    session->deadlineTimers.push_back(
+        timers.start(now + std::chrono::seconds(session->counterLimit),
+                     broker::CounterVerdictDue{due.client, std::move(reading)}));
 }
 
 void Broker::Impl::onCounterVerdict(const broker::CounterVerdictDue &due)
 {
-    const broker::Session *session = sessions.find(due.client);
+    broker::Session *session = sessions.find(due.client);
     if (!session)
         return;
+    if (!session->deadlineTimers.empty())
+        session->deadlineTimers.pop_front();
     int error = 0;
     const std::string now = broker::readCounter(session->peer.pid, session->counterAddress,
                                                 session->counterLength, error);

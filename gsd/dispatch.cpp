@@ -127,14 +127,10 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
         return onHello(route, *connection, *hello);
 
     if (!session) {
-        /* A client reading what was queued before its session ended
-         * acknowledges it as it goes: that frees the connection's window,
-         * and needs no answer. */
-        if (const auto *ack = std::get_if<wire::Ack>(&message))
-            if (broker::SendWindow *window = sessions.endedWindow(route)) {
-                window->acknowledge(ack->key);
-                return;
-            }
+        /* A client still reading what was queued before its session ended
+         * acknowledges it: nothing to answer, its connection is closing. */
+        if (std::holds_alternative<wire::Ack>(message))
+            return;
         return sayBye(route,
                       connection->endedReason.empty() ? "no session" : connection->endedReason);
     }
@@ -193,9 +189,16 @@ void Broker::Impl::onHello(const std::string &route, Connection &connection,
      * still owed to it included. */
     if (owedByes.erase(route) != 0)
         std::erase(owedOrder, route);
+    /* One session per connection: a connection is the credentials of the
+     * process that opened it, and a process that inherited it (a forked
+     * child that dropped its privileges) must not open a session of its
+     * own with them once the opener's session ended or while it runs. A
+     * client opens a connection for each session (libha_gs for each
+     * ha_gs_init, libcgha_cmm for each connection); a refused Hello may be
+     * tried again until the connection is closed. */
+    if (connection.hadSession)
+        return protocolError(connection, route, "a second session on one connection");
     const ConnectionId id = connection.id;
-    if (connection.client != 0)
-        endSession(connection.client, "session ended: hello on the same connection", false);
 
     /* The process that connected (not whoever has its pid number now): its
      * pidfd from the socket. Kernels without SO_PEERPIDFD (before 6.5) get
@@ -309,28 +312,25 @@ void Broker::Impl::admit(const std::string &route, Connection &connection,
     fresh.batches = hello.batches;
     fresh.packs = hello.batches && hello.packs;
     fresh.deactivateScript = hello.deactivateScript.value_or("");
-    /* The connection's window, if a session on it ended before: what was
-     * queued for that one may still be there. */
-    if (const broker::SendWindow *previousWindow = sessions.endedWindow(route))
-        fresh.window = *previousWindow;
-    else
-        fresh.window = broker::SendWindow(config.sendQueueBytes);
+    fresh.window = broker::SendWindow(config.sendQueueBytes);
     mine->client = client;
+    mine->hadSession = true;
     mine->endedReason.clear();
     Session &session = sessions.add(std::move(fresh));
     if (hello.responsivenessType == HA_GS_PING_RESPONSIVENESS) {
         session.pingInterval = hello.responsivenessInterval;
         session.pingLimit = hello.responsivenessTimeLimit;
-        timers.start(Clock::now() + std::chrono::seconds(session.pingInterval),
-                     broker::PingDue{client});
+        session.checkTimer = timers.start(Clock::now() + std::chrono::seconds(session.pingInterval),
+                                          broker::PingDue{client});
     }
     if (hello.responsivenessType == HA_GS_COUNTER_RESPONSIVENESS) {
         session.counterAddress = hello.counterAddress;
         session.counterLength = hello.counterLength;
         session.counterInterval = hello.responsivenessInterval;
         session.counterLimit = hello.responsivenessTimeLimit;
-        timers.start(Clock::now() + std::chrono::seconds(session.counterInterval),
-                     broker::CounterCheckDue{client});
+        session.checkTimer =
+            timers.start(Clock::now() + std::chrono::seconds(session.counterInterval),
+                         broker::CounterCheckDue{client});
     }
     spdlog::debug("{} connected", peerName(session));
     feed(ClientHello{client, !session.deactivateScript.empty()});
@@ -361,17 +361,30 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
                        Session *session = sessions.find(due.client);
                        if (!session)
                            return;
+                       const auto now = Clock::now();
+                       session->checkTimer =
+                           timers.start(now + std::chrono::seconds(session->pingInterval), due);
+                       /* A client that has not answered the last pings gets
+                        * no more until they are answered or their limit
+                        * passes: what a session holds stays bounded. */
+                       if (session->deadlineTimers.size() >= Session::kMaxChecksUnderWay)
+                           return;
                        const uint64_t seq = session->nextPing++;
                        session->unanswered.insert(seq);
-                       const auto now = Clock::now();
-                       timers.start(now + std::chrono::seconds(session->pingLimit),
-                                    broker::PongDue{due.client, seq});
-                       timers.start(now + std::chrono::seconds(session->pingInterval), due);
+                       session->deadlineTimers.push_back(
+                           timers.start(now + std::chrono::seconds(session->pingLimit),
+                                        broker::PongDue{due.client, seq}));
                        deliver(due.client, {wire::encode(wire::ServerMessage{wire::Ping{seq}})});
                    },
                    [&](const broker::PongDue &due) {
                        Session *session = sessions.find(due.client);
-                       if (!session || session->unanswered.erase(due.seq) == 0)
+                       if (!session)
+                           return;
+                       /* Deadlines of one session have one duration: they
+                        * fire in the order they were started. */
+                       if (!session->deadlineTimers.empty())
+                           session->deadlineTimers.pop_front();
+                       if (session->unanswered.erase(due.seq) == 0)
                            return;
                        spdlog::info("{} did not answer ping {} within {} s", peerName(*session),
                                     due.seq, session->pingLimit);
@@ -648,7 +661,13 @@ void Broker::Impl::sendFailed(ClientId client, int error)
     if (!session)
         return;
     const std::string reason = sendFailure(error);
-    spdlog::warn("{}: {}", peerName(*session), reason);
+    /* A client can make itself a slow consumer at will (a Hello per
+     * connection, never reading): summarised like the other refusals. */
+    if (error == EAGAIN)
+        refuse(broker::Refusal::SlowConsumer, spdlog::level::warn,
+               fmt::format("{}: {}", peerName(*session), reason));
+    else
+        spdlog::warn("{}: {}", peerName(*session), reason);
     /* A slow consumer is owed a Bye for when it reads again; a vanished
      * peer is not. */
     endSession(client, reason, error == EAGAIN);
@@ -740,10 +759,12 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
     if (!session)
         return;
     pids.unwatch(session->pidfd);
+    timers.cancel(session->checkTimer);
+    for (const uint64_t timer : session->deadlineTimers)
+        timers.cancel(timer);
     std::erase(cmmRegistered, client);
     if (bye)
         sayBye(session->route, reason);
-    sessions.rememberEnded(session->route, reason, std::move(session->window));
     /* Its connection goes too, once its last messages (a Bye) had a moment
      * to leave: what stays queued for an ended session is freed. */
     if (Connection *connection = connections.find(session->connection)) {

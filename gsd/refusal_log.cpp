@@ -19,6 +19,8 @@ const char *kindName(Refusal kind)
         return "message from another connection";
     case Refusal::ProtocolError:
         return "protocol error";
+    case Refusal::SlowConsumer:
+        return "slow consumer";
     case Refusal::Count:
         break;
     }

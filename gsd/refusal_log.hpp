@@ -25,6 +25,7 @@ enum class Refusal {
     Silent,          /* a connection closed for not saying Hello in time */
     ForeignMessage,  /* a message not from its session's connection */
     ProtocolError,   /* an undecodable message */
+    SlowConsumer,    /* a session ended because its queue was full */
     Count
 };
 

@@ -59,28 +59,4 @@ std::vector<ClientId> SessionTable::ids() const
     return out;
 }
 
-void SessionTable::rememberEnded(const std::string &route, std::string reason, SendWindow window)
-{
-    if (ended_.insert_or_assign(route, Ended{std::move(reason), std::move(window)}).second)
-        endedOrder_.push_back(route);
-    while (endedOrder_.size() > kEndedMemory) {
-        ended_.erase(endedOrder_.front());
-        endedOrder_.pop_front();
-    }
-}
-
-std::optional<std::string> SessionTable::endedReason(const std::string &route) const
-{
-    const auto it = ended_.find(route);
-    if (it == ended_.end())
-        return std::nullopt;
-    return it->second.reason;
-}
-
-SendWindow *SessionTable::endedWindow(const std::string &route)
-{
-    const auto it = ended_.find(route);
-    return it == ended_.end() ? nullptr : &it->second.window;
-}
-
 } // namespace gs::broker

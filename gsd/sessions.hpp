@@ -35,14 +35,21 @@ struct Session {
     int pingLimit = 0;       /* seconds to answer a ping */
     uint64_t nextPing = 1;
     std::set<uint64_t> unanswered; /* pings sent and not yet answered */
-    int kind = 0;                  /* wire::kSessionGsapi or wire::kSessionCmm */
-    bool cmmRegistered = false;    /* CMM session with cmm_cmc_register in force */
-    RequestBucket requests;        /* --max-request-rate, --request-burst */
-    uint64_t refusedRequests = 0;  /* refused by the rate limit, for the log */
-    bool batches = false;          /* Hello.batches: several messages per ZeroMQ message */
-    bool packs = false;            /* Hello.packs (with batches): several messages per frame */
-    size_t outbox = kNoOutbox;     /* index of its outbox in the broker while it has one */
-    std::string deactivateScript;  /* Hello.deactivateScript; empty: none */
+    /* Its responsiveness timers, cancelled when it ends: the recurring
+     * check (PingDue or CounterCheckDue), and the deadlines of the checks
+     * under way (PongDue or CounterVerdictDue, oldest first; at most
+     * kMaxChecksUnderWay). */
+    uint64_t checkTimer = 0;
+    std::deque<uint64_t> deadlineTimers;
+    static constexpr size_t kMaxChecksUnderWay = 8;
+    int kind = 0;                 /* wire::kSessionGsapi or wire::kSessionCmm */
+    bool cmmRegistered = false;   /* CMM session with cmm_cmc_register in force */
+    RequestBucket requests;       /* --max-request-rate, --request-burst */
+    uint64_t refusedRequests = 0; /* refused by the rate limit, for the log */
+    bool batches = false;         /* Hello.batches: several messages per ZeroMQ message */
+    bool packs = false;           /* Hello.packs (with batches): several messages per frame */
+    size_t outbox = kNoOutbox;    /* index of its outbox in the broker while it has one */
+    std::string deactivateScript; /* Hello.deactivateScript; empty: none */
     /* HA_GS_COUNTER_RESPONSIVENESS: the counter in the client's memory and
      * the check's timing (seconds); interval 0: no counter checks. */
     uint64_t counterAddress = 0;
@@ -69,26 +76,10 @@ class SessionTable {
     size_t size() const { return sessions_.size(); }
     std::vector<ClientId> ids() const;
 
-    /* Consulted only for routes without a live session. The window is the
-     * connection's: what was queued for the ended session stays queued
-     * while the connection is open, so a new session on the same
-     * connection starts from it, and Acks keep freeing it meanwhile. */
-    void rememberEnded(const std::string &route, std::string reason, SendWindow window);
-    std::optional<std::string> endedReason(const std::string &route) const;
-    SendWindow *endedWindow(const std::string &route);
-
   private:
-    static constexpr size_t kEndedMemory = 4096;
-
     std::unordered_map<ClientId, Session> sessions_;
     std::unordered_map<std::string, ClientId> byRoute_;
     std::map<std::pair<uint64_t, int>, ClientId> byProcess_;
-    struct Ended {
-        std::string reason;
-        SendWindow window;
-    };
-    std::unordered_map<std::string, Ended> ended_;
-    std::deque<std::string> endedOrder_;
 };
 
 } // namespace gs::broker

@@ -718,6 +718,44 @@ TEST_CASE("a foreign domain is refused and leaves no session")
     CHECK(client.awaitBye() == "no session");
 }
 
+TEST_CASE("one session per connection: a second Hello on it is a protocol error")
+{
+    /* A process that inherited a connection (a forked child that dropped
+     * its privileges) must not open a session with the credentials of the
+     * process that connected: not while that session runs, nor after it
+     * ended (issue 10, red-team finding: a deactivate script run as root). */
+    TestBroker broker;
+    const std::string refused = "protocol error: a second session on one connection";
+    {
+        RawClient client(broker.endpoint);
+        REQUIRE(client.hello().rc == HA_GS_OK);
+        REQUIRE(join(client, "kept", 1) != 0);
+        client.send(wire::Hello{});
+        CHECK(client.awaitBye() == refused);
+        CHECK_FALSE(client.request(UnsubscribeRequest{1}));
+    }
+    {
+        RawClient client(broker.endpoint);
+        REQUIRE(client.hello().rc == HA_GS_OK);
+        client.send(wire::Quit{});
+        wire::Hello again;
+        again.deactivateScript = "/bin/true";
+        client.send(again);
+        CHECK(client.awaitBye() == refused);
+    }
+    /* A refused Hello may be tried again, and a new connection is served. */
+    {
+        RawClient client(broker.endpoint);
+        wire::Hello wrong;
+        wrong.domain = "elsewhere";
+        CHECK(client.hello(wrong).rc == HA_GS_DOMAIN_NOT_RECOG);
+        CHECK(client.hello().rc == HA_GS_OK);
+    }
+    RawClient fresh(broker.endpoint);
+    CHECK(fresh.hello().rc == HA_GS_OK);
+    CHECK(join(fresh, "kept", 2) != 0);
+}
+
 TEST_CASE("bad hello parameters are refused")
 {
     TestBroker broker;
@@ -743,11 +781,12 @@ TEST_CASE("bad hello parameters are refused")
 TEST_CASE("hello: deactivate script paths and responsiveness counters are checked")
 {
     TestBroker broker;
-    RawClient client(broker.endpoint);
+    /* A connection for each Hello: an admitted one is the connection's only
+     * session. */
     const auto scriptRc = [&](const std::string &path) {
         wire::Hello hello;
         hello.deactivateScript = path;
-        return client.hello(hello).rc;
+        return RawClient(broker.endpoint).hello(hello).rc;
     };
     CHECK(scriptRc("") == HA_GS_BAD_PARAMETER);
     CHECK(scriptRc("relative.sh") == HA_GS_BAD_PARAMETER);
@@ -764,7 +803,7 @@ TEST_CASE("hello: deactivate script paths and responsiveness counters are checke
                           interval, limit};
         hello.counterAddress = address;
         hello.counterLength = length;
-        return client.hello(hello).rc;
+        return RawClient(broker.endpoint).hello(hello).rc;
     };
     const auto here = reinterpret_cast<uintptr_t>(&counter);
     CHECK(counterRc(here, sizeof counter) == HA_GS_OK);
@@ -1409,8 +1448,8 @@ TEST_CASE("send queues: a batching client that never reads loses its session onc
     CHECK(join(bystander, "after", 1) != 0);
 }
 
-TEST_CASE("send queues: one process repeating the attack on new connections, and again on the same "
-          "one, is bounded per connection")
+TEST_CASE("send queues: one process repeating the attack on new connections is bounded per "
+          "connection, and its full connection takes no second Hello")
 {
     constexpr uint64_t kWindow = 4u << 20;
     BrokerConfig config;
@@ -1434,16 +1473,17 @@ TEST_CASE("send queues: one process repeating the attack on new connections, and
             if (!parent.hear(60s))
                 return 4;
         }
-        /* A new session on the last connection, whose queue is still full,
-         * without reading anything. */
+        /* A second session on the last connection, whose queue is still
+         * full, without reading anything: one Hello per connection. */
         RawClient &last = connections.back();
         last.send(batchingHello());
         last.send(wire::Req{77, joinRequest("flood", 13)});
         parent.say("again");
         if (!parent.hear(60s))
             return 5;
-        /* Now read that connection: the state changes the new session was
-         * sent come after its Welcome (the first Welcome was read above). */
+        /* Now read what is left of that connection (gsd closes it a moment
+         * after refusing the Hello): no second Welcome, no state change for
+         * a second session (the first Welcome was read above). */
         int welcomes = 0, changes = 0;
         while (auto in = last.await([](const Incoming &) { return true; }, 2s)) {
             if (std::holds_alternative<wire::Welcome>(in->message))
@@ -1466,9 +1506,8 @@ TEST_CASE("send queues: one process repeating the attack on new connections, and
         victim.channel().say("next");
     }
     REQUIRE(victim.channel().hear() == "again");
-    /* The connection's window still holds what the ended session left: the
-     * new session is dropped at its first large message (a fresh window would
-     * have taken 30 changes). */
+    /* No session 13 exists to be sent anything (a fresh one on the full
+     * connection would have taken 30 changes). */
     flooder.channel().say("flood 100 13");
     REQUIRE(flooder.channel().hear(60s));
     const long grown = peak.stop() - before;
@@ -1476,7 +1515,7 @@ TEST_CASE("send queues: one process repeating the attack on new connections, and
     const auto seen = victim.channel().hear(30s);
     REQUIRE(seen);
     CAPTURE(*seen);
-    CHECK(*seen == "welcomes 1 changes 0");
+    CHECK(*seen == "welcomes 0 changes 0");
     MESSAGE("three connections of "
             << (kWindow >> 10) << " KiB windows: gsd's VmRSS grew by at most " << grown << " KiB");
     if (kMemoryMeasurable)
@@ -2295,10 +2334,11 @@ TEST_CASE("hostile input: wrong types, foreign tokens, stray votes, requests aft
         };
         for (const json &document : documents) {
             CAPTURE(document.dump());
-            client.sendFrames({msgpack(document)});
-            CHECK(startsWith(client.awaitBye(), "protocol error: "));
-            /* The connection may start over. */
-            REQUIRE(client.hello().rc == HA_GS_OK);
+            /* One session per connection: each document gets a fresh one. */
+            RawClient fresh(broker.endpoint);
+            REQUIRE(fresh.hello().rc == HA_GS_OK);
+            fresh.sendFrames({msgpack(document)});
+            CHECK(startsWith(fresh.awaitBye(), "protocol error: "));
         }
     }
 
