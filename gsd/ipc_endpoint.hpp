@@ -52,6 +52,14 @@ class IpcEndpoint {
     };
     SocketMode socketMode() const { return {}; }
 
+    /* What to bind: the socket's name in the checked directory, reached
+     * through its descriptor (/proc/self/fd/N/name), so that nothing done
+     * to the path after the checks can make libzmq unlink or bind
+     * elsewhere; clients connect by the path, which leads to the same
+     * directory. Without /proc (or if that name is too long for a Unix
+     * socket) the endpoint itself, whose links were checked. */
+    std::string bindEndpoint() const;
+
     /* Once bound: checks that the path holds gsd's socket, mode 0666. */
     void bound();
 
