@@ -120,7 +120,7 @@ Broker::Impl::Impl(BrokerConfig cfg)
     }
     try {
         const auto mode = endpoint.socketMode();
-        router.bind(config.endpoint);
+        router.bind(endpoint.bindEndpoint());
     } catch (const zmq::error_t &error) {
         throw BrokerError(BrokerError::Kind::System,
                           "cannot bind " + config.endpoint + ": " + error.what());

@@ -4,8 +4,11 @@
 #include "common/endpoint.hpp"
 #include "gsd/broker.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -31,24 +34,6 @@ std::string octal(mode_t mode)
     return text;
 }
 
-/* mkdir -p; directories it creates get mode 0755 whatever the umask. The
- * mode is set through a descriptor opened without following a symbolic
- * link: by path, a link swapped in after the mkdir would be followed. */
-void makeDirectories(const std::string &directory)
-{
-    for (size_t slash = 1; slash != std::string::npos;) {
-        slash = directory.find('/', slash + 1);
-        const std::string prefix = directory.substr(0, slash);
-        if (mkdir(prefix.c_str(), 0755) == 0) {
-            UniqueFd created(open(prefix.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!created || fchmod(created.get(), 0755) != 0)
-                systemError("cannot set the mode of directory " + prefix, errno);
-        } else if (errno != EEXIST) {
-            systemError("cannot create directory " + prefix, errno);
-        }
-    }
-}
-
 /* Nobody but root and gsd's user may replace what is in `info`'s directory:
  * it is theirs, and others cannot write it, or only with the sticky bit
  * (then they cannot rename or remove entries they do not own). */
@@ -58,24 +43,146 @@ bool othersCannotReplace(const struct stat &info)
            ((info.st_mode & (S_IWGRP | S_IWOTH)) == 0 || (info.st_mode & S_ISVTX) != 0);
 }
 
-/* Opens the socket's directory and checks it and its ancestors (walking
- * ".." from the open directory, so the check is about the directory gsd
- * uses, whatever the path's symbolic links). */
+const char *const kWhy =
+    ": whoever may write it could replace gsd's socket or hold its lock file; use a directory "
+    "that gsd's user owns and nobody else may write";
+
+/* The components of `path`, in order; empty ones and "." dropped. */
+std::deque<std::string> components(const std::string &path)
+{
+    std::deque<std::string> names;
+    for (size_t begin = 0; begin <= path.size();) {
+        size_t end = path.find('/', begin);
+        if (end == std::string::npos)
+            end = path.size();
+        std::string name = path.substr(begin, end - begin);
+        if (!name.empty() && name != ".")
+            names.push_back(std::move(name));
+        begin = end + 1;
+    }
+    return names;
+}
+
+std::string joined(const std::string &directory, const std::string &name)
+{
+    return directory == "/" ? "/" + name : directory + "/" + name;
+}
+
+/* The target of the symbolic link opened (O_PATH | O_NOFOLLOW) as `link`. */
+std::string linkTarget(int link, const std::string &where)
+{
+    std::string target(PATH_MAX, '\0');
+    const ssize_t length = readlinkat(link, "", target.data(), target.size());
+    if (length < 0)
+        systemError("cannot read symbolic link " + where, errno);
+    target.resize(static_cast<size_t>(length));
+    return target;
+}
+
+/* A symbolic link on the way to the socket must be one that only root and
+ * gsd's user can change or replace: theirs, in a directory nobody else may
+ * write (the sticky bit does not help: it lets a link's owner replace it).
+ * Otherwise its owner could point it elsewhere once gsd has checked the
+ * directory it led to, and clients would reach whatever socket it then
+ * leads to. */
+void checkLink(const struct stat &link, const struct stat &directory, const std::string &where,
+               const std::string &directoryName)
+{
+    const std::string why = ": whoever may change or replace it could send gsd's clients to "
+                            "another socket; use a path whose links belong to root or gsd's user";
+    if (link.st_uid != 0 && link.st_uid != geteuid())
+        refuse("symbolic link " + where + " on the socket path belongs to uid " +
+               std::to_string(link.st_uid) + ", not to root or gsd's uid " +
+               std::to_string(geteuid()) + why);
+    if ((directory.st_uid != 0 && directory.st_uid != geteuid()) ||
+        (directory.st_mode & (S_IWGRP | S_IWOTH)))
+        refuse("symbolic link " + where + " on the socket path is in directory " + directoryName +
+               " (uid " + std::to_string(directory.st_uid) + ", mode " + octal(directory.st_mode) +
+               ") that users other than root and gsd's may write" + why);
+}
+
+/* Walks `path` one component at a time from "/", never following a link
+ * unchecked, creating missing directories (mode 0755 whatever the umask,
+ * so clients of other users can reach the socket) and checking every
+ * directory looked into and every symbolic link met; returns the directory
+ * it leads to, opened. */
+UniqueFd walkToDirectory(const std::string &path)
+{
+    constexpr int kMaxLinks = 40; /* as the kernel's path resolution */
+    std::deque<std::string> pending = components(path);
+    UniqueFd current(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    std::string where = "/";
+    int links = 0;
+    while (current && !pending.empty()) {
+        const std::string name = std::move(pending.front());
+        pending.pop_front();
+        struct stat here {};
+        if (fstat(current.get(), &here) != 0)
+            systemError("cannot inspect directory " + where, errno);
+        if (name == "..") {
+            current.reset(openat(current.get(), "..", O_PATH | O_DIRECTORY | O_CLOEXEC));
+            where = where == "/" ? "/" : where.substr(0, std::max<size_t>(where.rfind('/'), 1));
+            continue;
+        }
+        if (!othersCannotReplace(here))
+            refuse("a directory above the socket directory (" + where + ", uid " +
+                   std::to_string(here.st_uid) + ", mode " + octal(here.st_mode) +
+                   ") lets users other than root and gsd's rename the socket directory" + kWhy);
+        const std::string next = joined(where, name);
+        UniqueFd entry(openat(current.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (!entry && errno == ENOENT) {
+            if (mkdirat(current.get(), name.c_str(), 0755) == 0) {
+                UniqueFd created(openat(current.get(), name.c_str(),
+                                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                if (!created || fchmod(created.get(), 0755) != 0)
+                    systemError("cannot set the mode of directory " + next, errno);
+            } else if (errno != EEXIST) {
+                systemError("cannot create directory " + next, errno);
+            }
+            pending.push_front(name); /* look again at what is there now */
+            continue;
+        }
+        if (!entry)
+            systemError("cannot open " + next, errno);
+        struct stat info {};
+        if (fstat(entry.get(), &info) != 0)
+            systemError("cannot inspect " + next, errno);
+        if (S_ISLNK(info.st_mode)) {
+            if (++links > kMaxLinks)
+                refuse("too many symbolic links on the socket path " + path);
+            checkLink(info, here, next, where);
+            const std::string target = linkTarget(entry.get(), next);
+            auto names = components(target);
+            pending.insert(pending.begin(), names.begin(), names.end());
+            if (!target.empty() && target.front() == '/') {
+                current.reset(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+                where = "/";
+            }
+            continue;
+        }
+        if (!S_ISDIR(info.st_mode))
+            refuse(next + " on the socket path " + path + " is not a directory");
+        current = std::move(entry);
+        where = next;
+    }
+    if (!current)
+        systemError("cannot open the directories of " + path, errno);
+    UniqueFd directory(openat(current.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directory)
+        systemError("cannot open socket directory " + path, errno);
+    return directory;
+}
+
+/* Opens the socket's directory (above) and checks it and its ancestors
+ * (walking ".." from the open directory, so the check is also about the
+ * directory gsd uses, whatever trusted links led to it). */
 UniqueFd openSocketDirectory(const std::string &path)
 {
-    UniqueFd directory(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!directory) {
-        if (errno == ELOOP || errno == ENOTDIR)
-            refuse("socket directory " + path +
-                   " is not a directory (a symbolic link?): gsd uses only a directory it owns");
-        systemError("cannot open socket directory " + path, errno);
-    }
+    UniqueFd directory = walkToDirectory(path);
     struct stat info {};
     if (fstat(directory.get(), &info) != 0)
         systemError("cannot inspect socket directory " + path, errno);
-    const std::string why =
-        ": whoever may write it could replace gsd's socket or hold its lock file; use a directory "
-        "that gsd's user owns and nobody else may write";
+    const std::string why = kWhy;
     if (info.st_uid != geteuid())
         refuse("socket directory " + path + " belongs to uid " + std::to_string(info.st_uid) +
                ", not to gsd's uid " + std::to_string(geteuid()) + why);
@@ -136,8 +243,6 @@ IpcEndpoint::IpcEndpoint(std::string endpoint) : endpoint_(std::move(endpoint))
     directoryPath_ = slash > 0 ? path_.substr(0, slash) : "/";
     socketName_ = path_.substr(slash + 1);
     lockName_ = socketName_ + ".lock";
-    if (slash > 0)
-        makeDirectories(directoryPath_);
     directory_ = openSocketDirectory(directoryPath_);
 
     /* A gsd that shuts down unlinks the lock file while holding the lock; a
@@ -179,6 +284,19 @@ IpcEndpoint::SocketMode::SocketMode() : previous_(umask(0111)) {}
 IpcEndpoint::SocketMode::~SocketMode()
 {
     umask(previous_);
+}
+
+std::string IpcEndpoint::bindEndpoint() const
+{
+    const std::string directory = "/proc/self/fd/" + std::to_string(directory_.get());
+    const std::string socket = directory + "/" + socketName_;
+    struct stat named {
+    }, opened{};
+    if (socket.size() < sizeof(sockaddr_un{}.sun_path) && stat(directory.c_str(), &named) == 0 &&
+        fstat(directory_.get(), &opened) == 0 && named.st_dev == opened.st_dev &&
+        named.st_ino == opened.st_ino)
+        return "ipc://" + socket;
+    return endpoint_;
 }
 
 void IpcEndpoint::bound()

@@ -10,9 +10,11 @@
  * Whoever can write the socket's directory can replace the socket, hold or
  * plant the lock file, or swap in a symbolic link for gsd (often root) to
  * follow. So gsd uses only a directory that it owns and that nobody else
- * may write, under ancestors nobody else may rename it in, and it names
- * files only relative to that directory, never following a symbolic link
- * (docs/security.md, "The socket directory, the socket and the lock file").
+ * may write, under ancestors nobody else may rename it in, reached only
+ * through symbolic links that nobody else may change or replace, and it
+ * names files only relative to that directory, never following a symbolic
+ * link (docs/security.md, "The socket directory, the socket and the lock
+ * file").
  */
 #pragma once
 
@@ -25,9 +27,11 @@ namespace gs::broker {
 
 class IpcEndpoint {
   public:
-    /* Validates the endpoint, creates missing directories (mode 0755 so
-     * clients of other users can reach the socket), checks the directory
-     * (above) and takes the lock. Throws gs::BrokerError. */
+    /* Validates the endpoint, walks its path from "/" checking every
+     * directory and symbolic link on the way and creating missing
+     * directories (mode 0755 so clients of other users can reach the
+     * socket), checks the directory (above) and takes the lock. Throws
+     * gs::BrokerError. */
     explicit IpcEndpoint(std::string endpoint);
     ~IpcEndpoint();
     IpcEndpoint(const IpcEndpoint &) = delete;
@@ -51,6 +55,14 @@ class IpcEndpoint {
         mode_t previous_;
     };
     SocketMode socketMode() const { return {}; }
+
+    /* What to bind: the socket's name in the checked directory, reached
+     * through its descriptor (/proc/self/fd/N/name), so that nothing done
+     * to the path after the checks can make libzmq unlink or bind
+     * elsewhere; clients connect by the path, which leads to the same
+     * directory. Without /proc (or if that name is too long for a Unix
+     * socket) the endpoint itself, whose links were checked. */
+    std::string bindEndpoint() const;
 
     /* Once bound: checks that the path holds gsd's socket, mode 0666. */
     void bound();
