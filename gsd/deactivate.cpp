@@ -316,7 +316,7 @@ bool DeactivateRunner::start(DeactivateId run, const DeactivateJob &job, std::st
     const std::vector<char *> argv = pointers(args);
     const std::vector<char *> envp = pointers(env);
     int refusalPipe[2];
-    if (pipe2(refusalPipe, O_CLOEXEC) != 0) {
+    if (pipe2(refusalPipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         error = std::string("pipe: ") + std::strerror(errno);
         return false;
     }
