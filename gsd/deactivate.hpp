@@ -6,13 +6,22 @@
  * pidfd in one epoll set that the broker polls, and its end is reported as
  * an outcome the broker feeds to the engine (DeactivateFinished). The time
  * limit is the engine's: when it passes, the engine asks for the script to
- * be stopped, and the runner kills the script's process group.
+ * be stopped, and the runner kills the script's process group. The script
+ * is its own session and process group; the outcome is its first process's
+ * exit status, and whatever it leaves behind is killed with the group when
+ * the limit passes (or at once when the group is found empty, it is let go).
+ *
+ * Before it executes anything, the child, already the client's user, opens
+ * the script without following a final symbolic link and checks the file
+ * and every directory above it (see docs/security.md); it then executes
+ * that very file (fexecve). A refused script reports why through a pipe.
  */
 #pragma once
 
 #include "engine/engine.hpp"
 #include "gsd/unique_fd.hpp"
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <sys/types.h>
@@ -32,6 +41,17 @@ struct DeactivateJob {
     std::string flag;
     int instance = 0;
     int node = 0;
+    int seconds = 0; /* the expel's time limit */
+};
+
+/* One run that ended: its outcome, and why the script was not executed
+ * (empty when it was). */
+struct DeactivateEnd {
+    DeactivateId run = 0;
+    uint32_t outcome = 0; /* HA_GS_DEACTIVATE_SUCCESSFUL or _UNSUCCESSFUL */
+    std::string script;
+    std::string refusal;
+    bool operator==(const DeactivateEnd &) const = default;
 };
 
 class DeactivateRunner {
@@ -52,23 +72,35 @@ class DeactivateRunner {
     /* Kills the run's process group; its end is not reported. */
     void stop(DeactivateId run);
 
-    /* Kills every running script (gsd is shutting down). */
+    /* Kills every script and what it left behind (gsd is shutting down). */
     void stopAll();
 
-    /* Runs that ended since the last call, each with its outcome
-     * (HA_GS_DEACTIVATE_SUCCESSFUL or HA_GS_DEACTIVATE_UNSUCCESSFUL). */
-    std::vector<std::pair<DeactivateId, uint32_t>> finished();
+    /* Runs whose first process ended since the last call, each with its
+     * outcome; also kills the groups whose limit passed and lets go of
+     * the groups found empty. */
+    std::vector<DeactivateEnd> finished();
 
-    size_t running() const { return children_.size(); }
+    /* Runs whose process group gsd still watches. */
+    size_t running() const { return runs_.size(); }
 
   private:
-    struct Child {
-        pid_t pid = 0;
+    using Clock = std::chrono::steady_clock;
+    struct Run {
+        pid_t pid = 0;       /* the first process, also the group's id */
+        bool reaped = false; /* the first process ended and was reaped */
         UniqueFd pidfd;
+        UniqueFd refusal;     /* read end: why the child did not execute the script */
         bool stopped = false; /* killed at the engine's request: not reported */
+        Clock::time_point deadline;
+        std::string script;
+        uid_t uid = 0;
     };
+    void killGroup(const Run &run);
+    void sweep(); /* kills expired groups, forgets empty ones */
+    void armSweep();
     UniqueFd epoll_;
-    std::map<DeactivateId, Child> children_;
+    UniqueFd sweepTimer_;
+    std::map<DeactivateId, Run> runs_;
 };
 
 /* Whether gsd may run a script as `uid`: it is root, or it is that user. */

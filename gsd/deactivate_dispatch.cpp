@@ -29,6 +29,7 @@ void Broker::Impl::execute(const RunDeactivate &run)
         job.flag = run.flag;
         job.instance = run.provider.instance;
         job.node = run.provider.node;
+        job.seconds = run.seconds;
         if (scripts.start(run.run, job, error)) {
             spdlog::info("deactivate script {} started for provider {}.{} of group {} (uid {}, "
                          "limit {} s)",
@@ -50,10 +51,15 @@ void Broker::Impl::execute(const StopDeactivate &stop)
 
 void Broker::Impl::onScriptsFinished()
 {
-    for (const auto &[run, outcome] : scripts.finished()) {
-        spdlog::info("deactivate script run {} ended: {}", run,
-                     outcome == HA_GS_DEACTIVATE_SUCCESSFUL ? "successful" : "unsuccessful");
-        feed(DeactivateFinished{run, outcome});
+    for (const auto &end : scripts.finished()) {
+        if (!end.refusal.empty())
+            spdlog::info("deactivate script {} not run (run {}, unsuccessful): {}", end.script,
+                         end.run, end.refusal);
+        else
+            spdlog::info("deactivate script run {} ended: {}", end.run,
+                         end.outcome == HA_GS_DEACTIVATE_SUCCESSFUL ? "successful"
+                                                                    : "unsuccessful");
+        feed(DeactivateFinished{end.run, end.outcome});
     }
 }
 

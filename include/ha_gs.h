@@ -684,7 +684,14 @@ typedef void ha_gs_delayed_error_cb_t(const ha_gs_delayed_error_notification_t *
  *                        user, when an expel removes one of its providers
  *                        (see ha_gs_expel). It is not checked here: a path
  *                        that cannot be run makes the expel report
- *                        HA_GS_DEACTIVATE_UNSUCCESSFUL.
+ *                        HA_GS_DEACTIVATE_UNSUCCESSFUL. gsd runs only a
+ *                        regular file (not a symbolic link) owned by root or
+ *                        by this process's user and not writable by its
+ *                        group or others, in directories that, up to /, are
+ *                        each owned by root or by this user and not writable
+ *                        by group or others (so not under /tmp, even sticky);
+ *                        any other script is not run, counts as
+ *                        HA_GS_DEACTIVATE_UNSUCCESSFUL, and gsd logs why.
  * responsiveness_callback required with HA_GS_PING_RESPONSIVENESS.
  * delayed_error_callback optional; receives asynchronous errors.
  * query_callback         optional; gsd issues no queries, it is never called.
@@ -843,13 +850,18 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_goodbye(ha_gs_token_t provider_token);
  * the approval; an expel rejected before phase N runs none. A script must
  * end within the expel's gs_time_limit (0: HA_GS_TIME_LIMIT_CEILING), else
  * gsd kills its process group and counts HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED.
+ * The outcome is the exit status of the script's own process; processes
+ * it leaves behind in its process group are killed when the time limit
+ * passes (and when gsd stops).
  * It runs as the expelled process's user, group and supplementary groups
  * (never as gsd's user: when gsd cannot switch to that user it does not run
- * the script and counts HA_GS_DEACTIVATE_UNSUCCESSFUL), in its own process
- * group, with / as working directory, stdin, stdout and stderr on
- * /dev/null, and
+ * the script and counts HA_GS_DEACTIVATE_UNSUCCESSFUL), in its own session
+ * and process group, with / as working directory, stdin, stdout and stderr
+ * on /dev/null, only if it passes the checks of ha_gs_init, and
  *   argv: script path, gs_deactivate_flag ("" when NULL), group name,
- *         instance number, node number of the expelled provider;
+ *         instance number, node number of the expelled provider (gsd
+ *         executes the file it checked through its descriptor, so the
+ *         interpreter of a "#!" script receives /dev/fd/N as $0);
  *   environment (nothing of gsd's): HA_GS_GROUP, HA_GS_DEACTIVATE_FLAG,
  *         HA_GS_PROVIDER_INSTANCE, HA_GS_PROVIDER_NODE, HA_GS_PROVIDER_PID
  *         (the expelled process), PATH=/usr/local/bin:/usr/bin:/bin.

@@ -2,6 +2,7 @@
 /* Deactivate scripts: an expel runs the expelled client's script as that
  * client's user, with the documented arguments and environment, within the
  * expel's time limit, and reports the outcome in the summary code. */
+#include "../support/trusted_dir.hpp"
 #include "harness.hpp"
 
 #include <cerrno>
@@ -20,8 +21,9 @@ using namespace api;
 
 namespace {
 
-/* A directory for scripts and what they record, usable by every user;
- * removed at the end. */
+/* Scripts, in a directory gsd accepts them from (owned by root or this
+ * user, mode 0755, and so is every directory above it), and a directory
+ * for what they record, writable by every user; both removed at the end. */
 class ScriptDir {
   public:
     ScriptDir() : path_(makeTempDir()) { chmod(path_.c_str(), 0777); }
@@ -30,14 +32,17 @@ class ScriptDir {
         std::error_code ignored;
         std::filesystem::remove_all(path_, ignored);
     }
+    /* Where the scripts write. */
     const std::string &path() const { return path_; }
     /* Writes an executable shell script `name` with `body`; its path. */
     std::string script(const std::string &name, const std::string &body) const
     {
-        const std::string file = path_ + "/" + name;
-        std::ofstream(file) << "#!/bin/sh\n" << body;
-        chmod(file.c_str(), 0755);
-        return file;
+        return writeScript(scripts_.path() + "/" + name, body);
+    }
+    /* The same in the world-writable directory, where gsd refuses it. */
+    std::string untrustedScript(const std::string &name, const std::string &body) const
+    {
+        return writeScript(path_ + "/" + name, body);
     }
     std::string read(const std::string &name) const
     {
@@ -58,6 +63,13 @@ class ScriptDir {
     }
 
   private:
+    static std::string writeScript(const std::string &file, const std::string &body)
+    {
+        std::ofstream(file) << "#!/bin/sh\n" << body;
+        chmod(file.c_str(), 0755);
+        return file;
+    }
+    testing::TrustedDir scripts_;
     std::string path_;
 };
 
@@ -134,7 +146,13 @@ TEST_CASE("deactivate: the script runs as the expelled client's user with the do
     CHECK(linesWith(record, "uid=") == std::vector<std::string>{"65534"});
     CHECK(linesWith(record, "gid=") == std::vector<std::string>{"65534"});
     CHECK(linesWith(record, "groups=").at(0).find(std::to_string(usersGid)) != std::string::npos);
-    CHECK(linesWith(record, "arg=") == std::vector<std::string>{script, "stop-it", "g", "2", "1"});
+    /* Executed through its descriptor (fexecve), a "#!" script gets the
+     * descriptor's name as $0 from the kernel; the rest as documented. */
+    std::vector<std::string> args = linesWith(record, "arg=");
+    REQUIRE(args.size() == 5);
+    CHECK(args[0].rfind("/dev/fd/", 0) == 0);
+    CHECK(std::vector<std::string>(args.begin() + 1, args.end()) ==
+          std::vector<std::string>{"stop-it", "g", "2", "1"});
     /* Its own process group. */
     CHECK(linesWith(record, "pgid=") == linesWith(record, "pid="));
     std::vector<std::string> env = linesWith(record, "env=");
@@ -204,6 +222,21 @@ TEST_CASE("deactivate: outcomes: a failing script, a missing one, one past the t
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         CHECK(allGone);
+    }
+    SUBCASE("a script in a world-writable directory is not run, and gsd says why")
+    {
+        const std::string script = dir.untrustedScript("open.sh", "touch " + dir.path() + "/ran\n");
+        REQUIRE(victim.rc("init script=" + script) == "HA_GS_OK");
+        joinInOrder({&a, &victim}, "g");
+        const std::string approved = expelTwo(a, "dphase=1 tl=10");
+        CHECK(hasFlag(approved, "summary", "DEACTIVATE_UNSUCCESSFUL"));
+        CHECK_FALSE(hasFlag(approved, "summary", "DEACTIVATE_SUCCESSFUL"));
+        CHECK_FALSE(std::filesystem::exists(dir.path() + "/ran"));
+        const std::string log = gsd.log();
+        INFO(log);
+        CHECK(log.find("deactivate script " + script + " not run") != std::string::npos);
+        CHECK(log.find("directory " + dir.path() + " is writable by its group or others") !=
+              std::string::npos);
     }
     SUBCASE("deactivate phase 0 runs no script")
     {
