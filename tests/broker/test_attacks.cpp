@@ -803,7 +803,8 @@ TEST_CASE("attack 4: a connection is judged by the process that connected, not b
  * connecting process (a root daemon, a setuid program it started). */
 int mappedInEveryFork = 0;
 
-TEST_CASE("attack 4: a Hello with a counter from a gone process tells nothing of its pid's new owner")
+TEST_CASE(
+    "attack 4: a Hello with a counter from a gone process tells nothing of its pid's new owner")
 {
     if (!runningAsRoot()) {
         MESSAGE("needs root to change credentials and choose pids; skipped");
