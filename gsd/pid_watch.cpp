@@ -23,15 +23,7 @@ UniqueFd PidWatch::watch(pid_t pid, ClientId client)
 {
     /* glibc 2.36 has no pidfd_open wrapper everywhere; the syscall is stable
      * since Linux 5.3. pidfds are close-on-exec by definition. */
-    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-    if (!pidfd)
-        return pidfd;
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = client;
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, pidfd.get(), &event) != 0)
-        return UniqueFd();
-    return pidfd;
+    return watch(UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0))), client);
 }
 
 UniqueFd PidWatch::watch(UniqueFd pidfd, ClientId client)
