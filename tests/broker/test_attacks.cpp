@@ -509,6 +509,33 @@ int waitFor(pid_t pid)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* A connection to gsd opened by a child process as uid 65534 with the
+ * given supplementary groups and handed to this process; the child has
+ * exited and been reaped when this returns, so its pid is free. */
+struct HandedConnection {
+    int fd = -1;
+    pid_t opener = -1;
+};
+
+HandedConnection handedConnection(const GsdProcess &gsd, const std::vector<gid_t> &groups)
+{
+    int channel[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) == 0);
+    HandedConnection handed;
+    handed.opener = spawn([&] {
+        if (!become(kNobody, groups))
+            return 4;
+        const int fd = connectUnix(gsd.socketPath());
+        return fd >= 0 && sendFd(channel[1], fd) ? 0 : 5;
+    });
+    handed.fd = receiveFd(channel[0]);
+    ::close(channel[0]);
+    ::close(channel[1]);
+    REQUIRE(handed.fd >= 0);
+    REQUIRE(waitFor(handed.opener) == 0);
+    return handed;
+}
+
 /* Forks a process with pid `wanted` (free: its owner exited and was reaped)
  * by setting the kernel's last pid; nullopt when another fork took it. */
 std::optional<pid_t> spawnWithPid(pid_t wanted, const std::function<int()> &body)
@@ -697,18 +724,10 @@ TEST_CASE("attack 4: a connection is judged by the process that connected, not b
 
     SUBCASE("a non-member's connection is refused when a member gets its pid")
     {
-        int channel[2];
-        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) == 0);
         /* The non-member connects, hands the connection over and exits. */
-        const pid_t outsider = spawn([&] {
-            if (!become(kNobody, {}))
-                return 4;
-            const int fd = connectUnix(gsd.socketPath());
-            return fd >= 0 && sendFd(channel[1], fd) ? 0 : 5;
-        });
-        const int fd = receiveFd(channel[0]);
-        REQUIRE(fd >= 0);
-        REQUIRE(waitFor(outsider) == 0);
+        const HandedConnection handed = handedConnection(gsd, std::vector<gid_t>{});
+        const int fd = handed.fd;
+        const pid_t outsider = handed.opener;
         /* A member now has the non-member's pid. */
         int hold[2];
         REQUIRE(pipe(hold) == 0);
@@ -731,23 +750,13 @@ TEST_CASE("attack 4: a connection is judged by the process that connected, not b
         ::close(hold[1]);
         if (memberPid)
             waitFor(*memberPid);
-        ::close(channel[0]);
-        ::close(channel[1]);
     }
 
     SUBCASE("a connection whose process exited cannot replace the session of its pid's new owner")
     {
-        int channel[2];
-        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) == 0);
-        const pid_t attacker = spawn([&] {
-            if (!become(kNobody, {users}))
-                return 4;
-            const int fd = connectUnix(gsd.socketPath());
-            return fd >= 0 && sendFd(channel[1], fd) ? 0 : 5;
-        });
-        const int fd = receiveFd(channel[0]);
-        REQUIRE(fd >= 0);
-        REQUIRE(waitFor(attacker) == 0);
+        const HandedConnection handed = handedConnection(gsd, std::vector<gid_t>{users});
+        const int fd = handed.fd;
+        const pid_t attacker = handed.opener;
         /* The victim, a member with the attacker's old pid, opens a session
          * and joins a group, then reports whether it kept its session. */
         int report[2], hold[2];
@@ -787,8 +796,6 @@ TEST_CASE("attack 4: a connection is judged by the process that connected, not b
             ::close(hold[1]);
             CHECK(waitFor(*victimPid) == 0);
         }
-        ::close(channel[0]);
-        ::close(channel[1]);
         if (!victimPid)
             ::close(hold[1]);
         ::close(report[0]);
@@ -812,17 +819,9 @@ TEST_CASE(
     }
     GsdProcess gsd;
     const gid_t users = usersGid();
-    int channel[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel) == 0);
-    const pid_t attacker = spawn([&] {
-        if (!become(kNobody, {users}))
-            return 4;
-        const int fd = connectUnix(gsd.socketPath());
-        return fd >= 0 && sendFd(channel[1], fd) ? 0 : 5;
-    });
-    const int fd = receiveFd(channel[0]);
-    REQUIRE(fd >= 0);
-    REQUIRE(waitFor(attacker) == 0);
+    const HandedConnection handed = handedConnection(gsd, std::vector<gid_t>{users});
+    const int fd = handed.fd;
+    const pid_t attacker = handed.opener;
     /* A root process, a fork of this one (so `mappedInEveryFork` is mapped
      * there), now has the attacker's pid. */
     int hold[2];
@@ -858,8 +857,6 @@ TEST_CASE(
     ::close(hold[1]);
     if (victimPid)
         CHECK(waitFor(*victimPid) == 0);
-    ::close(channel[0]);
-    ::close(channel[1]);
     CHECK(gsd.alive());
 }
 
