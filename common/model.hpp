@@ -24,6 +24,22 @@ using ClientId = uint64_t;  /* one ha_gs_init session, assigned by gsd */
 using RequestId = uint64_t; /* chosen by the client, echoed in the reply */
 using TimerId = uint64_t;   /* chosen by the engine */
 
+/* A client id names its node: the node number in the top 16 bits, a serial
+ * the node's gsd assigns in the rest. Ids are then unique across a domain
+ * without any node asking another, and every replica can tell which node a
+ * client is on (its providers' gs_node_number, its failure when the node
+ * goes). */
+constexpr int kClientSerialBits = 48;
+constexpr ClientId makeClientId(int16_t node, uint64_t serial)
+{
+    return (static_cast<uint64_t>(static_cast<uint16_t>(node)) << kClientSerialBits) |
+           (serial & ((uint64_t{1} << kClientSerialBits) - 1));
+}
+constexpr int16_t clientNode(ClientId client)
+{
+    return static_cast<int16_t>(client >> kClientSerialBits);
+}
+
 struct ProviderId {
     int16_t instance = 0;
     int16_t node = 0;

@@ -385,6 +385,16 @@ struct Engine::Impl {
             schedule(Cascade::Kind::Advance, name);
     }
 
+    void onNodeGone(int16_t node)
+    {
+        std::vector<ClientId> gone;
+        for (const auto &[client, c] : clients)
+            if (clientNode(client) == node)
+                gone.push_back(client);
+        for (ClientId client : gone)
+            onGone(client);
+    }
+
     void onUnresponsive(ClientId client)
     {
         auto c = clients.find(client);
@@ -1567,6 +1577,8 @@ void Engine::process(const Event &event, std::vector<Action> &out)
                 impl_->onUnresponsive(e.client);
             else if constexpr (std::is_same_v<E, DeactivateFinished>)
                 impl_->onDeactivateFinished(e);
+            else if constexpr (std::is_same_v<E, NodeGone>)
+                impl_->onNodeGone(e.node);
             else
                 impl_->onTimer(e.timer);
         },

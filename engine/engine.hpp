@@ -25,6 +25,10 @@ struct EngineLimits {
     unsigned maxGroupsPerClient = 4096;   /* HA_GS_MAX_GROUPS_PER_CLIENT */
     unsigned maxProvidersPerGroup = 1024; /* HA_GS_MAX_PROVIDERS_PER_GROUP */
     unsigned maxTokens = 65536;           /* HA_GS_MAX_TOKENS: all clients together */
+    /* Sessions one node serves at once (HA_GS_MAX_CLIENTS). Enforced where
+     * the client connects, before its hello enters the order; the value is
+     * the domain's like the others. */
+    unsigned maxClients = 4096;
     /* Bytes of state values and of what running protocols and queued
      * reflections hold (docs/security.md, "State held for groups"). */
     uint64_t maxStateMemory = 256ull << 20;
@@ -59,6 +63,12 @@ struct ClientGone {
 struct ClientUnresponsive {
     ClientId client = 0;
 };
+/* Every client of a node is gone at once: the node left the domain (its gsd
+ * died or was stopped, the node was lost or cut off). Its clients are failed
+ * in ascending id order. */
+struct NodeGone {
+    int16_t node = 0;
+};
 /* A timer the engine asked for has expired. */
 struct TimerFired {
     TimerId timer = 0;
@@ -75,7 +85,7 @@ struct DeactivateFinished {
 };
 
 using Event = std::variant<ClientHello, ClientRequest, ClientGone, ClientUnresponsive, TimerFired,
-                           DeactivateFinished>;
+                           DeactivateFinished, NodeGone>;
 
 /* ---- Actions ----------------------------------------------------------- */
 

@@ -236,7 +236,8 @@ struct Broker::Impl {
     std::unordered_map<std::string, std::string> owedByes;
     std::deque<std::string> owedOrder;
     bool byeRetryArmed = false;
-    ClientId nextClient = 1;
+    /* The serial of the next client id (makeClientId). */
+    uint64_t nextClientSerial = 1;
     std::deque<Event> pending;
     std::vector<Action> actions;
     bool feeding = false;

@@ -282,7 +282,7 @@ int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &con
 void Broker::Impl::admit(const std::string &route, Connection &connection,
                          broker::UniqueFd processFd, uint64_t process, const wire::Hello &hello)
 {
-    const ClientId client = nextClient++;
+    const ClientId client = makeClientId(config.nodeNumber, nextClientSerial++);
     broker::UniqueFd pidfd = pids.watch(std::move(processFd), client);
     if (!pidfd) {
         spdlog::warn("cannot watch pid {}: {}; refusing the client", connection.peer.pid,

@@ -165,6 +165,12 @@ for log in sys.argv[1:]:
             skipped += 1
         else:
             failed += 1
+            # CI shows only the end of the output: name each failure there,
+            # with the end of what it printed.
+            entry = json.loads(line)
+            print(f"==> {entry.get('name')} ({log}): {result}")
+            for text in (entry.get("stdout") or "").splitlines()[-40:]:
+                print(f"    {text}")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 }
