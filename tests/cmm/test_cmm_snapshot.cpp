@@ -20,12 +20,15 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace gs::cmm;
@@ -631,4 +634,63 @@ TEST_CASE("a restored engine is a whole engine: copies, further restores, empty 
     CHECK(answers(e) == answers(copy));
     CHECK(e.process(NodeDown{2}) == copy.process(NodeDown{2}));
     CHECK(e.digest() == copy.digest());
+}
+
+/* The seed corpus of fuzz/fuzz_restore.cpp: snapshots ("cmm-*") and bare
+ * states ("cmm-state-*") of engines in several states. This test checks
+ * that the committed seeds are this version's snapshots; run it with
+ * CMM_RESTORE_SEEDS_WRITE=1 to write them again after a format change:
+ *   CMM_RESTORE_SEEDS=fuzz/corpus/restore CMM_RESTORE_SEEDS_WRITE=1 \
+ *     build/tests/cmm/test_cmm_snapshot -tc='fuzz seeds*' */
+TEST_CASE("fuzz seeds: fuzz/corpus/restore holds snapshots of this version")
+{
+    const char *dir = std::getenv("CMM_RESTORE_SEEDS");
+    REQUIRE_MESSAGE(dir != nullptr, "CMM_RESTORE_SEEDS names fuzz/corpus/restore (meson sets it)");
+    std::vector<std::pair<std::string, std::string>> seeds;
+    seeds.emplace_back("cmm-empty", Engine().snapshot());
+    seeds.emplace_back("cmm-busy", busy().snapshot());
+    {
+        /* A reload dropped node 4 (its incarnation stays) and added 6. */
+        NodeTable table = {row(1), row(2), row(3), row(4)};
+        table[3].eligible = false;
+        Engine e(table);
+        for (const Event &event : std::vector<Event>{NodeUp{1}, NodeUp{2}, NodeUp{3}, NodeUp{4},
+                                                     NodeDown{4}, ClusterInvalid{}})
+            REQUIRE(e.process(event).rc == CMM_OK);
+        NodeTable next = {row(1), row(2), row(3), row(6)};
+        next[0].name = "renamed";
+        REQUIRE(e.process(ConfigReload{1, next}).rc == CMM_OK);
+        seeds.emplace_back("cmm-reloaded", e.snapshot());
+    }
+    {
+        /* Failovers: the master down, the vice-master synchro-needed. */
+        Engine e = busy();
+        for (const Event &event :
+             std::vector<Event>{NodeDown{2}, SetQualif{3, 1, CMM_SYNCHRO_READY},
+                                NodeEligibility{5, true}, SetQualif{3, 1, CMM_SYNCHRO_NEEDED}})
+            REQUIRE(e.process(event).rc == CMM_OK);
+        seeds.emplace_back("cmm-failover", e.snapshot());
+    }
+    for (size_t i = 0, n = seeds.size(); i < n; ++i) {
+        const std::vector<uint8_t> state = json::to_cbor(stateOf(seeds[i].second));
+        seeds.emplace_back("cmm-state-" + seeds[i].first.substr(4),
+                           std::string(state.begin(), state.end()));
+    }
+    const bool write = std::getenv("CMM_RESTORE_SEEDS_WRITE") != nullptr;
+    for (const auto &[name, bytes] : seeds) {
+        CAPTURE(name);
+        const std::string path = std::string(dir) + "/" + name;
+        if (write) {
+            std::ofstream(path, std::ios::binary) << bytes;
+            continue;
+        }
+        std::ifstream in(path, std::ios::binary);
+        REQUIRE_MESSAGE(in.good(), "missing seed " << path);
+        std::ostringstream stored;
+        stored << in.rdbuf();
+        CHECK_MESSAGE(stored.str() == bytes, "seed "
+                                                 << path
+                                                 << " is out of date: write the seeds again (see "
+                                                    "the comment of this test)");
+    }
 }
