@@ -13,6 +13,11 @@
  * configured node), and a master exists or documented calls can get one
  * back (cmm::masterRecoverable: seizequalif, cmm_node_eligible, or the
  * return of the last master, which alone holds the newest copy).
+ *
+ * State transfer: every eighth step a third engine is replaced by
+ * restore(a.snapshot()) (the input format stays that of the seeds); from
+ * then on it must have a's digest after every event and give a's outcomes,
+ * as a replica that joined there would.
  */
 #include "check.hpp"
 
@@ -26,6 +31,7 @@
 using namespace gs;
 using gs::fuzz::ByteReader;
 using gs::fuzz::check;
+using gs::fuzz::fail;
 
 namespace {
 
@@ -113,6 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ByteReader in(data, size);
     const cmm::NodeTable nodes = table(in);
     std::unique_ptr<cmm::Engine> a, b;
+    cmm::Engine replica; /* restored from a every eighth step */
+    bool joined = false;
     try {
         a = std::make_unique<cmm::Engine>(nodes);
         b = std::make_unique<cmm::Engine>(nodes);
@@ -124,12 +132,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const cmm::Event e = event(in);
         const cmm::Outcome out = a->process(e);
         check(out == b->process(e), "two engines, same events, different outcomes");
+        if (joined) {
+            check(out == replica.process(e), "a restored engine gave another outcome");
+            check(replica.digest() == a->digest(), "a restored engine has another digest");
+        }
         if (out.rc != CMM_OK)
             check(out.notifications.empty(), "a failed request notified");
         const std::string broken = a->checkInvariants();
         check(broken.empty(), "CMM engine invariant: " + broken);
         check(cmm::masterRecoverable(*a), "no sequence of documented calls gets a master back");
         queries(*a, in);
+        if (steps % 8 == 3) {
+            const std::string snapshot = a->snapshot();
+            try {
+                replica.restore(snapshot);
+            } catch (const std::invalid_argument &error) {
+                fail(std::string("a snapshot was refused: ") + error.what());
+            }
+            check(replica.snapshot() == snapshot, "restore(snapshot) gave another snapshot");
+            joined = true;
+        }
     }
     return 0;
 }
