@@ -12,10 +12,10 @@
 #pragma once
 
 #include "engine/engine.hpp"
+#include "gsd/broker_error.hpp"
 
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 
 namespace gs {
@@ -49,20 +49,6 @@ struct BrokerConfig {
     std::string cmmNodesFile;
     bool cmmIneligible = false;
     unsigned cmmMaxRegistrations = 256;
-};
-
-class BrokerError : public std::runtime_error {
-  public:
-    enum class Kind {
-        Config, /* a setting gsd cannot work with */
-        InUse,  /* another gsd serves the endpoint */
-        System, /* the operating system refused a resource */
-    };
-    BrokerError(Kind kind, const std::string &what) : std::runtime_error(what), kind_(kind) {}
-    Kind kind() const { return kind_; }
-
-  private:
-    Kind kind_;
 };
 
 class Broker {
