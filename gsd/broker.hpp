@@ -20,6 +20,8 @@
 
 namespace gs {
 
+class Order;
+
 struct BrokerConfig {
     std::string endpoint; /* ipc:// only */
     int16_t nodeNumber = 1;
@@ -55,6 +57,9 @@ class Broker {
   public:
     /* Takes the endpoint (lock, bind) at once; throws BrokerError. */
     explicit Broker(BrokerConfig config);
+    /* With another order than a domain of one node's (gsd/order.hpp; the
+     * tests record and inject inputs through one). */
+    Broker(BrokerConfig config, std::unique_ptr<Order> order);
     /* Releases the endpoint if run() did not; only once run() has returned. */
     ~Broker();
     Broker(const Broker &) = delete;
