@@ -63,7 +63,7 @@ BrokerConfig validated(BrokerConfig config)
         throw BrokerError(BrokerError::Kind::Config, "node number " +
                                                          std::to_string(config.nodeNumber) +
                                                          " is out of range (1..32767)");
-    if (config.maxClients < 1)
+    if (config.limits.maxClients < 1)
         throw BrokerError(BrokerError::Kind::Config, "the client limit must be at least 1");
     if (config.sendHighWaterMark < 1)
         throw BrokerError(BrokerError::Kind::Config, "the send queue limit must be at least 1");
@@ -158,12 +158,14 @@ void Broker::Impl::planDescriptors()
                               std::to_string(spent + descriptors.pendingCap + 2) +
                               " descriptors to serve one client");
     const size_t fit = (descriptors.room - descriptors.pendingCap) / 2;
-    if (fit < config.maxClients) {
-        spdlog::warn("the open file limit ({}) leaves room for {} clients, not --max-clients {}: "
+    clientCap = config.limits.maxClients;
+    if (fit < clientCap) {
+        spdlog::warn("the open file limit ({}) leaves room for {} clients, not "
+                     "--max-clients {}: "
                      "serving at most {} (each client needs 2 descriptors; raise the limit, "
                      "e.g. LimitNOFILE=, to serve more)",
-                     descriptors.limit, fit, config.maxClients, fit);
-        config.maxClients = static_cast<unsigned>(fit);
+                     descriptors.limit, fit, config.limits.maxClients, fit);
+        clientCap = static_cast<unsigned>(fit);
     }
 }
 

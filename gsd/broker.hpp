@@ -27,7 +27,8 @@ struct BrokerConfig {
     int16_t nodeNumber = 1;
     std::string domain = "local";
     std::string authGroup = "hagsuser";
-    unsigned maxClients = 4096; /* HA_GS_MAX_CLIENTS */
+    /* The domain's limits, including the clients one node serves
+     * (limits.maxClients: gsd --max-clients). */
     EngineLimits limits;
     /* Messages queued for one client before it counts as a slow consumer
      * and loses its session (ZMQ_SNDHWM of the ROUTER socket; gsd

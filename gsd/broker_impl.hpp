@@ -88,8 +88,8 @@ struct Broker::Impl {
     Received receiveSome(int count);
     void fireTimers();
     void shutdown();
-    /* The descriptor budget; lowers config.maxClients to what fits. Throws
-     * BrokerError when not even one client fits. */
+    /* The descriptor budget; sets clientCap. Throws BrokerError when not
+     * even one client fits. */
     void planDescriptors();
 
     /* ---- connections.cpp (broker side): monitor, ZAP, closing ---- */
@@ -231,6 +231,9 @@ struct Broker::Impl {
     broker::UniqueFd dumpFd;
     broker::ConnectionTable connections;
     broker::DescriptorBudget descriptors;
+    /* Sessions this node admits at once: the domain's limits.maxClients,
+     * lowered to what this node's descriptors allow (planDescriptors). */
+    unsigned clientCap = 0;
     broker::RefusalLog refusals;
     bool refusalFlushArmed = false;
     uint64_t nextToken = 1;

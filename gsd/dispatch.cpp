@@ -274,7 +274,7 @@ int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &con
          hello.deactivateScript->size() > HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH ||
          hello.deactivateScript->find('\0') != std::string::npos))
         return HA_GS_BAD_PARAMETER;
-    if (sessions.size() - (replacing ? 1 : 0) >= config.maxClients)
+    if (sessions.size() - (replacing ? 1 : 0) >= clientCap)
         return HA_GS_CONNECT_FAILED;
     return HA_GS_OK;
 }
@@ -747,7 +747,8 @@ bool Broker::Impl::withinRequestRate(Session &session)
     if (session.requests.unlimited() || session.requests.take(Clock::now()))
         return true;
     if (session.refusedRequests++ == 0)
-        spdlog::warn("{}: over the request rate limit ({}/s, burst {}); refusing its requests "
+        spdlog::warn("{}: over the request rate limit ({}/s, burst {}); refusing "
+                     "its requests "
                      "until it slows down",
                      peerName(session), config.maxRequestRate,
                      config.requestBurst == 0 ? config.maxRequestRate : config.requestBurst);
