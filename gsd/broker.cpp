@@ -63,7 +63,7 @@ BrokerConfig validated(BrokerConfig config)
         throw BrokerError(BrokerError::Kind::Config, "node number " +
                                                          std::to_string(config.nodeNumber) +
                                                          " is out of range (1..32767)");
-    if (config.maxClients < 1)
+    if (config.limits.maxClients < 1)
         throw BrokerError(BrokerError::Kind::Config, "the client limit must be at least 1");
     if (config.sendHighWaterMark < 1)
         throw BrokerError(BrokerError::Kind::Config, "the send queue limit must be at least 1");
@@ -79,14 +79,16 @@ BrokerConfig validated(BrokerConfig config)
 
 } // namespace
 
-Broker::Impl::Impl(BrokerConfig cfg)
+Broker::Impl::Impl(BrokerConfig cfg, std::unique_ptr<Order> inputOrder)
     : config(validated(std::move(cfg))), endpoint(config.endpoint), context(1),
       zap(context, zmq::socket_type::rep), router(context, zmq::socket_type::router),
       monitor(context, zmq::socket_type::pair), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       dumpFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
-      engine(EngineConfig{config.limits}), cmmEngine(loadCmmNodes())
+      engine(EngineConfig{config.limits}), cmmEngine(loadCmmNodes()),
+      order(std::move(inputOrder))
 {
+    order->onDelivery([this](const Input &input) { onDelivered(input); });
     if (!stopFd || !reloadFd || !dumpFd)
         throw BrokerError(BrokerError::Kind::System,
                           std::string("cannot create an eventfd: ") + std::strerror(errno));
@@ -131,7 +133,7 @@ Broker::Impl::Impl(BrokerConfig cfg)
                           std::string("cannot open a spare descriptor: ") + std::strerror(errno));
     planDescriptors();
     /* This gsd is up: the local CMM node joins (nobody is registered yet). */
-    cmmEngine.process(cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)});
+    submit(CmmNodeInput{cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)}});
     if (!authorizer.groupId())
         spdlog::warn("group '{}' does not exist: only root and gsd's own user may connect",
                      config.authGroup);
@@ -156,12 +158,14 @@ void Broker::Impl::planDescriptors()
                               std::to_string(spent + descriptors.pendingCap + 2) +
                               " descriptors to serve one client");
     const size_t fit = (descriptors.room - descriptors.pendingCap) / 2;
-    if (fit < config.maxClients) {
-        spdlog::warn("the open file limit ({}) leaves room for {} clients, not --max-clients {}: "
+    clientCap = config.limits.maxClients;
+    if (fit < clientCap) {
+        spdlog::warn("the open file limit ({}) leaves room for {} clients, not "
+                     "--max-clients {}: "
                      "serving at most {} (each client needs 2 descriptors; raise the limit, "
                      "e.g. LimitNOFILE=, to serve more)",
-                     descriptors.limit, fit, config.maxClients, fit);
-        config.maxClients = static_cast<unsigned>(fit);
+                     descriptors.limit, fit, config.limits.maxClients, fit);
+        clientCap = static_cast<unsigned>(fit);
     }
 }
 
@@ -185,6 +189,7 @@ void Broker::Impl::run()
             {zapFd, POLLIN, 0},
             {dumpFd.get(), POLLIN, 0},
             {scripts.fd(), POLLIN, 0},
+            {order->fd(), POLLIN, 0}, /* ignored by poll while -1 */
         };
         // clang-format on
         const bool quiet = routerQuiet && monitorQuiet && zapQuiet;
@@ -225,6 +230,18 @@ void Broker::Impl::run()
                 onScriptsFinished();
             } catch (const std::exception &error) {
                 spdlog::error("handling the end of a deactivate script: {}", error.what());
+            }
+        }
+        if (items[8].revents & POLLIN) {
+            try {
+                order->deliverArrived();
+            } catch (const std::exception &error) {
+                spdlog::error("delivering inputs: {}", error.what());
+            }
+            try {
+                flushOutboxes();
+            } catch (const std::exception &error) {
+                spdlog::error("sending to clients: {}", error.what());
             }
         }
         fireTimers();
@@ -336,7 +353,12 @@ void Broker::Impl::shutdown()
     endpoint.release();
 }
 
-Broker::Broker(BrokerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Broker::Broker(BrokerConfig config) : Broker(std::move(config), std::make_unique<LocalOrder>()) {}
+
+Broker::Broker(BrokerConfig config, std::unique_ptr<Order> order)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(order)))
+{
+}
 
 Broker::~Broker()
 {

@@ -12,20 +12,23 @@
 #pragma once
 
 #include "engine/engine.hpp"
+#include "gsd/broker_error.hpp"
 
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 
 namespace gs {
+
+class Order;
 
 struct BrokerConfig {
     std::string endpoint; /* ipc:// only */
     int16_t nodeNumber = 1;
     std::string domain = "local";
     std::string authGroup = "hagsuser";
-    unsigned maxClients = 4096; /* HA_GS_MAX_CLIENTS */
+    /* The domain's limits, including the clients one node serves
+     * (limits.maxClients: gsd --max-clients). */
     EngineLimits limits;
     /* Messages queued for one client before it counts as a slow consumer
      * and loses its session (ZMQ_SNDHWM of the ROUTER socket; gsd
@@ -51,24 +54,13 @@ struct BrokerConfig {
     unsigned cmmMaxRegistrations = 256;
 };
 
-class BrokerError : public std::runtime_error {
-  public:
-    enum class Kind {
-        Config, /* a setting gsd cannot work with */
-        InUse,  /* another gsd serves the endpoint */
-        System, /* the operating system refused a resource */
-    };
-    BrokerError(Kind kind, const std::string &what) : std::runtime_error(what), kind_(kind) {}
-    Kind kind() const { return kind_; }
-
-  private:
-    Kind kind_;
-};
-
 class Broker {
   public:
     /* Takes the endpoint (lock, bind) at once; throws BrokerError. */
     explicit Broker(BrokerConfig config);
+    /* With another order than a domain of one node's (gsd/order.hpp; the
+     * tests record and inject inputs through one). */
+    Broker(BrokerConfig config, std::unique_ptr<Order> order);
     /* Releases the endpoint if run() did not; only once run() has returned. */
     ~Broker();
     Broker(const Broker &) = delete;

@@ -288,14 +288,17 @@ void Broker::Impl::onDumpSignal()
         if (const broker::Session *s = sessions.find(id); s && s->kind == wire::kSessionGsapi)
             ++gsapi;
     const auto groups = engine.groupNames();
-    spdlog::info("state: {} sessions ({} GSAPI, {} CMM, at most {}), {} connections ({} without "
-                 "a session, at most {}, {} per uid), {} groups, {} bytes of state values; "
+    spdlog::info("state: {} sessions ({} GSAPI, {} CMM, at most {}), {} "
+                 "connections ({} without "
+                 "a session, at most {}, {} per uid), {} groups, {} bytes of "
+                 "state values; "
                  "descriptors: limit {}, {} fixed, {} reserved",
-                 sessions.size(), gsapi, sessions.size() - gsapi, config.maxClients,
-                 connections.size(), connections.pending(), descriptors.pendingCap,
-                 descriptors.pendingPerUid, groups.size(), engine.stateMemory(), descriptors.limit,
-                 descriptors.fixed, descriptors.reserve);
-    spdlog::info("refusals since start: {} at the handshake, {} hellos, {} over the connection "
+                 sessions.size(), gsapi, sessions.size() - gsapi, clientCap, connections.size(),
+                 connections.pending(), descriptors.pendingCap, descriptors.pendingPerUid,
+                 groups.size(), engine.stateMemory(), descriptors.limit, descriptors.fixed,
+                 descriptors.reserve);
+    spdlog::info("refusals since start: {} at the handshake, {} hellos, {} over the "
+                 "connection "
                  "caps, {} silent connections, {} foreign messages, {} protocol errors",
                  refusals.total(Refusal::NotAuthorized), refusals.total(Refusal::Hello),
                  refusals.total(Refusal::ConnectionLimit), refusals.total(Refusal::Silent),

@@ -9,6 +9,7 @@
 #include "gsd/connections.hpp"
 #include "gsd/deactivate.hpp"
 #include "gsd/ipc_endpoint.hpp"
+#include "gsd/order.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/refusal_log.hpp"
 #include "gsd/sessions.hpp"
@@ -77,7 +78,7 @@ struct DescriptorBudget {
 } // namespace broker
 
 struct Broker::Impl {
-    explicit Impl(BrokerConfig config);
+    Impl(BrokerConfig config, std::unique_ptr<Order> order);
 
     /* ---- broker.cpp ---- */
     void run();
@@ -87,8 +88,8 @@ struct Broker::Impl {
     Received receiveSome(int count);
     void fireTimers();
     void shutdown();
-    /* The descriptor budget; lowers config.maxClients to what fits. Throws
-     * BrokerError when not even one client fits. */
+    /* The descriptor budget; sets clientCap. Throws BrokerError when not
+     * even one client fits. */
     void planDescriptors();
 
     /* ---- connections.cpp (broker side): monitor, ZAP, closing ---- */
@@ -126,14 +127,19 @@ struct Broker::Impl {
                uint64_t process, const wire::Hello &hello);
     void protocolError(broker::Connection &connection, const std::string &route,
                        const std::string &what);
-    /* A CMM request of a CMM session; the notifications it causes go out
-     * before the reply. */
+    /* A CMM request of a CMM session: answered at once when it only reads
+     * (or is refused here), submitted when it changes the cluster. */
     void onCmmRequest(ClientId client, const wire::CmmReq &request);
-    wire::CmmReply answerCmm(ClientId client, const wire::CmmReq &request);
-    /* Feeds one event to the CMM engine and fans its notifications out. */
-    cmm_error_t feedCmm(const cmm::Event &event);
+    /* The local answer to `request`, or in `change` the change to submit. */
+    wire::CmmReply answerCmm(ClientId client, const wire::CmmReq &request,
+                             std::optional<cmm::Event> &change);
+    /* The CMM engine's outcome of a delivered input: its notifications to
+     * the local registered CMM sessions, then the reply if it is ours. */
+    void carryOut(const CmmRequest &request, const cmm::Outcome &outcome);
+    void carryOut(const CmmNodeInput &input, const cmm::Outcome &outcome);
+    void notifyCmm(const cmm::Outcome &outcome);
     cmm::NodeTable loadCmmNodes() const;
-    /* reloadCmm() asked for a reload: do it as the local node. */
+    /* reloadCmm() asked for a reload: read the table, submit it. */
     void onReloadSignal();
     void onTimer(const broker::TimerPayload &payload);
 
@@ -146,13 +152,25 @@ struct Broker::Impl {
     /* ---- deactivate_dispatch.cpp ---- */
     void execute(const RunDeactivate &run);
     void execute(const StopDeactivate &stop);
-    /* Feeds the outcomes of the scripts that ended to the engine. */
+    /* Submits the outcomes of the scripts that ended. */
     void onScriptsFinished();
     void onProcessExit(ClientId client);
 
-    /* Feeds one event to the engine and carries out its actions, and those
-     * of any events they cause (a session dropped while sending), in order. */
-    void feed(Event event);
+    /* ---- the ordering seam ---- */
+    /* Every engine input produced on this node goes to the order here. The
+     * output of what it delivers is flushed when the outermost submit
+     * returns, unless drainRouter holds the output. */
+    void submit(Input input);
+    /* THE place where the engines run: on every input the order delivers,
+     * whichever node submitted it. Carries out the actions for local
+     * clients only. Inputs submitted meanwhile (a session dropped while
+     * sending) are delivered after it returns, in order. */
+    void onDelivered(const Input &input);
+    /* The GSAPI engine's actions for a delivered event. */
+    void carryOut(const Event &event);
+    /* Whether a client is served by this gsd (its id names its node): only
+     * this node sends to it, runs its scripts and watches it. */
+    bool isLocal(ClientId client) const { return clientNode(client) == config.nodeNumber; }
     void execute(const Reply &reply);
     void execute(const Notify &notify);
     void execute(const StartTimer &start);
@@ -176,8 +194,8 @@ struct Broker::Impl {
                      std::optional<zmq::message_t> &shared);
     /* Sends every outbox, one message per session, in the order the
      * sessions were first addressed. A failure ends that session. Runs at
-     * the end of every feed() except while drainRouter holds the output,
-     * which flushes after its batch of messages. */
+     * the end of every outermost submit() except while drainRouter holds
+     * the output, which flushes after its batch of messages. */
     void flushOutboxes();
     /* To a session: a failure ends the session (slow consumer or gone), as
      * does a message its window does not admit. Adds a mark when one is
@@ -190,7 +208,7 @@ struct Broker::Impl {
      * owed and retried until it fits or the connection is gone. */
     void sayBye(const std::string &route, const std::string &reason);
     void retryByes();
-    /* Ends a session: forgets it, optionally says Bye, tells the engine. */
+    /* Ends a session: forgets it, optionally says Bye, submits ClientGone. */
     void endSession(ClientId client, const std::string &reason, bool sayBye);
     /* The request rate limit (--max-request-rate): whether the session may
      * make one more request now; logs the first refusal of each session. */
@@ -213,6 +231,9 @@ struct Broker::Impl {
     broker::UniqueFd dumpFd;
     broker::ConnectionTable connections;
     broker::DescriptorBudget descriptors;
+    /* Sessions this node admits at once: the domain's limits.maxClients,
+     * lowered to what this node's descriptors allow (planDescriptors). */
+    unsigned clientCap = 0;
     broker::RefusalLog refusals;
     bool refusalFlushArmed = false;
     uint64_t nextToken = 1;
@@ -226,6 +247,9 @@ struct Broker::Impl {
     broker::Authorizer authorizer;
     Engine engine;
     cmm::Engine cmmEngine;
+    std::unique_ptr<Order> order;
+    /* Inside onDelivered: submits wait for the delivery to end. */
+    bool delivering = false;
     /* CMM sessions registered for notifications, in registration order. */
     std::vector<ClientId> cmmRegistered;
     broker::SessionTable sessions;
@@ -238,9 +262,7 @@ struct Broker::Impl {
     bool byeRetryArmed = false;
     /* The serial of the next client id (makeClientId). */
     uint64_t nextClientSerial = 1;
-    std::deque<Event> pending;
     std::vector<Action> actions;
-    bool feeding = false;
     bool finished = false;
     /* The last operation on the ROUTER was a receive that found nothing, so
      * its ZMQ_FD signals the next arrival (a send may consume the signal). */

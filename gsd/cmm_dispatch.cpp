@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* CMM requests (cmm.h over a CMM session) in, replies and the CMM engine's
- * notifications out. Modifying requests act as the local node. */
+ * notifications out. Queries are answered from the local CMM engine at
+ * once; requests that change the cluster act as the client's node and go
+ * through the order, answered when delivered. */
 #include "gsd/broker_impl.hpp"
 
 #include <spdlog/spdlog.h>
@@ -29,9 +31,8 @@ cmm::NodeTable Broker::Impl::loadCmmNodes() const
     }
 }
 
-cmm_error_t Broker::Impl::feedCmm(const cmm::Event &event)
+void Broker::Impl::notifyCmm(const cmm::Outcome &outcome)
 {
-    const cmm::Outcome outcome = cmmEngine.process(event);
     for (const cmm::Notification &note : outcome.notifications) {
         const std::string frame = wire::encode(
             wire::ServerMessage{wire::CmmNote{static_cast<int>(note.change), note.node}});
@@ -40,10 +41,10 @@ cmm_error_t Broker::Impl::feedCmm(const cmm::Event &event)
         for (ClientId recipient : recipients)
             deliver(recipient, {frame});
     }
-    return outcome.rc;
 }
 
-wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &request)
+wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &request,
+                                       std::optional<cmm::Event> &change)
 {
     wire::CmmReply reply{request.id, CMM_OK, 0, 0, {}};
     const auto self = static_cast<cmm_nodeid_t>(config.nodeNumber);
@@ -101,17 +102,24 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
             reply.members.push_back(toWire(each));
         return reply;
     case wire::kCmmMastershipRelease:
-        return fail(feedCmm(cmm::MastershipRelease{self}));
+        change = cmm::MastershipRelease{self};
+        return reply;
     case wire::kCmmMembershipRemove:
-        return fail(feedCmm(cmm::RemoveSelf{self}));
+        change = cmm::RemoveSelf{self};
+        return reply;
     case wire::kCmmSetQualif:
-        return fail(feedCmm(cmm::SetQualif{self, request.node, request.qualif}));
+        change = cmm::SetQualif{self, request.node, request.qualif};
+        return reply;
     case wire::kCmmSeizeQualif:
-        return fail(feedCmm(cmm::SeizeQualif{self}));
+        change = cmm::SeizeQualif{self};
+        return reply;
     case wire::kCmmNodeEligible:
     case wire::kCmmNodeIneligible:
-        return fail(feedCmm(cmm::NodeEligibility{self, request.op == wire::kCmmNodeEligible}));
+        change = cmm::NodeEligibility{self, request.op == wire::kCmmNodeEligible};
+        return reply;
     case wire::kCmmConfigReload: {
+        /* Read here, on the caller's node: every replica applies this
+         * table. A table that cannot be read never enters the order. */
         cmm::NodeTable table;
         try {
             table = loadCmmNodes();
@@ -119,7 +127,8 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
             spdlog::warn("cmm_config_reload: {}", error.what());
             return fail(CMM_EINVAL);
         }
-        return fail(feedCmm(cmm::ConfigReload{self, std::move(table)}));
+        change = cmm::ConfigReload{self, std::move(table)};
+        return reply;
     }
     default:
         return fail(CMM_ENOTSUP);
@@ -137,19 +146,40 @@ void Broker::Impl::onReloadSignal()
         spdlog::warn("CMM reload: {}; the node table is unchanged", error.what());
         return;
     }
-    const cmm_error_t rc =
-        feedCmm(cmm::ConfigReload{static_cast<cmm_nodeid_t>(config.nodeNumber), std::move(table)});
-    if (rc == CMM_OK)
-        spdlog::info("CMM node table reloaded");
-    else
-        spdlog::warn("CMM reload refused: {} (reload on the master, with a compatible table)",
-                     static_cast<int>(rc));
+    submit(CmmNodeInput{
+        cmm::ConfigReload{static_cast<cmm_nodeid_t>(config.nodeNumber), std::move(table)}});
 }
 
 void Broker::Impl::onCmmRequest(ClientId client, const wire::CmmReq &request)
 {
-    const wire::CmmReply reply = answerCmm(client, request);
+    std::optional<cmm::Event> change;
+    const wire::CmmReply reply = answerCmm(client, request, change);
+    if (change)
+        return submit(CmmRequest{client, request.id, std::move(*change)});
     deliver(client, {wire::encode(wire::ServerMessage{reply})});
+}
+
+void Broker::Impl::carryOut(const CmmRequest &request, const cmm::Outcome &outcome)
+{
+    notifyCmm(outcome);
+    /* Every replica computes the answer; the client's node sends it. */
+    if (isLocal(request.client))
+        deliver(request.client, {wire::encode(wire::ServerMessage{
+                                    wire::CmmReply{request.requestId, outcome.rc, 0, 0, {}}})});
+}
+
+void Broker::Impl::carryOut(const CmmNodeInput &input, const cmm::Outcome &outcome)
+{
+    notifyCmm(outcome);
+    /* A reload (SIGHUP) is reported by the node that was told to reload. */
+    const auto *reload = std::get_if<cmm::ConfigReload>(&input.event);
+    if (!reload || reload->caller != static_cast<cmm_nodeid_t>(config.nodeNumber))
+        return;
+    if (outcome.rc == CMM_OK)
+        spdlog::info("CMM node table reloaded");
+    else
+        spdlog::warn("CMM reload refused: {} (reload on the master, with a compatible table)",
+                     static_cast<int>(outcome.rc));
 }
 
 } // namespace gs

@@ -71,7 +71,7 @@ void Broker::Impl::onCounterVerdict(const broker::CounterVerdictDue &due)
     spdlog::info("client {} (pid {}): its responsiveness counter did not change within {} s{}",
                  session->id, session->peer.pid, session->counterLimit,
                  error == 0 ? "" : std::string(" (unreadable: ") + std::strerror(error) + ")");
-    feed(ClientUnresponsive{due.client});
+    submit(Event{ClientUnresponsive{due.client}});
 }
 
 } // namespace gs

@@ -82,6 +82,8 @@ class DeactivateRunner {
 
     /* Runs whose process group gsd still watches. */
     size_t running() const { return runs_.size(); }
+    /* Whether gsd still watches the run's process group. */
+    bool runs(DeactivateId run) const { return runs_.count(run) != 0; }
 
   private:
     using Clock = std::chrono::steady_clock;

@@ -13,6 +13,9 @@ namespace gs {
 
 void Broker::Impl::execute(const RunDeactivate &run)
 {
+    /* A script runs on its client's node, which submits its outcome. */
+    if (!isLocal(run.client))
+        return;
     const broker::Session *session = sessions.find(run.client);
     std::string error;
     if (!session || session->deactivateScript.empty()) {
@@ -39,11 +42,14 @@ void Broker::Impl::execute(const RunDeactivate &run)
     }
     spdlog::warn("deactivate script of client {} for group {} not run: {}", run.client, run.group,
                  error);
-    feed(DeactivateFinished{run.run, HA_GS_DEACTIVATE_UNSUCCESSFUL});
+    submit(Event{DeactivateFinished{run.run, HA_GS_DEACTIVATE_UNSUCCESSFUL}});
 }
 
 void Broker::Impl::execute(const StopDeactivate &stop)
 {
+    /* Only the node that runs it (its client's) knows the run. */
+    if (!scripts.runs(stop.run))
+        return;
     spdlog::info("deactivate script run {} exceeded its time limit: killing its process group",
                  stop.run);
     scripts.stop(stop.run);
@@ -59,7 +65,7 @@ void Broker::Impl::onScriptsFinished()
             spdlog::info("deactivate script run {} ended: {}", end.run,
                          end.outcome == HA_GS_DEACTIVATE_SUCCESSFUL ? "successful"
                                                                     : "unsuccessful");
-        feed(DeactivateFinished{end.run, end.outcome});
+        submit(Event{DeactivateFinished{end.run, end.outcome}});
     }
 }
 

@@ -142,7 +142,7 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
                     return protocolError(*connection, route, "GSAPI request on a CMM session");
                 if (!admitRequest(*session, req))
                     return;
-                feed(ClientRequest{client, req.id, std::move(req.request)});
+                submit(Event{ClientRequest{client, req.id, std::move(req.request)}});
             },
             [&](const wire::CmmReq &req) {
                 if (session->kind != wire::kSessionCmm)
@@ -274,7 +274,7 @@ int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &con
          hello.deactivateScript->size() > HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH ||
          hello.deactivateScript->find('\0') != std::string::npos))
         return HA_GS_BAD_PARAMETER;
-    if (sessions.size() - (replacing ? 1 : 0) >= config.maxClients)
+    if (sessions.size() - (replacing ? 1 : 0) >= clientCap)
         return HA_GS_CONNECT_FAILED;
     return HA_GS_OK;
 }
@@ -333,9 +333,9 @@ void Broker::Impl::admit(const std::string &route, Connection &connection,
                          broker::CounterCheckDue{client});
     }
     spdlog::debug("{} connected", peerName(session));
-    feed(ClientHello{client, !session.deactivateScript.empty()});
-    deliver(client, {wire::encode(wire::ServerMessage{
-                        wire::Welcome{HA_GS_OK, config.nodeNumber, config.domain, client}})});
+    /* Its Welcome leaves when the hello is delivered (applyEvent): from
+     * then on the engines know the client. */
+    submit(Event{ClientHello{client, !session.deactivateScript.empty()}});
 }
 
 void Broker::Impl::onProcessExit(ClientId client)
@@ -355,7 +355,11 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
     std::visit(Overloaded{
                    [&](const broker::EngineTimerDue &due) {
                        engineTimers.erase(due.timer);
-                       feed(TimerFired{due.timer});
+                       /* Every node mirrors the engine's timers; one clock
+                        * decides, the others' expiry is the keeper's
+                        * TimerFired delivered to them. */
+                       if (order->keepsTime())
+                           submit(Event{TimerFired{due.timer}});
                    },
                    [&](const broker::PingDue &due) {
                        Session *session = sessions.find(due.client);
@@ -388,7 +392,7 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
                            return;
                        spdlog::info("{} did not answer ping {} within {} s", peerName(*session),
                                     due.seq, session->pingLimit);
-                       feed(ClientUnresponsive{due.client});
+                       submit(Event{ClientUnresponsive{due.client}});
                    },
                    [&](const broker::ByeRetryDue &) {
                        byeRetryArmed = false;
@@ -419,33 +423,52 @@ void Broker::Impl::onTimer(const broker::TimerPayload &payload)
                payload);
 }
 
-void Broker::Impl::feed(Event event)
+void Broker::Impl::submit(Input input)
 {
-    pending.push_back(std::move(event));
-    if (feeding)
-        return;
-    feeding = true;
-    try {
-        while (!pending.empty()) {
-            const Event next = std::move(pending.front());
-            pending.pop_front();
-            actions.clear();
-            engine.process(next, actions);
-            for (const Action &action : actions)
-                std::visit([&](const auto &a) { execute(a); }, action);
-        }
-    } catch (...) {
-        feeding = false;
-        pending.clear();
-        throw;
-    }
-    feeding = false;
-    if (!holdOutput)
+    order->submit(std::move(input));
+    if (!delivering && !holdOutput)
         flushOutboxes();
+}
+
+void Broker::Impl::onDelivered(const Input &input)
+{
+    delivering = true;
+    const struct Done {
+        bool &flag;
+        ~Done() { flag = false; }
+    } done{delivering};
+    if (const auto *event = std::get_if<Event>(&input)) {
+        actions.clear();
+        engine.process(*event, actions);
+        carryOut(*event);
+    } else if (const auto *request = std::get_if<CmmRequest>(&input)) {
+        /* Checked at delivery: the cluster may have changed since the
+         * request was submitted. */
+        const auto caller = static_cast<cmm_nodeid_t>(clientNode(request->client));
+        carryOut(*request, cmmEngine.configured(caller) ? cmmEngine.process(request->change)
+                                                        : cmm::Outcome{CMM_ENOCLUSTER, {}});
+    } else if (const auto *own = std::get_if<CmmNodeInput>(&input)) {
+        carryOut(*own, cmmEngine.process(own->event));
+    }
+}
+
+void Broker::Impl::carryOut(const Event &event)
+{
+    for (const Action &action : actions)
+        std::visit([&](const auto &a) { execute(a); }, action);
+    if (const auto *fired = std::get_if<TimerFired>(&event))
+        /* Decided: this node's shadow of the timer has nothing left to do. */
+        execute(CancelTimer{fired->timer});
+    else if (const auto *hello = std::get_if<ClientHello>(&event); hello && isLocal(hello->client))
+        deliver(hello->client, {wire::encode(wire::ServerMessage{wire::Welcome{
+                                   HA_GS_OK, config.nodeNumber, config.domain, hello->client}})});
 }
 
 void Broker::Impl::execute(const Reply &reply)
 {
+    /* Every replica computes the reply; the client's node sends it. */
+    if (!isLocal(reply.client))
+        return;
     wire::encode(wire::ServerMessage{wire::ReplyMsg{reply.requestId, reply.rc, reply.token}},
                  scratch);
     Session *session = sessions.find(reply.client);
@@ -465,6 +488,9 @@ void Broker::Impl::execute(const Notify &notify)
      * counted) instead of copying it. */
     std::optional<zmq::message_t> shared;
     for (const Recipient &recipient : notify.recipients) {
+        /* The recipients of other nodes are their nodes' to serve. */
+        if (!isLocal(recipient.client))
+            continue;
         Session *session = sessions.find(recipient.client);
         if (!session)
             continue;
@@ -721,7 +747,8 @@ bool Broker::Impl::withinRequestRate(Session &session)
     if (session.requests.unlimited() || session.requests.take(Clock::now()))
         return true;
     if (session.refusedRequests++ == 0)
-        spdlog::warn("{}: over the request rate limit ({}/s, burst {}); refusing its requests "
+        spdlog::warn("{}: over the request rate limit ({}/s, burst {}); refusing "
+                     "its requests "
                      "until it slows down",
                      peerName(session), config.maxRequestRate,
                      config.requestBurst == 0 ? config.maxRequestRate : config.requestBurst);
@@ -773,7 +800,7 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
         closeLater(*connection, Clock::now() + kEndedGrace);
     }
     spdlog::debug("{}: {}", peerName(*session), reason);
-    feed(ClientGone{client});
+    submit(Event{ClientGone{client}});
 }
 
 } // namespace gs

@@ -2,7 +2,7 @@
 #include "gsd/ipc_endpoint.hpp"
 
 #include "common/endpoint.hpp"
-#include "gsd/broker.hpp"
+#include "gsd/broker_error.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -91,7 +91,9 @@ int main(int argc, char **argv)
     app.add_option("--auth-group", config.authGroup,
                    "Unix group whose members may connect (besides root and gsd's user)")
         ->capture_default_str();
-    app.add_option("--max-clients", config.maxClients, "most clients served at once")
+    app.add_option("--max-clients", config.limits.maxClients,
+                   "most clients one node serves at once (fewer when its open file limit is "
+                   "too low)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     app.add_option("--max-groups-per-client", config.limits.maxGroupsPerClient,

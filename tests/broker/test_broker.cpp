@@ -818,7 +818,7 @@ TEST_CASE("hello: deactivate script paths and responsiveness counters are checke
 TEST_CASE("clients beyond the limit are refused")
 {
     BrokerConfig config;
-    config.maxClients = 1;
+    config.limits.maxClients = 1;
     TestBroker broker(config);
     RawClient client(broker.endpoint);
     REQUIRE(client.hello().rc == HA_GS_OK);
@@ -2058,7 +2058,7 @@ std::vector<int> pipelinedRcs(RawClient &client, RequestId first, int count)
 TEST_CASE("limits: gsd's defaults are the limits ha_gs.h documents")
 {
     const BrokerConfig config;
-    CHECK(config.maxClients == HA_GS_MAX_CLIENTS);
+    CHECK(config.limits.maxClients == HA_GS_MAX_CLIENTS);
     CHECK(config.limits.maxGroupsPerClient == HA_GS_MAX_GROUPS_PER_CLIENT);
     CHECK(config.limits.maxProvidersPerGroup == HA_GS_MAX_PROVIDERS_PER_GROUP);
     CHECK(config.maxRequestRate == HA_GS_MAX_REQUEST_RATE);

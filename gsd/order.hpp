@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ordering seam: every engine input gsd produces locally is submitted
+ * to an Order, and the broker runs the engines on what the order delivers,
+ * in the order's sequence. A domain of one node (LocalOrder) delivers what
+ * is submitted, in submission order; a domain of several nodes delivers
+ * every node's inputs to every node in one agreed sequence, so that every
+ * replica of the engines computes the same actions. See
+ * docs/architecture.md, "The ordering seam".
+ */
+#pragma once
+
+#include "engine/cmm_engine.hpp"
+#include "engine/engine.hpp"
+
+#include <deque>
+#include <functional>
+#include <variant>
+
+namespace gs {
+
+/* A CMM request of a client that changes the cluster (cmm.h: remove,
+ * release, setqualif, seizequalif, eligible/ineligible, config reload).
+ * Every replica applies `change`; the client's node answers it. */
+struct CmmRequest {
+    ClientId client = 0;
+    RequestId requestId = 0;
+    cmm::Event change;
+};
+/* A CMM input of gsd itself, not of a client: a node up or down, or a
+ * reload of the node table (SIGHUP) carrying the table its node read, so
+ * that every replica applies the same table. */
+struct CmmNodeInput {
+    cmm::Event event;
+};
+
+/* An engine input: the GSAPI engine's events (hello, request or vote,
+ * client gone or unresponsive, timer fired, deactivate finished, node
+ * gone) and the CMM engine's (client requests that change the cluster;
+ * nodes up and down, table reloads). */
+using Input = std::variant<Event, CmmRequest, CmmNodeInput>;
+
+class Order {
+  public:
+    using Delivery = std::function<void(const Input &)>;
+
+    virtual ~Order() = default;
+
+    /* Set once by the broker before the first submit: called for each
+     * delivered input, on the broker's thread. A delivery may submit more
+     * inputs; they are delivered after it returns. */
+    void onDelivery(Delivery delivery) { delivery_ = std::move(delivery); }
+
+    /* Hands an input produced on this node to the order. */
+    virtual void submit(Input input) = 0;
+
+    /* Whether this node's clock decides time limits: when one of its
+     * (shadow) timers expires it submits TimerFired. In a domain exactly
+     * one node keeps time; the others' timers only mirror it. */
+    virtual bool keepsTime() const = 0;
+
+    /* A descriptor the broker polls, readable when inputs from elsewhere
+     * wait to be delivered (then the broker calls deliverArrived); -1 for
+     * an order that delivers only during submit. */
+    virtual int fd() const { return -1; }
+    virtual void deliverArrived() {}
+
+  protected:
+    void deliver(const Input &input) { delivery_(input); }
+
+  private:
+    Delivery delivery_;
+};
+
+/* The order of a domain of one node: a FIFO, delivered in submission order
+ * from within submit. An input submitted during a delivery waits until the
+ * delivery in progress has returned. */
+class LocalOrder final : public Order {
+  public:
+    void submit(Input input) override;
+    bool keepsTime() const override { return true; }
+
+  private:
+    std::deque<Input> queue_;
+    bool delivering_ = false;
+};
+
+} // namespace gs
