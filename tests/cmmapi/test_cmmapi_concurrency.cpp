@@ -91,3 +91,27 @@ TEST_CASE("many threads' concurrent calls each get their own reply")
      * other: the case that crossing would show. */
     CHECK(f.gsd.overtaken() > 0);
 }
+
+TEST_CASE("cmm_disconnect ends a call another thread is waiting in")
+{
+    Fixture f;
+    f.gsd.holdFirstRequest();
+    REQUIRE(cmm_connect(timespec_t{30, 0}) == CMM_OK);
+    std::atomic<bool> done{false};
+    cmm_error_t rc = CMM_EOTHER;
+    std::thread waiting([&] {
+        cmm_member_t member{};
+        rc = cmm_member_getinfo(11, &member);
+        done = true;
+    });
+    REQUIRE(f.gsd.waitForRequests(1));
+    CHECK(cmm_disconnect() == CMM_OK);
+    /* Not the 30 s timeout: the connection ended under the call. */
+    waiting.join();
+    CHECK(rc == CMM_ECONN);
+    /* The next call connects afresh. */
+    f.gsd.releaseHeld();
+    cmm_member_t member{};
+    CHECK(cmm_member_getinfo(33, &member) == CMM_OK);
+    CHECK(member.nodeid == 33);
+}
