@@ -89,10 +89,4 @@ std::optional<uint16_t> readMonitorEvent(zmq::socket_t &monitor, uint32_t *value
     return id;
 }
 
-bool linkQuiet(zmq::socket_t &socket, zmq::socket_t &monitor)
-{
-    return (socket.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0 &&
-           (monitor.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0;
-}
-
 } // namespace gs::client

@@ -1,13 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The connection pieces shared by the client libraries (libha_gs and
- * libcgha_cmm): how a DEALER socket to gsd and its monitor are set up, how
- * monitor events are read, and when both sockets are quiet so that their
- * ZMQ_FD descriptors can be polled. Internal (static library gs_client); the
- * libraries' version scripts keep it private.
- *
- * The waiting rules built on these: drain both sockets after every socket
- * operation, until linkQuiet(); only then poll the two descriptors.
+ * The connection pieces under client/transport.hpp (the one transport of
+ * libha_gs and libcgha_cmm): how a DEALER socket to gsd and its monitor are
+ * set up, and how monitor events are read. Internal (static library
+ * gs_client); the libraries' version scripts keep it private.
  */
 #pragma once
 
@@ -78,9 +74,5 @@ inline bool connectionLost(uint16_t event)
 {
     return event != ZMQ_EVENT_CONNECTED && event != 0;
 }
-
-/* After both sockets said EAGAIN: true when neither has input, so that
- * ZMQ_FD signals the next arrival. Throws zmq::error_t. */
-bool linkQuiet(zmq::socket_t &socket, zmq::socket_t &monitor);
 
 } // namespace gs::client

@@ -2,23 +2,27 @@
 /*
  * libcgha_cmm: cmm.h over a CMM session with gsd.
  *
- * One process-wide State behind one lock. Every call that talks to gsd
- * holds the lock for its round trip, so calls are serialized; a call waits
- * for the lock at most one timeout, then has one timeout for its own round
- * trip (at most twice the timeout in all). The lock is a FairLock, granted
+ * One process-wide State behind one lock, held only for short steps, never
+ * across a round trip: a call sends its request under a fresh id and waits
+ * for the reply with the lock let go (libcgha_cmm/connection.hpp), so calls
+ * from several threads are in flight together, and whichever thread reads
+ * the connection hands the others their replies. A call waits for the lock
+ * at most one timeout (it is held that long only while connecting), then
+ * has one timeout for its own round trip. The lock is a FairLock, granted
  * in the order threads asked for it: threads making calls back to back
  * cannot starve a thread that polls and dispatches (or filters, gets the
- * descriptor, disconnects), which waits at most for the calls queued before
- * it. The filter is an atomic word and needs no lock. Callbacks run with the
- * lock released, in the thread calling cmm_notify_dispatch; dispatches are
- * serialized by a second lock so that order is kept. The notification
- * descriptor is an epoll
+ * descriptor, disconnects). Registering and unregistering are serialized by
+ * a lock of their own, held across their round trip, so that the library
+ * and gsd agree on whether a registration exists. The filter is an atomic
+ * word and needs no lock. Callbacks run with the lock released, in the
+ * thread calling cmm_notify_dispatch; dispatches are serialized by a second
+ * lock so that order is kept. The notification descriptor is an epoll
  * descriptor owned by the State: it holds an eventfd that is readable while
  * notifications wait or the connection is lost, plus the connection's
- * ZeroMQ descriptors, which are kept quiet by draining after every socket
- * operation. fork(): the child handler forgets the connection (its ZeroMQ
- * objects belong to the parent and are left untouched), the registration and
- * the filter.
+ * ZeroMQ descriptors, which the transport keeps quiet by draining after
+ * every socket operation. fork(): the child handler forgets the connection
+ * (its ZeroMQ objects belong to the parent and are left untouched), the
+ * registration and the filter.
  */
 #include "cmm.h"
 #include "common/endpoint.hpp"
@@ -40,6 +44,7 @@ namespace {
 using gs::cmmlib::Clock;
 using gs::cmmlib::Connection;
 using gs::cmmlib::FairLock;
+using gs::cmmlib::Lock;
 namespace wire = gs::wire;
 
 constexpr int kFirstKind = CMM_MASTER_ELECTED;
@@ -65,9 +70,15 @@ struct Registration {
 struct State {
     FairLock mutex;
     pthread_mutex_t dispatchLock = PTHREAD_MUTEX_INITIALIZER;
+    /* Held by cmm_cmc_register and cmm_cmc_unregister across their round
+     * trip (taken before the mutex). */
+    pthread_mutex_t registrationLock = PTHREAD_MUTEX_INITIALIZER;
+    /* An unregistration is in flight: dispatch starts no callback. */
+    bool unregistering = false;
     /* Read before the mutex is taken (to bound the wait for it). */
     std::atomic<std::chrono::nanoseconds> timeout{std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC)};
-    std::unique_ptr<Connection> connection;
+    /* Shared with the calls in flight, which may outlive it here. */
+    std::shared_ptr<Connection> connection;
     std::optional<Registration> registration;
     std::deque<wire::CmmNote> pending; /* received, not yet dispatched */
     /* Local to the process: read and changed without the lock, so that
@@ -88,9 +99,19 @@ State &state()
 
 thread_local bool inCallback = false;
 
-using Lock = std::unique_lock<FairLock>;
+/* Holds State::registrationLock for a register or unregister. */
+class RegistrationGuard {
+  public:
+    explicit RegistrationGuard(State &s) : s_(s) { pthread_mutex_lock(&s_.registrationLock); }
+    ~RegistrationGuard() { pthread_mutex_unlock(&s_.registrationLock); }
+    RegistrationGuard(const RegistrationGuard &) = delete;
+    RegistrationGuard &operator=(const RegistrationGuard &) = delete;
 
-/* Takes the mutex for a call that talks to gsd. Another thread's round trip
+  private:
+    State &s_;
+};
+
+/* Takes the mutex for a call that talks to gsd. Another thread's connect
  * may hold it; waiting is bounded by this caller's own timeout, so a call
  * returns within twice the timeout even when gsd hangs. */
 bool lockForCall(State &s, Lock &lock)
@@ -103,10 +124,8 @@ bool lockForCall(State &s, Lock &lock)
 
 void unwatch(State &s)
 {
-    if (s.epollFd >= 0 && s.connection) {
-        epoll_ctl(s.epollFd, EPOLL_CTL_DEL, s.connection->socketFd(), nullptr);
-        epoll_ctl(s.epollFd, EPOLL_CTL_DEL, s.connection->monitorFd(), nullptr);
-    }
+    if (s.connection)
+        s.connection->unwatch();
 }
 
 bool watch(State &s, int fd)
@@ -132,9 +151,8 @@ cmm_error_t openDescriptor(State &s)
         return CMM_ENOMEM;
     }
     s.readySet = false;
-    if (s.connection && !s.connection->dead())
-        if (!watch(s, s.connection->socketFd()) || !watch(s, s.connection->monitorFd()))
-            return CMM_ENOMEM;
+    if (s.connection && !s.connection->dead() && !s.connection->watch(s.epollFd))
+        return CMM_ENOMEM;
     return CMM_OK;
 }
 
@@ -183,24 +201,29 @@ void collect(State &s)
 
 /* ---- Connection --------------------------------------------------------- */
 
-void dropConnection(State &s)
+/* Ends the connection; threads still waiting on it find it dead. The
+ * caller destroys `dropped` after letting go of the lock. */
+void dropConnection(State &s, std::shared_ptr<Connection> &dropped)
 {
     collect(s);
     unwatch(s);
-    s.connection.reset();
+    if (s.connection)
+        s.connection->shutdown();
+    dropped = std::move(s.connection);
 }
 
-cmm_error_t connectLocked(State &s, std::chrono::nanoseconds timeout)
+cmm_error_t connectLocked(State &s, std::chrono::nanoseconds timeout,
+                          std::shared_ptr<Connection> &dropped)
 {
     if (s.connection) {
         collect(s);
         if (!s.connection->dead())
             return CMM_OK;
-        dropConnection(s);
+        dropConnection(s, dropped);
     }
-    std::unique_ptr<Connection> connection;
+    std::shared_ptr<Connection> connection;
     try {
-        connection = std::make_unique<Connection>();
+        connection = std::make_shared<Connection>();
     } catch (const std::bad_alloc &) {
         return CMM_ENOMEM;
     } catch (const std::exception &) {
@@ -210,20 +233,44 @@ cmm_error_t connectLocked(State &s, std::chrono::nanoseconds timeout)
     if (rc != CMM_OK)
         return rc;
     s.connection = std::move(connection);
-    if (s.epollFd >= 0)
-        if (!watch(s, s.connection->socketFd()) || !watch(s, s.connection->monitorFd()))
-            return CMM_ENOMEM;
+    if (s.epollFd >= 0 && !s.connection->watch(s.epollFd))
+        return CMM_ENOMEM;
     return CMM_OK;
 }
 
-/* One round trip: the call's result (gsd's rc, or the transport's). */
-cmm_error_t callLocked(State &s, int op, wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
+/* One round trip: the call's result (gsd's rc, or the transport's). The
+ * lock is let go while the reply is awaited. `hold` keeps the connection
+ * used; the caller releases it after the lock (its end may linger for the
+ * Quit). */
+cmm_error_t callLocked(State &s, Lock &lock, std::shared_ptr<Connection> &hold, int op,
+                       wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
 {
     try {
-        if (const cmm_error_t rc = connectLocked(s, s.timeout.load()); rc != CMM_OK)
+        if (const cmm_error_t rc = connectLocked(s, s.timeout.load(), hold); rc != CMM_OK)
             return rc;
-        const cmm_error_t rc = s.connection->call(wire::CmmReq{0, op, node, qualif},
-                                                  Clock::now() + s.timeout.load(), reply);
+        hold = s.connection;
+        Connection &connection = *hold;
+        const gs::RequestId id = connection.send(wire::CmmReq{0, op, node, qualif});
+        const Clock::time_point deadline = Clock::now() + s.timeout.load();
+        cmm_error_t rc = CMM_OK;
+        for (;;) {
+            if (id == 0) {
+                rc = CMM_ECONN;
+                break;
+            }
+            if (std::optional<wire::CmmReply> answer = connection.take(id)) {
+                reply = std::move(*answer);
+                break;
+            }
+            if (connection.dead() || Clock::now() >= deadline) {
+                rc = connection.dead() ? CMM_ECONN : CMM_ETIMEDOUT;
+                connection.forget(id);
+                break;
+            }
+            connection.wait(lock, deadline);
+            /* What this thread routed for the others (notifications too). */
+            collect(s);
+        }
         collect(s);
         if (rc != CMM_OK)
             return rc;
@@ -238,10 +285,11 @@ cmm_error_t callLocked(State &s, int op, wire::CmmReply &reply, uint32_t node = 
 cmm_error_t call(int op, wire::CmmReply &reply, uint32_t node = 0, int qualif = 0)
 {
     State &s = state();
+    std::shared_ptr<Connection> hold; /* released after the lock */
     Lock lock;
     if (!lockForCall(s, lock))
         return CMM_ETIMEDOUT;
-    return callLocked(s, op, reply, node, qualif);
+    return callLocked(s, lock, hold, op, reply, node, qualif);
 }
 
 cmm_error_t simple(int op, uint32_t node = 0, int qualif = 0)
@@ -287,8 +335,12 @@ void afterForkChild()
 {
     State &s = state();
     s.mutex.childAfterFork();
-    if (s.connection)
-        (void)s.connection.release(); /* the parent's ZeroMQ objects: leaked */
+    if (s.connection) /* the parent's ZeroMQ objects: leaked */
+        (void)new std::shared_ptr<Connection>(std::move(s.connection));
+    /* Held only across a register or unregister, which no surviving thread
+     * is in the middle of. */
+    pthread_mutex_init(&s.registrationLock, nullptr);
+    s.unregistering = false;
     /* Our own descriptors: the child's copies, closing them is harmless. */
     if (s.epollFd >= 0)
         ::close(s.epollFd);
@@ -330,11 +382,12 @@ cmm_error_t cmm_connect(const timespec_t timeout)
         (timeout.tv_sec == 0 && timeout.tv_nsec == 0))
         return CMM_EINVAL;
     State &s = state();
+    std::shared_ptr<Connection> dropped; /* released after the lock */
     Lock lock(s.mutex);
     const auto previous = s.timeout.load();
     s.timeout = std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec);
     try {
-        return connectLocked(s, previous);
+        return connectLocked(s, previous, dropped);
     } catch (const std::bad_alloc &) {
         return CMM_ENOMEM;
     } catch (const std::exception &) {
@@ -345,13 +398,16 @@ cmm_error_t cmm_connect(const timespec_t timeout)
 cmm_error_t cmm_disconnect(void)
 {
     State &s = state();
+    std::shared_ptr<Connection> dropped; /* released after the lock */
     Lock lock(s.mutex);
     s.registration.reset();
     s.pending.clear();
     s.filter = kAllKinds;
     ++s.generation;
     closeDescriptor(s);
-    s.connection.reset();
+    if (s.connection)
+        s.connection->shutdown(); /* calls in flight return CMM_ECONN */
+    dropped = std::move(s.connection);
     return CMM_OK;
 }
 
@@ -500,23 +556,30 @@ cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *client_data)
     if (!callback)
         return CMM_EINVAL;
     State &s = state();
+    RegistrationGuard registering(s);
+    std::shared_ptr<Connection> hold; /* released after the lock */
     Lock lock;
     if (!lockForCall(s, lock))
         return CMM_ETIMEDOUT;
     if (s.registration)
         return CMM_EEXIST;
     wire::CmmReply reply;
-    const cmm_error_t rc = callLocked(s, wire::kCmmRegister, reply);
+    const cmm_error_t rc = callLocked(s, lock, hold, wire::kCmmRegister, reply);
     if (rc == CMM_ETIMEDOUT) {
         /* gsd may still register us: ending the session (Quit) makes sure no
          * registration exists in gsd that this process does not know of. */
-        dropConnection(s);
+        if (s.connection == hold)
+            dropConnection(s, hold);
         return rc;
     }
     if (rc != CMM_OK)
         return rc;
+    if (s.connection != hold) {
+        /* cmm_disconnect ended the session meanwhile, registration and all. */
+        return CMM_ECONN;
+    }
     if (const cmm_error_t fd = openDescriptor(s); fd != CMM_OK) {
-        (void)callLocked(s, wire::kCmmUnregister, reply);
+        (void)callLocked(s, lock, hold, wire::kCmmUnregister, reply);
         return fd;
     }
     /* Delivery starts with the changes after gsd registered us: exactly the
@@ -530,6 +593,8 @@ cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *client_data)
 cmm_error_t cmm_cmc_unregister(void)
 {
     State &s = state();
+    RegistrationGuard unregistering(s);
+    std::shared_ptr<Connection> hold; /* released after the lock */
     Lock lock;
     if (!lockForCall(s, lock))
         return CMM_ETIMEDOUT;
@@ -539,10 +604,17 @@ cmm_error_t cmm_cmc_unregister(void)
         return CMM_EBUSY;
     collect(s);
     if (!s.registration->broken) {
+        const uint64_t generation = s.generation;
         wire::CmmReply reply;
-        const cmm_error_t rc = callLocked(s, wire::kCmmUnregister, reply);
-        if (rc != CMM_OK && rc != CMM_ECONN && rc != CMM_ENOENT)
+        s.unregistering = true;
+        const cmm_error_t rc = callLocked(s, lock, hold, wire::kCmmUnregister, reply);
+        s.unregistering = false;
+        if (s.generation != generation)
+            return CMM_OK; /* cmm_disconnect ended the registration meanwhile */
+        if (rc != CMM_OK && rc != CMM_ECONN && rc != CMM_ENOENT) {
+            collect(s);
             return rc;
+        }
     }
     s.registration.reset();
     s.pending.clear();
@@ -634,6 +706,10 @@ cmm_error_t cmm_notify_dispatch(void)
                     result = CMM_ENOENT;
                     break;
                 }
+                /* No callback may start once unregistering has begun; if it
+                 * fails, the notes wait for the next dispatch. */
+                if (s.unregistering)
+                    break;
                 if (s.pending.empty()) {
                     collect(s);
                     if (s.pending.empty()) {

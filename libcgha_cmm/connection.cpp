@@ -2,16 +2,9 @@
 #include "libcgha_cmm/connection.hpp"
 #include "common/overloaded.hpp"
 
-#include "client/link.hpp"
 #include "ha_gs.h"
 
-#include <algorithm>
 #include <cerrno>
-#include <climits>
-#include <cstring>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 namespace gs::cmmlib {
 namespace {
@@ -19,62 +12,44 @@ namespace {
 /* Every connection has its own context, so a fixed inproc name cannot clash. */
 constexpr const char *kMonitorEndpoint = "inproc://cgha_cmm.monitor";
 
-constexpr int kQuitLingerMs = 200;
+/* The lock of a connection nobody shares yet (open): held by the caller. */
+struct HeldLock {
+    void lock() {}
+    void unlock() {}
+};
 
 } // namespace
 
-Connection::Connection() : context_(1) {}
+Connection::Connection() = default;
 
 Connection::~Connection()
 {
-    if (open_) {
-        if (!dead_) {
-            try {
-                socket_.set(zmq::sockopt::linger, kQuitLingerMs);
-                (void)socket_.send(zmq::buffer(wire::encode(wire::Quit{})),
-                                   zmq::send_flags::dontwait);
-            } catch (const zmq::error_t &) {
-            }
-        }
-        zmq_socket_monitor(socket_.handle(), nullptr, 0);
-    }
-    monitor_.close();
-    socket_.close();
-    context_.close();
+    if (!dead_)
+        transport_.sayQuit();
 }
 
 cmm_error_t Connection::open(const std::string &endpoint, Clock::time_point deadline)
 {
-    /* libzmq aborts when it cannot create its descriptors: check first. */
-    const int probe = eventfd(0, EFD_CLOEXEC);
-    if (probe < 0)
-        return CMM_ENOMEM;
-    const bool room = gs::client::descriptorsAvailable(gs::client::kZmqDescriptors, probe);
-    ::close(probe);
-    if (!room)
-        return CMM_ENOMEM;
     try {
-        open_ = true; /* from here on the destructor closes what exists */
-        gs::client::openLink(context_, socket_, monitor_, kMonitorEndpoint);
-        socketFd_ = socket_.get(zmq::sockopt::fd);
-        monitorFd_ = monitor_.get(zmq::sockopt::fd);
-        socket_.connect(endpoint);
+        /* libzmq aborts when it cannot create its descriptors: checked first. */
+        if (!transport_.open(kMonitorEndpoint))
+            return CMM_ENOMEM;
+        transport_.connect(endpoint);
     } catch (const zmq::error_t &e) {
-        return e.num() == ENOMEM ? CMM_ENOMEM : CMM_ECONN;
+        return e.num() == ENOMEM || e.num() == EMFILE || e.num() == ENFILE ? CMM_ENOMEM : CMM_ECONN;
     }
     wire::Hello hello;
     hello.kind = wire::kSessionCmm;
-    try {
-        if (!socket_.send(zmq::buffer(wire::encode(hello)), zmq::send_flags::dontwait))
-            return CMM_ECONN;
-    } catch (const zmq::error_t &) {
+    if (!transport_.send(wire::encode(hello))) {
+        markDead();
         return CMM_ECONN;
     }
     drain();
+    HeldLock held;
     while (!welcome_ && !dead_) {
         if (Clock::now() >= deadline)
             return CMM_ETIMEDOUT;
-        wait(deadline);
+        transport_.wait(held, cond_, deadline, *this);
     }
     if (!welcome_)
         return CMM_ECONN;
@@ -82,135 +57,100 @@ cmm_error_t Connection::open(const std::string &endpoint, Clock::time_point dead
     case HA_GS_OK:
         break;
     case HA_GS_NOT_SUPPORTED:
-        dead_ = true;
+        markDead();
         return CMM_ENOTSUP;
     case HA_GS_CONNECT_FAILED:
-        dead_ = true;
+        markDead();
         return CMM_EBUSY;
     default:
-        dead_ = true;
+        markDead();
         return CMM_ECONN;
     }
     return dead_ ? CMM_ECONN : CMM_OK;
 }
 
-cmm_error_t Connection::call(wire::CmmReq request, Clock::time_point deadline,
-                             wire::CmmReply &reply)
+RequestId Connection::send(wire::CmmReq request)
 {
-    drain();
     if (dead_)
-        return CMM_ECONN;
-    replies_.clear(); /* late answers to calls that timed out */
+        return 0;
     request.id = nextId_++;
-    try {
-        if (!socket_.send(zmq::buffer(wire::encode(request)), zmq::send_flags::dontwait)) {
-            dead_ = true;
-            return CMM_ECONN;
-        }
-    } catch (const zmq::error_t &) {
-        dead_ = true;
-        return CMM_ECONN;
+    if (!transport_.send(wire::encode(request))) {
+        markDead();
+        return 0;
     }
+    pending_.emplace(request.id, std::nullopt);
     drain();
-    for (;;) {
-        if (const auto it = replies_.find(request.id); it != replies_.end()) {
-            reply = std::move(it->second);
-            replies_.erase(it);
-            return CMM_OK;
-        }
-        if (dead_)
-            return CMM_ECONN;
-        if (Clock::now() >= deadline)
-            return CMM_ETIMEDOUT;
-        wait(deadline);
-    }
+    return request.id;
 }
 
-void Connection::wait(Clock::time_point deadline)
+std::optional<wire::CmmReply> Connection::take(RequestId id)
 {
-    if (drain() || dead_)
-        return;
-    pollfd fds[2] = {{socketFd_, POLLIN, 0}, {monitorFd_, POLLIN, 0}};
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    const int timeout = static_cast<int>(std::clamp<decltype(left)>(left, 0, INT_MAX));
-    /* EINTR and timeouts need no handling: the caller re-checks and loops. */
-    (void)::poll(fds, 2, timeout);
-    drain();
+    const auto it = pending_.find(id);
+    if (it == pending_.end() || !it->second)
+        return std::nullopt;
+    std::optional<wire::CmmReply> reply = std::move(it->second);
+    pending_.erase(it);
+    return reply;
+}
+
+void Connection::forget(RequestId id)
+{
+    pending_.erase(id);
+}
+
+void Connection::wait(Lock &lock, Clock::time_point deadline)
+{
+    transport_.wait(lock, cond_, deadline, *this);
 }
 
 bool Connection::drain()
 {
-    bool routed = false;
-    try {
-        while (open_ && !dead_) {
-            bool got = false;
-            while (!dead_ && readSocket())
-                got = true;
-            while (!dead_ && readMonitor())
-                got = true;
-            routed = routed || got;
-            if (got || dead_)
-                continue;
-            /* Both said EAGAIN; ZMQ_EVENTS confirms nothing arrived meanwhile,
-             * so ZMQ_FD signals the next arrival. */
-            if (gs::client::linkQuiet(socket_, monitor_))
-                break;
-        }
-    } catch (const zmq::error_t &) {
-        dead_ = true;
-        routed = true;
-    }
-    return routed;
+    return transport_.drain(*this);
 }
 
-bool Connection::readMonitor()
+void Connection::shutdown()
 {
-    const std::optional<uint16_t> event = gs::client::readMonitorEvent(monitor_);
-    if (!event)
-        return false;
-    if (gs::client::connectionLost(*event)) {
-        /* What gsd sent before the connection dropped still counts. */
-        while (!dead_ && readSocket()) {
-        }
-        dead_ = true;
-    }
-    return true;
+    if (!dead_)
+        transport_.sayQuit();
+    markDead();
 }
 
-bool Connection::readSocket()
+void Connection::markDead()
 {
-    zmq::message_t frame;
-    if (!socket_.recv(frame, zmq::recv_flags::dontwait))
-        return false;
-    bool extra = false;
-    for (bool more = frame.more(); more;) {
-        zmq::message_t part;
-        if (!socket_.recv(part, zmq::recv_flags::dontwait))
-            break;
-        more = part.more();
-        extra = true;
+    if (!dead_) {
+        dead_ = true;
+        /* Deferred while a leader polls the descriptors. */
+        transport_.close();
     }
+    cond_.notify_all();
+    transport_.wakeLeader();
+}
+
+void Connection::drained(bool routed)
+{
+    if (routed) {
+        cond_.notify_all();
+        transport_.wakeLeader();
+    }
+}
+
+void Connection::lost(uint16_t, uint32_t)
+{
+    markDead();
+}
+
+void Connection::received(std::vector<zmq::message_t> &frames)
+{
     try {
-        if (extra)
+        /* A CMM session takes neither batches nor packs: one message each. */
+        if (frames.size() != 1)
             throw wire::DecodeError("too many frames");
-        route(wire::decodeServerMessage(frame.to_string_view()));
+        route(wire::decodeServerMessage(frames.front().to_string_view()));
     } catch (const std::bad_alloc &) {
         throw;
     } catch (const std::exception &) {
         /* A gsd that speaks garbage cannot be trusted with the session. */
-        dead_ = true;
-    }
-    return true;
-}
-
-void Connection::acknowledge(uint64_t key)
-{
-    /* Inside a drain, which receives until EAGAIN after it: no drain here.
-     * A failure means the connection is gone, which the monitor reports. */
-    try {
-        (void)socket_.send(zmq::buffer(wire::encode(wire::Ack{key})), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t &) {
-        dead_ = true;
+        markDead();
     }
 }
 
@@ -222,14 +162,18 @@ void Connection::route(wire::ServerMessage message)
                            welcome_ = std::move(welcome);
                    },
                    [&](wire::CmmReply &reply) {
-                       const RequestId id = reply.id;
-                       replies_.insert_or_assign(id, std::move(reply));
+                       /* Late answers to calls that timed out are dropped. */
+                       if (const auto it = pending_.find(reply.id); it != pending_.end())
+                           it->second = std::move(reply);
                    },
                    [&](wire::CmmNote &note) { notes_.push_back(note); },
-                   [&](wire::Bye &) { dead_ = true; },
+                   [&](wire::Bye &) { markDead(); },
                    /* Flow control: gsd counts what it sent since the mark
                     * until this answer (wire::Mark). */
-                   [&](wire::Mark &mark) { acknowledge(mark.key); },
+                   [&](wire::Mark &mark) {
+                       if (!transport_.acknowledge(mark.key))
+                           markDead();
+                   },
                    /* GSAPI messages never come on a CMM session. */
                    [](wire::ReplyMsg &) {},
                    [](wire::NoteHeader &) {},

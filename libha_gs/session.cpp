@@ -29,10 +29,6 @@ namespace {
 /* Every session has its own context, so a fixed inproc name cannot clash. */
 constexpr const char *kMonitorEndpoint = "inproc://ha_gs.monitor";
 
-/* How long closing may wait to hand the Quit message to a live gsd. Linger is
- * otherwise 0, so a dead gsd never delays anything. */
-constexpr int kQuitLingerMs = 200;
-
 ha_gs_rc_t createFailure(int error)
 {
     return error == ENOMEM ? HA_GS_NO_MEMORY : HA_GS_SOCK_CREATE_FAILED;
@@ -84,9 +80,8 @@ Session::~Session()
      * forever. */
     if (abandoned_)
         return;
-    closeSocketsLocked();
-    context_.close();
-    for (int fd : {epoll_, ready_, wake_})
+    transport_.close();
+    for (int fd : {epoll_, ready_})
         if (fd >= 0)
             ::close(fd);
 }
@@ -123,29 +118,18 @@ ha_gs_rc_t Session::connect(Lock &lock)
     ready_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ready_ < 0)
         return createFailure(errno);
-    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_ < 0)
-        return createFailure(errno);
-    /* libzmq aborts (errno_assert) when some of its descriptors cannot be
-     * created, so make sure they can before asking it for any. */
-    if (!descriptorsAvailable(kZmqDescriptors, ready_))
-        return HA_GS_SOCK_CREATE_FAILED;
-
     try {
         /* Socket options and monitor: client/link.hpp. */
-        openLink(context_, socket_, monitor_, kMonitorEndpoint);
-        socketFd_ = socket_.get(zmq::sockopt::fd);
-        monitorFd_ = monitor_.get(zmq::sockopt::fd);
-        socketsOpen_ = true;
+        if (!transport_.open(kMonitorEndpoint))
+            return HA_GS_SOCK_CREATE_FAILED;
     } catch (const zmq::error_t &e) {
         return createFailure(e.num());
     }
-    if (!addToEpoll(epoll_, ready_) || !addToEpoll(epoll_, socketFd_) ||
-        !addToEpoll(epoll_, monitorFd_))
+    if (!addToEpoll(epoll_, ready_) || !transport_.watch(epoll_))
         return createFailure(errno);
 
     try {
-        socket_.connect(endpoint);
+        transport_.connect(endpoint);
     } catch (const zmq::error_t &e) {
         switch (e.num()) {
         case EMFILE:
@@ -188,7 +172,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
          * event says so. */
         try {
             uint32_t value = 0;
-            while (const auto event = readMonitorEvent(monitor_, &value))
+            while (const auto event = transport_.readMonitorEvent(&value))
                 if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
                     refused_ = true;
         } catch (const zmq::error_t &) {
@@ -205,7 +189,7 @@ ha_gs_rc_t Session::connect(Lock &lock)
     }
     if (!welcome_)
         return refused_ ? HA_GS_NOT_AUTHORIZED : HA_GS_CONNECT_FAILED;
-    if (welcome_->rc != HA_GS_OK) /* one of ha_gs_rc_t: see readSocketLocked */
+    if (welcome_->rc != HA_GS_OK) /* one of ha_gs_rc_t: see received() */
         return static_cast<ha_gs_rc_t>(welcome_->rc);
     if (dead_)
         return HA_GS_CONNECT_FAILED;
@@ -228,19 +212,9 @@ bool Session::lost()
 
 bool Session::sendLocked(const wire::ClientMessage &message)
 {
-    if (!socketsOpen_ || dead_)
+    if (!transport_.isOpen() || dead_)
         return false;
-    const std::string frame = wire::encode(message);
-    /* A send may process the socket's commands and so consume ZMQ_FD's
-     * signal: the sockets are not quiet until drained again (below). */
-    quiet_ = false;
-    try {
-        if (!socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-            /* Unlimited HWM: EAGAIN means there is no pipe to gsd at all. */
-            markDeadLocked();
-            return false;
-        }
-    } catch (const zmq::error_t &) {
+    if (!transport_.send(wire::encode(message))) {
         markDeadLocked();
         return false;
     }
@@ -252,81 +226,31 @@ bool Session::sendLocked(const wire::ClientMessage &message)
 
 bool Session::drainLocked(bool monitor)
 {
-    bool routed = false;
-    try {
-        while (socketsOpen_ && !dead_) {
-            /* The socket first: what gsd sent before the connection dropped
-             * (a reply, a final notification) still counts. */
-            while (socketsOpen_ && !dead_ && readSocketLocked())
-                routed = true;
-            /* Until the monitor has been read to EAGAIN once, its pipe
-             * does not signal arrivals (a fresh pipe's reader counts as
-             * awake): read it regardless. */
-            const bool readMonitor = monitor || !monitorQuiet_;
-            bool event = false;
-            while (readMonitor && socketsOpen_ && !dead_ && readMonitorLocked())
-                event = true;
-            if (readMonitor && socketsOpen_ && !dead_)
-                monitorQuiet_ = true;
-            if (!event)
-                break;
-            routed = true; /* an event may have ended the session: look again */
-        }
-        /* Both said EAGAIN (or the monitor was not touched, so it is as
-         * quiet as the last drain left it). A non-blocking receive that finds
-         * nothing first processes every pending command (an arrival is an
-         * activate_read command), so EAGAIN means the queue is empty and the
-         * mailbox idle: the next arrival signals ZMQ_FD. (Asking ZMQ_EVENTS
-         * as well would only process the commands a second time.) */
-        quiet_ = socketsOpen_ && !dead_;
-    } catch (const zmq::error_t &) {
-        markDeadLocked();
-        routed = true;
-    }
+    return transport_.drain(*this, monitor);
+}
+
+void Session::drained(bool routed)
+{
     if (routed)
         wakeLocked();
     updateReadyLocked();
-    return routed;
 }
 
-bool Session::readMonitorLocked()
+void Session::lost(uint16_t event, uint32_t value)
 {
-    uint32_t value = 0;
-    const std::optional<uint16_t> event = readMonitorEvent(monitor_, &value);
-    if (!event)
-        return false;
-    if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
         refused_ = true;
-    if (connectionLost(*event)) {
-        /* Messages that arrived before the connection dropped are still
-         * delivered. */
-        while (socketsOpen_ && !dead_ && readSocketLocked()) {
-        }
-        markDeadLocked();
-    }
-    return true;
+    markDeadLocked();
 }
 
-bool Session::readSocketLocked()
+void Session::received(std::vector<zmq::message_t> &frames)
 {
-    zmq::message_t first;
-    if (!socket_.recv(first, zmq::recv_flags::dontwait))
-        return false;
     /* One ZeroMQ message holds one or more frames (this session takes
      * batches, see Hello), and a frame one or more server messages (it takes
      * packs): a notification header's body is the next message of its
      * frame, or the whole next frame when the header ends its frame. */
-    frames_.clear();
-    frames_.push_back(std::move(first));
-    while (frames_.back().more()) {
-        zmq::message_t part;
-        /* The parts of a message arrive together: no EAGAIN here. */
-        if (!socket_.recv(part, zmq::recv_flags::dontwait))
-            break;
-        frames_.push_back(std::move(part));
-    }
-    for (size_t i = 0; i < frames_.size() && !dead_; ++i) {
-        std::string_view rest = frames_[i].to_string_view();
+    for (size_t i = 0; i < frames.size() && !dead_; ++i) {
+        std::string_view rest = frames[i].to_string_view();
         do {
             /* A return code outside ha_gs.h would reach the application as
              * an ha_gs_rc_t. */
@@ -335,8 +259,8 @@ bool Session::readSocketLocked()
             /* The builder's casts rely on validNoteBody. */
             std::optional<NoteBody> body;
             if (message && std::holds_alternative<wire::NoteHeader>(*message)) {
-                if (rest.empty() && i + 1 < frames_.size()) {
-                    const std::string_view whole = frames_[++i].to_string_view();
+                if (rest.empty() && i + 1 < frames.size()) {
+                    const std::string_view whole = frames[++i].to_string_view();
                     body =
                         decodeChecked([&] { return wire::decodeNoteBody(whole); }, validNoteBody);
                 } else { /* an empty rest (no next frame either) fails */
@@ -353,8 +277,6 @@ bool Session::readSocketLocked()
             routeLocked(std::move(*message), body);
         } while (!rest.empty() && !dead_);
     }
-    frames_.clear();
-    return true;
 }
 
 void Session::routeLocked(wire::ServerMessage message, std::optional<NoteBody> &body)
@@ -388,20 +310,11 @@ void Session::routeLocked(wire::ServerMessage message, std::optional<NoteBody> &
 
 void Session::acknowledgeLocked(uint64_t key)
 {
-    /* At once, whatever the application does with what it read: gsd
-     * counts the bytes it sent since the mark against this connection, and
-     * everything before the mark is out of gsd's queue now (it sits in
-     * this process's queue_). Not sendLocked: this runs inside a drain,
-     * which goes on receiving until EAGAIN anyway. */
-    try {
-        const std::string frame = wire::encode(wire::ClientMessage{wire::Ack{key}});
-        quiet_ = false;
-        /* Unlimited HWM: a failure means the connection is gone, which the
-         * monitor reports. */
-        (void)socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t &) {
+    /* At once, whatever the application does with what it read: everything
+     * before the mark is out of gsd's queue now (it sits in this process's
+     * queue_). */
+    if (!transport_.acknowledge(key))
         markDeadLocked();
-    }
 }
 
 void Session::routeReplyLocked(const wire::ReplyMsg &reply)
@@ -431,53 +344,12 @@ void Session::forgetTokenLocked(Token token)
 void Session::wakeLocked()
 {
     cond_.notify_all();
-    if (leader_ && wake_ >= 0) {
-        const uint64_t one = 1;
-        /* A full counter is still readable, which is all the leader needs. */
-        [[maybe_unused]] const ssize_t n = ::write(wake_, &one, sizeof one);
-    }
+    transport_.wakeLeader();
 }
 
 void Session::waitLocked(Lock &lock, Clock::time_point deadline)
 {
-    if (dead_ || quit_ || !socketsOpen_)
-        return;
-    if (leader_) {
-        if (deadline == Clock::time_point::max())
-            cond_.wait(lock);
-        else
-            cond_.wait_until(lock, deadline);
-        return;
-    }
-    /* Anything already there? Also makes ZMQ_FD trustworthy for the poll.
-     * Not needed when nothing touched the sockets since the last drain:
-     * whatever it routed, the caller has already seen. */
-    if (!quiet_ && (drainLocked() || dead_))
-        return;
-
-    leader_ = true;
-    pollfd fds[3] = {{socketFd_, POLLIN, 0}, {monitorFd_, POLLIN, 0}, {wake_, POLLIN, 0}};
-    int timeout = -1;
-    if (deadline != Clock::time_point::max()) {
-        const auto left =
-            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-        timeout = static_cast<int>(std::clamp<decltype(left)>(left, 0, INT_MAX));
-    }
-    lock.unlock();
-    /* EINTR and timeouts need no handling: the caller re-checks and loops. */
-    const int ready = ::poll(fds, 3, timeout);
-    if (ready > 0 && (fds[2].revents & POLLIN)) {
-        uint64_t count;
-        [[maybe_unused]] const ssize_t n = ::read(wake_, &count, sizeof count);
-    }
-    lock.lock();
-    leader_ = false;
-    if (dead_ || quit_)
-        closeSocketsLocked();
-    else /* the monitor only if its descriptor said so (or the poll failed) */
-        drainLocked(ready <= 0 || (fds[1].revents & POLLIN) != 0);
-    /* Followers look again; one of them may take over the polling. */
-    cond_.notify_all();
+    transport_.wait(lock, cond_, deadline, *this);
 }
 
 void Session::markDeadLocked()
@@ -500,33 +372,10 @@ void Session::markDeadLocked()
         }
     }
     tokens_.clear();
-    /* A leader polls the sockets' fds; it closes them itself when it
-     * returns. */
-    if (!leader_)
-        closeSocketsLocked();
+    /* Deferred while a leader polls the sockets' fds. */
+    transport_.close();
     wakeLocked();
     updateReadyLocked();
-}
-
-void Session::closeSocketsLocked()
-{
-    if (socketsOpen_ && epoll_ >= 0) {
-        epoll_ctl(epoll_, EPOLL_CTL_DEL, socketFd_, nullptr);
-        epoll_ctl(epoll_, EPOLL_CTL_DEL, monitorFd_, nullptr);
-    }
-    socketsOpen_ = false;
-    /* Stop the monitor first, while its PAIR still listens: the DEALER lives
-     * on in libzmq's threads after zmq_close, and an event it reports then
-     * (gsd's connection dropping after a Bye) would go to a closed PAIR, and
-     * libzmq leaks that event's endpoint frame (seen by the chaos test under
-     * LeakSanitizer). libcgha_cmm stops its monitor the same way. */
-    if (socket_.handle() != nullptr)
-        zmq_socket_monitor(socket_.handle(), nullptr, 0);
-    /* Also after a set-up that failed half way: one socket left open would
-     * make zmq_ctx_term wait forever. Closing for good also stops ZeroMQ from
-     * reconnecting to a new gsd. */
-    socket_.close();
-    monitor_.close();
 }
 
 void Session::updateReadyLocked()
@@ -596,7 +445,7 @@ ha_gs_rc_t Session::call(Request request, std::shared_ptr<const TokenEntry> regi
         if (pending.reply) {
             if (pending.reply->rc == HA_GS_OK && token)
                 *token = pending.reply->token;
-            /* One of ha_gs_rc_t: see readSocketLocked. */
+            /* One of ha_gs_rc_t: see received(). */
             return static_cast<ha_gs_rc_t>(pending.reply->rc);
         }
         if (dead_ || quit_)
@@ -782,17 +631,8 @@ void Session::quit()
     if (quit_)
         return;
     quit_ = true;
-    if (socketsOpen_ && !dead_) {
-        try {
-            /* The only message allowed to linger, briefly: gsd should hear
-             * the quit rather than infer it from the closed connection. */
-            socket_.set(zmq::sockopt::linger, kQuitLingerMs);
-            const std::string frame = wire::encode(wire::ClientMessage{wire::Quit{}});
-            (void)socket_.send(zmq::buffer(frame), zmq::send_flags::dontwait);
-        } catch (const zmq::error_t &) {
-            /* Closing the connection tells gsd as well. */
-        }
-    }
+    if (!dead_)
+        transport_.sayQuit();
     queue_.clear();
     markDeadLocked();
     updateReadyLocked();
@@ -830,7 +670,8 @@ void Session::abandonAfterFork()
      * such thread exists here. These descriptors are the library's own
      * copies; closing them leaves the parent's untouched. */
     abandoned_ = true;
-    for (int *fd : {&epoll_, &ready_, &wake_}) {
+    transport_.forgetAfterFork();
+    for (int *fd : {&epoll_, &ready_}) {
         if (*fd >= 0)
             ::close(*fd);
         *fd = -1;

@@ -3,26 +3,19 @@
  * Session: one connection to gsd, its request/reply machinery and its
  * notification queue. A process has at most one (see current_session.hpp).
  *
- * Sockets. A DEALER talks to gsd; a PAIR receives the DEALER's monitor
- * events (so a missing gsd fails ha_gs_init at once, and a lost connection is
- * noticed without waiting for a request). Both are touched only under the
- * session mutex.
+ * Transport. The connection to gsd, its monitor, the drain after every
+ * socket operation (so that the application's descriptor is readable
+ * whenever ha_gs_dispatch has work) and waiting for input as leader or
+ * follower are client/transport.hpp's, shared with libcgha_cmm, and used
+ * only under the session mutex. The Session is the transport's receiver: it
+ * decodes, routes replies and queues notifications.
  *
  * Descriptor. The application polls an epoll fd holding both sockets'
  * ZMQ_FD and `ready_`, an eventfd kept readable while notifications are
- * queued or the session is dead. ZMQ_FD only signals that something arrived
- * in an empty queue, and any socket operation may consume that signal, so
- * every socket operation is followed by a drain (receive until EAGAIN,
- * routing replies and queueing notifications). Hence the descriptor is
- * readable whenever ha_gs_dispatch has work.
- *
- * Waiting (leader/follower). A thread that needs input (a reply, or a
- * notification for a blocking dispatch) becomes the leader if nobody is: it
- * drains, then polls the sockets' fds and `wake_` without the mutex. Other
- * waiters sleep on the condition variable. Whoever changes what waiters wait
- * for (routes a message, finishes a callback, kills the session) notifies the
- * condition variable and writes `wake_` so the leader looks again. In the
- * plain library no follower ever exists: the only thread is the leader.
+ * queued or the session is dead. Whoever changes what waiters wait for
+ * (routes a message, finishes a callback, kills the session) notifies the
+ * condition variable and wakes the transport's leader. In the plain library
+ * no follower ever exists: the only thread is the leader.
  *
  * Callbacks run without the mutex. A group whose callback runs is marked
  * busy; its later notifications wait, so each group is delivered in order
@@ -31,6 +24,7 @@
  */
 #pragma once
 
+#include "client/transport.hpp"
 #include "common/model.hpp"
 #include "common/wire.hpp"
 #include "libha_gs/fork_generation.hpp"
@@ -62,7 +56,7 @@ struct SessionOptions {
     std::string deactivateScript;
 };
 
-class Session {
+class Session : private TransportReceiver {
   public:
     /* Connects to the endpoint (gs::resolveEndpoint), says Hello and waits
      * for Welcome. On HA_GS_OK `out` holds the live session. */
@@ -131,8 +125,11 @@ class Session {
     /* Routes everything queued on the socket, and on the monitor unless
      * `monitor` is false; returns whether anything was routed. */
     bool drainLocked(bool monitor = true);
-    bool readMonitorLocked();
-    bool readSocketLocked();
+    /* TransportReceiver, called by the transport under the mutex. */
+    void received(std::vector<zmq::message_t> &frames) override;
+    void lost(uint16_t event, uint32_t value) override;
+    bool stopped() const override { return dead_ || quit_; }
+    void drained(bool routed) override;
     /* `body`: the decoded body that followed a NoteHeader (nullopt otherwise). */
     void routeLocked(wire::ServerMessage message, std::optional<NoteBody> &body);
     void routeReplyLocked(const wire::ReplyMsg &reply);
@@ -147,7 +144,6 @@ class Session {
     void holdGroupLocked(const std::string &group);
     void releaseGroupLocked(const std::string &group);
     void markDeadLocked();
-    void closeSocketsLocked();
     void updateReadyLocked();
     void settleReadyLocked();
     std::optional<Queued> takeDeliverableLocked();
@@ -159,29 +155,13 @@ class Session {
     Mutex mutex_;
     CondVar cond_;
 
-    zmq::context_t context_;
-    zmq::socket_t socket_;
-    zmq::socket_t monitor_;
-    bool socketsOpen_ = false;
-    int socketFd_ = -1;
-    int monitorFd_ = -1;
+    Transport transport_;
     int epoll_ = -1;
     int ready_ = -1;
-    int wake_ = -1;
     bool readySignalled_ = false;
-    /* The last socket operation was a drain that emptied both sockets, so
-     * their descriptors signal the next arrival. */
-    bool quiet_ = false;
-    /* The monitor has been read to EAGAIN at least once: from then on its
-     * descriptor signals every event, read or not. */
-    bool monitorQuiet_ = false;
     /* dispatch holds the mutex and delivers what is queued: leave `ready_`
      * as it is until settleReadyLocked. */
     bool deferReady_ = false;
-    /* The frames of the message being read (kept for their capacity). */
-    std::vector<zmq::message_t> frames_;
-
-    bool leader_ = false;
     bool dead_ = false;
     /* gsd refused the connection at its handshake (the monitor's
      * ZMQ_EVENT_HANDSHAKE_FAILED_AUTH): the caller is not authorized. */
