@@ -24,6 +24,11 @@
 
 namespace gs {
 
+/* Limits that change replies. They are the domain's, not a node's: every
+ * replica must refuse the same requests, so the limits are part of the
+ * engine's state (snapshot), restore() takes the snapshot's (the values in
+ * force in the domain it comes from), and a node whose configured values
+ * differ must not join with them (contract.md §6.9). */
 struct EngineLimits {
     unsigned maxGroupsPerClient = 4096;   /* HA_GS_MAX_GROUPS_PER_CLIENT */
     unsigned maxProvidersPerGroup = 1024; /* HA_GS_MAX_PROVIDERS_PER_GROUP */
