@@ -76,7 +76,7 @@ void Engine::Impl::onUnresponsive(ClientId client)
         Group &g = groups.at(groupName);
         std::vector<Recipient> to;
         for (const auto &m : g.members)
-            if (m.alive && m.token != token)
+            if (alive(m) && m.token != token)
                 to.push_back({m.client, m.token, false});
         notify(std::move(to), AnnouncementNote{HA_GS_RESPONSIVENESS_NO_RESPONSE, {info.id}});
     }
@@ -106,26 +106,19 @@ std::string Engine::Impl::detachProvider(Token token, int reason)
         });
         return info.group;
     }
-    for (auto &m : g.members)
-        if (m.token == token)
-            m.alive = false;
+    /* Its records (member, participant, changing) read as dead from here
+     * on: the token is gone. */
     QueuedChange q;
     q.kind = QueuedKind::FailureLeave;
-    q.provider = Member{token, info.id, info.client, false};
+    q.provider = Member{token, info.id, info.client};
     q.reason = reason;
     g.queue.push_back(std::move(q));
 
     if (g.running) {
         Protocol &p = *g.running;
         for (auto &part : p.participants)
-            if (part.member.token == token) {
-                part.member.alive = false;
-                if (part.voter && p.nPhase)
-                    p.accumulated |= HA_GS_PROVIDER_FAILED;
-            }
-        for (auto &c : p.changing)
-            if (c.token == token)
-                c.alive = false;
+            if (part.member.token == token && part.voter && p.nPhase)
+                p.accumulated |= HA_GS_PROVIDER_FAILED;
     }
     return info.group;
 }
