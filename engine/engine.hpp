@@ -24,6 +24,11 @@
 
 namespace gs {
 
+/* Limits that change replies. They are the domain's, not a node's: every
+ * replica must refuse the same requests, so the limits are part of the
+ * engine's state (snapshot), restore() takes the snapshot's (the values in
+ * force in the domain it comes from), and a node whose configured values
+ * differ must not join with them (contract.md §6.9). */
 struct EngineLimits {
     unsigned maxGroupsPerClient = 4096;   /* HA_GS_MAX_GROUPS_PER_CLIENT */
     unsigned maxProvidersPerGroup = 1024; /* HA_GS_MAX_PROVIDERS_PER_GROUP */
@@ -69,8 +74,12 @@ struct ClientUnresponsive {
     ClientId client = 0;
 };
 /* Every client of a node is gone at once: the node left the domain (its gsd
- * died or was stopped, the node was lost or cut off). Its clients are failed
- * in ascending id order. */
+ * died or was stopped, the node was lost or cut off). Its subscriptions
+ * vanish and its providers get failure leaves, queued in ascending client
+ * id then token order before any group moves on; in a group whose batch
+ * control has HA_GS_BATCH_LEAVES they all leave in one failure-leave
+ * protocol, else in one protocol each, in that order. Clients of other
+ * nodes are untouched; a node with no clients is a no-op. */
 struct NodeGone {
     int16_t node = 0;
 };

@@ -41,11 +41,13 @@ struct ClientRecord {
     size_t tokenCount() const { return providerOf.size() + subscriberOf.size(); }
 };
 
+/* A provider as groups, protocols and queues record it. Whether it is
+ * still alive is held once, by the token table: a provider's token dies
+ * with it (Engine::Impl::alive()). */
 struct Member {
     Token token = 0;
     ProviderId id;
     ClientId client = 0;
-    bool alive = true;
 };
 
 enum class QueuedKind { Join, FailureLeave, Reflection, CastOut };
@@ -182,6 +184,9 @@ struct Engine::Impl {
 
     std::vector<Action> *out = nullptr;
 
+    /* Whether the provider a record names is still alive: its token is. */
+    bool alive(const Member &m) const { return tokens.count(m.token) != 0; }
+
     /* ---- engine_requests.cpp: validating and queueing requests, tokens */
     void reply(ClientId client, RequestId id, int rc, Token token = 0);
     Token allocateToken();
@@ -204,7 +209,7 @@ struct Engine::Impl {
     void handle(ClientId client, RequestId id, const MessageRequest &r);
     void handle(ClientId client, RequestId id, const AttributeChangeRequest &r);
     void handle(ClientId client, RequestId id, const VoteRequest &r);
-    static Participant *currentVoter(Group &g, Token token);
+    Participant *currentVoter(Group &g, Token token) const;
     void handle(ClientId client, RequestId id, const SubscribeRequest &r);
     void handle(ClientId client, RequestId id, const UnsubscribeRequest &r);
     void removeSubscription(Token token);
@@ -222,7 +227,7 @@ struct Engine::Impl {
     void onTimer(TimerId timer);
     void onDeactivateFinished(const DeactivateFinished &e);
     Protocol newProtocol(Group &g, int type, int numPhases, int timeLimit);
-    static bool phaseComplete(const Protocol &p);
+    bool phaseComplete(const Protocol &p) const;
     void startNext(Group &group);
     void beginJoin(Group &g, const std::vector<QueuedChange> &joins);
     bool beginFailureLeave(Group &g, const std::vector<QueuedChange> &leaves);
@@ -237,7 +242,7 @@ struct Engine::Impl {
     Proposal proposalOf(const Protocol &p) const;
     void startPhase(Group &g);
     void closePhase(Group &g);
-    static std::vector<Recipient> liveParticipants(const Protocol &p);
+    std::vector<Recipient> liveParticipants(const Protocol &p) const;
     void finish(Group &g, bool approved);
     bool isChanging(const Protocol &p, Token token) const;
     void applyApproved(Group &g, Protocol &p, uint32_t summary);

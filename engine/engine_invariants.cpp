@@ -59,7 +59,7 @@ std::string Engine::Impl::invariants() const
             continue;
         const Group &g = groups.at(info.group);
         const bool member = std::any_of(g.members.begin(), g.members.end(), [&](const Member &m) {
-            return m.token == token && m.alive && m.id == info.id;
+            return m.token == token && m.id == info.id;
         });
         const bool joining =
             g.running && g.running->type == HA_GS_JOIN &&
@@ -81,14 +81,12 @@ std::string Engine::Impl::invariants() const
             if (!ids.insert(m.id).second)
                 return "duplicate provider id in group " + name;
             auto t = tokens.find(m.token);
-            if (m.alive) {
+            if (alive(m)) {
                 if (t == tokens.end() || t->second.state != ProviderState::Member ||
                     !(t->second.id == m.id) || t->second.client != m.client ||
                     t->second.group != name)
                     return "live member without a member token in group " + name;
             } else {
-                if (t != tokens.end())
-                    return "dead member still has a token in group " + name;
                 bool queued =
                     std::any_of(g.queue.begin(), g.queue.end(), [&](const QueuedChange &q) {
                         return q.kind == QueuedKind::FailureLeave && q.provider.token == m.token;

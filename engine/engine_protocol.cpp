@@ -190,17 +190,18 @@ Protocol Engine::Impl::newProtocol(Group &g, int type, int numPhases, int timeLi
     p.currentProviders = idsOf(g.members);
     p.oldState = g.state;
     for (const auto &m : g.members)
-        p.participants.push_back(Participant{m, false, m.alive, false, 0, 0, {}, {}});
+        p.participants.push_back(Participant{m, false, alive(m), false, 0, 0, {}, {}});
     return p;
 }
 
 /* ---- protocol machinery ----------------------------------------- */
-bool Engine::Impl::phaseComplete(const Protocol &p)
+bool Engine::Impl::phaseComplete(const Protocol &p) const
 {
     if (p.deactivating())
         return false;
-    return std::all_of(p.participants.begin(), p.participants.end(),
-                       [](const Participant &v) { return !v.voter || !v.member.alive || v.voted; });
+    return std::all_of(p.participants.begin(), p.participants.end(), [this](const Participant &v) {
+        return !v.voter || !alive(v.member) || v.voted;
+    });
 }
 
 /* Starts queued membership changes (first), then other queued work,
@@ -325,8 +326,9 @@ void Engine::Impl::begin(Group &g, Protocol &&p)
             for (const auto &c : p.changing)
                 if (part.member.token == c.token)
                     part.voter = false;
-    bool anyVoter = std::any_of(p.participants.begin(), p.participants.end(),
-                                [](const Participant &v) { return v.voter && v.member.alive; });
+    bool anyVoter =
+        std::any_of(p.participants.begin(), p.participants.end(),
+                    [this](const Participant &v) { return v.voter && alive(v.member); });
     g.running = std::move(p);
     recharge(g);
     if (!g.running->nPhase || !anyVoter) {
@@ -348,7 +350,7 @@ void Engine::Impl::startDeactivations(Group &g)
     p.deactivateStarted = true;
     for (const auto &c : p.changing) {
         auto client = clients.find(c.client);
-        if (!c.alive || client == clients.end() || !client->second.deactivateScript)
+        if (!alive(c) || client == clients.end() || !client->second.deactivateScript)
             continue;
         const DeactivateId run = nextDeactivate++;
         deactivateRuns[run] = g.name;
@@ -434,7 +436,7 @@ void Engine::Impl::startPhase(Group &g)
         part.proposedDefault = 0;
         part.stateProposal.reset();
         part.messageProposal.reset();
-        if (part.voter && part.member.alive)
+        if (part.voter && alive(part.member))
             to.push_back({part.member.client, part.member.token, false});
     }
     notify(std::move(to),
@@ -473,7 +475,7 @@ void Engine::Impl::closePhase(Group &g)
             vote = p.defaultVote;
             defaulted = true;
             summary |= vote == HA_GS_VOTE_REJECT ? HA_GS_DEFAULT_REJECT : HA_GS_DEFAULT_APPROVE;
-            if (v.member.alive) {
+            if (alive(v.member)) {
                 late.push_back(v.member.id);
                 summary |= HA_GS_TIME_LIMIT_EXCEEDED;
             } else {
@@ -524,11 +526,11 @@ void Engine::Impl::closePhase(Group &g)
     }
 }
 
-std::vector<Recipient> Engine::Impl::liveParticipants(const Protocol &p)
+std::vector<Recipient> Engine::Impl::liveParticipants(const Protocol &p) const
 {
     std::vector<Recipient> to;
     for (const auto &part : p.participants)
-        if (part.member.alive)
+        if (alive(part.member))
             to.push_back({part.member.client, part.member.token, false});
     return to;
 }
@@ -585,7 +587,7 @@ void Engine::Impl::applyApproved(Group &g, Protocol &p, uint32_t summary)
 
     std::vector<Recipient> to;
     for (const auto &part : p.participants)
-        if (part.member.alive)
+        if (alive(part.member))
             to.push_back({part.member.client, part.member.token,
                           p.removes() && isChanging(p, part.member.token)});
     Proposal prop = proposalOf(p);
@@ -609,7 +611,7 @@ void Engine::Impl::applyRejected(Group &g, Protocol &p, uint32_t summary)
 {
     std::vector<Recipient> to;
     for (const auto &part : p.participants)
-        if (part.member.alive)
+        if (alive(part.member))
             to.push_back(
                 {part.member.client, part.member.token, p.type == HA_GS_JOIN && part.joiner});
     notifyOutcome(std::move(to), RejectedNote{p.type, summary, proposalOf(p)});

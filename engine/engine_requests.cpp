@@ -157,7 +157,7 @@ int Engine::Impl::join(ClientId client, const JoinRequest &r, Token &token)
     rec.providerOf[a.groupName] = token;
     QueuedChange q;
     q.kind = QueuedKind::Join;
-    q.provider = Member{token, pid, client, true};
+    q.provider = Member{token, pid, client};
     it->second.queue.push_back(std::move(q));
     return HA_GS_OK;
 }
@@ -349,12 +349,12 @@ void Engine::Impl::handle(ClientId client, RequestId id, const VoteRequest &r)
 }
 
 /* The participant record of a voter still expected to vote now. */
-Participant *Engine::Impl::currentVoter(Group &g, Token token)
+Participant *Engine::Impl::currentVoter(Group &g, Token token) const
 {
     if (!g.running || !g.running->nPhase || g.running->approving)
         return nullptr;
     for (auto &p : g.running->participants)
-        if (p.member.token == token && p.voter && p.member.alive && !p.voted)
+        if (p.member.token == token && p.voter && alive(p.member) && !p.voted)
             return &p;
     return nullptr;
 }

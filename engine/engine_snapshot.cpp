@@ -121,7 +121,6 @@ void fields(S &s, F &&f)
 template <Is<Member> S, class F>
 void fields(S &s, F &&f)
 {
-    f("alive", s.alive);
     f("client", s.client);
     f("id", s.id);
     f("token", s.token);

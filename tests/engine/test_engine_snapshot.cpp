@@ -261,6 +261,39 @@ TEST_CASE("equal histories give equal digests; one event more or different gives
     }
 }
 
+TEST_CASE("the limits are the snapshot's: restore takes the domain's values")
+{
+    EngineConfig domain;
+    domain.limits.maxGroupsPerClient = 1;
+    domain.limits.maxClients = 7;
+    Engine source(domain);
+    const ClientId c = makeClientId(1, 1);
+    source.process(ClientHello{c, false});
+
+    Engine replica; /* started with the defaults */
+    REQUIRE(replica.limits().maxGroupsPerClient != 1);
+    replica.restore(source.snapshot());
+    CHECK(replica.limits().maxGroupsPerClient == 1);
+    CHECK(replica.limits().maxClients == 7);
+    CHECK(replica.limits().maxStateMemory == domain.limits.maxStateMemory);
+    /* And the replica replies by them. */
+    auto joinOf = [](const char *group) {
+        JoinRequest j;
+        j.attributes.sizeofAttributes = static_cast<int>(sizeof(ha_gs_group_attributes_t));
+        j.attributes.groupName = group;
+        j.attributes.numPhases = HA_GS_1_PHASE;
+        return j;
+    };
+    const auto first = replica.process(ClientRequest{c, 1, joinOf("a")});
+    REQUIRE(!first.empty());
+    CHECK(std::get<Reply>(first.front()).rc == HA_GS_OK);
+    const auto out = replica.process(ClientRequest{c, 2, joinOf("b")});
+    REQUIRE(!out.empty());
+    CHECK(std::get<Reply>(out.front()).rc == HA_GS_TOO_MANY_GROUPS);
+    /* Two engines with different limits are in different states. */
+    CHECK(Engine(domain).digest() != Engine().digest());
+}
+
 TEST_CASE("the digest is the digest of the snapshot bytes and changes with the state")
 {
     Engine e;
