@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: arbitrary bytes as an engine snapshot (cmm::Engine::
- * restore). A snapshot comes from another node at state transfer; whatever
- * arrives, restore must throw std::invalid_argument and leave the engine as
- * it was, or give an engine whose snapshot is exactly the input (snapshots
- * are canonical), whose invariants hold, and which stays sound under every
- * kind of event.
+ * libFuzzer target: arbitrary bytes as an engine snapshot, into
+ * cmm::Engine::restore and gs::Engine::restore. A snapshot comes from
+ * another node at state transfer; whatever arrives, restore must throw
+ * std::invalid_argument and leave the engine as it was, or give an engine
+ * whose snapshot is exactly the input (snapshots are canonical), whose
+ * invariants hold, and which stays sound under the events that follow.
  *
  * A changed byte almost always breaks the snapshot's checksum, which would
  * keep the fuzzer away from the checks behind it. So the input is also
@@ -17,21 +17,27 @@
  *
  * Seeds (corpus/restore/): snapshots of CMM engines in several states and
  * their bare states, written by tests/cmm/test_cmm_snapshot (the test
- * "fuzz seeds" says how).
+ * "fuzz seeds" says how). The GSAPI engine's snapshots are in the same
+ * CBOR, so the fuzzer reaches their structure from these.
  */
 #include "check.hpp"
 
 #include "engine/cmm_engine.hpp"
+#include "engine/engine.hpp"
+#include "fuzz/engine_events.hpp"
+#include "ha_gs.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 using namespace gs;
+using gs::fuzz::ByteReader;
 using gs::fuzz::check;
 using json = nlohmann::json;
 
@@ -101,10 +107,64 @@ void restoreCmm(std::string_view bytes)
     }
 }
 
+/* A GSAPI engine with a state to lose: a client with a group. */
+void occupy(Engine &engine)
+{
+    const ClientId client = makeClientId(1, 1);
+    engine.process(ClientHello{client, false});
+    JoinRequest join;
+    join.attributes.sizeofAttributes = static_cast<int>(sizeof(ha_gs_group_attributes_t));
+    join.attributes.groupName = "fuzz";
+    join.attributes.numPhases = 1;
+    join.attributes.batchControl = HA_GS_BATCH_BOTH;
+    join.attributes.defaultVote = HA_GS_VOTE_REJECT;
+    join.attributes.timeLimit = 5;
+    engine.process(ClientRequest{client, 1, join});
+}
+
+void restoreGs(std::string_view bytes, ByteReader &events)
+{
+    Engine engine;
+    occupy(engine);
+    const std::string before = engine.snapshot();
+    try {
+        engine.restore(bytes);
+    } catch (const std::invalid_argument &) {
+        check(engine.snapshot() == before, "a refused restore changed the engine");
+        return;
+    }
+    check(engine.snapshot() == bytes, "engine restore accepted bytes that are not its snapshot");
+    std::string broken = engine.checkInvariants();
+    check(broken.empty(), "restored engine breaks an invariant: " + broken);
+    Engine again;
+    again.restore(engine.snapshot());
+    check(again.digest() == engine.digest(), "a restored engine snapshot does not restore alike");
+    gs::fuzz::EngineEvents next(events, &engine);
+    for (int steps = 0; steps < 32 && !events.empty(); ++steps) {
+        engine.process(next.next({}));
+        broken = engine.checkInvariants();
+        check(broken.empty(), "an event broke a restored engine: " + broken);
+    }
+}
+
 void append(std::string &out, const json &scalar)
 {
     const std::vector<uint8_t> bytes = json::to_cbor(scalar);
     out.append(bytes.begin(), bytes.end());
+}
+
+/* The GSAPI engine's document around `state`: {"check", "format": 1,
+ * "state"}. */
+std::string engineDocument(std::string_view state)
+{
+    std::string out(1, '\xa3'); /* a map of three pairs */
+    append(out, "check");
+    append(out, digestOf(state));
+    append(out, "format");
+    append(out, 1);
+    append(out, "state");
+    out.append(state);
+    return out;
 }
 
 /* The snapshot whose state is `state`, whatever those bytes are: the
@@ -125,7 +185,7 @@ std::string enveloped(std::string_view state)
 
 /* A state built by the bytes in `in`: well-formed CBOR with the fields of a
  * snapshot, values from the input, some out of range. */
-std::string programmedState(gs::fuzz::ByteReader &in)
+std::string programmedState(ByteReader &in)
 {
     static const char *const roles[] = {"out", "in", "vice-master", "master", "chief"};
     static const char *const healths[] = {"valid", "stale", "invalid", "poor"};
@@ -173,7 +233,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const std::string_view bytes(reinterpret_cast<const char *>(data), size);
     restoreCmm(bytes);
     restoreCmm(enveloped(bytes));
-    gs::fuzz::ByteReader program(data, size);
+    ByteReader program(data, size);
     restoreCmm(enveloped(programmedState(program)));
+    ByteReader events(data, size);
+    restoreGs(bytes, events);
+    ByteReader moreEvents(data, size);
+    restoreGs(engineDocument(bytes), moreEvents);
     return 0;
 }

@@ -15,6 +15,8 @@
  * non-canonical encodings, deep nesting; a refused restore changes nothing.
  */
 #include "engine/cmm_engine.hpp"
+#include "engine/engine.hpp"
+#include "ha_gs.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -636,10 +638,30 @@ TEST_CASE("a restored engine is a whole engine: copies, further restores, empty 
     CHECK(e.digest() == copy.digest());
 }
 
+/* A GSAPI engine (engine/engine.hpp) with a client in a group: a seed for
+ * the GSAPI side of fuzz/fuzz_restore.cpp. */
+std::string gsEngineSnapshot()
+{
+    gs::Engine engine;
+    const gs::ClientId client = gs::makeClientId(1, 1);
+    engine.process(gs::ClientHello{client, false});
+    gs::JoinRequest join;
+    join.attributes.sizeofAttributes = static_cast<int>(sizeof(ha_gs_group_attributes_t));
+    join.attributes.groupName = "seed";
+    join.attributes.numPhases = 1;
+    join.attributes.batchControl = HA_GS_BATCH_BOTH;
+    join.attributes.defaultVote = HA_GS_VOTE_REJECT;
+    join.attributes.timeLimit = 5;
+    engine.process(gs::ClientRequest{client, 1, join});
+    return engine.snapshot();
+}
+
 /* The seed corpus of fuzz/fuzz_restore.cpp: snapshots ("cmm-*") and bare
- * states ("cmm-state-*") of engines in several states. This test checks
- * that the committed seeds are this version's snapshots; run it with
- * CMM_RESTORE_SEEDS_WRITE=1 to write them again after a format change:
+ * states ("cmm-state-*") of CMM engines in several states, and of a GSAPI
+ * engine ("gs-*"). This test checks that the committed CMM seeds are this
+ * version's snapshots (the GSAPI ones are starting points only, this test
+ * does not follow that format); run it with CMM_RESTORE_SEEDS_WRITE=1 to
+ * write them all again after a format change:
  *   CMM_RESTORE_SEEDS=fuzz/corpus/restore CMM_RESTORE_SEEDS_WRITE=1 \
  *     build/tests/cmm/test_cmm_snapshot -tc='fuzz seeds*' */
 TEST_CASE("fuzz seeds: fuzz/corpus/restore holds snapshots of this version")
@@ -677,6 +699,13 @@ TEST_CASE("fuzz seeds: fuzz/corpus/restore holds snapshots of this version")
                            std::string(state.begin(), state.end()));
     }
     const bool write = std::getenv("CMM_RESTORE_SEEDS_WRITE") != nullptr;
+    if (write) {
+        const std::string gsSnapshot = gsEngineSnapshot();
+        const std::vector<uint8_t> gsState = json::to_cbor(stateOf(gsSnapshot));
+        std::ofstream(std::string(dir) + "/gs-group", std::ios::binary) << gsSnapshot;
+        std::ofstream(std::string(dir) + "/gs-state-group", std::ios::binary)
+            << std::string(gsState.begin(), gsState.end());
+    }
     for (const auto &[name, bytes] : seeds) {
         CAPTURE(name);
         const std::string path = std::string(dir) + "/" + name;
