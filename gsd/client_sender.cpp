@@ -131,8 +131,8 @@ void Broker::Impl::enqueueBody(Session &session, const std::string &body,
 
 void Broker::Impl::flushOutboxes()
 {
-    /* Failures are handled after the loop: ending a session feeds the
-     * engine, which may fill outboxes again. */
+    /* Failures are handled after the loop: ending a session submits
+     * ClientGone, whose delivery may fill outboxes again. */
     std::vector<std::pair<ClientId, int>> failed;
     for (size_t b = 0; b < outboxesUsed; ++b) {
         Outbox &box = outboxes[b];

@@ -2659,6 +2659,42 @@ TEST_CASE("order: another node's client updates the local clients' views; nothin
     CHECK(order.submitted().size() == submittedBefore);
 }
 
+TEST_CASE("order: a local subscriber sees other nodes' clients join; nothing is submitted for "
+          "them")
+{
+    OrderedBroker ordered(false);
+    RecordingOrder &order = *ordered.order;
+    const auto names = [](const std::optional<std::vector<ProviderId>> &providers, int instance) {
+        return providers &&
+               std::any_of(providers->begin(), providers->end(),
+                           [&](const ProviderId &p) { return p.instance == instance; });
+    };
+    /* Node 2's client forms the group... */
+    const ClientId first = makeClientId(2, 1);
+    order.injectFromElsewhere(Event{ClientHello{first, false}});
+    order.injectFromElsewhere(Event{ClientRequest{first, 1, joinRequest("watched", 7)}});
+    REQUIRE(order.awaitDelivered(3)); /* this node's CMM node-up, then those two */
+    /* ...which a local client then subscribes to. */
+    RawClient subscriber(ordered.broker->endpoint);
+    REQUIRE(subscriber.hello().rc == HA_GS_OK);
+    REQUIRE(subscriber.request(SubscribeRequest{HA_GS_SUBSCRIBE_ALL_MEMBERSHIP, "watched"})->rc ==
+            HA_GS_OK);
+    CHECK(subscriber.await(note<SubscriptionNote>(
+        [&](const SubscriptionNote &n) { return names(n.fullMembership, 7); })));
+    /* A client of node 3 joins: the local subscriber is told. */
+    const size_t submittedBefore = order.submitted().size();
+    const size_t deliveredBefore = order.delivered().size();
+    const ClientId second = makeClientId(3, 1);
+    order.injectFromElsewhere(Event{ClientHello{second, false}});
+    order.injectFromElsewhere(Event{ClientRequest{second, 1, joinRequest("watched", 8)}});
+    CHECK(subscriber.await(note<SubscriptionNote>(
+        [&](const SubscriptionNote &n) { return names(n.changingMembership, 8); })));
+    /* Their replies and their providers' notifications are their nodes' to
+     * send: nothing was sent (or failed to send) here, nothing submitted. */
+    CHECK(order.submitted().size() == submittedBefore);
+    CHECK(order.delivered().size() == deliveredBefore + 2);
+}
+
 TEST_CASE("order: the node that keeps time submits TimerFired when a time limit expires")
 {
     OrderedBroker ordered(true);
