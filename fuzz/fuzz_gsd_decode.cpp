@@ -12,7 +12,7 @@
  *     (so the fuzzer's small token numbers name real tokens), and must get
  *     exactly one reply with every engine invariant intact; a Quit is the
  *     client's death; a CMM request is answered from, or fed to, a CMM
- *     engine of three nodes as gsd/cmm_dispatch.cpp does. A Hello, Pong or
+ *     engine of three nodes as gsd/cmm_service.cpp does. A Hello, Pong or
  *     Ack (flow control) changes no engine: step 2 is all they get.
  */
 #include "check.hpp"
@@ -90,7 +90,7 @@ void quit()
     checkEngine(engine);
 }
 
-/* gsd/cmm_dispatch.cpp's answerCmm, as node 1 of a three-node cluster. */
+/* gsd/cmm_service.cpp's answerCmm, as node 1 of a three-node cluster. */
 void cmmRequest(const wire::CmmReq &req)
 {
     cmm::NodeTable table;

@@ -160,8 +160,7 @@ void Broker::Impl::planDescriptors()
     const size_t fit = (descriptors.room - descriptors.pendingCap) / 2;
     clientCap = config.limits.maxClients;
     if (fit < clientCap) {
-        spdlog::warn("the open file limit ({}) leaves room for {} clients, not "
-                     "--max-clients {}: "
+        spdlog::warn("the open file limit ({}) leaves room for {} clients, not --max-clients {}: "
                      "serving at most {} (each client needs 2 descriptors; raise the limit, "
                      "e.g. LimitNOFILE=, to serve more)",
                      descriptors.limit, fit, config.limits.maxClients, fit);
@@ -319,7 +318,8 @@ void Broker::Impl::fireTimers()
     const auto now = broker::Clock::now();
     while (auto payload = timers.popExpired(now)) {
         try {
-            onTimer(*payload);
+            /* Each kind of timer is handled by the file of its job. */
+            std::visit([&](const auto &due) { onTimer(due); }, *payload);
         } catch (const std::exception &error) {
             spdlog::error("handling a timer: {}", error.what());
         }

@@ -279,6 +279,28 @@ void Broker::Impl::closeConnection(const ConnectionId &id)
         connections.erase(id.fd);
 }
 
+void Broker::Impl::onTimer(const broker::ConnectionDue &due)
+{
+    Connection *connection = connections.find(due.connection);
+    if (!connection || connection->closing || connection->client != 0 ||
+        Clock::now() < connection->closeAt)
+        return;
+    if (connection->endedReason.empty() && !connection->refused)
+        refuse(Refusal::Silent, spdlog::level::info,
+               fmt::format("closed a connection that said no Hello in time (pid {}, uid {})",
+                           connection->peer.pid, connection->peer.uid));
+    closeConnection(due.connection);
+}
+
+void Broker::Impl::onTimer(const broker::RefusalFlushDue &)
+{
+    refusalFlushArmed = false;
+    if (refusals.flush(Clock::now())) {
+        refusalFlushArmed = true;
+        timers.start(refusals.nextFlush(), broker::RefusalFlushDue{});
+    }
+}
+
 void Broker::Impl::onDumpSignal()
 {
     uint64_t count = 0;
@@ -288,17 +310,14 @@ void Broker::Impl::onDumpSignal()
         if (const broker::Session *s = sessions.find(id); s && s->kind == wire::kSessionGsapi)
             ++gsapi;
     const auto groups = engine.groupNames();
-    spdlog::info("state: {} sessions ({} GSAPI, {} CMM, at most {}), {} "
-                 "connections ({} without "
-                 "a session, at most {}, {} per uid), {} groups, {} bytes of "
-                 "state values; "
+    spdlog::info("state: {} sessions ({} GSAPI, {} CMM, at most {}), {} connections ({} without "
+                 "a session, at most {}, {} per uid), {} groups, {} bytes of state values; "
                  "descriptors: limit {}, {} fixed, {} reserved",
                  sessions.size(), gsapi, sessions.size() - gsapi, clientCap, connections.size(),
                  connections.pending(), descriptors.pendingCap, descriptors.pendingPerUid,
                  groups.size(), engine.stateMemory(), descriptors.limit, descriptors.fixed,
                  descriptors.reserve);
-    spdlog::info("refusals since start: {} at the handshake, {} hellos, {} over the "
-                 "connection "
+    spdlog::info("refusals since start: {} at the handshake, {} hellos, {} over the connection "
                  "caps, {} silent connections, {} foreign messages, {} protocol errors",
                  refusals.total(Refusal::NotAuthorized), refusals.total(Refusal::Hello),
                  refusals.total(Refusal::ConnectionLimit), refusals.total(Refusal::Silent),

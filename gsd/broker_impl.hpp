@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The broker's state, shared by broker.cpp (setup, loop, shutdown) and
- * dispatch.cpp (client messages, engine actions). */
+/* The broker's state, shared by the files of its jobs (each named at its
+ * functions below; docs/architecture.md lists them). */
 #pragma once
 
 #include "gsd/auth.hpp"
@@ -80,19 +80,20 @@ struct DescriptorBudget {
 struct Broker::Impl {
     Impl(BrokerConfig config, std::unique_ptr<Order> order);
 
-    /* ---- broker.cpp ---- */
+    /* ---- broker.cpp: setup, the poll loop, shutdown ---- */
     void run();
     void drainRouter();
     /* Receives and handles up to `count` messages. */
     enum class Received { More, Empty, Error };
     Received receiveSome(int count);
+    /* Hands each expired timer to the onTimer of its kind. */
     void fireTimers();
     void shutdown();
     /* The descriptor budget; sets clientCap. Throws BrokerError when not
      * even one client fits. */
     void planDescriptors();
 
-    /* ---- connections.cpp (broker side): monitor, ZAP, closing ---- */
+    /* ---- broker_connections.cpp: monitor, ZAP, closing ---- */
     /* Reads every event the ROUTER's monitor has queued. */
     void drainMonitor();
     void onAccepted(int fd);
@@ -112,21 +113,45 @@ struct Broker::Impl {
     /* Closes a connection that has no session at `when` unless it gets one
      * before. */
     void closeLater(broker::Connection &connection, broker::Clock::time_point when);
+    void onTimer(const broker::ConnectionDue &due);
     /* Logs a refusal, summarised beyond the first of its kind per interval. */
     void refuse(broker::Refusal kind, spdlog::level::level_enum level, const std::string &what);
+    void onTimer(const broker::RefusalFlushDue &due);
     /* gsd's SIGUSR1: a summary of the state to the log. */
     void onDumpSignal();
 
-    /* ---- dispatch.cpp ---- */
+    /* ---- client_messages.cpp: messages, hellos, admission, requests ---- */
     void onMessage(const zmq::message_t &route, const zmq::message_t &payload, int frames);
     void onHello(const std::string &route, broker::Connection &connection,
                  const wire::Hello &hello);
     int admissionError(const wire::Hello &hello, const broker::Connection &connection,
                        bool replacing) const;
+    /* Creates the session here (credentials, limits, liveness checks) and
+     * submits its ClientHello; its Welcome leaves on delivery. */
     void admit(const std::string &route, broker::Connection &connection, broker::UniqueFd pidfd,
                uint64_t process, const wire::Hello &hello);
     void protocolError(broker::Connection &connection, const std::string &route,
                        const std::string &what);
+    /* The request rate limit (--max-request-rate): whether the session may
+     * make one more request now; logs the first refusal of each session. */
+    bool withinRequestRate(broker::Session &session);
+    /* Whether a request may enter the order; if not, it is answered here
+     * HA_GS_NO_MEMORY (CMM_EBUSY for CMM). Votes are exempt. */
+    bool admitRequest(broker::Session &session, const wire::Req &req);
+    bool admitRequest(broker::Session &session, const wire::CmmReq &req);
+    /* Ends a session: forgets it, optionally says Bye, submits ClientGone. */
+    void endSession(ClientId client, const std::string &reason, bool sayBye);
+
+    /* ---- liveness.cpp: deaths, pings, counter checks of local clients ---- */
+    void onProcessExit(ClientId client);
+    void onTimer(const broker::PingDue &due);
+    void onTimer(const broker::PongDue &due);
+    /* Hello asking for counter checks: HA_GS_OK or why not. */
+    int counterAdmissionError(const wire::Hello &hello, const broker::PeerCredentials &peer) const;
+    void onTimer(const broker::CounterCheckDue &due);
+    void onTimer(const broker::CounterVerdictDue &due);
+
+    /* ---- cmm_service.cpp: CMM sessions' requests ---- */
     /* A CMM request of a CMM session: answered at once when it only reads
      * (or is refused here), submitted when it changes the cluster. */
     void onCmmRequest(ClientId client, const wire::CmmReq &request);
@@ -141,22 +166,8 @@ struct Broker::Impl {
     cmm::NodeTable loadCmmNodes() const;
     /* reloadCmm() asked for a reload: read the table, submit it. */
     void onReloadSignal();
-    void onTimer(const broker::TimerPayload &payload);
 
-    /* ---- counter_dispatch.cpp ---- */
-    /* Hello asking for counter checks: HA_GS_OK or why not. */
-    int counterAdmissionError(const wire::Hello &hello, const broker::PeerCredentials &peer) const;
-    void onCounterCheck(const broker::CounterCheckDue &due);
-    void onCounterVerdict(const broker::CounterVerdictDue &due);
-
-    /* ---- deactivate_dispatch.cpp ---- */
-    void execute(const RunDeactivate &run);
-    void execute(const StopDeactivate &stop);
-    /* Submits the outcomes of the scripts that ended. */
-    void onScriptsFinished();
-    void onProcessExit(ClientId client);
-
-    /* ---- the ordering seam ---- */
+    /* ---- broker_order.cpp: the ordering seam ---- */
     /* Every engine input produced on this node goes to the order here. The
      * output of what it delivers is flushed when the outermost submit
      * returns, unless drainRouter holds the output. */
@@ -173,9 +184,19 @@ struct Broker::Impl {
     bool isLocal(ClientId client) const { return clientNode(client) == config.nodeNumber; }
     void execute(const Reply &reply);
     void execute(const Notify &notify);
+    /* A shadow timer: armed on every node; where the order keeps time its
+     * expiry submits TimerFired. */
     void execute(const StartTimer &start);
     void execute(const CancelTimer &cancel);
+    void onTimer(const broker::EngineTimerDue &due);
 
+    /* ---- broker_deactivate.cpp: deactivate scripts of local clients ---- */
+    void execute(const RunDeactivate &run);
+    void execute(const StopDeactivate &stop);
+    /* Submits the outcomes of the scripts that ended. */
+    void onScriptsFinished();
+
+    /* ---- client_sender.cpp: messages to clients ---- */
     /* Sends one message; returns 0 or the errno of the failure. */
     int sendFrames(const std::string &route, std::initializer_list<std::string_view> frames);
     /* To a session that takes batches: queued in its outbox until
@@ -208,15 +229,7 @@ struct Broker::Impl {
      * owed and retried until it fits or the connection is gone. */
     void sayBye(const std::string &route, const std::string &reason);
     void retryByes();
-    /* Ends a session: forgets it, optionally says Bye, submits ClientGone. */
-    void endSession(ClientId client, const std::string &reason, bool sayBye);
-    /* The request rate limit (--max-request-rate): whether the session may
-     * make one more request now; logs the first refusal of each session. */
-    bool withinRequestRate(broker::Session &session);
-    /* Whether a request may run; if not, it is answered HA_GS_NO_MEMORY
-     * (CMM_EBUSY for CMM). Votes are exempt. */
-    bool admitRequest(broker::Session &session, const wire::Req &req);
-    bool admitRequest(broker::Session &session, const wire::CmmReq &req);
+    void onTimer(const broker::ByeRetryDue &due);
 
     BrokerConfig config;
     broker::IpcEndpoint endpoint;

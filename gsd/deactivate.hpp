@@ -4,7 +4,7 @@
  * expelled client's user and runs the script the client registered at
  * ha_gs_init. The runner never blocks: each child is watched through a
  * pidfd in one epoll set that the broker polls, and its end is reported as
- * an outcome the broker feeds to the engine (DeactivateFinished). The time
+ * an outcome the broker submits to the order (DeactivateFinished). The time
  * limit is the engine's: when it passes, the engine asks for the script to
  * be stopped, and the runner kills the script's process group. The script
  * is its own session and process group; the outcome is its first process's

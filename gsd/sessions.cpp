@@ -59,4 +59,10 @@ std::vector<ClientId> SessionTable::ids() const
     return out;
 }
 
+std::string peerName(const Session &session)
+{
+    return "client " + std::to_string(session.id) + " (pid " + std::to_string(session.peer.pid) +
+           ", uid " + std::to_string(session.peer.uid) + ")";
+}
+
 } // namespace gs::broker

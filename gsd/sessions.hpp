@@ -62,6 +62,9 @@ struct Session {
     static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 
+/* "client ID (pid P, uid U)", for the log. */
+std::string peerName(const Session &session);
+
 class SessionTable {
   public:
     /* Pointers stay valid until the session is taken. */

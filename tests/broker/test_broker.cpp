@@ -6,9 +6,11 @@
  * that report to the test through a pipe.
  */
 #include "cmm.h"
+#include "common/overloaded.hpp"
 #include "common/wire.hpp"
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
+#include "gsd/order.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/request_bucket.hpp"
 #include "gsd/send_window.hpp"
@@ -31,10 +33,12 @@
 #include <fstream>
 #include <functional>
 #include <grp.h>
+#include <mutex>
 #include <poll.h>
 #include <random>
 #include <set>
 #include <sstream>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -79,11 +83,12 @@ class TempDir {
 
 class TestBroker {
   public:
-    explicit TestBroker(BrokerConfig config = {})
+    explicit TestBroker(BrokerConfig config = {}, std::unique_ptr<Order> order = {})
     {
         endpoint = "ipc://" + dir.path() + "/gsd.sock";
         config.endpoint = endpoint;
-        broker = std::make_unique<Broker>(config);
+        broker = order ? std::make_unique<Broker>(config, std::move(order))
+                       : std::make_unique<Broker>(config);
         thread = std::thread([this] { broker->run(); });
     }
     ~TestBroker() { stop(); }
@@ -2421,4 +2426,318 @@ TEST_CASE("hostile input: wrong types, foreign tokens, stray votes, requests aft
     /* Through all of it, the other client was served. */
     other.channel().say("check");
     CHECK(other.channel().hear() == okApproved());
+}
+
+/* ---- The ordering seam ---------------------------------------------------- */
+
+namespace {
+
+/* What the tests compare of an input: its kind and client (or timer, or
+ * run). */
+std::string describe(const Input &input)
+{
+    if (const auto *cmm = std::get_if<CmmRequest>(&input))
+        return "cmm-request " + std::to_string(cmm->client);
+    if (std::holds_alternative<CmmNodeInput>(input))
+        return "cmm-node";
+    return std::visit(
+        Overloaded{
+            [](const ClientHello &e) { return "hello " + std::to_string(e.client); },
+            [](const ClientRequest &e) {
+                return std::string(std::holds_alternative<VoteRequest>(e.request) ? "vote "
+                                                                                  : "request ") +
+                       std::to_string(e.client);
+            },
+            [](const ClientGone &e) { return "gone " + std::to_string(e.client); },
+            [](const ClientUnresponsive &e) { return "unresponsive " + std::to_string(e.client); },
+            [](const TimerFired &e) { return "timer " + std::to_string(e.timer); },
+            [](const DeactivateFinished &e) { return "deactivated " + std::to_string(e.run); },
+            [](const NodeGone &e) { return "node-gone " + std::to_string(e.node); },
+        },
+        std::get<Event>(input));
+}
+
+/* A LocalOrder that records what the broker submits and what is
+ * delivered, and delivers inputs "from elsewhere" (another node's) that
+ * the test injects. A replica engine fed the same delivered events tells
+ * the test the timer and run ids every replica agrees on. */
+class RecordingOrder final : public Order {
+  public:
+    explicit RecordingOrder(bool keepsTime)
+        : keepsTime_(keepsTime), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+    {
+        inner_.onDelivery([this](const Input &input) {
+            {
+                std::lock_guard lock(mutex_);
+                delivered_.push_back(describe(input));
+                if (const auto *event = std::get_if<Event>(&input))
+                    for (const Action &action : replica_.process(*event)) {
+                        if (const auto *start = std::get_if<StartTimer>(&action))
+                            timers_.push_back(start->timer);
+                        if (const auto *run = std::get_if<RunDeactivate>(&action))
+                            runs_.push_back(run->run);
+                    }
+            }
+            deliver(input);
+        });
+    }
+    ~RecordingOrder() override { close(wake_); }
+
+    void submit(Input input) override
+    {
+        {
+            std::lock_guard lock(mutex_);
+            submitted_.push_back(describe(input));
+        }
+        inner_.submit(std::move(input));
+    }
+    bool keepsTime() const override { return keepsTime_; }
+    int fd() const override { return wake_; }
+    void deliverArrived() override
+    {
+        uint64_t count = 0;
+        [[maybe_unused]] const ssize_t n = read(wake_, &count, sizeof count);
+        std::deque<Input> arrived;
+        {
+            std::lock_guard lock(mutex_);
+            arrived.swap(fromElsewhere_);
+        }
+        for (Input &input : arrived)
+            inner_.submit(std::move(input));
+    }
+
+    /* From the test's thread: delivered on the broker's. */
+    void injectFromElsewhere(Input input)
+    {
+        {
+            std::lock_guard lock(mutex_);
+            fromElsewhere_.push_back(std::move(input));
+        }
+        const uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = write(wake_, &one, sizeof one);
+    }
+    std::vector<std::string> submitted() const
+    {
+        std::lock_guard lock(mutex_);
+        return submitted_;
+    }
+    std::vector<std::string> delivered() const
+    {
+        std::lock_guard lock(mutex_);
+        return delivered_;
+    }
+    std::vector<TimerId> timers() const
+    {
+        std::lock_guard lock(mutex_);
+        return timers_;
+    }
+    std::vector<DeactivateId> runs() const
+    {
+        std::lock_guard lock(mutex_);
+        return runs_;
+    }
+    /* Waits until `count` inputs were delivered. */
+    bool awaitDelivered(size_t count) const
+    {
+        const auto deadline = Clock::now() + kWait;
+        while (delivered().size() < count)
+            if (Clock::now() > deadline)
+                return false;
+            else
+                std::this_thread::sleep_for(5ms);
+        return true;
+    }
+
+  private:
+    const bool keepsTime_;
+    const int wake_;
+    LocalOrder inner_;
+    mutable std::mutex mutex_;
+    Engine replica_;
+    std::vector<std::string> submitted_;
+    std::vector<std::string> delivered_;
+    std::vector<TimerId> timers_;
+    std::vector<DeactivateId> runs_;
+    std::deque<Input> fromElsewhere_;
+};
+
+struct OrderedBroker {
+    explicit OrderedBroker(bool keepsTime)
+    {
+        auto recording = std::make_unique<RecordingOrder>(keepsTime);
+        order = recording.get();
+        broker.emplace(BrokerConfig{}, std::move(recording));
+    }
+    RecordingOrder *order = nullptr;
+    std::optional<TestBroker> broker;
+};
+
+bool isFinalNote(const Incoming &in, int protocol)
+{
+    if (!in.body)
+        return false;
+    if (const auto *approved = std::get_if<ApprovedNote>(&*in.body))
+        return approved->protocol == protocol;
+    if (const auto *rejected = std::get_if<RejectedNote>(&*in.body))
+        return rejected->protocol == protocol;
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("order: every input of a client session is submitted, then delivered in that order")
+{
+    OrderedBroker ordered(true);
+    RecordingOrder &order = *ordered.order;
+    ClientId client = 0;
+    {
+        RawClient raw(ordered.broker->endpoint);
+        const auto welcome = raw.hello();
+        REQUIRE(welcome.rc == HA_GS_OK);
+        client = welcome.client;
+        const Token token = join(raw, "ordered", 1);
+        REQUIRE(token != 0);
+        REQUIRE(raw.request(StateChangeRequest{token, HA_GS_N_PHASE, 0, Bytes("s")})->rc ==
+                HA_GS_OK);
+        REQUIRE(raw.await(note<NPhaseNote>()));
+        REQUIRE(raw.request(VoteRequest{token, HA_GS_VOTE_APPROVE, std::nullopt, std::nullopt, 0})
+                    ->rc == HA_GS_OK);
+        REQUIRE(raw.await(note<ApprovedNote>(
+            [](const ApprovedNote &n) { return n.protocol == HA_GS_STATE_VALUE_CHANGE; })));
+    } /* its connection closes: the client is gone */
+    const std::string id = std::to_string(client);
+    const std::vector<std::string> expected{
+        "cmm-node", /* this node joins the CMM cluster */
+        "hello " + id, "request " + id, "request " + id, "vote " + id, "gone " + id,
+    };
+    REQUIRE(order.awaitDelivered(expected.size()));
+    CHECK(order.submitted() == expected);
+    CHECK(order.delivered() == expected);
+}
+
+TEST_CASE("order: another node's client updates the local clients' views; nothing is sent or run "
+          "for it here")
+{
+    /* Another node keeps time: this one's timers submit nothing. */
+    OrderedBroker ordered(false);
+    RecordingOrder &order = *ordered.order;
+    RawClient provider(ordered.broker->endpoint);
+    REQUIRE(provider.hello().rc == HA_GS_OK);
+    const Token token = join(provider, "shared", 1);
+    REQUIRE(token != 0);
+    /* A process has one GSAPI session: the provider is this node's only
+     * client. */
+
+    /* Node 2's client, with a deactivate script, joins the group. */
+    const ClientId remote = makeClientId(2, 1);
+    order.injectFromElsewhere(Event{ClientHello{remote, true}});
+    order.injectFromElsewhere(Event{ClientRequest{remote, 1, joinRequest("shared", 2)}});
+    const auto joined = provider.await(note<ApprovedNote>([](const ApprovedNote &n) {
+        return n.protocol == HA_GS_JOIN && n.proposal.changingProviders.size() == 1 &&
+               n.proposal.changingProviders[0].instance == 2;
+    }));
+    REQUIRE(joined);
+    const ProviderId stranger = std::get<ApprovedNote>(*joined->body).proposal.changingProviders[0];
+
+    /* Expelling it asks for its deactivate script: its node runs it and
+     * submits the outcome; this one runs nothing and submits nothing. */
+    REQUIRE(provider.request(ExpelRequest{token, HA_GS_1_PHASE, 0, {stranger}, 1, "flag"})->rc ==
+            HA_GS_OK);
+    const size_t submittedBefore = order.submitted().size();
+    const auto expelDone = [&](Millis timeout) {
+        return provider.await([](const Incoming &in) { return isFinalNote(in, HA_GS_EXPEL); },
+                              timeout);
+    };
+    CHECK_FALSE(expelDone(kQuiet));
+    CHECK(order.submitted().size() == submittedBefore);
+    const auto runs = order.runs();
+    REQUIRE(runs.size() == 1);
+    order.injectFromElsewhere(Event{DeactivateFinished{runs[0], HA_GS_DEACTIVATE_SUCCESSFUL}});
+    const auto expelled = expelDone(kWait);
+    REQUIRE(expelled);
+    CHECK(std::holds_alternative<ApprovedNote>(*expelled->body));
+    CHECK(order.submitted().size() == submittedBefore);
+}
+
+TEST_CASE("order: a local subscriber sees other nodes' clients join; nothing is submitted for "
+          "them")
+{
+    OrderedBroker ordered(false);
+    RecordingOrder &order = *ordered.order;
+    const auto names = [](const std::optional<std::vector<ProviderId>> &providers, int instance) {
+        return providers &&
+               std::any_of(providers->begin(), providers->end(),
+                           [&](const ProviderId &p) { return p.instance == instance; });
+    };
+    /* Node 2's client forms the group... */
+    const ClientId first = makeClientId(2, 1);
+    order.injectFromElsewhere(Event{ClientHello{first, false}});
+    order.injectFromElsewhere(Event{ClientRequest{first, 1, joinRequest("watched", 7)}});
+    REQUIRE(order.awaitDelivered(3)); /* this node's CMM node-up, then those two */
+    /* ...which a local client then subscribes to. */
+    RawClient subscriber(ordered.broker->endpoint);
+    REQUIRE(subscriber.hello().rc == HA_GS_OK);
+    REQUIRE(subscriber.request(SubscribeRequest{HA_GS_SUBSCRIBE_ALL_MEMBERSHIP, "watched"})->rc ==
+            HA_GS_OK);
+    CHECK(subscriber.await(note<SubscriptionNote>(
+        [&](const SubscriptionNote &n) { return names(n.fullMembership, 7); })));
+    /* A client of node 3 joins: the local subscriber is told. */
+    const size_t submittedBefore = order.submitted().size();
+    const size_t deliveredBefore = order.delivered().size();
+    const ClientId second = makeClientId(3, 1);
+    order.injectFromElsewhere(Event{ClientHello{second, false}});
+    order.injectFromElsewhere(Event{ClientRequest{second, 1, joinRequest("watched", 8)}});
+    CHECK(subscriber.await(note<SubscriptionNote>(
+        [&](const SubscriptionNote &n) { return names(n.changingMembership, 8); })));
+    /* Their replies and their providers' notifications are their nodes' to
+     * send: nothing was sent (or failed to send) here, nothing submitted. */
+    CHECK(order.submitted().size() == submittedBefore);
+    CHECK(order.delivered().size() == deliveredBefore + 2);
+}
+
+TEST_CASE("order: the node that keeps time submits TimerFired when a time limit expires")
+{
+    OrderedBroker ordered(true);
+    RecordingOrder &order = *ordered.order;
+    RawClient raw(ordered.broker->endpoint);
+    REQUIRE(raw.hello().rc == HA_GS_OK);
+    const Token token = join(raw, "timed", 1);
+    REQUIRE(token != 0);
+    REQUIRE(raw.request(StateChangeRequest{token, HA_GS_N_PHASE, 1, Bytes("s")})->rc == HA_GS_OK);
+    REQUIRE(raw.await(note<NPhaseNote>()));
+    /* Nobody votes: the time limit decides. */
+    REQUIRE(
+        raw.await([](const Incoming &in) { return isFinalNote(in, HA_GS_STATE_VALUE_CHANGE); }));
+    const auto timers = order.timers();
+    const auto submitted = order.submitted();
+    const auto fired = std::find_if(submitted.begin(), submitted.end(), [](const std::string &in) {
+        return in.rfind("timer ", 0) == 0;
+    });
+    REQUIRE(fired != submitted.end());
+    CHECK(std::find(timers.begin(), timers.end(), std::stoull(fired->substr(6))) != timers.end());
+}
+
+TEST_CASE("order: a shadow timer never submits; the protocol ends when the keeper's TimerFired is "
+          "delivered")
+{
+    OrderedBroker ordered(false);
+    RecordingOrder &order = *ordered.order;
+    RawClient raw(ordered.broker->endpoint);
+    REQUIRE(raw.hello().rc == HA_GS_OK);
+    const Token token = join(raw, "shadowed", 1);
+    REQUIRE(token != 0);
+    REQUIRE(raw.request(StateChangeRequest{token, HA_GS_N_PHASE, 1, Bytes("s")})->rc == HA_GS_OK);
+    REQUIRE(raw.await(note<NPhaseNote>()));
+    const auto ended = [&](Millis timeout) {
+        return raw.await(
+            [](const Incoming &in) { return isFinalNote(in, HA_GS_STATE_VALUE_CHANGE); }, timeout);
+    };
+    /* Well past the 1 s limit: the local shadow expired and said nothing. */
+    CHECK_FALSE(ended(1500ms));
+    for (const std::string &input : order.submitted())
+        CHECK(input.rfind("timer ", 0) == std::string::npos);
+    const auto timers = order.timers();
+    REQUIRE_FALSE(timers.empty());
+    order.injectFromElsewhere(Event{TimerFired{timers.back()}});
+    CHECK(ended(kWait));
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Counter responsiveness checks (gsd/counter_watch.hpp): admission and the
- * two timers of each check. */
+/* Liveness of local clients: their processes' deaths (pidfds), ping and
+ * pong, counter checks (gsd/counter_watch.hpp). What they find enters the
+ * order as ClientGone or ClientUnresponsive. */
 #include "gsd/broker_impl.hpp"
 
 #include "gsd/counter_watch.hpp"
@@ -15,6 +16,55 @@
 namespace gs {
 
 using broker::Clock;
+using broker::ConnectionId;
+using broker::Session;
+
+void Broker::Impl::onProcessExit(ClientId client)
+{
+    const Session *session = sessions.find(client);
+    if (!session)
+        return;
+    /* Whoever inherited the connection has no session (contract: a forked
+     * child starts its own): it goes with the session. */
+    const ConnectionId connection = session->connection;
+    endSession(client, "session ended: process exited", false);
+    closeConnection(connection);
+}
+
+void Broker::Impl::onTimer(const broker::PingDue &due)
+{
+    Session *session = sessions.find(due.client);
+    if (!session)
+        return;
+    const auto now = Clock::now();
+    session->checkTimer = timers.start(now + std::chrono::seconds(session->pingInterval), due);
+    /* A client that has not answered the last pings gets no more until
+     * they are answered or their limit passes: what a session holds stays
+     * bounded. */
+    if (session->deadlineTimers.size() >= Session::kMaxChecksUnderWay)
+        return;
+    const uint64_t seq = session->nextPing++;
+    session->unanswered.insert(seq);
+    session->deadlineTimers.push_back(timers.start(now + std::chrono::seconds(session->pingLimit),
+                                                   broker::PongDue{due.client, seq}));
+    deliver(due.client, {wire::encode(wire::ServerMessage{wire::Ping{seq}})});
+}
+
+void Broker::Impl::onTimer(const broker::PongDue &due)
+{
+    Session *session = sessions.find(due.client);
+    if (!session)
+        return;
+    /* Deadlines of one session have one duration: they fire in the order
+     * they were started. */
+    if (!session->deadlineTimers.empty())
+        session->deadlineTimers.pop_front();
+    if (session->unanswered.erase(due.seq) == 0)
+        return;
+    spdlog::info("{} did not answer ping {} within {} s", peerName(*session), due.seq,
+                 session->pingLimit);
+    submit(Event{ClientUnresponsive{due.client}});
+}
 
 int Broker::Impl::counterAdmissionError(const wire::Hello &hello,
                                         const broker::PeerCredentials &peer) const
@@ -36,7 +86,7 @@ int Broker::Impl::counterAdmissionError(const wire::Hello &hello,
     return error == EFAULT ? HA_GS_BAD_PARAMETER : HA_GS_NOT_SUPPORTED;
 }
 
-void Broker::Impl::onCounterCheck(const broker::CounterCheckDue &due)
+void Broker::Impl::onTimer(const broker::CounterCheckDue &due)
 {
     broker::Session *session = sessions.find(due.client);
     if (!session)
@@ -56,7 +106,7 @@ void Broker::Impl::onCounterCheck(const broker::CounterCheckDue &due)
                      broker::CounterVerdictDue{due.client, std::move(reading)}));
 }
 
-void Broker::Impl::onCounterVerdict(const broker::CounterVerdictDue &due)
+void Broker::Impl::onTimer(const broker::CounterVerdictDue &due)
 {
     broker::Session *session = sessions.find(due.client);
     if (!session)

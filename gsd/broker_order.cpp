@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* The broker's side of the order (gsd/order.hpp): inputs submitted, and on
+ * delivery the engines run and their actions carried out for the clients
+ * of this node. */
+#include "gsd/broker_impl.hpp"
+
+#include "ha_gs.h"
+
+namespace gs {
+
+using broker::Clock;
+using broker::Session;
+
+void Broker::Impl::submit(Input input)
+{
+    order->submit(std::move(input));
+    if (!delivering && !holdOutput)
+        flushOutboxes();
+}
+
+void Broker::Impl::onDelivered(const Input &input)
+{
+    delivering = true;
+    const struct Done {
+        bool &flag;
+        ~Done() { flag = false; }
+    } done{delivering};
+    if (const auto *event = std::get_if<Event>(&input)) {
+        actions.clear();
+        engine.process(*event, actions);
+        carryOut(*event);
+    } else if (const auto *request = std::get_if<CmmRequest>(&input)) {
+        /* Checked at delivery: the cluster may have changed since the
+         * request was submitted. */
+        const auto caller = static_cast<cmm_nodeid_t>(clientNode(request->client));
+        carryOut(*request, cmmEngine.configured(caller) ? cmmEngine.process(request->change)
+                                                        : cmm::Outcome{CMM_ENOCLUSTER, {}});
+    } else if (const auto *own = std::get_if<CmmNodeInput>(&input)) {
+        carryOut(*own, cmmEngine.process(own->event));
+    }
+}
+
+void Broker::Impl::carryOut(const Event &event)
+{
+    for (const Action &action : actions)
+        std::visit([&](const auto &a) { execute(a); }, action);
+    if (const auto *fired = std::get_if<TimerFired>(&event))
+        /* Decided: this node's shadow of the timer has nothing left to do. */
+        execute(CancelTimer{fired->timer});
+    else if (const auto *hello = std::get_if<ClientHello>(&event); hello && isLocal(hello->client))
+        deliver(hello->client, {wire::encode(wire::ServerMessage{wire::Welcome{
+                                   HA_GS_OK, config.nodeNumber, config.domain, hello->client}})});
+}
+
+void Broker::Impl::execute(const Reply &reply)
+{
+    /* Every replica computes the reply; the client's node sends it. */
+    if (!isLocal(reply.client))
+        return;
+    wire::encode(wire::ServerMessage{wire::ReplyMsg{reply.requestId, reply.rc, reply.token}},
+                 scratch);
+    Session *session = sessions.find(reply.client);
+    if (session && session->batches)
+        enqueue(*session, scratch);
+    else
+        deliver(reply.client, {scratch});
+}
+
+void Broker::Impl::execute(const Notify &notify)
+{
+    if (!notify.body)
+        return;
+    const std::string body = wire::encodeNoteBody(*notify.body);
+    /* One copy of the body for every recipient that takes it as a frame of
+     * its own: ZeroMQ shares the buffer of a copied message (reference
+     * counted) instead of copying it. */
+    std::optional<zmq::message_t> shared;
+    for (const Recipient &recipient : notify.recipients) {
+        /* The recipients of other nodes are their nodes' to serve. */
+        if (!isLocal(recipient.client))
+            continue;
+        Session *session = sessions.find(recipient.client);
+        if (!session)
+            continue;
+        wire::encode(wire::ServerMessage{wire::NoteHeader{recipient.token, recipient.final}},
+                     scratch);
+        if (!session->batches) {
+            deliver(recipient.client, {scratch, body});
+            continue;
+        }
+        enqueue(*session, scratch);
+        enqueueBody(*session, body, shared);
+    }
+}
+
+void Broker::Impl::execute(const StartTimer &start)
+{
+    if (const auto old = engineTimers.find(start.timer); old != engineTimers.end())
+        timers.cancel(old->second);
+    const auto due = Clock::now() + std::chrono::seconds(std::max(start.seconds, 0));
+    engineTimers[start.timer] = timers.start(due, broker::EngineTimerDue{start.timer});
+}
+
+void Broker::Impl::execute(const CancelTimer &cancel)
+{
+    if (const auto it = engineTimers.find(cancel.timer); it != engineTimers.end()) {
+        timers.cancel(it->second);
+        engineTimers.erase(it);
+    }
+}
+
+void Broker::Impl::onTimer(const broker::EngineTimerDue &due)
+{
+    engineTimers.erase(due.timer);
+    /* Every node mirrors the engine's timers; one clock decides, the
+     * others' expiry is the keeper's TimerFired delivered to them. */
+    if (order->keepsTime())
+        submit(Event{TimerFired{due.timer}});
+}
+
+} // namespace gs
