@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+#include "replica.hpp"
+
+namespace gs::domain {
+
+namespace {
+
+EngineConfig engineConfig(const DomainSettings &settings, int16_t)
+{
+    EngineConfig config;
+    config.nodeNumber = 1;
+    config.limits = settings.limits;
+    return config;
+}
+
+void addAttributes(Hasher &h, const GroupAttributes &a)
+{
+    for (int v : {a.version, a.sizeofAttributes, a.clientVersion, a.batchControl, a.numPhases,
+                  a.sourceReflectionNumPhases, a.defaultVote, a.mergeControl, a.timeLimit,
+                  a.sourceReflectionTimeLimit})
+        h.add(static_cast<uint64_t>(v));
+    h.add(a.groupName);
+    h.add(a.sourceGroupName);
+}
+
+void addMember(Hasher &h, const cmm::Member &m)
+{
+    h.add(static_cast<uint64_t>(m.nodeid));
+    h.add(m.name);
+    h.add(m.addr);
+    h.add(static_cast<uint64_t>(m.domainid));
+    h.add(static_cast<uint64_t>(m.sflag));
+    h.add(static_cast<uint64_t>(m.incarnationNumber));
+    h.add(m.softwareLoadId);
+}
+
+} // namespace
+
+cmm::NodeTable DomainSettings::table() const
+{
+    cmm::NodeTable table;
+    for (int id = 1; id <= nodes; ++id) {
+        cmm::NodeConfig row;
+        row.id = static_cast<cmm_nodeid_t>(id);
+        row.name = "node" + std::to_string(id);
+        row.address = "10.0.0." + std::to_string(id);
+        table.push_back(row);
+    }
+    return table;
+}
+
+Replica::Replica(const DomainSettings &settings, int16_t node)
+    : gsapi_(std::make_unique<Engine>(engineConfig(settings, node))), cmm_(settings.table())
+{
+}
+
+Replica::Replica(const DomainSettings &settings, int16_t node, const Snapshot &snapshot)
+    : Replica(settings, node)
+{
+    for (const auto &event : snapshot.history)
+        apply(event);
+}
+
+Applied Replica::apply(const EngineEvent &event)
+{
+    history_.push_back(event);
+    Applied applied;
+    if (const auto *e = std::get_if<gs::Event>(&event))
+        gsapi_->process(*e, applied.actions);
+    else
+        applied.outcome = cmm_.process(std::get<cmm::Event>(event));
+    return applied;
+}
+
+Snapshot Replica::snapshot() const
+{
+    return Snapshot{history_};
+}
+
+StateDigest Replica::gsapiDigest() const
+{
+    Hasher h;
+    h.add(static_cast<uint64_t>(gsapi_->clientCount()));
+    h.add(gsapi_->stateMemory());
+    for (const auto &name : gsapi_->groupNames()) {
+        const auto g = gsapi_->group(name);
+        h.add(g->name);
+        addAttributes(h, g->attributes);
+        for (const auto &m : g->members) {
+            h.add(static_cast<uint64_t>(m.id.instance));
+            h.add(static_cast<uint64_t>(m.id.node));
+            h.add(m.client);
+            h.add(static_cast<uint64_t>(m.token));
+        }
+        h.add(g->state);
+        h.add(static_cast<uint64_t>(g->protocolRunning));
+        h.add(static_cast<uint64_t>(g->runningProtocol));
+        h.add(static_cast<uint64_t>(g->phase));
+        h.add(static_cast<uint64_t>(g->queuedMembershipChanges));
+        h.add(static_cast<uint64_t>(g->subscribers));
+    }
+    return h.value();
+}
+
+StateDigest Replica::cmmDigest() const
+{
+    Hasher h;
+    for (const auto &m : cmm_.members())
+        addMember(h, m);
+    for (auto role : {cmm_.master(), cmm_.viceMaster(), cmm_.lastMaster()})
+        h.add(static_cast<uint64_t>(role.value_or(0)));
+    h.add(static_cast<uint64_t>(cmm_.health()));
+    return h.value();
+}
+
+std::string Replica::checkInvariants() const
+{
+    if (auto broken = gsapi_->checkInvariants(); !broken.empty())
+        return "GSAPI engine: " + broken;
+    if (auto broken = cmm_.checkInvariants(); !broken.empty())
+        return "CMM engine: " + broken;
+    return {};
+}
+
+} // namespace gs::domain
