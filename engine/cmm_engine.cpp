@@ -647,6 +647,13 @@ std::string Engine::checkInvariants() const
         }
         if (node.role != Role::Out && node.config.excluded)
             err << "excluded node " << id << " is in the cluster; ";
+        /* elect() records the last role a node was elected to. */
+        if (node.role == Role::Master && !node.formerMaster)
+            err << "master " << id << " not marked as master when elected; ";
+        if (node.role == Role::ViceMaster && node.formerMaster)
+            err << "vice-master " << id << " marked as master when elected; ";
+        if (node.formerMaster && !lastMaster_)
+            err << "node " << id << " was master but there is no last master; ";
     }
     if (masters != (master_ ? 1 : 0))
         err << masters << " master roles; ";

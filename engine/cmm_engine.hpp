@@ -42,11 +42,13 @@
 #pragma once
 
 #include "cmm.h"
+#include "common/state_digest.hpp"
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -201,6 +203,22 @@ class Engine {
     /* Checks every rule above; returns an empty string when all hold, else a
      * description of the first violation. */
     std::string checkInvariants() const;
+
+    /* ---- State you can move (cmm_engine_snapshot.cpp) ---- */
+
+    /* The whole state (node table, roles, flags, last master, incarnation
+     * numbers, health) as canonical bytes: engines that would answer every
+     * future event and query alike give equal bytes, and equal bytes restore
+     * to such engines. CBOR, versioned and checksummed. */
+    std::string snapshot() const;
+    /* Replaces the whole state by `snapshot`'s. Throws std::invalid_argument,
+     * saying why and leaving this engine unchanged, when the bytes are not a
+     * snapshot of this format version, are corrupt or not canonical, or
+     * describe a state that breaks the rules above. */
+    void restore(std::string_view snapshot);
+    /* gs::digestOf(snapshot()): equal on replicas that applied the same
+     * events in the same order. */
+    StateDigest digest() const;
 
   private:
     enum class Role { Out, In, ViceMaster, Master };
