@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Failures: a client gone (or its whole node) detaches its tokens, its
+ * providers get failure leaves, and groups left without providers dissolve.
+ */
+#include "engine/engine_impl.hpp"
+
+#include "engine/validate.hpp"
+
+namespace gs {
+
+void Engine::Impl::onGone(ClientId client)
+{
+    auto c = clients.find(client);
+    if (c == clients.end())
+        return;
+    /* Copy: detaching edits the client's maps. Every token is detached
+     * before any group moves on, so that the cascades this death starts
+     * (a source group dissolving casts out its targets) never address
+     * the dying client. */
+    auto providers = c->second.providerOf;
+    auto subscriptions = c->second.subscriberOf;
+    for (const auto &[group, token] : subscriptions)
+        removeSubscription(token);
+    std::vector<std::string> affected;
+    for (const auto &[group, token] : providers)
+        affected.push_back(detachProvider(token, HA_GS_PROVIDER_FAILED_LEAVE));
+    clients.erase(client);
+    for (const auto &name : affected)
+        schedule(Cascade::Kind::Advance, name);
+}
+
+void Engine::Impl::onNodeGone(int16_t node)
+{
+    std::vector<ClientId> gone;
+    for (const auto &[client, c] : clients)
+        if (clientNode(client) == node)
+            gone.push_back(client);
+    for (ClientId client : gone)
+        onGone(client);
+}
+
+void Engine::Impl::onUnresponsive(ClientId client)
+{
+    auto c = clients.find(client);
+    if (c == clients.end())
+        return;
+    for (const auto &[groupName, token] : c->second.providerOf) {
+        const TokenInfo &info = tokens.at(token);
+        if (info.state != ProviderState::Member)
+            continue;
+        Group &g = groups.at(groupName);
+        std::vector<Recipient> to;
+        for (const auto &m : g.members)
+            if (m.alive && m.token != token)
+                to.push_back({m.client, m.token, false});
+        notify(std::move(to), AnnouncementNote{HA_GS_RESPONSIVENESS_NO_RESPONSE, {info.id}});
+    }
+}
+
+/* ---- failures ---------------------------------------------------- */
+/* The provider behind `token` is gone (death, quit, goodbye): its token
+ * dies now and a failure leave removes it from the group. */
+void Engine::Impl::markProviderGone(Token token, int reason)
+{
+    advance(detachProvider(token, reason));
+}
+
+/* Bookkeeping of a provider that is gone: its token dies now, a queued
+ * join is withdrawn, a member is marked dead with a failure leave queued,
+ * and a running protocol counts it as failed. Starts nothing; returns the
+ * group's name for advance(). */
+std::string Engine::Impl::detachProvider(Token token, int reason)
+{
+    TokenInfo info = tokens.at(token);
+    eraseToken(token);
+    Group &g = groups.at(info.group);
+
+    if (info.state == ProviderState::Queued) {
+        std::erase_if(g.queue, [&](const QueuedChange &q) {
+            return q.kind == QueuedKind::Join && q.provider.token == token;
+        });
+        return info.group;
+    }
+    for (auto &m : g.members)
+        if (m.token == token)
+            m.alive = false;
+    QueuedChange q;
+    q.kind = QueuedKind::FailureLeave;
+    q.provider = Member{token, info.id, info.client, false};
+    q.reason = reason;
+    g.queue.push_back(std::move(q));
+
+    if (g.running) {
+        Protocol &p = *g.running;
+        for (auto &part : p.participants)
+            if (part.member.token == token) {
+                part.member.alive = false;
+                if (part.voter && p.nPhase)
+                    p.accumulated |= HA_GS_PROVIDER_FAILED;
+            }
+        for (auto &c : p.changing)
+            if (c.token == token)
+                c.alive = false;
+    }
+    return info.group;
+}
+
+/* Lets a group move on after providers were detached: close a phase
+ * nobody else has to vote in, start queued work, or dissolve a group
+ * nobody finished creating. The group may be gone already. */
+void Engine::Impl::advance(const std::string &name)
+{
+    auto it = groups.find(name);
+    if (it == groups.end())
+        return;
+    Group &g = it->second;
+    if (g.running) {
+        if (g.running->nPhase && phaseComplete(*g.running))
+            closePhase(g);
+        return;
+    }
+    if (g.queue.empty())
+        dissolveIfEmpty(g);
+    else
+        startNext(g);
+}
+
+void Engine::Impl::dissolveIfEmpty(Group &g)
+{
+    if (g.members.empty() && g.queue.empty() && !g.running)
+        dissolve(g);
+}
+
+/* The group is gone: tell subscribers, cast out its targets, forget it. */
+void Engine::Impl::dissolve(Group &g)
+{
+    std::vector<Recipient> to;
+    for (const auto &[token, control] : g.subscribers)
+        to.push_back({tokens.at(token).client, token, true});
+    notify(std::move(to), SubscriptionNote{HA_GS_SUBSCRIPTION_DISSOLVED, {}, {}, {}});
+    for (const auto &[token, control] : g.subscribers)
+        eraseToken(token);
+
+    std::string name = g.name;
+    std::string source = g.attributes.sourceGroupName;
+    std::set<std::string> targets;
+    if (auto t = targetsOf.find(name); t != targetsOf.end()) {
+        targets = std::move(t->second);
+        targetsOf.erase(t);
+    }
+    if (!source.empty()) {
+        auto s = targetsOf.find(source);
+        if (s != targetsOf.end()) {
+            s->second.erase(name);
+            if (s->second.empty())
+                targetsOf.erase(s);
+        }
+        rechargeGroup(source); /* one target fewer to reserve copies for */
+    }
+    stateMemory -= g.state.size();
+    for (const auto &q : g.queue)
+        stateMemory -= q.sourceState.size();
+    groups.erase(name); /* g is dangling from here on */
+
+    for (const auto &target : targets) {
+        auto tg = groups.find(target);
+        if (tg == groups.end())
+            continue;
+        QueuedChange q;
+        q.kind = QueuedKind::CastOut;
+        tg->second.queue.push_back(std::move(q));
+        schedule(Cascade::Kind::StartNext, target);
+    }
+}
+
+} // namespace gs

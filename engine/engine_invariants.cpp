@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's invariants: what must hold after every event (tests and
+ * fuzzers check them after each step).
+ */
+#include "engine/engine_impl.hpp"
+
+#include <sstream>
+
+namespace gs {
+
+std::string Engine::Impl::invariants() const
+{
+    std::ostringstream err;
+    uint64_t memory = 0;
+    for (const auto &[token, info] : tokens) {
+        auto c = clients.find(info.client);
+        if (c == clients.end()) {
+            err << "token " << token << " of unknown client";
+            return err.str();
+        }
+        const auto &map = info.provider ? c->second.providerOf : c->second.subscriberOf;
+        auto m = map.find(info.group);
+        if (m == map.end() || m->second != token) {
+            err << "token " << token << " missing from its client's table";
+            return err.str();
+        }
+        if (!groups.count(info.group)) {
+            err << "token " << token << " names missing group " << info.group;
+            return err.str();
+        }
+    }
+    if (tokens.size() > config.limits.maxTokens)
+        return "over the limit of tokens of all clients";
+    for (const auto &[id, rec] : clients) {
+        if (rec.tokenCount() > config.limits.maxGroupsPerClient)
+            return "client over its groups limit";
+        for (const auto *map : {&rec.providerOf, &rec.subscriberOf})
+            for (const auto &[group, token] : *map)
+                if (!tokens.count(token))
+                    return "client table names a dead token";
+    }
+    for (const auto &[name, g] : groups) {
+        memory += g.state.size();
+        std::set<ProviderId> ids;
+        for (const auto &m : g.members) {
+            if (!ids.insert(m.id).second)
+                return "duplicate provider id in group " + name;
+            auto t = tokens.find(m.token);
+            if (m.alive) {
+                if (t == tokens.end() || t->second.state != ProviderState::Member ||
+                    !(t->second.id == m.id))
+                    return "live member without a member token in group " + name;
+            } else {
+                if (t != tokens.end())
+                    return "dead member still has a token in group " + name;
+                bool queued =
+                    std::any_of(g.queue.begin(), g.queue.end(), [&](const QueuedChange &q) {
+                        return q.kind == QueuedKind::FailureLeave && q.provider.token == m.token;
+                    });
+                bool leaving = g.running && g.running->removes() &&
+                               std::any_of(g.running->changing.begin(), g.running->changing.end(),
+                                           [&](const Member &c) { return c.token == m.token; });
+                if (!queued && !leaving)
+                    return "dead member with no failure leave in group " + name;
+            }
+        }
+        if (g.members.size() > config.limits.maxProvidersPerGroup)
+            return "group over its providers limit: " + name;
+        if (g.members.empty() && !g.running && g.queue.empty())
+            return "empty idle group not dissolved: " + name;
+        const bool exists = !g.members.empty() || g.running || g.hasQueuedJoins();
+        if (!exists && !g.subscribers.empty())
+            return "subscribers of a group with no providers: " + name;
+        for (const auto &[token, control] : g.subscribers) {
+            auto t = tokens.find(token);
+            if (t == tokens.end() || t->second.provider || t->second.group != name)
+                return "subscriber token mismatch in group " + name;
+        }
+        for (const auto &q : g.queue)
+            memory += q.sourceState.size();
+        if (g.running) {
+            const Protocol &p = *g.running;
+            const size_t targets = targetsOf.count(name) ? targetsOf.at(name).size() : 0;
+            if (p.heldBytes != protocolBytes(p, targets))
+                return "running protocol's held bytes are out of date in group " + name;
+            memory += p.heldBytes;
+            if (p.phase < 1)
+                return "protocol phase 0 in group " + name;
+            bool timerOk =
+                p.timer == 0 ? true : (timers.count(p.timer) && timers.at(p.timer) == name);
+            if (!timerOk)
+                return "running protocol's timer is not registered in group " + name;
+            if (p.nPhase && p.timer == 0)
+                return "n-phase protocol without a timer in group " + name;
+            if ((p.type == HA_GS_FAILURE_LEAVE || p.type == HA_GS_CAST_OUT) && !p.forced)
+                return "a failure leave or cast-out that could be rejected in group " + name;
+            if (p.type == HA_GS_CAST_OUT &&
+                p.nPhase != (g.attributes.sourceReflectionNumPhases == HA_GS_N_PHASE))
+                return "cast-out phases unlike the source-reflection phases in group " + name;
+            if (p.approving && (p.timer == 0 || !p.deactivating()))
+                return "approved expel waits without a running script or timer in group " + name;
+            for (const auto &d : p.deactivations) {
+                auto r = deactivateRuns.find(d.run);
+                if ((d.outcome == 0) != (r != deactivateRuns.end() && r->second == name))
+                    return "deactivate run registered unlike its state in group " + name;
+            }
+        }
+        for (const auto &q : g.queue)
+            if (q.kind == QueuedKind::Join) {
+                auto t = tokens.find(q.provider.token);
+                if (t == tokens.end() || t->second.state != ProviderState::Queued)
+                    return "queued join without a queued token in group " + name;
+            }
+    }
+    for (const auto &[timer, name] : timers) {
+        auto g = groups.find(name);
+        if (g == groups.end() || !g->second.running || g->second.running->timer != timer)
+            return "stale timer registered";
+    }
+    for (const auto &entry : deactivateRuns) {
+        const DeactivateId run = entry.first;
+        auto g = groups.find(entry.second);
+        if (g == groups.end() || !g->second.running ||
+            std::none_of(g->second.running->deactivations.begin(),
+                         g->second.running->deactivations.end(),
+                         [run](const Deactivation &d) { return d.run == run && d.outcome == 0; }))
+            return "stale deactivate run registered";
+    }
+    if (memory != stateMemory)
+        return "state memory accounting is off";
+    return {};
+}
+
+} // namespace gs
