@@ -23,17 +23,6 @@ void addAttributes(Hasher &h, const GroupAttributes &a)
     h.add(a.sourceGroupName);
 }
 
-void addMember(Hasher &h, const cmm::Member &m)
-{
-    h.add(static_cast<uint64_t>(m.nodeid));
-    h.add(m.name);
-    h.add(m.addr);
-    h.add(static_cast<uint64_t>(m.domainid));
-    h.add(static_cast<uint64_t>(m.sflag));
-    h.add(static_cast<uint64_t>(m.incarnationNumber));
-    h.add(m.softwareLoadId);
-}
-
 } // namespace
 
 cmm::NodeTable DomainSettings::table() const
@@ -57,24 +46,25 @@ Replica::Replica(const DomainSettings &settings, int16_t node)
 Replica::Replica(const DomainSettings &settings, int16_t node, const Snapshot &snapshot)
     : Replica(settings, node)
 {
-    for (const auto &event : snapshot.history)
+    for (const auto &event : snapshot.gsapiHistory)
         apply(event);
+    cmm_.restore(snapshot.cmm);
 }
 
 Applied Replica::apply(const EngineEvent &event)
 {
-    history_.push_back(event);
     Applied applied;
-    if (const auto *e = std::get_if<gs::Event>(&event))
+    if (const auto *e = std::get_if<gs::Event>(&event)) {
+        gsapiHistory_.push_back(*e);
         gsapi_->process(*e, applied.actions);
-    else
+    } else
         applied.outcome = cmm_.process(std::get<cmm::Event>(event));
     return applied;
 }
 
 Snapshot Replica::snapshot() const
 {
-    return Snapshot{history_};
+    return Snapshot{gsapiHistory_, cmm_.snapshot()};
 }
 
 StateDigest Replica::gsapiDigest() const
@@ -104,13 +94,7 @@ StateDigest Replica::gsapiDigest() const
 
 StateDigest Replica::cmmDigest() const
 {
-    Hasher h;
-    for (const auto &m : cmm_.members())
-        addMember(h, m);
-    for (auto role : {cmm_.master(), cmm_.viceMaster(), cmm_.lastMaster()})
-        h.add(static_cast<uint64_t>(role.value_or(0)));
-    h.add(static_cast<uint64_t>(cmm_.health()));
-    return h.value();
+    return cmm_.digest();
 }
 
 std::string Replica::checkInvariants() const

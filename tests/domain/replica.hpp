@@ -28,10 +28,12 @@ struct Applied {
     cmm::Outcome outcome;        /* CMM events */
 };
 
-/* What a donor sends a joiner: the inputs its replica applied so far,
- * replayed into empty engines by the joiner. */
+/* What a donor sends a joiner: the CMM engine's snapshot and, for the
+ * GSAPI engine, the inputs it applied so far, replayed by the joiner into an
+ * empty engine. */
 struct Snapshot {
-    std::vector<EngineEvent> history;
+    std::vector<gs::Event> gsapiHistory;
+    std::string cmm;
 };
 
 class Replica {
@@ -55,7 +57,7 @@ class Replica {
   private:
     std::unique_ptr<Engine> gsapi_;
     cmm::Engine cmm_;
-    std::vector<EngineEvent> history_;
+    std::vector<gs::Event> gsapiHistory_;
 };
 
 } // namespace gs::domain
