@@ -39,7 +39,8 @@ cmm::NodeTable DomainSettings::table() const
 }
 
 Replica::Replica(const DomainSettings &settings, int16_t node)
-    : gsapi_(std::make_unique<Engine>(engineConfig(settings, node))), cmm_(settings.table())
+    : gsapi_(std::make_unique<Engine>(engineConfig(settings, node))), cmm_(settings.table()),
+      gsapiDigest_(hashGsapi()), cmmDigest_(cmm_.digest())
 {
 }
 
@@ -49,6 +50,7 @@ Replica::Replica(const DomainSettings &settings, int16_t node, const Snapshot &s
     for (const auto &event : snapshot.gsapiHistory)
         apply(event);
     cmm_.restore(snapshot.cmm);
+    cmmDigest_ = cmm_.digest();
 }
 
 Applied Replica::apply(const EngineEvent &event)
@@ -57,8 +59,11 @@ Applied Replica::apply(const EngineEvent &event)
     if (const auto *e = std::get_if<gs::Event>(&event)) {
         gsapiHistory_.push_back(*e);
         gsapi_->process(*e, applied.actions);
-    } else
+        gsapiDigest_ = hashGsapi();
+    } else {
         applied.outcome = cmm_.process(std::get<cmm::Event>(event));
+        cmmDigest_ = cmm_.digest();
+    }
     return applied;
 }
 
@@ -67,7 +72,7 @@ Snapshot Replica::snapshot() const
     return Snapshot{gsapiHistory_, cmm_.snapshot()};
 }
 
-StateDigest Replica::gsapiDigest() const
+StateDigest Replica::hashGsapi() const
 {
     Hasher h;
     h.add(static_cast<uint64_t>(gsapi_->clientCount()));
@@ -90,11 +95,6 @@ StateDigest Replica::gsapiDigest() const
         h.add(static_cast<uint64_t>(g->subscribers));
     }
     return h.value();
-}
-
-StateDigest Replica::cmmDigest() const
-{
-    return cmm_.digest();
 }
 
 std::string Replica::checkInvariants() const

@@ -46,8 +46,10 @@ class Replica {
     Applied apply(const EngineEvent &event);
 
     Snapshot snapshot() const;
-    StateDigest gsapiDigest() const;
-    StateDigest cmmDigest() const;
+    /* An engine's digest changes only when it applies an input, so each is
+     * computed once per input it applies. */
+    StateDigest gsapiDigest() const { return gsapiDigest_; }
+    StateDigest cmmDigest() const { return cmmDigest_; }
     /* Both engines' invariants: empty when they hold. */
     std::string checkInvariants() const;
 
@@ -58,6 +60,10 @@ class Replica {
     std::unique_ptr<Engine> gsapi_;
     cmm::Engine cmm_;
     std::vector<gs::Event> gsapiHistory_;
+    StateDigest gsapiDigest_ = 0;
+    StateDigest cmmDigest_ = 0;
+
+    StateDigest hashGsapi() const;
 };
 
 } // namespace gs::domain

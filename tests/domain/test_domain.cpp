@@ -28,7 +28,7 @@ using namespace gs::domain;
 namespace {
 
 #ifdef HA_GS_SANITIZED_BUILD
-constexpr uint64_t kSeeds = 1000;
+constexpr uint64_t kSeeds = 500;
 #else
 constexpr uint64_t kSeeds = 3000;
 #endif
