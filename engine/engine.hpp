@@ -12,10 +12,13 @@
 #pragma once
 
 #include "common/model.hpp"
+#include "common/state_digest.hpp"
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -180,6 +183,23 @@ class Engine {
     /* Checks every internal invariant; returns an empty string when all hold,
      * else a description of the first violation. */
     std::string checkInvariants() const;
+
+    /* The whole state, as canonical bytes (CBOR with a format version and a
+     * checksum): everything that can influence a future action (groups,
+     * members, state values, running protocols with their votes, riders
+     * and timers, queued changes, subscriptions, tokens and their owners,
+     * clients, every counter, running deactivate scripts, the limits and
+     * the memory accounting). Engines in equal states give equal bytes. */
+    std::string snapshot() const;
+    /* Replaces the whole state with a snapshot's, limits included: they are
+     * the values in force in the domain the snapshot comes from. Throws
+     * std::invalid_argument, saying why, on bytes that are not a complete,
+     * undamaged, consistent snapshot of this format version; the engine is
+     * then unchanged. */
+    void restore(std::string_view snapshot);
+    /* digestOf(snapshot()): equal for replicas in equal states. */
+    StateDigest digest() const;
+    const EngineLimits &limits() const;
 
   private:
     struct Impl;

@@ -36,11 +36,45 @@ std::string Engine::Impl::invariants() const
         if (rec.tokenCount() > config.limits.maxGroupsPerClient)
             return "client over its groups limit";
         for (const auto *map : {&rec.providerOf, &rec.subscriberOf})
-            for (const auto &[group, token] : *map)
-                if (!tokens.count(token))
+            for (const auto &[group, token] : *map) {
+                auto t = tokens.find(token);
+                if (t == tokens.end())
                     return "client table names a dead token";
+                if (t->second.client != id || t->second.group != group ||
+                    t->second.provider != (map == &rec.providerOf))
+                    return "client table names another client's or group's token";
+            }
+    }
+    /* Counters only move forward past what they handed out (a restored
+     * state must not hand out an id twice). */
+    if (nextToken < 1 || tokens.count(nextToken))
+        return "next token is not free";
+    if (nextTimer < 1 || (!timers.empty() && timers.rbegin()->first >= nextTimer))
+        return "next timer id already handed out";
+    if (nextDeactivate < 1 ||
+        (!deactivateRuns.empty() && deactivateRuns.rbegin()->first >= nextDeactivate))
+        return "next deactivate run id already handed out";
+    for (const auto &[token, info] : tokens) {
+        if (!info.provider || info.state == ProviderState::Queued)
+            continue;
+        const Group &g = groups.at(info.group);
+        const bool member = std::any_of(g.members.begin(), g.members.end(), [&](const Member &m) {
+            return m.token == token && m.alive && m.id == info.id;
+        });
+        const bool joining =
+            g.running && g.running->type == HA_GS_JOIN &&
+            std::any_of(g.running->participants.begin(), g.running->participants.end(),
+                        [&](const Participant &p) {
+                            return p.joiner && p.member.token == token && p.member.id == info.id;
+                        });
+        if (info.state == ProviderState::Member && !member)
+            return "member token without its member record in group " + info.group;
+        if (info.state == ProviderState::Joining && !joining)
+            return "joining token without its running join in group " + info.group;
     }
     for (const auto &[name, g] : groups) {
+        if (g.name != name)
+            return "group record named unlike its key: " + name;
         memory += g.state.size();
         std::set<ProviderId> ids;
         for (const auto &m : g.members) {
@@ -49,7 +83,8 @@ std::string Engine::Impl::invariants() const
             auto t = tokens.find(m.token);
             if (m.alive) {
                 if (t == tokens.end() || t->second.state != ProviderState::Member ||
-                    !(t->second.id == m.id))
+                    !(t->second.id == m.id) || t->second.client != m.client ||
+                    t->second.group != name)
                     return "live member without a member token in group " + name;
             } else {
                 if (t != tokens.end())

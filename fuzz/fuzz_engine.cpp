@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the protocol engine (engine/engine.hpp) under event
- * sequences read from the input (one opcode byte, then its arguments; see
- * step()). Four clients, three group names, tokens 0..11 and small limits
- * keep the fuzzer among real tokens and near every limit.
+ * sequences read from the input (engine_events.hpp: one opcode byte, then
+ * its arguments). Small limits keep the fuzzer near every limit.
  *
  * After every event:
  *  - Engine::checkInvariants() holds;
@@ -20,12 +19,14 @@
  *  - a message attached to a vote is in at most one notification;
  *  - no cast-out is rejected;
  *  - a second engine fed the same events produced the same actions
- *    (determinism);
+ *    (determinism), and every 8 steps it is replaced by a copy of the
+ *    first restored from its snapshot (same bytes, same digest);
  *  - with no protocol running, the memory counted against the budget is
  *    the state values alone (what protocols held was given back).
  * At the end, firing the outstanding timers ends every protocol.
  */
 #include "check.hpp"
+#include "engine_events.hpp"
 
 #include "engine/engine.hpp"
 #include "ha_gs.h"
@@ -40,36 +41,21 @@
 using namespace gs;
 using gs::fuzz::ByteReader;
 using gs::fuzz::check;
+using gs::fuzz::sameAction;
 
 namespace {
 
-bool sameAction(const Action &a, const Action &b)
-{
-    if (a.index() != b.index())
-        return false;
-    if (const auto *na = std::get_if<Notify>(&a)) {
-        const auto &nb = std::get<Notify>(b);
-        return na->recipients == nb.recipients && na->body && nb.body && *na->body == *nb.body;
-    }
-    return std::visit(
-        [&](const auto &x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, Notify>)
-                return false;
-            else
-                return x == std::get<T>(b);
-        },
-        a);
-}
-
 class Run {
   public:
-    explicit Run(ByteReader &in) : in_(in), a_(config()), b_(config()) {}
+    explicit Run(ByteReader &in) : in_(in), events_(in), a_(config()), b_(config()) {}
 
     void go()
     {
-        for (int steps = 0; steps < 400 && !in_.empty(); ++steps)
-            step();
+        for (int steps = 0; steps < 400 && !in_.empty(); ++steps) {
+            feed(events_.next(timers_));
+            if (steps % 8 == 7)
+                roundTrip();
+        }
         /* Liveness: with no new requests, the timers end every protocol. */
         for (int guard = 0; !timers_.empty(); ++guard) {
             check(guard < 10000, "timers never end");
@@ -91,145 +77,19 @@ class Run {
         return c;
     }
 
-    ClientId client() { return 1 + in_.below(4); }
-    Token token() { return static_cast<Token>(in_.below(12)); }
-    int phases()
+    /* The state moves: a snapshot restored into a fresh engine has the same
+     * digest and bytes, and b_ goes on from a restored copy of a_'s state,
+     * so that the determinism check of every later step compares a_ with
+     * an engine built from a snapshot. */
+    void roundTrip()
     {
-        static const int values[] = {HA_GS_1_PHASE, HA_GS_N_PHASE, 0, 3, -1};
-        return values[in_.below(5)];
-    }
-    int timeLimit()
-    {
-        static const int values[] = {
-            0, 1, 2, HA_GS_TIME_LIMIT_CEILING, -1, HA_GS_TIME_LIMIT_CEILING + 1};
-        return values[in_.below(6)];
-    }
-    int voteValue()
-    {
-        static const int values[] = {HA_GS_VOTE_APPROVE, HA_GS_VOTE_CONTINUE, HA_GS_VOTE_REJECT,
-                                     HA_GS_NULL_VOTE, 77};
-        return values[in_.below(5)];
-    }
-    std::string group()
-    {
-        static const char *names[] = {"a", "b", "c", "a", "b", "", "bad name"};
-        return names[in_.below(7)];
-    }
-    std::optional<Bytes> maybeBytes()
-    {
-        if (in_.below(2) == 0)
-            return std::nullopt;
-        return in_.bytes(40);
-    }
-
-    GroupAttributes attributes()
-    {
-        GroupAttributes a;
-        a.sizeofAttributes = static_cast<int>(sizeof(ha_gs_group_attributes_t));
-        a.groupName = group();
-        const uint8_t bits = in_.byte();
-        a.numPhases = bits & 1 ? HA_GS_N_PHASE : HA_GS_1_PHASE;
-        a.batchControl = (bits >> 1) & 3;
-        static const int votes[] = {HA_GS_NULL_VOTE, HA_GS_VOTE_APPROVE, HA_GS_VOTE_REJECT,
-                                    HA_GS_VOTE_APPROVE};
-        a.defaultVote = votes[(bits >> 3) & 3];
-        a.timeLimit = (bits >> 5) & 3;
-        if (bits & 0x80) {
-            a.sourceGroupName = group();
-            a.sourceReflectionNumPhases = phases();
-            a.sourceReflectionTimeLimit = timeLimit();
-        }
-        if (in_.below(16) == 0)
-            a.version = 2; /* invalid */
-        return a;
-    }
-
-    std::vector<ProviderId> providers()
-    {
-        std::vector<ProviderId> list;
-        for (unsigned n = in_.below(4); n > 0; --n)
-            list.push_back({static_cast<int16_t>(in_.below(5)),
-                            static_cast<int16_t>(in_.below(8) == 0 ? 1 : 3)});
-        return list;
-    }
-
-    Request request()
-    {
-        switch (in_.below(10)) {
-        case 0: {
-            JoinRequest r;
-            r.attributes = attributes();
-            r.instance = static_cast<int32_t>(in_.below(5)) - (in_.below(32) == 0 ? 1 : 0);
-            return r;
-        }
-        case 1:
-            return LeaveRequest{token(), phases(), timeLimit(), in_.byte()};
-        case 2:
-            return GoodbyeRequest{token()};
-        case 3: {
-            ExpelRequest r{token(), phases(), timeLimit(), providers(), in_.below(3), {}};
-            r.deactivateFlag = in_.bytes(8);
-            return r;
-        }
-        case 4:
-            return StateChangeRequest{token(), phases(), timeLimit(), in_.bytes(40)};
-        case 5: /* "m...": never taken for a vote's message ("rider...") */
-            return MessageRequest{token(), phases(), timeLimit(), "m" + in_.bytes(40)};
-        case 6: {
-            AttributeChangeRequest r{token(), phases(), timeLimit(), attributes()};
-            return r;
-        }
-        case 7: {
-            VoteRequest r;
-            r.token = token();
-            r.vote = voteValue();
-            r.defaultVote = voteValue();
-            r.proposedState = maybeBytes();
-            /* Unique, so that its notifications can be counted. */
-            if (maybeBytes())
-                r.message = "rider" + std::to_string(++riders_);
-            return r;
-        }
-        case 8:
-            return SubscribeRequest{in_.byte() & 0x3fu, group()};
-        default:
-            return UnsubscribeRequest{token()};
-        }
-    }
-
-    void step()
-    {
-        switch (in_.below(8)) {
-        case 0:
-            feed(ClientHello{client(), in_.below(2) == 0}); /* with a deactivate script? */
-            break;
-        case 1:
-            feed(ClientGone{client()});
-            break;
-        case 2:
-            if (in_.below(2) == 0) {
-                feed(ClientUnresponsive{client()});
-            } else {
-                /* A deactivate script ends: a running one, or a stale id. */
-                static const uint32_t outcomes[] = {HA_GS_DEACTIVATE_SUCCESSFUL,
-                                                    HA_GS_DEACTIVATE_UNSUCCESSFUL,
-                                                    HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED, 0};
-                feed(DeactivateFinished{in_.below(8), outcomes[in_.below(4)]});
-            }
-            break;
-        case 3:
-            if (!timers_.empty() && in_.below(8) != 0) {
-                auto it = timers_.begin();
-                std::advance(it, in_.below(static_cast<unsigned>(timers_.size())));
-                feed(TimerFired{*it});
-            } else {
-                feed(TimerFired{in_.below(20)}); /* stale or unknown */
-            }
-            break;
-        default:
-            feed(ClientRequest{client(), nextRequest_++, request()});
-            break;
-        }
+        const std::string bytes = a_.snapshot();
+        Engine fresh;
+        fresh.restore(bytes);
+        check(fresh.snapshot() == bytes, "restore(snapshot) gives other bytes");
+        check(fresh.digest() == a_.digest(), "restore(snapshot) gives another digest");
+        check(b_.digest() == a_.digest(), "two engines, same events, different digests");
+        b_.restore(bytes);
     }
 
     void checkMemory()
@@ -369,6 +229,7 @@ class Run {
     }
 
     ByteReader &in_;
+    gs::fuzz::EngineEvents events_;
     Engine a_;
     Engine b_;
     std::set<ClientId> live_;
@@ -378,8 +239,6 @@ class Run {
     /* provider token -> membership its last approved notification gave */
     std::map<Token, std::vector<ProviderId>> seenMembers_;
     std::map<Bytes, int> riderBodies_; /* vote message -> notifications with it */
-    uint64_t riders_ = 0;
-    RequestId nextRequest_ = 1;
 };
 
 } // namespace
