@@ -45,11 +45,6 @@ void Engine::process(const Event &event, std::vector<Action> &out)
     impl_->out = nullptr;
 }
 
-int16_t Engine::nodeNumber() const
-{
-    return impl_->config.nodeNumber;
-}
-
 std::vector<std::string> Engine::groupNames() const
 {
     std::vector<std::string> names;

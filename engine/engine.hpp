@@ -37,8 +37,10 @@ struct EngineLimits {
     uint64_t maxStateMemory = 256ull << 20;
 };
 
+/* What an engine starts with. There is no "own node": replicas on every
+ * node of a domain hold the same state, and a provider's node is its
+ * client's (clientNode). */
 struct EngineConfig {
-    int16_t nodeNumber = 1;
     EngineLimits limits;
 };
 
@@ -174,7 +176,6 @@ class Engine {
         return out;
     }
 
-    int16_t nodeNumber() const;
     std::vector<std::string> groupNames() const;
     std::optional<GroupView> group(const std::string &name) const;
     size_t clientCount() const;

@@ -118,7 +118,8 @@ int Engine::Impl::join(ClientId client, const JoinRequest &r, Token &token)
         tokens.size() >= config.limits.maxTokens)
         return HA_GS_TOO_MANY_GROUPS;
 
-    const ProviderId pid{static_cast<int16_t>(r.instance), config.nodeNumber};
+    /* The provider's node is its client's: the same on every replica. */
+    const ProviderId pid{static_cast<int16_t>(r.instance), clientNode(client)};
     auto it = groups.find(a.groupName);
     if (it != groups.end()) {
         Group &g = it->second;

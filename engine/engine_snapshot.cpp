@@ -211,7 +211,6 @@ void stateFields(I &impl, F &&f)
     f("nextDeactivate", impl.nextDeactivate);
     f("nextTimer", impl.nextTimer);
     f("nextToken", impl.nextToken);
-    f("node", impl.config.nodeNumber);
     f("stateMemory", impl.stateMemory);
     f("targetsOf", impl.targetsOf);
     f("timers", impl.timers);

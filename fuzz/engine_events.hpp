@@ -93,9 +93,15 @@ class EngineEvents {
         }
     }
 
-    /* The clients events name: four of them. */
+    /* The clients events name: four of them, on three nodes, two with the
+     * same serial on different nodes (ids are domain-wide). */
     static constexpr unsigned kClients = 4;
-    static ClientId clientNumber(unsigned n) { return 1 + n; }
+    static ClientId clientNumber(unsigned n)
+    {
+        static const int16_t nodes[kClients] = {3, 3, 1, 2};
+        static const uint64_t serials[kClients] = {1, 2, 1, 1};
+        return makeClientId(nodes[n], serials[n]);
+    }
 
   private:
     ClientId client() { return clientNumber(in_.below(kClients)); }

@@ -70,7 +70,6 @@ class Run {
     static EngineConfig config()
     {
         EngineConfig c;
-        c.nodeNumber = 3;
         c.limits.maxGroupsPerClient = 3;
         c.limits.maxProvidersPerGroup = 4;
         c.limits.maxStateMemory = 64;

@@ -85,7 +85,7 @@ Broker::Impl::Impl(BrokerConfig cfg)
       monitor(context, zmq::socket_type::pair), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       dumpFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
-      engine(EngineConfig{config.nodeNumber, config.limits}), cmmEngine(loadCmmNodes())
+      engine(EngineConfig{config.limits}), cmmEngine(loadCmmNodes())
 {
     if (!stopFd || !reloadFd || !dumpFd)
         throw BrokerError(BrokerError::Kind::System,

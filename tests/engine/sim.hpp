@@ -74,6 +74,10 @@ const T *as(const Delivered &d)
     return std::get_if<T>(&d.body);
 }
 
-std::vector<ProviderId> ids(std::initializer_list<int> instances, int node = 1);
+/* The node of the small client ids (1, 2, ...) the unit tests use: 0. A
+ * provider's node is its client's (clientNode). */
+constexpr int16_t kTestNode = clientNode(1);
+
+std::vector<ProviderId> ids(std::initializer_list<int> instances, int node = kTestNode);
 
 } // namespace gs::test

@@ -69,7 +69,7 @@ TEST_CASE("first join creates the group and is approved at once")
     auto g = s.engine.group("g");
     REQUIRE(g);
     REQUIRE(g->members.size() == 1);
-    CHECK(g->members[0].id == ProviderId{5, 1});
+    CHECK(g->members[0].id == ProviderId{5, kTestNode});
 }
 
 TEST_CASE("second join is seen by both providers, membership in join order")
@@ -965,7 +965,7 @@ TEST_CASE("approved notifications carry the membership after the change")
         s.gone(1);
         a = only<ApprovedNote>(s, 2);
         CHECK(a.proposal.currentProviders == ids({2}));
-        CHECK(a.proposal.currentProviders.front() == ProviderId{2, 1});
+        CHECK(a.proposal.currentProviders.front() == ProviderId{2, kTestNode});
     }
     SUBCASE("a leave and an expel")
     {

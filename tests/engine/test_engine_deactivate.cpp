@@ -67,7 +67,7 @@ TEST_CASE("deactivate: a one-phase expel runs the script and waits for its outco
     const RunDeactivate run = g.s.runningScripts().begin()->second;
     CHECK(run.client == 2);
     CHECK(run.group == "g");
-    CHECK(run.provider == ProviderId{2, 1});
+    CHECK(run.provider == ProviderId{2, kTestNode});
     CHECK(run.flag == "stop-now");
     CHECK(run.seconds == 5);
     /* Nothing is approved before the script ends. */
