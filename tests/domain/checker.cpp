@@ -102,13 +102,17 @@ void Checker::before(uint64_t step, const EngineEvent &event, const Replica &ref
     }
 }
 
-void Checker::joinedFailed(const Replica &reference)
+void Checker::joinedFailed(uint64_t step, const Replica &reference)
 {
     /* A join that was running when its client died, said goodbye or lost
      * its node is approved all the same; the failure leave follows. */
     for (const auto &name : reference.gsapi().groupNames()) {
         const auto group = reference.gsapi().group(name);
         for (const auto &m : group->members) {
+            if (m.id.node != clientNode(m.client))
+                fail(step, clientNode(m.client), "provider ids name their client's node",
+                     "provider " + idText(m.id) + " of " + clientName(m.client) + " in group " +
+                         name);
             if (isGone(m.client))
                 failing_.try_emplace({name, m.id},
                                      Failed{m.client, "its client was gone when it joined"});
@@ -139,7 +143,7 @@ void Checker::checkActions(uint64_t step, const std::vector<Action> &actions,
                          std::to_string(to.token));
         const auto *approved = std::get_if<ApprovedNote>(&*notify->body);
         if (approved && approved->protocol == HA_GS_JOIN)
-            joinedFailed(reference);
+            joinedFailed(step, reference);
         if (!approved || notify->recipients.empty())
             continue;
         const std::string group = tokenGroup_[notify->recipients.front().token];
@@ -174,27 +178,22 @@ void Checker::checkActions(uint64_t step, const std::vector<Action> &actions,
 
 StepRecord Checker::after(uint64_t step, const EngineEvent &event,
                           const std::vector<ReplicaResult> &results,
-                          std::optional<StateDigest> staleDigest)
+                          std::optional<StateDigest> staleFingerprint, bool fullDigest)
 {
     const ReplicaResult &ref = results.front();
     StepRecord record;
     const bool gsapi = std::holds_alternative<gs::Event>(event);
     record.actions = gsapi ? hashActions(ref.applied->actions) : hashOutcome(ref.applied->outcome);
-    record.gsapi = ref.replica->gsapiDigest();
+    record.fingerprint = ref.replica->gsapiFingerprint();
     record.cmm = ref.replica->cmmDigest();
+    if (fullDigest)
+        record.gsapi = ref.replica->gsapiDigest();
 
     for (const auto &r : results) {
         if (auto broken = r.replica->checkInvariants(); !broken.empty())
             fail(step, r.node, "engine invariants", broken + " (after " + describe(event) + ")");
-        const StateDigest g = r.replica->gsapiDigest();
-        const StateDigest c = r.replica->cmmDigest();
-        if (g != record.gsapi || c != record.cmm)
-            fail(step, r.node, "equal digests",
-                 std::string(g != record.gsapi ? "GSAPI" : "CMM") + " digest " +
-                     hex(g != record.gsapi ? g : c) + " differs from node " +
-                     std::to_string(ref.node) + "'s " +
-                     hex(g != record.gsapi ? record.gsapi : record.cmm) + " after " +
-                     describe(event));
+        compareDigests(step, r.node, ref.node, *r.replica, record, "after " + describe(event),
+                       "equal digests");
         const bool same = gsapi ? sameActions(r.applied->actions, ref.applied->actions)
                                 : r.applied->outcome == ref.applied->outcome;
         if (!same)
@@ -207,9 +206,9 @@ StepRecord Checker::after(uint64_t step, const EngineEvent &event,
     if (violation_)
         return record;
 
-    if (staleDigest) {
+    if (staleFingerprint) {
         ++staleTimersChecked_;
-        if (!ref.applied->actions.empty() || record.gsapi != *staleDigest)
+        if (!ref.applied->actions.empty() || record.fingerprint != *staleFingerprint)
             fail(step, ref.node, "stale timer harmless",
                  describe(event) + " again gave " + describe(ref.applied->actions));
     }
@@ -245,13 +244,28 @@ StepRecord Checker::after(uint64_t step, const EngineEvent &event,
     return record;
 }
 
-void Checker::loaded(int16_t node, uint64_t cut, const Replica &replica, const StepRecord &atCut)
+void Checker::compareDigests(uint64_t step, int node, int against, const Replica &replica,
+                             const StepRecord &expected, const std::string &when,
+                             const char *invariant)
 {
-    if (replica.gsapiDigest() != atCut.gsapi || replica.cmmDigest() != atCut.cmm)
-        fail(cut, node, "joiner matches donor",
-             "the state loaded from the snapshot has digests " + hex(replica.gsapiDigest()) + "/" +
-                 hex(replica.cmmDigest()) + ", the donor had " + hex(atCut.gsapi) + "/" +
-                 hex(atCut.cmm) + " at the cut");
+    auto differ = [&](const char *what, StateDigest have, StateDigest want) {
+        fail(step, node, invariant,
+             std::string(what) + " " + hex(have) + " differs from node " + std::to_string(against) +
+                 "'s " + hex(want) + " " + when);
+    };
+    if (replica.gsapiFingerprint() != expected.fingerprint)
+        differ("GSAPI fingerprint", replica.gsapiFingerprint(), expected.fingerprint);
+    else if (replica.cmmDigest() != expected.cmm)
+        differ("CMM digest", replica.cmmDigest(), expected.cmm);
+    else if (expected.gsapi && replica.gsapiDigest() != *expected.gsapi)
+        differ("GSAPI digest", replica.gsapiDigest(), *expected.gsapi);
+}
+
+void Checker::loaded(int16_t node, int16_t donor, uint64_t cut, const Replica &replica,
+                     const StepRecord &atCut)
+{
+    compareDigests(cut, node, donor, replica, atCut, "in the state loaded at the cut",
+                   "joiner matches donor");
 }
 
 void Checker::replayed(int16_t node, uint64_t step, const EngineEvent &event,
@@ -266,9 +280,18 @@ void Checker::replayed(int16_t node, uint64_t step, const EngineEvent &event,
              "replaying the buffered " + describe(event) + " gave " +
                  (gsapi ? describe(applied.actions) : "another CMM outcome") +
                  ", not what the synced replicas computed");
-    else if (replica.gsapiDigest() != expected.gsapi || replica.cmmDigest() != expected.cmm)
-        fail(step, node, "joiner matches donor",
-             "after replaying the buffered " + describe(event) + " its digests differ");
+    else
+        compareDigests(step, node, 0, replica, expected,
+                       "after replaying the buffered " + describe(event), "joiner matches donor");
+}
+
+void Checker::compareAll(uint64_t step, const std::vector<ReplicaResult> &replicas,
+                         const std::string &when, const char *invariant)
+{
+    const Replica &ref = *replicas.front().replica;
+    StepRecord record{0, ref.gsapiFingerprint(), ref.cmmDigest(), ref.gsapiDigest()};
+    for (const auto &r : replicas)
+        compareDigests(step, r.node, replicas.front().node, *r.replica, record, when, invariant);
 }
 
 void Checker::atRest(uint64_t step, const Replica &reference)

@@ -6,8 +6,10 @@
  *
  *  - "engine invariants": each synced replica's engines pass their own
  *    checkInvariants().
- *  - "equal digests": every synced replica has the same GSAPI and the same
- *    CMM digest.
+ *  - "equal digests": every synced replica has the same CMM digest and the
+ *    same GSAPI fingerprint after every input, and the same full GSAPI
+ *    digest (a hash of the whole engine snapshot, which is costlier) every
+ *    few inputs, at every view and at the end of a run.
  *  - "same actions": every synced replica computed the same actions and the
  *    same CMM outcome, so a client sees the same thing whichever node
  *    computes it.
@@ -21,6 +23,9 @@
  *    whole domain's history, also across a node's restart (the providers of
  *    a dead client stay members until their failure leaves run, and a new
  *    session with the same id would own their tokens).
+ *  - "provider ids name their client's node": after every approved join,
+ *    each member's ProviderId.node is clientNode(its client), on every
+ *    replica alike (not the computing node's own number).
  *  - "no action for a gone client": nothing is addressed to a client once
  *    its death or its node's loss was delivered.
  *  - "failure leaves exactly for the failed": a failure leave removes only
@@ -51,9 +56,10 @@ struct Violation {
 
 /* What the synced replicas agreed on at one step. */
 struct StepRecord {
-    uint64_t actions = 0; /* hashActions / hashOutcome */
-    StateDigest gsapi = 0;
-    StateDigest cmm = 0;
+    uint64_t actions = 0;             /* hashActions / hashOutcome */
+    StateDigest fingerprint = 0;      /* Replica::gsapiFingerprint */
+    StateDigest cmm = 0;              /* cmm::Engine::digest */
+    std::optional<StateDigest> gsapi; /* Engine::digest, at the steps it was taken */
 };
 
 /* One synced replica's part in a step. */
@@ -70,13 +76,20 @@ class Checker {
     /* Before `event` is applied; `reference` is the lowest synced replica. */
     void before(uint64_t step, const EngineEvent &event, const Replica &reference);
     /* After every synced replica applied `event` (results by increasing
-     * node, the reference first). `staleDigest` is set for a TimerFired the
-     * reference had no shadow timer for: its GSAPI digest before. */
+     * node, the reference first). `staleFingerprint` is set for a
+     * TimerFired the reference had no shadow timer for: its GSAPI
+     * fingerprint before. `fullDigest`: compare the GSAPI engines' full
+     * digests too (the fingerprints and CMM digests are always compared). */
     StepRecord after(uint64_t step, const EngineEvent &event,
                      const std::vector<ReplicaResult> &results,
-                     std::optional<StateDigest> staleDigest);
-    /* A joiner loaded the snapshot taken at step `cut`. */
-    void loaded(int16_t node, uint64_t cut, const Replica &replica, const StepRecord &atCut);
+                     std::optional<StateDigest> staleFingerprint, bool fullDigest);
+    /* A joiner loaded the snapshot `donor` took at step `cut`. */
+    void loaded(int16_t node, int16_t donor, uint64_t cut, const Replica &replica,
+                const StepRecord &atCut);
+    /* Full digests of every replica in `replicas` (the first is the
+     * reference) are equal. */
+    void compareAll(uint64_t step, const std::vector<ReplicaResult> &replicas,
+                    const std::string &when, const char *invariant);
     /* A joiner replayed the input of step `step`. */
     void replayed(int16_t node, uint64_t step, const EngineEvent &event, const Replica &replica,
                   const Applied &applied, const StepRecord &expected);
@@ -96,11 +109,13 @@ class Checker {
         ClientId client = 0;
         std::string why;
     };
+    void compareDigests(uint64_t step, int node, int against, const Replica &replica,
+                        const StepRecord &expected, const std::string &when, const char *invariant);
     void markFailed(const Replica &reference, const std::string &why,
                     bool (*match)(const MemberView &, uint64_t), uint64_t key);
     void checkActions(uint64_t step, const std::vector<Action> &actions, const Replica &reference);
     bool isGone(ClientId client) const;
-    void joinedFailed(const Replica &reference);
+    void joinedFailed(uint64_t step, const Replica &reference);
 
     uint64_t seed_;
     std::optional<Violation> violation_;

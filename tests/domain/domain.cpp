@@ -18,7 +18,7 @@ Domain::Domain(DomainOptions options, uint64_t seed) : options_(std::move(option
         Node &n = nodes_[static_cast<NodeId>(id)];
         n.id = static_cast<NodeId>(id);
         n.state = NodeState::Synced;
-        n.replica = std::make_unique<Replica>(options_.settings, n.id);
+        n.replica = std::make_unique<Replica>(options_.settings);
     }
     std::vector<NodeId> all;
     for (const auto &[id, n] : nodes_)
@@ -123,6 +123,7 @@ void Domain::changeView(const std::vector<NodeId> &members, const std::vector<No
     /* The view is one point of the stream: every synced replica fails the
      * clients of each node that left, then the CMM engines learn who is
      * down and who is up. */
+    viewStep_ = true;
     std::vector<NodeId> gone = left;
     std::sort(gone.begin(), gone.end());
     for (NodeId id : gone) {
@@ -135,6 +136,7 @@ void Domain::changeView(const std::vector<NodeId> &members, const std::vector<No
         nodes_.at(id).state = NodeState::Joining;
         step(cmm::Event{cmm::NodeUp{static_cast<cmm_nodeid_t>(id)}}, std::nullopt);
     }
+    viewStep_ = false;
     /* A transfer under way belongs to the old view: start over. */
     bool joiners = false;
     for (NodeId id : view_) {
@@ -223,7 +225,7 @@ void Domain::beginTransfer(NodeId donor, uint64_t epoch)
         Node &n = nodes_.at(id);
         if (n.state != NodeState::Joining)
             continue;
-        n.transfer = Node::Transfer{epoch, steps_, snapshot, d.shadowTimers, {}};
+        n.transfer = Node::Transfer{epoch, steps_, donor, snapshot, d.shadowTimers, {}};
     }
     run_.add(steps_);
     /* The chunks follow; SnapEnd closes them. */
@@ -240,9 +242,11 @@ void Domain::finishTransfer(uint64_t epoch)
             continue;
         Node::Transfer t = std::move(*n.transfer);
         n.transfer.reset();
-        n.replica = std::make_unique<Replica>(options_.settings, n.id, t.snapshot);
-        const StepRecord atCut = t.cutStep == 0 ? StepRecord{} : log_.at(t.cutStep - 1);
-        checker_.loaded(n.id, t.cutStep, *n.replica, atCut);
+        n.replica = std::make_unique<Replica>(options_.settings, t.snapshot);
+        /* The donor's digest at the cut is that of the snapshot's bytes. */
+        StepRecord atCut = log_.at(t.cutStep - 1);
+        atCut.gsapi = digestOf(t.snapshot.gsapi);
+        checker_.loaded(n.id, t.donor, t.cutStep, *n.replica, atCut);
         n.shadowTimers = std::move(t.shadowTimers);
         n.firedByMe.clear();
         for (const auto &b : t.buffer) {
@@ -253,6 +257,10 @@ void Domain::finishTransfer(uint64_t epoch)
         /* Synced: from here on it applies the stream itself and its
          * clients may connect. */
         n.state = NodeState::Synced;
+        const Node *ref = reference();
+        checker_.compareAll(
+            steps_, {{ref->id, ref->replica.get(), nullptr}, {n.id, n.replica.get(), nullptr}},
+            "when synced", "joiner matches donor");
         ++transfers_;
         run_.add(static_cast<uint64_t>(n.id));
     }
@@ -275,11 +283,11 @@ void Domain::step(const EngineEvent &event, std::optional<NodeId> from)
     const uint64_t index = ++steps_;
     const Node *ref = reference();
     checker_.before(index, event, *ref->replica);
-    std::optional<StateDigest> staleDigest;
+    std::optional<StateDigest> staleFingerprint;
     if (const auto *e = std::get_if<gs::Event>(&event))
         if (const auto *fired = std::get_if<TimerFired>(e))
             if (!ref->shadowTimers.count(fired->timer))
-                staleDigest = ref->replica->gsapiDigest();
+                staleFingerprint = ref->replica->gsapiFingerprint();
 
     std::map<NodeId, Applied> applied;
     std::vector<ReplicaResult> results;
@@ -298,7 +306,9 @@ void Domain::step(const EngineEvent &event, std::optional<NodeId> from)
         carryOut(n, event, a);
         results.push_back({id, n.replica.get(), &a});
     }
-    const StepRecord record = checker_.after(index, event, results, staleDigest);
+    const bool full =
+        viewStep_ || options_.fullDigestEvery <= 1 || index % options_.fullDigestEvery == 0;
+    const StepRecord record = checker_.after(index, event, results, staleFingerprint, full);
     if (options_.trace)
         std::cerr << "step " << index << " t=" << now_ << "ms from node "
                   << (from ? std::to_string(*from) : std::string("view")) << ": " << describe(event)
@@ -306,8 +316,17 @@ void Domain::step(const EngineEvent &event, std::optional<NodeId> from)
     log_.push_back(record);
     run_.add(from ? static_cast<uint64_t>(*from) : 0);
     run_.add(record.actions);
-    run_.add(record.gsapi);
+    run_.add(record.fingerprint);
+    run_.add(record.gsapi.value_or(0));
     run_.add(record.cmm);
+}
+
+void Domain::compareDigests(const std::string &when)
+{
+    std::vector<ReplicaResult> replicas;
+    for (NodeId id : synced())
+        replicas.push_back({id, nodes_.at(id).replica.get(), nullptr});
+    checker_.compareAll(steps_, replicas, when, "equal digests");
 }
 
 /* ---- what a node does with the actions ------------------------------- */

@@ -65,6 +65,10 @@ struct DomainOptions {
     /* Fault injection: a restarted node counts its client serials from 1
      * again, as a gsd that forgot the ids its previous run gave out. */
     bool restartReusesClientIds = false;
+    /* The full GSAPI digests are compared every this many steps (1: after
+     * every input), at every view and when a joiner is synced; the cheaper
+     * fingerprints after every input. */
+    unsigned fullDigestEvery = 16;
     /* Print every step (the input and what the reference computed) to
      * stderr: for replaying a failing seed. */
     bool trace = false;
@@ -106,6 +110,7 @@ struct Node {
     struct Transfer {
         uint64_t epoch = 0;
         uint64_t cutStep = 0;
+        NodeId donor = 0;
         Snapshot snapshot;
         std::map<TimerId, uint64_t> shadowTimers;
         std::vector<Buffered> buffer;
@@ -163,6 +168,8 @@ class Domain {
     const DomainOptions &options() const { return options_; }
     Checker &checker() { return checker_; }
     const std::optional<Violation> &violation() const { return checker_.violation(); }
+    /* Compares the full digests of every synced replica. */
+    void compareDigests(const std::string &when);
     /* Joiners that loaded a snapshot and replayed their buffer. */
     uint64_t transfers() const { return transfers_; }
     /* Hash of everything delivered and computed so far. */
@@ -191,6 +198,7 @@ class Domain {
     uint64_t steps_ = 0;
     uint64_t now_ = 0;
     bool skipped_ = false;
+    bool viewStep_ = false; /* the step is part of a view: compare full digests */
     uint64_t transfers_ = 0;
     Checker checker_;
     Hasher run_;

@@ -66,6 +66,7 @@ class RandomRun {
         o.skip = options_.skip;
         o.trace = options_.trace;
         o.restartReusesClientIds = options_.restartReusesClientIds;
+        o.fullDigestEvery = options_.fullDigestEvery;
         return Domain(o, options_.seed);
     }
 
@@ -356,6 +357,8 @@ class RandomRun {
             domain_.advanceClock(*due > domain_.now() ? *due - domain_.now() : 0);
             domain_.keepTime();
         }
+        if (!failed())
+            domain_.compareDigests("at the end of the run");
         if (!failed())
             domain_.checker().atRest(domain_.steps(), *domain_.reference()->replica);
     }

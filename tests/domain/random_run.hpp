@@ -22,6 +22,7 @@ struct RunOptions {
     bool twoTimekeepers = false;
     std::optional<SkipFault> skip;
     bool restartReusesClientIds = false;
+    unsigned fullDigestEvery = 16; /* DomainOptions::fullDigestEvery */
     bool trace = false;
 };
 

@@ -5,10 +5,9 @@ namespace gs::domain {
 
 namespace {
 
-EngineConfig engineConfig(const DomainSettings &settings, int16_t)
+EngineConfig engineConfig(const DomainSettings &settings)
 {
     EngineConfig config;
-    config.nodeNumber = 1;
     config.limits = settings.limits;
     return config;
 }
@@ -38,17 +37,17 @@ cmm::NodeTable DomainSettings::table() const
     return table;
 }
 
-Replica::Replica(const DomainSettings &settings, int16_t node)
-    : gsapi_(std::make_unique<Engine>(engineConfig(settings, node))), cmm_(settings.table()),
-      gsapiDigest_(hashGsapi()), cmmDigest_(cmm_.digest())
+Replica::Replica(const DomainSettings &settings)
+    : gsapi_(std::make_unique<Engine>(engineConfig(settings))), cmm_(settings.table()),
+      gsapiFingerprint_(viewHash()), cmmDigest_(cmm_.digest())
 {
 }
 
-Replica::Replica(const DomainSettings &settings, int16_t node, const Snapshot &snapshot)
-    : Replica(settings, node)
+Replica::Replica(const DomainSettings &settings, const Snapshot &snapshot) : Replica(settings)
 {
-    for (const auto &event : snapshot.gsapiHistory)
-        apply(event);
+    gsapi_->restore(snapshot.gsapi);
+    gsapiDigest_.reset();
+    gsapiFingerprint_ = viewHash();
     cmm_.restore(snapshot.cmm);
     cmmDigest_ = cmm_.digest();
 }
@@ -57,9 +56,9 @@ Applied Replica::apply(const EngineEvent &event)
 {
     Applied applied;
     if (const auto *e = std::get_if<gs::Event>(&event)) {
-        gsapiHistory_.push_back(*e);
         gsapi_->process(*e, applied.actions);
-        gsapiDigest_ = hashGsapi();
+        gsapiDigest_.reset();
+        gsapiFingerprint_ = viewHash();
     } else {
         applied.outcome = cmm_.process(std::get<cmm::Event>(event));
         cmmDigest_ = cmm_.digest();
@@ -69,10 +68,10 @@ Applied Replica::apply(const EngineEvent &event)
 
 Snapshot Replica::snapshot() const
 {
-    return Snapshot{gsapiHistory_, cmm_.snapshot()};
+    return Snapshot{gsapi_->snapshot(), cmm_.snapshot()};
 }
 
-StateDigest Replica::hashGsapi() const
+StateDigest Replica::viewHash() const
 {
     Hasher h;
     h.add(static_cast<uint64_t>(gsapi_->clientCount()));
@@ -95,6 +94,13 @@ StateDigest Replica::hashGsapi() const
         h.add(static_cast<uint64_t>(g->subscribers));
     }
     return h.value();
+}
+
+StateDigest Replica::gsapiDigest() const
+{
+    if (!gsapiDigest_)
+        gsapiDigest_ = gsapi_->digest();
+    return *gsapiDigest_;
 }
 
 std::string Replica::checkInvariants() const

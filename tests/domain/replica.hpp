@@ -10,6 +10,7 @@
 #include "trace.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace gs::domain {
@@ -28,27 +29,31 @@ struct Applied {
     cmm::Outcome outcome;        /* CMM events */
 };
 
-/* What a donor sends a joiner: the CMM engine's snapshot and, for the
- * GSAPI engine, the inputs it applied so far, replayed by the joiner into an
- * empty engine. */
+/* What a donor sends a joiner: both engines' snapshots. */
 struct Snapshot {
-    std::vector<gs::Event> gsapiHistory;
+    std::string gsapi;
     std::string cmm;
 };
 
 class Replica {
   public:
-    /* An empty replica of node `node`. */
-    Replica(const DomainSettings &settings, int16_t node);
-    /* A replica of node `node` holding the state of `snapshot`. */
-    Replica(const DomainSettings &settings, int16_t node, const Snapshot &snapshot);
+    /* An empty replica. The engines have no node of their own: every
+     * replica of the domain holds the same state. */
+    explicit Replica(const DomainSettings &settings);
+    /* A replica holding the state of `snapshot`. */
+    Replica(const DomainSettings &settings, const Snapshot &snapshot);
 
     Applied apply(const EngineEvent &event);
 
     Snapshot snapshot() const;
-    /* An engine's digest changes only when it applies an input, so each is
-     * computed once per input it applies. */
-    StateDigest gsapiDigest() const { return gsapiDigest_; }
+    /* The GSAPI engine's digest (a hash of its whole snapshot): computed on
+     * demand, at most once per input applied. */
+    StateDigest gsapiDigest() const;
+    /* A cheaper hash of the GSAPI engine's read-only views (groups, members,
+     * state values, running protocols and phases, queued changes,
+     * subscribers, clients, memory), computed after every input. */
+    StateDigest gsapiFingerprint() const { return gsapiFingerprint_; }
+    /* The CMM engine's digest (its snapshot is small): after every input. */
     StateDigest cmmDigest() const { return cmmDigest_; }
     /* Both engines' invariants: empty when they hold. */
     std::string checkInvariants() const;
@@ -59,11 +64,11 @@ class Replica {
   private:
     std::unique_ptr<Engine> gsapi_;
     cmm::Engine cmm_;
-    std::vector<gs::Event> gsapiHistory_;
-    StateDigest gsapiDigest_ = 0;
-    StateDigest cmmDigest_ = 0;
+    StateDigest viewHash() const;
 
-    StateDigest hashGsapi() const;
+    mutable std::optional<StateDigest> gsapiDigest_;
+    StateDigest gsapiFingerprint_ = 0;
+    StateDigest cmmDigest_ = 0;
 };
 
 } // namespace gs::domain

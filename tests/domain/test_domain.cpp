@@ -8,6 +8,8 @@
  *   GS_SIM_SEEDS=count       seeds to run (default below)
  *   GS_SIM_FIRST_SEED=n      the first seed (default 1)
  *   GS_SIM_STEPS=n           scheduling rounds per seed (default 200)
+ *   GS_SIM_FULL_DIGEST_EVERY=n  compare full GSAPI digests every n steps
+ *                            (default 16; 1: after every input)
  *   GS_SIM_TRACE=1           print every step to stderr
  *   GS_SIM_KEEP_GOING=1      run every seed, reporting each that fails
  *   GS_SIM_SKIP=node@step    inject the fault: that node skips the first
@@ -28,9 +30,9 @@ using namespace gs::domain;
 namespace {
 
 #ifdef HA_GS_SANITIZED_BUILD
-constexpr uint64_t kSeeds = 500;
+constexpr uint64_t kSeeds = 200;
 #else
-constexpr uint64_t kSeeds = 3000;
+constexpr uint64_t kSeeds = 2000;
 #endif
 
 uint64_t envNumber(const char *name, uint64_t fallback)
@@ -122,6 +124,7 @@ TEST_CASE("domain: random schedules keep every invariant")
         options.steps = steps;
         options.skip = skip;
         options.trace = envNumber("GS_SIM_TRACE", 0) != 0;
+        options.fullDigestEvery = static_cast<unsigned>(envNumber("GS_SIM_FULL_DIGEST_EVERY", 16));
         const RunResult r = runRandom(options);
         if (r.violation) {
             FAIL_CHECK(r.violation->text() << "\nreplay: " << replayCommand(seed, self));
