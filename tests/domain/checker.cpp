@@ -250,8 +250,10 @@ void Checker::compareDigests(uint64_t step, int node, int against, const Replica
 {
     auto differ = [&](const char *what, StateDigest have, StateDigest want) {
         fail(step, node, invariant,
-             std::string(what) + " " + hex(have) + " differs from node " + std::to_string(against) +
-                 "'s " + hex(want) + " " + when);
+             std::string(what) + " " + hex(have) + " differs from " +
+                 (against == 0 ? std::string("the synced replicas'")
+                               : "node " + std::to_string(against) + "'s") +
+                 " " + hex(want) + " " + when);
     };
     if (replica.gsapiFingerprint() != expected.fingerprint)
         differ("GSAPI fingerprint", replica.gsapiFingerprint(), expected.fingerprint);

@@ -257,9 +257,11 @@ void Domain::finishTransfer(uint64_t epoch)
         /* Synced: from here on it applies the stream itself and its
          * clients may connect. */
         n.state = NodeState::Synced;
-        const Node *ref = reference();
+        /* The donor is synced in this epoch: compare with it, not with the
+         * joiner itself when the joiner has the lowest id. */
+        const Node &donor = nodes_.at(t.donor);
         checker_.compareAll(
-            steps_, {{ref->id, ref->replica.get(), nullptr}, {n.id, n.replica.get(), nullptr}},
+            steps_, {{donor.id, donor.replica.get(), nullptr}, {n.id, n.replica.get(), nullptr}},
             "when synced", "joiner matches donor");
         ++transfers_;
         run_.add(static_cast<uint64_t>(n.id));
