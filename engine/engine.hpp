@@ -69,8 +69,12 @@ struct ClientUnresponsive {
     ClientId client = 0;
 };
 /* Every client of a node is gone at once: the node left the domain (its gsd
- * died or was stopped, the node was lost or cut off). Its clients are failed
- * in ascending id order. */
+ * died or was stopped, the node was lost or cut off). Its subscriptions
+ * vanish and its providers get failure leaves, queued in ascending client
+ * id then token order before any group moves on; in a group whose batch
+ * control has HA_GS_BATCH_LEAVES they all leave in one failure-leave
+ * protocol, else in one protocol each, in that order. Clients of other
+ * nodes are untouched; a node with no clients is a no-op. */
 struct NodeGone {
     int16_t node = 0;
 };

@@ -30,14 +30,38 @@ void Engine::Impl::onGone(ClientId client)
         schedule(Cascade::Kind::Advance, name);
 }
 
+/* Every client of the node goes at once, as one ClientGone each would,
+ * but with every token detached before any group moves on: subscriptions
+ * vanish, queued joins are withdrawn, and members get failure leaves queued
+ * in ascending client id, then token order. Then each group concerned
+ * moves on once, in name order; its queued failure leaves run as its batch
+ * control says (startNext): all the node's providers of the group in one
+ * failure leave with HA_GS_BATCH_LEAVES, else one protocol each, in the
+ * order queued. (A client has at most one provider per group, so within a
+ * group the order is the client ids'.) Clients of other nodes are
+ * untouched. */
 void Engine::Impl::onNodeGone(int16_t node)
 {
-    std::vector<ClientId> gone;
-    for (const auto &[client, c] : clients)
-        if (clientNode(client) == node)
-            gone.push_back(client);
-    for (ClientId client : gone)
-        onGone(client);
+    std::vector<std::pair<ClientId, Token>> providers;
+    for (auto c = clients.begin(); c != clients.end();) {
+        if (clientNode(c->first) != node) {
+            ++c;
+            continue;
+        }
+        const auto subscriptions = c->second.subscriberOf; /* copy: removal edits it */
+        for (const auto &[group, token] : subscriptions)
+            removeSubscription(token);
+        for (const auto &[group, token] : c->second.providerOf)
+            providers.emplace_back(c->first, token);
+        ++c;
+    }
+    std::sort(providers.begin(), providers.end());
+    std::set<std::string> affected;
+    for (const auto &[client, token] : providers)
+        affected.insert(detachProvider(token, HA_GS_PROVIDER_FAILED_LEAVE));
+    std::erase_if(clients, [node](const auto &entry) { return clientNode(entry.first) == node; });
+    for (const auto &name : affected)
+        schedule(Cascade::Kind::Advance, name);
 }
 
 void Engine::Impl::onUnresponsive(ClientId client)

@@ -59,6 +59,8 @@ class EngineEvents {
         case 0:
             return ClientHello{client(), in_.below(2) == 0}; /* with a deactivate script? */
         case 1:
+            if (in_.below(4) == 0)
+                return NodeGone{clientNode(client())}; /* every client of that node */
             return ClientGone{client()};
         case 2:
             if (in_.below(2) == 0)
