@@ -54,7 +54,11 @@ std::string Engine::Impl::invariants() const
     if (nextDeactivate < 1 ||
         (!deactivateRuns.empty() && deactivateRuns.rbegin()->first >= nextDeactivate))
         return "next deactivate run id already handed out";
-    for (const auto &[token, info] : tokens) {
+    for (const auto &entry : tokens) {
+        /* Named copies, not structured bindings: clang before 16 cannot
+         * capture those in the lambdas below. */
+        const Token token = entry.first;
+        const auto &info = entry.second;
         if (!info.provider || info.state == ProviderState::Queued)
             continue;
         const Group &g = groups.at(info.group);
