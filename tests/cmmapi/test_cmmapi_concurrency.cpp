@@ -14,7 +14,13 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <poll.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -114,4 +120,181 @@ TEST_CASE("cmm_disconnect ends a call another thread is waiting in")
     cmm_member_t member{};
     CHECK(cmm_member_getinfo(33, &member) == CMM_OK);
     CHECK(member.nodeid == 33);
+}
+
+TEST_CASE("a late reply to a call that timed out is not taken for the next call's")
+{
+    Fixture f;
+    f.gsd.holdFirstRequest();
+    REQUIRE(cmm_connect(timespec_t{1, 0}) == CMM_OK);
+    cmm_member_t member{};
+    CHECK(cmm_member_getinfo(11, &member) == CMM_ETIMEDOUT);
+    /* gsd answers the abandoned request now; the reply arrives late. */
+    f.gsd.releaseHeld();
+    for (cmm_nodeid_t asked : {22u, 33u, 44u}) {
+        member = cmm_member_t{};
+        CHECK(cmm_member_getinfo(asked, &member) == CMM_OK);
+        CHECK(member.nodeid == asked);
+    }
+}
+
+TEST_CASE("a gsd that dies ends every waiting thread's call with CMM_ECONN")
+{
+    auto gsd = std::make_unique<FakeCmmGsd>();
+    ScopedEnv env("HA_GS_SOCKET", gsd->endpoint());
+    cmm_disconnect();
+    gsd->holdAll();
+    REQUIRE(cmm_connect(timespec_t{60, 0}) == CMM_OK);
+    constexpr unsigned kThreads = 4;
+    std::atomic<unsigned> econn{0}, other{0};
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            cmm_member_t member{};
+            if (cmm_member_getinfo(t + 1, &member) == CMM_ECONN)
+                ++econn;
+            else
+                ++other;
+        });
+    REQUIRE(gsd->waitForRequests(kThreads));
+    const auto start = std::chrono::steady_clock::now();
+    gsd.reset(); /* its socket closes: the connection is lost */
+    for (std::thread &thread : threads)
+        thread.join();
+    CHECK(econn.load() == kThreads);
+    CHECK(other.load() == 0);
+    /* Not the 60 s timeout (a wide margin for a loaded machine). */
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+    cmm_disconnect();
+}
+
+TEST_CASE("fork while another thread waits in a call: the child calls on a connection of its own")
+{
+    Fixture f;
+    f.gsd.holdFirstRequest();
+    REQUIRE(cmm_connect(timespec_t{30, 0}) == CMM_OK);
+    cmm_error_t rc = CMM_EOTHER;
+    cmm_member_t first{};
+    std::thread waiting([&] { rc = cmm_member_getinfo(11, &first); });
+    REQUIRE(f.gsd.waitForRequests(1));
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        cmm_member_t member{};
+        const cmm_error_t childRc = cmm_member_getinfo(44, &member);
+        _exit(childRc == CMM_OK && member.nodeid == 44 ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    f.gsd.releaseHeld();
+    waiting.join();
+    CHECK(rc == CMM_OK);
+    CHECK(first.nodeid == 11);
+}
+
+namespace {
+
+std::mutex gNotesMutex;
+std::vector<uint32_t> gNotes;
+
+void recordNote(cmm_cmc_notification_t const *note, void *)
+{
+    std::lock_guard<std::mutex> lock(gNotesMutex);
+    gNotes.push_back(note->nodeid);
+}
+
+size_t notesSeen()
+{
+    std::lock_guard<std::mutex> lock(gNotesMutex);
+    return gNotes.size();
+}
+
+/* Dispatches whenever the descriptor says so, until `count` notifications
+ * were delivered or `limit` passed. */
+bool dispatchUntil(size_t count, std::chrono::milliseconds limit)
+{
+    int fd = -1;
+    if (cmm_notify_getfd(&fd) != CMM_OK)
+        return false;
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (notesSeen() < count) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return false;
+        pollfd polled{fd, POLLIN, 0};
+        if (::poll(&polled, 1, static_cast<int>(left.count())) > 0 &&
+            cmm_notify_dispatch() != CMM_OK)
+            return false;
+    }
+    return true;
+}
+
+} // namespace
+
+TEST_CASE("a notification read by a thread waiting in a call makes the descriptor readable")
+{
+    Fixture f;
+    {
+        std::lock_guard<std::mutex> lock(gNotesMutex);
+        gNotes.clear();
+    }
+    REQUIRE(cmm_connect(timespec_t{60, 0}) == CMM_OK);
+    REQUIRE(cmm_cmc_register(recordNote, nullptr) == CMM_OK);
+    f.gsd.holdAll();
+    cmm_error_t rc = CMM_EOTHER;
+    std::thread waiting([&] {
+        cmm_member_t member{};
+        rc = cmm_member_getinfo(11, &member);
+    });
+    REQUIRE(f.gsd.waitForRequests(2)); /* Register, then the held getinfo */
+    f.gsd.notify(CMM_MEMBER_JOINED, 7);
+    /* The waiting thread is the only reader of the connection: what it
+     * reads must reach this dispatcher while its own call still waits. */
+    CHECK(dispatchUntil(1, std::chrono::seconds(20)));
+    f.gsd.releaseHeld();
+    waiting.join();
+    CHECK(rc == CMM_OK);
+    std::lock_guard<std::mutex> lock(gNotesMutex);
+    CHECK(gNotes == std::vector<uint32_t>{7});
+}
+
+TEST_CASE("notifications read by calling threads reach the dispatcher in order, once each")
+{
+    Fixture f;
+    {
+        std::lock_guard<std::mutex> lock(gNotesMutex);
+        gNotes.clear();
+    }
+    REQUIRE(cmm_connect(timespec_t{60, 0}) == CMM_OK);
+    REQUIRE(cmm_cmc_register(recordNote, nullptr) == CMM_OK);
+    constexpr uint32_t kNotes = 3000;
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> failed{0};
+    std::vector<std::thread> callers;
+    for (unsigned t = 0; t < 3; ++t)
+        callers.emplace_back([&, t] {
+            for (cmm_nodeid_t i = 0; !stop; ++i) {
+                cmm_member_t member{};
+                if (cmm_member_getinfo(t * 1000000 + i, &member) != CMM_OK)
+                    ++failed;
+            }
+        });
+    for (uint32_t n = 1; n <= kNotes; ++n) {
+        f.gsd.notify(CMM_MEMBER_JOINED, n);
+        if (n % 100 == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const bool all = dispatchUntil(kNotes, std::chrono::seconds(60));
+    stop = true;
+    for (std::thread &thread : callers)
+        thread.join();
+    CHECK(all);
+    CHECK(failed.load() == 0);
+    std::lock_guard<std::mutex> lock(gNotesMutex);
+    REQUIRE(gNotes.size() == kNotes);
+    for (uint32_t n = 1; n <= kNotes; ++n)
+        REQUIRE(gNotes[n - 1] == n);
 }
