@@ -167,12 +167,14 @@ void closeDescriptor(State &s)
     s.readySet = false;
 }
 
-/* Takes what the connection received and makes the eventfd readable exactly
- * while dispatch has work. */
-void collect(State &s)
+/* Takes what the connection received (reading it first unless `read` is
+ * false: the caller has just drained it) and makes the eventfd readable
+ * exactly while dispatch has work. */
+void collect(State &s, bool read = true)
 {
     if (s.connection) {
-        s.connection->drain();
+        if (read)
+            s.connection->drain();
         /* Without a registration, notes stay in the connection: gsd sends
          * them only to registered sessions, so the ones that arrive with (or
          * right after) the reply to Register belong to the registration
@@ -251,6 +253,10 @@ cmm_error_t callLocked(State &s, Lock &lock, std::shared_ptr<Connection> &hold, 
         hold = s.connection;
         Connection &connection = *hold;
         const gs::RequestId id = connection.send(wire::CmmReq{0, op, node, qualif});
+        /* The send drained the connection: a notification it read must
+         * reach the descriptor now, not when this call's reply comes (this
+         * thread may be the only one reading until then). */
+        collect(s, false);
         const Clock::time_point deadline = Clock::now() + s.timeout.load();
         cmm_error_t rc = CMM_OK;
         for (;;) {
