@@ -298,3 +298,106 @@ TEST_CASE("notifications read by calling threads reach the dispatcher in order, 
     for (uint32_t n = 1; n <= kNotes; ++n)
         REQUIRE(gNotes[n - 1] == n);
 }
+
+namespace {
+
+std::atomic<unsigned> gCallbackCalls{0};
+std::atomic<unsigned> gCallbackUnexpected{0};
+
+/* A callback that talks to gsd and tries what it must not do. */
+void callingCallback(cmm_cmc_notification_t const *note, void *)
+{
+    cmm_member_t member{};
+    const cmm_error_t rc = cmm_member_getinfo(note->nodeid, &member);
+    if (rc == CMM_OK && member.nodeid != note->nodeid)
+        ++gCallbackUnexpected;
+    else if (rc != CMM_OK && rc != CMM_ECONN)
+        ++gCallbackUnexpected;
+    if (cmm_notify_dispatch() != CMM_EBUSY)
+        ++gCallbackUnexpected;
+    if (cmm_cmc_unregister() != CMM_EBUSY && cmm_cmc_unregister() != CMM_ENOENT)
+        ++gCallbackUnexpected;
+    ++gCallbackCalls;
+}
+
+} // namespace
+
+TEST_CASE("calls, registrations, dispatch with calling callbacks and reconnects in many threads")
+{
+    Fixture f;
+    gCallbackCalls = 0;
+    gCallbackUnexpected = 0;
+    REQUIRE(cmm_connect(timespec_t{20, 0}) == CMM_OK);
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> unexpected{0}, calls{0}, registrations{0};
+    std::vector<std::thread> threads;
+    /* Callers: their own reply, or the connection ended by a reconnect. */
+    for (unsigned t = 0; t < 3; ++t)
+        threads.emplace_back([&, t] {
+            for (cmm_nodeid_t i = 0; !stop; ++i) {
+                const cmm_nodeid_t asked = (t + 1) * 1000000 + i;
+                cmm_member_t member{};
+                const cmm_error_t rc = cmm_member_getinfo(asked, &member);
+                if ((rc == CMM_OK && member.nodeid != asked) || (rc != CMM_OK && rc != CMM_ECONN))
+                    ++unexpected;
+                ++calls;
+            }
+        });
+    /* Registering and unregistering. */
+    threads.emplace_back([&] {
+        while (!stop) {
+            const cmm_error_t reg = cmm_cmc_register(callingCallback, nullptr);
+            if (reg != CMM_OK && reg != CMM_EEXIST && reg != CMM_ECONN)
+                ++unexpected;
+            if (reg == CMM_OK)
+                ++registrations;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            const cmm_error_t unreg = cmm_cmc_unregister();
+            if (unreg != CMM_OK && unreg != CMM_ENOENT && unreg != CMM_EBUSY && unreg != CMM_ECONN)
+                ++unexpected;
+        }
+    });
+    /* Dispatching whatever the descriptor (the one of the moment) says. */
+    threads.emplace_back([&] {
+        while (!stop) {
+            int fd = -1;
+            if (cmm_notify_getfd(&fd) != CMM_OK) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                continue;
+            }
+            pollfd polled{fd, POLLIN, 0};
+            if (::poll(&polled, 1, 5) > 0) {
+                const cmm_error_t rc = cmm_notify_dispatch();
+                if (rc != CMM_OK && rc != CMM_ENOENT && rc != CMM_EBADF)
+                    ++unexpected;
+                if (rc == CMM_EBADF)
+                    (void)cmm_cmc_unregister();
+            }
+        }
+    });
+    /* Reconnecting now and then, under everything else. */
+    threads.emplace_back([&] {
+        while (!stop) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            (void)cmm_disconnect();
+            const cmm_error_t rc = cmm_connect(timespec_t{20, 0});
+            if (rc != CMM_OK)
+                ++unexpected;
+        }
+    });
+    for (uint32_t n = 1; n <= 4000; ++n) {
+        f.gsd.notify(CMM_MEMBER_JOINED, n);
+        if (n % 20 == 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    stop = true;
+    for (std::thread &thread : threads)
+        thread.join();
+    CHECK(unexpected.load() == 0);
+    CHECK(gCallbackUnexpected.load() == 0);
+    CHECK(calls.load() > 0);
+    CHECK(registrations.load() > 0);
+    MESSAGE("calls " << calls.load() << ", registrations " << registrations.load() << ", callbacks "
+                     << gCallbackCalls.load());
+}
