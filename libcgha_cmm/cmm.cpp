@@ -30,6 +30,7 @@
 #include "libcgha_cmm/fair_lock.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -73,8 +74,14 @@ struct State {
     /* Held by cmm_cmc_register and cmm_cmc_unregister across their round
      * trip (taken before the mutex). */
     pthread_mutex_t registrationLock = PTHREAD_MUTEX_INITIALIZER;
-    /* An unregistration is in flight: dispatch starts no callback. */
+    /* An unregistration is in flight: dispatch starts no callback, and
+     * waits on `unregistered` (with the mutex let go) until it is over,
+     * rather than return while the descriptor stays readable (the
+     * application's loop would spin for the whole round trip). A pointer so
+     * that a forked child can leave the parent's (possibly in use) alone. */
     bool unregistering = false;
+    std::unique_ptr<std::condition_variable_any> unregistered =
+        std::make_unique<std::condition_variable_any>();
     /* Read before the mutex is taken (to bound the wait for it). */
     std::atomic<std::chrono::nanoseconds> timeout{std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC)};
     /* Shared with the calls in flight, which may outlive it here. */
@@ -347,6 +354,9 @@ void afterForkChild()
      * is in the middle of. */
     pthread_mutex_init(&s.registrationLock, nullptr);
     s.unregistering = false;
+    /* A parent thread may have been inside it at fork time: leaked. */
+    (void)s.unregistered.release();
+    s.unregistered = std::make_unique<std::condition_variable_any>();
     /* Our own descriptors: the child's copies, closing them is harmless. */
     if (s.epollFd >= 0)
         ::close(s.epollFd);
@@ -615,6 +625,7 @@ cmm_error_t cmm_cmc_unregister(void)
         s.unregistering = true;
         const cmm_error_t rc = callLocked(s, lock, hold, wire::kCmmUnregister, reply);
         s.unregistering = false;
+        s.unregistered->notify_all();
         if (s.generation != generation)
             return CMM_OK; /* cmm_disconnect ended the registration meanwhile */
         if (rc != CMM_OK && rc != CMM_ECONN && rc != CMM_ENOENT) {
@@ -712,10 +723,14 @@ cmm_error_t cmm_notify_dispatch(void)
                     result = CMM_ENOENT;
                     break;
                 }
-                /* No callback may start once unregistering has begun; if it
-                 * fails, the notes wait for the next dispatch. */
-                if (s.unregistering)
-                    break;
+                /* No callback may start once unregistering has begun: wait
+                 * for its end (bounded by its timeout), then look again (if
+                 * it failed, the registration and its notes are still
+                 * there). */
+                if (s.unregistering) {
+                    s.unregistered->wait(lock);
+                    continue;
+                }
                 if (s.pending.empty()) {
                     collect(s);
                     if (s.pending.empty()) {

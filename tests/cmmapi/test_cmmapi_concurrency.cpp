@@ -310,13 +310,14 @@ void callingCallback(cmm_cmc_notification_t const *note, void *)
     cmm_member_t member{};
     const cmm_error_t rc = cmm_member_getinfo(note->nodeid, &member);
     if (rc == CMM_OK && member.nodeid != note->nodeid)
-        ++gCallbackUnexpected;
+        gCallbackUnexpected += 1;
     else if (rc != CMM_OK && rc != CMM_ECONN)
-        ++gCallbackUnexpected;
+        gCallbackUnexpected += 10;
     if (cmm_notify_dispatch() != CMM_EBUSY)
-        ++gCallbackUnexpected;
-    if (cmm_cmc_unregister() != CMM_EBUSY && cmm_cmc_unregister() != CMM_ENOENT)
-        ++gCallbackUnexpected;
+        gCallbackUnexpected += 100;
+    const cmm_error_t unregistered = cmm_cmc_unregister();
+    if (unregistered != CMM_EBUSY && unregistered != CMM_ENOENT)
+        gCallbackUnexpected += 1000;
     ++gCallbackCalls;
 }
 
@@ -400,4 +401,50 @@ TEST_CASE("calls, registrations, dispatch with calling callbacks and reconnects 
     CHECK(registrations.load() > 0);
     MESSAGE("calls " << calls.load() << ", registrations " << registrations.load() << ", callbacks "
                      << gCallbackCalls.load());
+}
+
+TEST_CASE("dispatch does not spin while another thread's unregistration waits for gsd")
+{
+    Fixture f;
+    {
+        std::lock_guard<std::mutex> lock(gNotesMutex);
+        gNotes.clear();
+    }
+    REQUIRE(cmm_connect(timespec_t{60, 0}) == CMM_OK);
+    REQUIRE(cmm_cmc_register(recordNote, nullptr) == CMM_OK);
+    int fd = -1;
+    REQUIRE(cmm_notify_getfd(&fd) == CMM_OK);
+    /* A notification waits to be dispatched: the descriptor is readable. */
+    f.gsd.notify(CMM_MEMBER_JOINED, 5);
+    pollfd polled{fd, POLLIN, 0};
+    REQUIRE(::poll(&polled, 1, 20000) == 1);
+    f.gsd.holdAll();
+    cmm_error_t unregistered = CMM_EOTHER;
+    std::thread unregistering([&] { unregistered = cmm_cmc_unregister(); });
+    REQUIRE(f.gsd.waitForRequests(2)); /* Register, then the held Unregister */
+
+    /* An application's dispatch loop, for a while: no callback may start
+     * now, so returning at once while the descriptor stays readable would
+     * make it spin for the whole round trip. */
+    std::atomic<bool> stop{false};
+    std::atomic<unsigned> returned{0};
+    std::thread dispatching([&] {
+        while (!stop) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) > 0) {
+                (void)cmm_notify_dispatch();
+                ++returned;
+            }
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const unsigned whileHeld = returned.load();
+    f.gsd.releaseHeld();
+    unregistering.join();
+    stop = true;
+    dispatching.join();
+    CHECK(unregistered == CMM_OK);
+    CHECK(whileHeld <= 2);
+    std::lock_guard<std::mutex> lock(gNotesMutex);
+    CHECK(gNotes.empty()); /* discarded by the unregistration */
 }
