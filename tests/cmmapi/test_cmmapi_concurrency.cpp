@@ -15,9 +15,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <fcntl.h>
 #include <memory>
 #include <mutex>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -447,4 +449,42 @@ TEST_CASE("dispatch does not spin while another thread's unregistration waits fo
     CHECK(whileHeld <= 2);
     std::lock_guard<std::mutex> lock(gNotesMutex);
     CHECK(gNotes.empty()); /* discarded by the unregistration */
+}
+
+TEST_CASE("cmm_connect with few descriptors left: CMM_OK or CMM_ENOMEM, never a crash")
+{
+    Fixture f;
+    /* From no descriptor free to enough of them: every step of the set-up
+     * (the library's eventfds, libzmq's context, sockets and monitor) may
+     * be the one that finds none. */
+    for (int spare = 0; spare <= 20; ++spare) {
+        CAPTURE(spare);
+        const pid_t child = fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            int highest = 2;
+            for (int fd = 3; fd < 4096; ++fd)
+                if (fcntl(fd, F_GETFD) != -1)
+                    highest = fd;
+            const auto limit = static_cast<rlim_t>(highest + 1 + spare);
+            const rlimit lim{limit, limit};
+            if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+                _exit(2);
+            /* Fill the holes below: exactly `spare` descriptors are free. */
+            for (int fd = 3; fd <= highest; ++fd)
+                if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+                    _exit(2);
+            const cmm_error_t rc = cmm_connect(timespec_t{10, 0});
+            if (rc == CMM_ENOMEM)
+                _exit(3);
+            if (rc != CMM_OK)
+                _exit(4);
+            cmm_member_t member{};
+            _exit(cmm_member_getinfo(9, &member) == CMM_OK && member.nodeid == 9 ? 0 : 5);
+        }
+        int status = 0;
+        REQUIRE(waitpid(child, &status, 0) == child);
+        REQUIRE(WIFEXITED(status));
+        CHECK((WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3));
+    }
 }
