@@ -200,6 +200,7 @@ namespace {
 
 std::mutex gNotesMutex;
 std::vector<uint32_t> gNotes;
+int gLastDispatchRc = 0;
 
 void recordNote(cmm_cmc_notification_t const *note, void *)
 {
@@ -228,7 +229,7 @@ bool dispatchUntil(size_t count, std::chrono::milliseconds limit)
             return false;
         pollfd polled{fd, POLLIN, 0};
         if (::poll(&polled, 1, static_cast<int>(left.count())) > 0 &&
-            cmm_notify_dispatch() != CMM_OK)
+            (gLastDispatchRc = cmm_notify_dispatch()) != CMM_OK)
             return false;
     }
     return true;
@@ -296,6 +297,16 @@ TEST_CASE("notifications read by calling threads reach the dispatcher in order, 
     CHECK(all);
     CHECK(failed.load() == 0);
     std::lock_guard<std::mutex> lock(gNotesMutex);
+    if (gNotes.size() != kNotes) {
+        std::string missing;
+        for (uint32_t n = 1, i = 0; n <= kNotes; ++n) {
+            if (i < gNotes.size() && gNotes[i] == n)
+                ++i;
+            else
+                missing += " " + std::to_string(n);
+        }
+        MESSAGE("missing:" << missing << " last rc " << gLastDispatchRc);
+    }
     REQUIRE(gNotes.size() == kNotes);
     for (uint32_t n = 1; n <= kNotes; ++n)
         REQUIRE(gNotes[n - 1] == n);

@@ -95,6 +95,10 @@ void FakeCmmGsd::serve()
     zmq::context_t context;
     zmq::socket_t router(context, zmq::socket_type::router);
     router.set(zmq::sockopt::linger, 0);
+    /* A ROUTER drops what exceeds its queue to a slow client (gsd has flow
+     * control instead): queue without limit, so a test never loses a
+     * notification here. */
+    router.set(zmq::sockopt::sndhwm, 0);
     router.bind(endpoint_);
     {
         std::lock_guard<std::mutex> lock(mutex_);
