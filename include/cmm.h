@@ -721,7 +721,9 @@ CMM_EXPORT cmm_error_t cmm_notify_getfd(int *const fd);
  *
  * Does not wait for gsd; it waits only for the calls of other threads queued
  * before it for the library's lock (first come, first served, so threads
- * calling back to back cannot starve it). Calls the callback in the calling
+ * calling back to back cannot starve it), and for another thread's
+ * cmm_cmc_unregister in progress (no callback may start then; bounded by its
+ * timeout). Calls the callback in the calling
  * thread, once per pending
  * notification that the filter accepts, in the order gsd generated them,
  * then returns; nothing pending is not an error. Information calls made

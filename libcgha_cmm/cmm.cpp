@@ -30,6 +30,7 @@
 #include "libcgha_cmm/fair_lock.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -73,8 +74,14 @@ struct State {
     /* Held by cmm_cmc_register and cmm_cmc_unregister across their round
      * trip (taken before the mutex). */
     pthread_mutex_t registrationLock = PTHREAD_MUTEX_INITIALIZER;
-    /* An unregistration is in flight: dispatch starts no callback. */
+    /* An unregistration is in flight: dispatch starts no callback, and
+     * waits on `unregistered` (with the mutex let go) until it is over,
+     * rather than return while the descriptor stays readable (the
+     * application's loop would spin for the whole round trip). A pointer so
+     * that a forked child can leave the parent's (possibly in use) alone. */
     bool unregistering = false;
+    std::unique_ptr<std::condition_variable_any> unregistered =
+        std::make_unique<std::condition_variable_any>();
     /* Read before the mutex is taken (to bound the wait for it). */
     std::atomic<std::chrono::nanoseconds> timeout{std::chrono::seconds(CMM_DEFAULT_TIMEOUT_SEC)};
     /* Shared with the calls in flight, which may outlive it here. */
@@ -167,12 +174,14 @@ void closeDescriptor(State &s)
     s.readySet = false;
 }
 
-/* Takes what the connection received and makes the eventfd readable exactly
- * while dispatch has work. */
-void collect(State &s)
+/* Takes what the connection received (reading it first unless `read` is
+ * false: the caller has just drained it) and makes the eventfd readable
+ * exactly while dispatch has work. */
+void collect(State &s, bool read = true)
 {
     if (s.connection) {
-        s.connection->drain();
+        if (read)
+            s.connection->drain();
         /* Without a registration, notes stay in the connection: gsd sends
          * them only to registered sessions, so the ones that arrive with (or
          * right after) the reply to Register belong to the registration
@@ -251,6 +260,10 @@ cmm_error_t callLocked(State &s, Lock &lock, std::shared_ptr<Connection> &hold, 
         hold = s.connection;
         Connection &connection = *hold;
         const gs::RequestId id = connection.send(wire::CmmReq{0, op, node, qualif});
+        /* The send drained the connection: a notification it read must
+         * reach the descriptor now, not when this call's reply comes (this
+         * thread may be the only one reading until then). */
+        collect(s, false);
         const Clock::time_point deadline = Clock::now() + s.timeout.load();
         cmm_error_t rc = CMM_OK;
         for (;;) {
@@ -341,6 +354,9 @@ void afterForkChild()
      * is in the middle of. */
     pthread_mutex_init(&s.registrationLock, nullptr);
     s.unregistering = false;
+    /* A parent thread may have been inside it at fork time: leaked. */
+    (void)s.unregistered.release();
+    s.unregistered = std::make_unique<std::condition_variable_any>();
     /* Our own descriptors: the child's copies, closing them is harmless. */
     if (s.epollFd >= 0)
         ::close(s.epollFd);
@@ -609,6 +625,7 @@ cmm_error_t cmm_cmc_unregister(void)
         s.unregistering = true;
         const cmm_error_t rc = callLocked(s, lock, hold, wire::kCmmUnregister, reply);
         s.unregistering = false;
+        s.unregistered->notify_all();
         if (s.generation != generation)
             return CMM_OK; /* cmm_disconnect ended the registration meanwhile */
         if (rc != CMM_OK && rc != CMM_ECONN && rc != CMM_ENOENT) {
@@ -706,10 +723,14 @@ cmm_error_t cmm_notify_dispatch(void)
                     result = CMM_ENOENT;
                     break;
                 }
-                /* No callback may start once unregistering has begun; if it
-                 * fails, the notes wait for the next dispatch. */
-                if (s.unregistering)
-                    break;
+                /* No callback may start once unregistering has begun: wait
+                 * for its end (bounded by its timeout), then look again (if
+                 * it failed, the registration and its notes are still
+                 * there). */
+                if (s.unregistering) {
+                    s.unregistered->wait(lock);
+                    continue;
+                }
                 if (s.pending.empty()) {
                     collect(s);
                     if (s.pending.empty()) {

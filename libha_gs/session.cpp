@@ -8,15 +8,12 @@
 #include "libha_gs/notification_builder.hpp"
 #include "libha_gs/wire_ranges.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>

@@ -7,6 +7,7 @@
 #include <ha_gs.h>
 
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <vector>
 #include <zmq.hpp>
@@ -83,11 +84,21 @@ bool FakeCmmGsd::waitForRequests(size_t count, std::chrono::milliseconds limit)
     return changed_.wait_for(lock, limit, [&] { return requests_ >= count; });
 }
 
+void FakeCmmGsd::notify(int change, uint32_t node)
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    notes_.emplace_back(change, node);
+}
+
 void FakeCmmGsd::serve()
 {
     zmq::context_t context;
     zmq::socket_t router(context, zmq::socket_type::router);
     router.set(zmq::sockopt::linger, 0);
+    /* A ROUTER drops what exceeds its queue to a slow client (gsd has flow
+     * control instead): queue without limit, so a test never loses a
+     * notification here. */
+    router.set(zmq::sockopt::sndhwm, 0);
     router.bind(endpoint_);
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -97,6 +108,8 @@ void FakeCmmGsd::serve()
 
     std::optional<Request> held;
     bool heldOnce = false;
+    std::vector<Request> heldAll;
+    std::set<std::string> registered;
     while (!stop_) {
         zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
         zmq::poll(items, 1, std::chrono::milliseconds(5));
@@ -120,6 +133,10 @@ void FakeCmmGsd::serve()
                 welcome.node = 1;
                 sendTo(router, client, welcome);
             } else if (const auto *request = std::get_if<wire::CmmReq>(&message)) {
+                if (request->op == wire::kCmmRegister)
+                    registered.insert(client);
+                else if (request->op == wire::kCmmUnregister)
+                    registered.erase(client);
                 batch.push_back(Request{client, *request});
                 std::lock_guard<std::mutex> lock(mutex_);
                 ++requests_;
@@ -129,6 +146,10 @@ void FakeCmmGsd::serve()
             std::lock_guard<std::mutex> lock(mutex_);
             if (requests_ > 0)
                 changed_.notify_all();
+        }
+        if (holdAll_) {
+            heldAll.insert(heldAll.end(), batch.begin(), batch.end());
+            batch.clear();
         }
         if (holdFirst_ && !held && !heldOnce && !batch.empty()) {
             held = batch.front();
@@ -146,6 +167,19 @@ void FakeCmmGsd::serve()
             sendTo(router, held->client, answer(held->request));
             held.reset();
         }
+        if (!heldAll.empty() && release_) {
+            for (const Request &request : heldAll)
+                sendTo(router, request.client, answer(request.request));
+            heldAll.clear();
+        }
+        std::vector<std::pair<int, uint32_t>> notes;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            notes.swap(notes_);
+        }
+        for (const auto &[change, node] : notes)
+            for (const std::string &client : registered)
+                sendTo(router, client, wire::CmmNote{change, node});
     }
 }
 

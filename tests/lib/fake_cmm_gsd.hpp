@@ -9,7 +9,9 @@
  *
  * Replies go out in reverse order of arrival: whatever arrived together
  * (read until EAGAIN) is answered last first. With holdFirstRequest(), the
- * first request is not answered before releaseHeld().
+ * first request is not answered before releaseHeld(); with holdAll(), no
+ * request is. notify() sends a notification to every session that
+ * registered (kCmmRegister).
  */
 #pragma once
 
@@ -17,9 +19,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace libtest {
 
@@ -35,6 +40,12 @@ class FakeCmmGsd {
     /* The first request waits for releaseHeld(); the others are answered. */
     void holdFirstRequest() { holdFirst_ = true; }
     void releaseHeld() { release_ = true; }
+    /* Every request waits for releaseHeld(). */
+    void holdAll() { holdAll_ = true; }
+
+    /* Sends the notification (a cmm_cmchanges_t and its node) to every
+     * registered session, from the serving thread, in the order asked. */
+    void notify(int change, uint32_t node);
 
     /* Requests received so far. */
     size_t requests();
@@ -50,12 +61,15 @@ class FakeCmmGsd {
     std::string dir_;
     std::string endpoint_;
     std::atomic<bool> holdFirst_{false};
+    std::atomic<bool> holdAll_{false};
     std::atomic<bool> release_{false};
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
     std::condition_variable changed_;
     size_t requests_ = 0;
     size_t overtaken_ = 0;
+    /* (change, node) of notifications not sent yet. */
+    std::vector<std::pair<int, uint32_t>> notes_;
     bool bound_ = false;
     std::thread thread_;
 };

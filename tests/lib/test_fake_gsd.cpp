@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -910,6 +911,83 @@ TEST_CASE("libha_gs_r: one group is delivered in order, by one thread at a time"
     CHECK(outOfOrder == 0);
     CHECK(badVotes == 0);
     CHECK(lastPhase == kNotes);
+}
+
+TEST_CASE("libha_gs_r: requests of several threads while another waits in a blocking dispatch")
+{
+    takeEvents();
+    FakeGsd fake;
+    Session s(fake);
+    REQUIRE(s.rc == HA_GS_OK);
+    ha_gs_token_t watched = 0;
+    REQUIRE(subscribe("watched", &watched) == HA_GS_OK);
+    /* The dispatcher polls the connection (the transport's leader) with no
+     * deadline; the requesting threads' replies must reach them anyway. */
+    ha_gs_rc_t dispatched = HA_GS_OK;
+    std::thread dispatcher([&] { dispatched = ha_gs_dispatch(HA_GS_BLOCKING); });
+    constexpr int kThreads = 4, kRequests = 40;
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            const std::string group = "req" + std::to_string(t);
+            for (int i = 0; i < kRequests; ++i) {
+                ha_gs_token_t token = 0;
+                if (subscribe(group.c_str(), &token) != HA_GS_OK || token == 0)
+                    ++failed;
+            }
+        });
+    for (int i = 0; i < 50; ++i)
+        fake.notify(watched, false, subscriptionState(std::to_string(i).c_str()));
+    for (auto &t : threads)
+        t.join();
+    CHECK(failed.load() == 0);
+    const auto deadline = Clock::now() + std::chrono::milliseconds(kWaitMs);
+    while (eventCount() < 50 && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const std::vector<std::string> seen = takeEvents();
+    REQUIRE(seen.size() == 50);
+    for (int i = 0; i < 50; ++i)
+        CHECK(seen[i] ==
+              "sub token=" + std::to_string(watched) + " type=1 state=" + std::to_string(i));
+    ha_gs_quit();
+    dispatcher.join();
+    CHECK(dispatched == HA_GS_NOT_OK);
+}
+
+TEST_CASE("libha_gs_r: an edge-triggered epoll on the descriptor hears notifications another "
+          "thread's request read")
+{
+    takeEvents();
+    FakeGsd fake;
+    Session s(fake);
+    REQUIRE(s.rc == HA_GS_OK);
+    ha_gs_token_t token = 0;
+    REQUIRE(join("edge", &token) == HA_GS_OK);
+    const int epoll = epoll_create1(EPOLL_CLOEXEC);
+    REQUIRE(epoll >= 0);
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLET;
+    REQUIRE(epoll_ctl(epoll, EPOLL_CTL_ADD, s.fd, &event) == 0);
+    constexpr int kRounds = 20;
+    int heard = 0;
+    for (int i = 0; i < kRounds; ++i) {
+        /* The notification arrives with the reply of a request that another
+         * thread makes: that thread reads it, not this one. */
+        fake.notifyBeforeNextReply(token, false, approvedState(std::to_string(i).c_str()));
+        ha_gs_rc_t rc = HA_GS_NOT_OK;
+        std::thread requesting([&] { rc = changeState(token, "x"); });
+        requesting.join();
+        CHECK(rc == HA_GS_OK);
+        epoll_event got{};
+        if (epoll_wait(epoll, &got, 1, kWaitMs) == 1)
+            ++heard;
+        /* Edge-triggered: everything must be dispatched now. */
+        CHECK(ha_gs_dispatch(HA_GS_NON_BLOCKING) == HA_GS_OK);
+    }
+    ::close(epoll);
+    CHECK(heard == kRounds);
+    CHECK(takeEvents().size() == kRounds);
 }
 
 #endif
