@@ -173,8 +173,19 @@ std::string Engine::Impl::invariants() const
             if (p.type == HA_GS_JOIN) {
                 std::vector<Token> joiners;
                 for (const auto &c : p.participants)
-                    if (c.joiner)
+                    if (c.joiner) {
                         joiners.push_back(c.member.token);
+                        /* A joiner that died becomes a member all the same,
+                         * and its failure leave follows. */
+                        if (!alive(c.member) &&
+                            std::none_of(g.queue.begin(), g.queue.end(),
+                                         [&](const QueuedChange &q) {
+                                             return q.kind == QueuedKind::FailureLeave &&
+                                                    q.provider.token == c.member.token &&
+                                                    q.provider.id == c.member.id;
+                                         }))
+                            return "dead joiner with no failure leave in group " + name;
+                    }
                 std::vector<Token> changing;
                 for (const auto &c : p.changing)
                     changing.push_back(c.token);
