@@ -13,6 +13,11 @@ std::string Engine::Impl::invariants() const
 {
     std::ostringstream err;
     uint64_t memory = 0;
+    /* gsd takes only positive limits: a zero one is not checked where a
+     * request creates a group, so it could be exceeded. */
+    if (config.limits.maxGroupsPerClient == 0 || config.limits.maxProvidersPerGroup == 0 ||
+        config.limits.maxTokens == 0 || config.limits.maxClients == 0)
+        return "a limit of zero";
     for (const auto &[token, info] : tokens) {
         auto c = clients.find(info.client);
         if (c == clients.end()) {
@@ -59,9 +64,20 @@ std::string Engine::Impl::invariants() const
          * capture those in the lambdas below. */
         const Token token = entry.first;
         const auto &info = entry.second;
-        if (!info.provider || info.state == ProviderState::Queued)
-            continue;
         const Group &g = groups.at(info.group);
+        if (!info.provider) {
+            auto sub = g.subscribers.find(token);
+            if (sub == g.subscribers.end() || sub->second != info.control)
+                return "subscriber token unlike its group's record in group " + info.group;
+            continue;
+        }
+        if (info.state == ProviderState::Queued) {
+            if (std::none_of(g.queue.begin(), g.queue.end(), [&](const QueuedChange &q) {
+                    return q.kind == QueuedKind::Join && q.provider.token == token;
+                }))
+                return "queued token without its queued join in group " + info.group;
+            continue;
+        }
         const bool member = std::any_of(g.members.begin(), g.members.end(), [&](const Member &m) {
             return m.token == token && m.id == info.id;
         });
@@ -93,16 +109,35 @@ std::string Engine::Impl::invariants() const
             } else {
                 bool queued =
                     std::any_of(g.queue.begin(), g.queue.end(), [&](const QueuedChange &q) {
-                        return q.kind == QueuedKind::FailureLeave && q.provider.token == m.token;
+                        return q.kind == QueuedKind::FailureLeave && q.provider.token == m.token &&
+                               q.provider.id == m.id;
                     });
-                bool leaving = g.running && g.running->removes() &&
+                /* Only a removal that cannot be rejected stands for its
+                 * failure leave: a rejected expel leaves it a member. */
+                bool leaving = g.running && g.running->forced && g.running->removes() &&
                                std::any_of(g.running->changing.begin(), g.running->changing.end(),
                                            [&](const Member &c) { return c.token == m.token; });
                 if (!queued && !leaving)
                     return "dead member with no failure leave in group " + name;
             }
         }
-        if (g.members.size() > config.limits.maxProvidersPerGroup)
+        /* A join is counted against the limit, and its provider id must
+         * be free, from the moment it is queued (join() checks both). */
+        size_t providers = g.members.size();
+        for (const auto &q : g.queue)
+            if (q.kind == QueuedKind::Join) {
+                ++providers;
+                if (!ids.insert(q.provider.id).second)
+                    return "duplicate provider id in group " + name;
+            }
+        if (g.running && g.running->type == HA_GS_JOIN)
+            for (const auto &p : g.running->participants)
+                if (p.joiner) {
+                    ++providers;
+                    if (!ids.insert(p.member.id).second)
+                        return "duplicate provider id in group " + name;
+                }
+        if (providers > config.limits.maxProvidersPerGroup)
             return "group over its providers limit: " + name;
         if (g.members.empty() && !g.running && g.queue.empty())
             return "empty idle group not dissolved: " + name;
@@ -116,8 +151,52 @@ std::string Engine::Impl::invariants() const
         }
         for (const auto &q : g.queue)
             memory += q.sourceState.size();
+        /* Every record of a live provider names it as its token does. */
+        auto matchesToken = [&](const Member &m) {
+            auto t = tokens.find(m.token);
+            return t == tokens.end() || (t->second.provider && t->second.client == m.client &&
+                                         t->second.id == m.id && t->second.group == name);
+        };
+        for (const auto &q : g.queue)
+            if (q.isMembership() && !matchesToken(q.provider))
+                return "queued change names a provider unlike its token in group " + name;
         if (g.running) {
             const Protocol &p = *g.running;
+            for (const auto &c : p.changing)
+                if (!matchesToken(c))
+                    return "changing provider unlike its token in group " + name;
+            for (const auto &c : p.participants)
+                if (!matchesToken(c.member))
+                    return "participant unlike its token in group " + name;
+            /* What the protocol changes: a join adds its joiners, a removal
+             * takes members away (applyApproved relies on both). */
+            if (p.type == HA_GS_JOIN) {
+                std::vector<Token> joiners;
+                for (const auto &c : p.participants)
+                    if (c.joiner) {
+                        joiners.push_back(c.member.token);
+                        /* A joiner that died becomes a member all the same,
+                         * and its failure leave follows. */
+                        if (!alive(c.member) &&
+                            std::none_of(g.queue.begin(), g.queue.end(),
+                                         [&](const QueuedChange &q) {
+                                             return q.kind == QueuedKind::FailureLeave &&
+                                                    q.provider.token == c.member.token &&
+                                                    q.provider.id == c.member.id;
+                                         }))
+                            return "dead joiner with no failure leave in group " + name;
+                    }
+                std::vector<Token> changing;
+                for (const auto &c : p.changing)
+                    changing.push_back(c.token);
+                if (joiners != changing || joiners.empty())
+                    return "a join changing other providers than its joiners in group " + name;
+            } else if (p.removes()) {
+                for (const auto &c : p.changing)
+                    if (std::none_of(g.members.begin(), g.members.end(),
+                                     [&](const Member &m) { return m.token == c.token; }))
+                        return "a removal of a provider that is not a member in group " + name;
+            }
             const size_t targets = targetsOf.count(name) ? targetsOf.at(name).size() : 0;
             if (p.heldBytes != protocolBytes(p, targets))
                 return "running protocol's held bytes are out of date in group " + name;
@@ -146,7 +225,9 @@ std::string Engine::Impl::invariants() const
         for (const auto &q : g.queue)
             if (q.kind == QueuedKind::Join) {
                 auto t = tokens.find(q.provider.token);
-                if (t == tokens.end() || t->second.state != ProviderState::Queued)
+                if (t == tokens.end() || t->second.state != ProviderState::Queued ||
+                    !(t->second.id == q.provider.id) || t->second.client != q.provider.client ||
+                    t->second.group != name)
                     return "queued join without a queued token in group " + name;
             }
     }

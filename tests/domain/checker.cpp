@@ -189,9 +189,18 @@ StepRecord Checker::after(uint64_t step, const EngineEvent &event,
     if (fullDigest)
         record.gsapi = ref.replica->gsapiDigest();
 
+    /* The engine knows exactly the clients whose hello was delivered and
+     * whose death or node loss was not. */
+    size_t live = 0;
+    for (const auto &[client, at] : helloAt_)
+        live += isGone(client) ? 0 : 1;
     for (const auto &r : results) {
         if (auto broken = r.replica->checkInvariants(); !broken.empty())
             fail(step, r.node, "engine invariants", broken + " (after " + describe(event) + ")");
+        if (const size_t known = r.replica->gsapi().clientCount(); known != live)
+            fail(step, r.node, "engine clients are the live clients",
+                 "the GSAPI engine knows " + std::to_string(known) + " clients, " +
+                     std::to_string(live) + " are live (after " + describe(event) + ")");
         compareDigests(step, r.node, ref.node, *r.replica, record, "after " + describe(event),
                        "equal digests");
         const bool same = gsapi ? sameActions(r.applied->actions, ref.applied->actions)

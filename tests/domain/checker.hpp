@@ -31,6 +31,10 @@
  *  - "failure leaves exactly for the failed": a failure leave removes only
  *    providers whose client died, quit, said goodbye or whose node left, and
  *    once the domain is at rest every such provider is gone from its group.
+ *  - "engine clients are the live clients": every synced replica's GSAPI
+ *    engine knows exactly the clients whose hello was delivered and whose
+ *    death or node loss was not (a NodeGone must forget the node's clients
+ *    that hold no token too).
  *  - "stale timer harmless": a TimerFired for a timer already fired or
  *    cancelled (a duplicate from a second timekeeper) changes nothing.
  */

@@ -182,3 +182,60 @@ TEST_CASE("NodeGone of one client's node is that client's ClientGone")
         CHECK(a[i].index() == b[i].index());
     CHECK(byNode.engine.digest() == byClient.engine.digest());
 }
+
+TEST_CASE("a node goes with a source group, a subscriber, a queued and a running join; "
+          "its NodeGone again and its clients' late ClientGone change nothing; it comes back")
+{
+    Sim s;
+    const ClientId n2c = makeClientId(2, 3);
+    for (ClientId c : {n1, n2a, n2b, n3})
+        s.hello(c);
+    /* "src" is node 2's alone; "tgt" reflects it, served from node 1. */
+    REQUIRE(s.rc(n2a, join("src", 1)) == HA_GS_OK);
+    JoinRequest target = join("tgt", 1);
+    target.attributes.sourceGroupName = "src";
+    REQUIRE(s.rc(n1, target) == HA_GS_OK);
+    REQUIRE(s.engine.group("tgt")->members.size() == 1);
+    /* Node 2 subscribes to "tgt", and has a running and a queued join in
+     * the n-phase group "np" (node 3's provider votes on neither yet). */
+    SubscribeRequest sub;
+    sub.group = "tgt";
+    sub.control = HA_GS_SUBSCRIPTION_MEMBERSHIP | HA_GS_SUBSCRIPTION_STATE;
+    REQUIRE(s.rc(n2b, sub) == HA_GS_OK);
+    REQUIRE(s.rc(n3, join("np", 3, HA_GS_N_PHASE, 0, 10)) == HA_GS_OK);
+    while (s.engine.group("np")->protocolRunning)
+        REQUIRE(s.fireTimer());
+    REQUIRE(s.rc(n2a, join("np", 1, HA_GS_N_PHASE, 0, 10)) == HA_GS_OK);
+    REQUIRE(s.rc(n2b, join("np", 2, HA_GS_N_PHASE, 0, 10)) == HA_GS_OK);
+    REQUIRE(s.engine.group("np")->protocolRunning);
+    const size_t clientsBefore = s.engine.clientCount();
+
+    const auto actions = s.step(NodeGone{2});
+    CHECK_FALSE(addressed(actions, 2));
+    CHECK(s.engine.clientCount() == clientsBefore - 2);
+    CHECK_FALSE(s.engine.group("src")); /* dissolved: node 2 was all of it */
+    while (s.fireTimer()) {
+    }
+    /* "tgt" lost its source: its provider was cast out, and the group went. */
+    CHECK_FALSE(s.engine.group("tgt"));
+    const auto np = s.engine.group("np");
+    REQUIRE(np);
+    REQUIRE(np->members.size() == 1);
+    CHECK(np->members[0].client == n3);
+
+    const std::string settled = s.engine.snapshot();
+    CHECK(s.step(NodeGone{2}).empty());
+    CHECK(s.step(ClientGone{n2a}).empty());
+    CHECK(s.step(ClientGone{n2b}).empty());
+    CHECK(s.engine.snapshot() == settled);
+
+    /* The node's gsd comes back: a new serial, a provider on node 2 again. */
+    s.hello(n2c);
+    REQUIRE(s.rc(n2c, join("np", 1, HA_GS_N_PHASE, 0, 10)) == HA_GS_OK);
+    while (s.fireTimer()) {
+    }
+    const auto back = s.engine.group("np");
+    REQUIRE(back->members.size() == 2);
+    CHECK(back->members[1].client == n2c);
+    CHECK(back->members[1].id == ProviderId{1, 2});
+}
