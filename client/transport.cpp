@@ -162,11 +162,6 @@ bool Transport::drain(TransportReceiver &receiver, bool monitor)
     return routed;
 }
 
-std::optional<uint16_t> Transport::readMonitorEvent(uint32_t *value)
-{
-    return gs::client::readMonitorEvent(monitor_, value);
-}
-
 bool Transport::readMonitor(TransportReceiver &receiver)
 {
     uint32_t value = 0;

@@ -99,9 +99,6 @@ class Transport {
      * (after a send, which does not touch it); returns whether anything was
      * routed. A zmq::error_t ends the connection (receiver.lost(0, 0)). */
     bool drain(TransportReceiver &receiver, bool monitor = true);
-    /* One monitor event, for a caller that needs its value before any
-     * drain (a refusal at the handshake). Throws zmq::error_t. */
-    std::optional<uint16_t> readMonitorEvent(uint32_t *value);
 
     /* Waits for input until `deadline` (time_point::max(): no limit), or
      * until woken, as the leader or as a follower on `cond`; returns with

@@ -404,6 +404,9 @@ void Engine::Impl::approve(Group &g)
         return;
     }
     p.approving = true;
+    /* The closed phase's riders (closePhase) are held while the scripts
+     * run. */
+    recharge(g);
     p.timer = nextTimer++;
     timers[p.timer] = g.name;
     out->emplace_back(StartTimer{p.timer, p.timeLimit});

@@ -163,19 +163,11 @@ ha_gs_rc_t Session::connect(Lock &lock)
         hello.deactivateScript = options_.deactivateScript;
     /* The DEALER queues the Hello until the connection is up; the monitor
      * tells us if it never comes up. */
-    if (!sendLocked(hello)) {
-        /* gsd may have refused the connection at its handshake before the
-         * Hello could be queued (the refusal ends the pipe): its monitor
-         * event says so. */
-        try {
-            uint32_t value = 0;
-            while (const auto event = transport_.readMonitorEvent(&value))
-                if (*event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == kZapNotAuthorized)
-                    refused_ = true;
-        } catch (const zmq::error_t &) {
-        }
+    /* gsd may have refused the connection at its handshake before the Hello
+     * could be queued (the refusal ends the pipe): sendLocked reads the
+     * monitor event that says so (refused_). */
+    if (!sendLocked(hello))
         return refused_ ? HA_GS_NOT_AUTHORIZED : HA_GS_CONNECT_FAILED;
-    }
 
     const Clock::time_point deadline =
         Clock::now() + std::chrono::milliseconds(HA_GS_REQUEST_TIMEOUT_MS);
@@ -212,6 +204,11 @@ bool Session::sendLocked(const wire::ClientMessage &message)
     if (!transport_.isOpen() || dead_)
         return false;
     if (!transport_.send(wire::encode(message))) {
+        /* No pipe to gsd: the connection is gone, and the monitor says why
+         * (a refusal at the handshake: lost() sets refused_). Its events
+         * were queued before libzmq ended the pipe; closing the transport
+         * (markDeadLocked) would discard them, so they are read first. */
+        drainLocked();
         markDeadLocked();
         return false;
     }

@@ -5,7 +5,10 @@
  */
 #include "harness.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <memory>
@@ -13,6 +16,7 @@
 #include <set>
 #include <stdexcept>
 #include <sys/resource.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -66,6 +70,12 @@ ha_gs_rc_t changeState(ha_gs_token_t token, const char *value)
     return ha_gs_change_state_value(token, &info);
 }
 
+/* Set in a child before its ha_gs_init: the next zmq_send (the Hello)
+ * waits this long first, so that gsd's refusal at the handshake has ended
+ * the connection before the Hello is queued (a race otherwise won only
+ * under load). */
+std::atomic<int> delayNextSendMs{0};
+
 /* Runs in a child before the agent: become "nobody" with these groups. */
 void becomeNobody(gid_t primary, std::vector<gid_t> supplementary)
 {
@@ -78,6 +88,29 @@ void becomeNobody(gid_t primary, std::vector<gid_t> supplementary)
 }
 
 } // namespace
+
+/* libha_gs sends through libzmq's zmq_send, which this program interposes
+ * (fault injection, see delayNextSendMs). */
+extern "C" int zmq_send(void *socket, const void *buffer, size_t length, int flags);
+extern "C" int zmq_send(void *socket, const void *buffer, size_t length, int flags)
+{
+    using Send = int (*)(void *, const void *, size_t, int);
+    using GetOption = int (*)(void *, int, void *, size_t *);
+    static const auto real = reinterpret_cast<Send>(dlsym(RTLD_NEXT, "zmq_send"));
+    static const auto getOption = reinterpret_cast<GetOption>(dlsym(RTLD_NEXT, "zmq_getsockopt"));
+    if (const int ms = delayNextSendMs.exchange(0); ms > 0) {
+        /* libzmq ends a refused connection's pipe in two rounds through the
+         * socket's owner (term_req, then pipe_term): a socket operation
+         * between the two waits (ZMQ_EVENTS, 15, processes commands) lets
+         * the first round happen, as a slow caller's would. */
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms / 2));
+        int events = 0;
+        size_t size = sizeof events;
+        (void)getOption(socket, 15, &events, &size);
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms / 2));
+    }
+    return real(socket, buffer, length, flags);
+}
 
 TEST_CASE("init: the descriptor is pollable and level-triggered")
 {
@@ -422,6 +455,33 @@ TEST_CASE("init: only root and members of the authorized group may connect")
 
     CHECK(root.rc("init") == "HA_GS_OK");
     CHECK(root.rc("node") == "HA_GS_OK");
+}
+
+TEST_CASE("init: an outsider refused before its Hello is queued gets HA_GS_NOT_AUTHORIZED")
+{
+    if (geteuid() != 0) {
+        MESSAGE("needs root to change user: skipped");
+        return;
+    }
+    /* Otherwise the Hello would not be delayed and the test could not fail. */
+    REQUIRE(dlsym(RTLD_DEFAULT, "zmq_send") == reinterpret_cast<void *>(&zmq_send));
+    PrivateGsd gsd({.args = {"--auth-group", "users"}, .worldAccessible = true});
+    /* Each outsider's refusal ends its pipe while its Hello waits: the
+     * Hello finds no pipe, and the reason is in the monitor. */
+    std::vector<std::unique_ptr<ClientProcess>> outsiders;
+    for (int i = 0; i < 3; ++i)
+        outsiders.push_back(std::make_unique<ClientProcess>(
+            "outsider" + std::to_string(i), gsd, ClientOptions{.autoInit = false, .setup = [] {
+                                                                   becomeNobody(65534, {});
+                                                                   delayNextSendMs = 500;
+                                                               }}));
+    for (auto &outsider : outsiders) {
+        CHECK(outsider->rc("init") == "HA_GS_NOT_AUTHORIZED");
+        CHECK(outsider->rc("node") == "HA_GS_NO_INIT");
+    }
+    /* The refusals cost an authorized client nothing. */
+    LocalClient root("root", gsd, false);
+    CHECK(root.rc("init") == "HA_GS_OK");
 }
 
 TEST_CASE("init: ha_gs_get_node_number gives gsd's --node-number")
