@@ -410,7 +410,6 @@ void Engine::Impl::approve(Group &g)
     p.timer = nextTimer++;
     timers[p.timer] = g.name;
     out->emplace_back(StartTimer{p.timer, p.timeLimit});
-    recharge(g); /* the last phase's riders are gone while the scripts run */
 }
 
 Proposal Engine::Impl::proposalOf(const Protocol &p) const
