@@ -152,10 +152,11 @@ std::string Engine::Impl::invariants() const
         for (const auto &q : g.queue)
             memory += q.sourceState.size();
         /* Every record of a live provider names it as its token does. */
-        auto matchesToken = [&](const Member &m) {
+        /* groupName: clang before 16 cannot capture the structured binding. */
+        auto matchesToken = [&, &groupName = name](const Member &m) {
             auto t = tokens.find(m.token);
             return t == tokens.end() || (t->second.provider && t->second.client == m.client &&
-                                         t->second.id == m.id && t->second.group == name);
+                                         t->second.id == m.id && t->second.group == groupName);
         };
         for (const auto &q : g.queue)
             if (q.isMembership() && !matchesToken(q.provider))
