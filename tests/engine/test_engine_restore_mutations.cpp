@@ -11,6 +11,7 @@
 #include "engine/engine.hpp"
 #include "fuzz/engine_events.hpp"
 #include "ha_gs.h"
+#include "tests/engine/fed_engine.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -25,44 +26,12 @@
 using namespace gs;
 using gs::fuzz::ByteReader;
 using gs::fuzz::EngineEvents;
+using gs::test::Fed;
+using gs::test::randomBytes;
+using gs::test::smallLimits;
 using nlohmann::json;
 
 namespace {
-
-EngineConfig smallLimits()
-{
-    EngineConfig c;
-    c.limits.maxGroupsPerClient = 3;
-    c.limits.maxProvidersPerGroup = 4;
-    c.limits.maxStateMemory = 1024;
-    return c;
-}
-
-std::vector<uint8_t> randomBytes(uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::vector<uint8_t> bytes(64 * 1024);
-    for (auto &b : bytes)
-        b = static_cast<uint8_t>(rng());
-    return bytes;
-}
-
-struct Fed {
-    explicit Fed(EngineConfig config = smallLimits()) : engine(config) {}
-    void feed(const Event &event)
-    {
-        for (const auto &a : engine.process(event)) {
-            if (const auto *s = std::get_if<StartTimer>(&a))
-                timers.insert(s->timer);
-            else if (const auto *c = std::get_if<CancelTimer>(&a))
-                timers.erase(c->timer);
-        }
-        if (const auto *t = std::get_if<TimerFired>(&event))
-            timers.erase(t->timer);
-    }
-    Engine engine;
-    std::set<TimerId> timers;
-};
 
 void prelude(Fed &fed, unsigned phases)
 {

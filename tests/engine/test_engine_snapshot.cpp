@@ -14,6 +14,7 @@
 #include "engine/engine.hpp"
 #include "fuzz/engine_events.hpp"
 #include "ha_gs.h"
+#include "tests/engine/fed_engine.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -28,6 +29,9 @@ using namespace gs;
 using gs::fuzz::ByteReader;
 using gs::fuzz::EngineEvents;
 using gs::fuzz::sameAction;
+using gs::test::Fed;
+using gs::test::randomBytes;
+using gs::test::smallLimits;
 
 namespace {
 
@@ -37,45 +41,6 @@ constexpr uint32_t kSeeds = 60;
 constexpr uint32_t kSeeds = 400;
 #endif
 constexpr int kSteps = 300;
-
-EngineConfig smallLimits()
-{
-    EngineConfig c;
-    c.limits.maxGroupsPerClient = 3;
-    c.limits.maxProvidersPerGroup = 4;
-    c.limits.maxStateMemory = 1024;
-    return c;
-}
-
-/* Random bytes for EngineEvents: enough for kSteps events and more. */
-std::vector<uint8_t> randomBytes(uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::vector<uint8_t> bytes(64 * 1024);
-    for (auto &b : bytes)
-        b = static_cast<uint8_t>(rng());
-    return bytes;
-}
-
-/* An engine with the timers it has running, fed one event at a time. */
-struct Fed {
-    explicit Fed(EngineConfig config = smallLimits()) : engine(config) {}
-    std::vector<Action> feed(const Event &event)
-    {
-        std::vector<Action> out = engine.process(event);
-        for (const auto &a : out) {
-            if (const auto *s = std::get_if<StartTimer>(&a))
-                timers.insert(s->timer);
-            else if (const auto *c = std::get_if<CancelTimer>(&a))
-                timers.erase(c->timer);
-        }
-        if (const auto *t = std::get_if<TimerFired>(&event))
-            timers.erase(t->timer);
-        return out;
-    }
-    Engine engine;
-    std::set<TimerId> timers;
-};
 
 /* Every history starts from two n-phase groups of four providers each, so
  * that random requests from their providers find protocols to vote in. */
