@@ -12,6 +12,7 @@
 
 #include "engine/cmm_engine.hpp"
 #include "engine/engine.hpp"
+#include "gsd/domain_host.hpp"
 
 #include <deque>
 #include <functional>
@@ -59,11 +60,27 @@ class Order {
      * one node keeps time; the others' timers only mirror it. */
     virtual bool keepsTime() const = 0;
 
+    /* Called once by the broker before its first submit, with the broker
+     * as the holder of the replicas. The order tells it when this node
+     * holds the domain's state and when it stops holding it; until
+     * host.synced() the broker admits no GSAPI client. */
+    virtual void attach(DomainHost &host) = 0;
+
     /* A descriptor the broker polls, readable when inputs from elsewhere
      * wait to be delivered (then the broker calls deliverArrived); -1 for
      * an order that delivers only during submit. */
     virtual int fd() const { return -1; }
+    /* Delivers what arrived; also called when timeoutMs() has passed
+     * without the descriptor becoming readable. */
     virtual void deliverArrived() {}
+    /* Milliseconds until the order wants deliverArrived() called even if
+     * nothing arrives (a retry, a periodic check); -1: never. */
+    virtual int timeoutMs() const { return -1; }
+    /* Sends what was submitted since the last flush, together (the broker
+     * calls it after each batch of client messages, after timers and after
+     * deliverArrived). An order that delivers from submit has nothing to
+     * send. */
+    virtual void flush() {}
 
   protected:
     void deliver(const Input &input) { delivery_(input); }
@@ -77,6 +94,8 @@ class Order {
  * delivery in progress has returned. */
 class LocalOrder final : public Order {
   public:
+    /* A domain of one node holds its state from the start. */
+    void attach(DomainHost &host) override { host.synced(); }
     void submit(Input input) override;
     bool keepsTime() const override { return true; }
 

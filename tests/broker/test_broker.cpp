@@ -2492,6 +2492,7 @@ class RecordingOrder final : public Order {
         inner_.submit(std::move(input));
     }
     bool keepsTime() const override { return keepsTime_; }
+    void attach(DomainHost &host) override { host.synced(); }
     int fd() const override { return wake_; }
     void deliverArrived() override
     {
