@@ -15,6 +15,7 @@
  * once or staggered, killed with SIGKILL): nodes that stay synced print
  * the same digest.
  */
+#include "gsd/corosync_info.hpp"
 #include "gsd/cpg_order.hpp"
 #include "sync_sim.hpp"
 
@@ -83,6 +84,11 @@ int main(int argc, char **argv)
     const auto digestMs = std::chrono::milliseconds(option(argc, argv, "--digest-ms", 500));
     spdlog::set_level(spdlog::level::info);
     try {
+        const CorosyncInfo info = readCorosyncInfo();
+        std::printf("totem token %u ms, consensus %u ms;", info.tokenMs, info.consensusMs);
+        for (const CorosyncNode &n : info.nodes)
+            std::printf(" %u=%s@%s", n.nodeId, n.name.c_str(), n.ring0Addr.c_str());
+        std::printf("\n");
         CpgOrder order(CpgOrderConfig{domain, digestMs});
         PrintingHost host;
         host.node = order.nodeId();
