@@ -5,12 +5,13 @@
 #include "gsd/cluster_message.hpp"
 #include "gsd/corosync_link.hpp"
 #include "gsd/domain_sync.hpp"
+#include "gsd/multicast_queue.hpp"
 #include "gsd/unique_fd.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <deque>
+#include <stdexcept>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -89,12 +90,9 @@ struct CpgOrder::Impl final : CorosyncLink::Listener {
 
     void queue(std::string bytes)
     {
-        if (cluster::isInputs(bytes)) {
-            queuedInputBytes += bytes.size();
-            if (queuedInputBytes > kMaxQueuedInputBytes)
-                broken = true;
-        }
-        sendQueue.push_back(std::move(bytes));
+        sendQueue.push(std::move(bytes), Clock::now());
+        if (sendQueue.inputBytes() > kMaxQueuedInputBytes)
+            broken = true;
     }
 
     /* Multicasts what is queued until Corosync says "try again". */
@@ -109,9 +107,7 @@ struct CpgOrder::Impl final : CorosyncLink::Listener {
                 broken = true;
                 return;
             }
-            if (cluster::isInputs(sendQueue.front()))
-                queuedInputBytes -= sendQueue.front().size();
-            sendQueue.pop_front();
+            sendQueue.pop();
         }
     }
 
@@ -120,10 +116,10 @@ struct CpgOrder::Impl final : CorosyncLink::Listener {
         if (!broken)
             return;
         broken = false;
-        if (queuedInputBytes > kMaxQueuedInputBytes)
+        if (sendQueue.inputBytes() > kMaxQueuedInputBytes)
             spdlog::critical("domain: {} bytes of inputs wait for Corosync, which takes none: "
                              "treating it as lost",
-                             queuedInputBytes);
+                             sendQueue.inputBytes());
         lost();
     }
 
@@ -132,8 +128,11 @@ struct CpgOrder::Impl final : CorosyncLink::Listener {
         spdlog::error("domain: lost the connection to the local Corosync; retrying every {} s",
                       kReconnectInterval.count());
         link.reset();
+        /* Never handed to Corosync: the broker answers them (withdrawUnsent). */
+        auto inputs = sendQueue.withdrawInputs(Clock::time_point::max());
+        unsentOfLostLink.insert(unsentOfLostLink.end(), std::make_move_iterator(inputs.begin()),
+                                std::make_move_iterator(inputs.end()));
         sendQueue.clear();
-        queuedInputBytes = 0;
         sync->corosyncLost();
         reconnectAt = Clock::now() + kReconnectInterval;
         reconnectLogged = false;
@@ -174,8 +173,8 @@ struct CpgOrder::Impl final : CorosyncLink::Listener {
     std::unique_ptr<CorosyncLink> link;
     int16_t nodeId = 0;
     std::unique_ptr<DomainSync> sync;
-    std::deque<std::string> sendQueue;
-    size_t queuedInputBytes = 0;
+    MulticastQueue sendQueue;
+    std::vector<Input> unsentOfLostLink;
     bool broken = false;
     Clock::time_point reconnectAt;
     bool reconnectLogged = false;
@@ -229,6 +228,8 @@ int CpgOrder::fd() const
 
 void CpgOrder::deliverArrived()
 {
+    if (!impl_->sync)
+        return;
     impl_->throwIfRefused();
     if (!impl_->link) {
         if (Clock::now() >= impl_->reconnectAt)
@@ -268,8 +269,23 @@ int CpgOrder::timeoutMs() const
     return impl_->sync->timeoutMs(nowMs());
 }
 
+std::vector<Input> CpgOrder::withdrawUnsent(std::chrono::milliseconds waitedAtLeast)
+{
+    if (!impl_->sync)
+        return {};
+    impl_->sync->flush();
+    std::vector<Input> out = std::move(impl_->unsentOfLostLink);
+    impl_->unsentOfLostLink.clear();
+    auto aged = impl_->sendQueue.withdrawInputs(Clock::now() - waitedAtLeast);
+    out.insert(out.end(), std::make_move_iterator(aged.begin()),
+               std::make_move_iterator(aged.end()));
+    return out;
+}
+
 void CpgOrder::flush()
 {
+    if (!impl_->sync)
+        return;
     impl_->sync->flush();
     impl_->send();
     impl_->handleBroken();
