@@ -27,6 +27,7 @@
 #include <cstring>
 #include <poll.h>
 #include <string>
+#include <time.h>
 
 using namespace gs;
 using Clock = std::chrono::steady_clock;
@@ -92,7 +93,18 @@ int main(int argc, char **argv)
         CpgOrder order(CpgOrderConfig{domain, digestMs});
         PrintingHost host;
         host.node = order.nodeId();
-        order.onDelivery([&](const Input &input) { host.state.delivered(input); });
+        order.onDelivery([&](const Input &input) {
+            host.state.delivered(input);
+            /* Wall-clock time: comparable with the killer's `date +%s.%N`. */
+            if (const auto *event = std::get_if<Event>(&input))
+                if (const auto *gone = std::get_if<NodeGone>(event)) {
+                    timespec now{};
+                    ::clock_gettime(CLOCK_REALTIME, &now);
+                    std::printf("node %d: NodeGone %d at %lld.%09ld\n", host.node, gone->node,
+                                static_cast<long long>(now.tv_sec), now.tv_nsec);
+                    std::fflush(stdout);
+                }
+        });
         order.attach(host);
         const auto start = Clock::now();
         auto nextSubmit = start;
