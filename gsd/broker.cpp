@@ -254,6 +254,10 @@ void Broker::Impl::run()
         if (orderDue) {
             try {
                 order->deliverArrived();
+            } catch (const BrokerError &) {
+                /* The domain refused this gsd (e.g. its settings at sync):
+                 * it cannot serve; gsd exits non-zero. */
+                throw;
             } catch (const std::exception &error) {
                 spdlog::error("delivering inputs: {}", error.what());
             }
@@ -271,6 +275,8 @@ void Broker::Impl::flushAll()
 {
     try {
         order->flush();
+    } catch (const BrokerError &) {
+        throw;
     } catch (const std::exception &error) {
         spdlog::error("handing inputs to the order: {}", error.what());
     }

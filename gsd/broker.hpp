@@ -82,7 +82,9 @@ class Broker {
     Broker &operator=(const Broker &) = delete;
 
     /* Serves clients until stop(); then says Bye to every client and
-     * releases the endpoint. A broker runs once. */
+     * releases the endpoint. A broker runs once. Throws BrokerError when
+     * its order can no longer serve (a domain that refused this gsd); the
+     * destructor then says Bye and releases the endpoint. */
     void run();
 
     /* Thread-safe and async-signal-safe. Before run(), makes run() return
