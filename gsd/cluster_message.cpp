@@ -357,6 +357,12 @@ std::string encodeInputs(std::string_view encodedInputs, uint32_t count)
     return out;
 }
 
+bool isInputs(std::string_view bytes)
+{
+    return bytes.size() >= kHeaderSize && bytes.substr(0, 4) == kMagic &&
+           static_cast<uint8_t>(bytes[6]) == kInputs;
+}
+
 std::string encode(const Message &message)
 {
     std::string out;
@@ -373,6 +379,7 @@ std::string encode(const Message &message)
                        w.u32(m.node);
                        w.u32(m.pid);
                        w.u64(m.seq);
+                       w.u32(m.syncs);
                        w.boolean(m.synced);
                        w.boolean(m.quorate);
                        w.u16(m.formatVersion);
@@ -436,6 +443,7 @@ Message decode(std::string_view bytes)
         m.node = r.u32();
         m.pid = r.u32();
         m.seq = r.u64();
+        m.syncs = r.u32();
         m.synced = r.boolean();
         m.quorate = r.boolean();
         m.formatVersion = r.u16();

@@ -45,6 +45,9 @@ struct State {
     uint32_t node = 0;
     uint32_t pid = 0;
     uint64_t seq = 0; /* counts the sender's STATE messages: tags a decision */
+    /* How many times the sender became synced (or was sent a state): a
+     * "not synced" sent before the latest of them is stale. */
+    uint32_t syncs = 0;
     bool synced = false;
     bool quorate = false;
     uint16_t formatVersion = kFormatVersion;
@@ -102,5 +105,7 @@ std::string encodeInput(const Input &input);
 void appendInput(const Input &input, std::string &out);
 /* An INPUTS message from inputs already encoded with appendInput. */
 std::string encodeInputs(std::string_view encodedInputs, uint32_t count);
+/* Whether encoded bytes are an INPUTS message (this format version). */
+bool isInputs(std::string_view bytes);
 
 } // namespace gs::cluster

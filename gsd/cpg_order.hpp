@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gs {
 
@@ -52,6 +53,14 @@ class CpgOrder final : public Order {
     void deliverArrived() override;
     int timeoutMs() const override;
     void flush() override;
+
+    /* Inputs submitted at least `waitedAtLeast` ago that Corosync has not
+     * taken yet (it kept saying CS_ERR_TRY_AGAIN), and whatever was queued
+     * when the connection to Corosync was lost, whatever its age: removed
+     * from the queue and returned in submission order. No node applies
+     * them, ever; the broker answers their clients itself. Inputs already
+     * handed to Corosync are never withdrawn. */
+    std::vector<Input> withdrawUnsent(std::chrono::milliseconds waitedAtLeast);
 
   private:
     struct Impl;

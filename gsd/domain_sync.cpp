@@ -92,6 +92,7 @@ void DomainSync::corosyncLost()
     states_.clear();
     syncedSet_.clear();
     upSet_.clear();
+    knownSyncs_.clear();
     plan_.reset();
     probe_.reset();
     quorumKnown_ = false;
@@ -273,6 +274,7 @@ void DomainSync::onState(const SyncMember &sender, const cluster::State &state)
             /* What a joiner learns of the domain. */
             syncedSet_.insert(sender);
             upSet_.insert(sender);
+            knownSyncs_[sender] = state.syncs;
         } else {
             /* Two synced sides met: cannot happen under votequorum, where
              * only one side of a partition stays synced. */
@@ -280,7 +282,7 @@ void DomainSync::onState(const SyncMember &sender, const cluster::State &state)
                           "not know it to: ignored",
                           describe(sender));
         }
-    } else if (!state.synced && syncedSet_.count(sender)) {
+    } else if (!state.synced && syncedSet_.count(sender) && state.syncs >= knownSyncs_[sender]) {
         /* It dropped its replicas (quorum, divergence, Corosync): to the
          * domain it is gone, and it comes back as a joiner. */
         const bool wasDonor = plan_ && plan_->donor == sender;
@@ -323,6 +325,9 @@ void DomainSync::maybeDecide()
         }
         syncedSet_.insert(starters.begin(), starters.end());
         upSet_.insert(starters.begin(), starters.end());
+        for (const SyncMember &m : starters)
+            knownSyncs_[m] = states_.at(m).syncs + 1;
+        syncs_ = knownSyncs_[self_];
         spdlog::info("domain: cold start with {} node(s)", starters.size());
         synced_ = true;
         for (const SyncMember &m : starters)
@@ -416,8 +421,12 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
         return;
     Plan plan = std::move(*plan_);
     plan_.reset();
-    for (const SyncMember &joiner : plan.joiners)
+    for (const SyncMember &joiner : plan.joiners) {
         syncedSet_.insert(joiner);
+        knownSyncs_[joiner] = states_.count(joiner) ? states_.at(joiner).syncs + 1 : 1;
+        if (joiner == self_)
+            syncs_ = knownSyncs_[joiner];
+    }
     if (std::find(plan.joiners.begin(), plan.joiners.end(), self_) != plan.joiners.end()) {
         std::string blob;
         for (const std::string &chunk : plan.chunks)
@@ -522,6 +531,7 @@ void DomainSync::sendState()
     state.node = self_.node;
     state.pid = self_.pid;
     state.seq = ++stateSeq_;
+    state.syncs = syncs_;
     state.synced = synced_;
     state.quorate = quorumKnown_ && quorate_;
     out_.multicast(cluster::encode(state));

@@ -175,6 +175,8 @@ class DomainSync {
     bool wasTimekeeper_ = false;
     bool refused_ = false;
     uint64_t stateSeq_ = 0;
+    /* How many times this node became synced or was sent a state. */
+    uint32_t syncs_ = 0;
 
     /* The quorum as libquorum last said. */
     bool quorate_ = false;
@@ -192,6 +194,9 @@ class DomainSync {
      * and the joiners of a cut whose plan was then voided. A member that
      * leaves from here gets NodeGone and NodeDown. */
     std::set<SyncMember> upSet_;
+    /* Each synced member's count of syncs, as the stream made it: its
+     * "not synced" of an older count is stale (sent before it synced). */
+    std::map<SyncMember, uint32_t> knownSyncs_;
     std::optional<Plan> plan_;
     struct Probe {
         SyncMember prober;

@@ -74,7 +74,7 @@ std::vector<Message> everyMessage()
     return {
         Inputs{everyInput()},
         Inputs{},
-        State{7, 4242, 9, true, false, kFormatVersion},
+        State{7, 4242, 9, 2, true, false, kFormatVersion},
         SnapBegin{0xfeedull},
         SnapChunk{0xfeedull, 3, std::string("blob\0bytes", 10)},
         SnapEnd{0xfeedull, 4, 1000, 0x1234567890abcdefull},
@@ -118,8 +118,8 @@ TEST_CASE("every message and input round-trips exactly")
           std::get<cmm::ConfigReload>(std::get<CmmRequest>(expected[15]).change).table);
     CHECK(std::get<NodeGone>(std::get<Event>(inputs[9])).node == 32767);
     CHECK(std::get<cmm::SetQualif>(std::get<CmmRequest>(inputs[12]).change).qualif == -5);
-    const auto state = std::get<State>(decode(encode(State{7, 4242, 9, true, false, 1})));
-    CHECK(state == State{7, 4242, 9, true, false, 1});
+    const auto state = std::get<State>(decode(encode(State{7, 4242, 9, 2, true, false, 1})));
+    CHECK(state == State{7, 4242, 9, 2, true, false, 1});
 }
 
 TEST_CASE("batches built from encoded inputs decode like whole messages")
@@ -147,8 +147,8 @@ TEST_CASE("malformed messages are refused")
     badKind[6] = 99;
     CHECK_THROWS_AS(decode(badKind), DecodeError);
 
-    std::string badBool = encode(State{1, 2, 3, true, true, 1});
-    badBool[8 + 16] = 2; /* synced */
+    std::string badBool = encode(State{1, 2, 3, 4, true, true, 1});
+    badBool[8 + 20] = 2; /* synced */
     CHECK_THROWS_WITH_AS(decode(badBool), doctest::Contains("boolean"), DecodeError);
 
     std::string badNode = encode(Inputs{{Event{NodeGone{5}}}});

@@ -81,6 +81,29 @@ TEST_CASE("cold start: every member is synced at the same point, with NodeUp for
     CHECK(sim.node(3).host.state.back() == "Hello 11");
 }
 
+TEST_CASE("a \"not synced\" STATE sent before the node synced is stale, not a departure")
+{
+    Sim sim(3);
+    sim.add(1);
+    sim.add(2);
+    sim.join({1, 2});
+    /* Each node sent a STATE at the change and another once quorate. */
+    REQUIRE(sim.pending() == 4);
+    sim.step();
+    sim.step();
+    sim.step();
+    /* Node 2, not synced yet, says so once more (a quorum flap). */
+    sim.node(2).sync->onQuorum(99, false);
+    sim.node(2).sync->onQuorum(99, true);
+    REQUIRE(sim.pending() == 2);
+    sim.step(); /* the decision: cold start */
+    REQUIRE(sim.node(2).sync->synced());
+    sim.run(); /* the stale STATE */
+    requireEqualReplicas(sim, {1, 2});
+    CHECK(sim.node(1).host.state == lines({"NodeUp 1", "NodeUp 2"}));
+    CHECK(sim.node(2).host.syncedCalls == 1);
+}
+
 TEST_CASE("no quorum, no domain: a lone node of three waits, the second one starts it")
 {
     Sim sim(3);
