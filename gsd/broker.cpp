@@ -89,8 +89,6 @@ Broker::Impl::Impl(BrokerConfig cfg, std::unique_ptr<Order> inputOrder)
       emptyEngineState(engine.snapshot()), order(std::move(inputOrder))
 {
     order->onDelivery([this](const Input &input) { onDelivered(input); });
-    order->onWithdrawn(Order::WaitBounds{config.orderWaitGsapi, config.orderWaitCmm},
-                       [this](const Input &input) { onWithdrawn(input); });
     if (!stopFd || !reloadFd || !dumpFd)
         throw BrokerError(BrokerError::Kind::System,
                           std::string("cannot create an eventfd: ") + std::strerror(errno));
@@ -279,6 +277,14 @@ void Broker::Impl::flushAll()
         throw;
     } catch (const std::exception &error) {
         spdlog::error("handing inputs to the order: {}", error.what());
+    }
+    if (config.withdrawUnsent) {
+        try {
+            for (const Input &input : config.withdrawUnsent(config.orderWait))
+                onWithdrawn(input);
+        } catch (const std::exception &error) {
+            spdlog::error("answering requests not ordered in time: {}", error.what());
+        }
     }
     try {
         flushOutboxes();

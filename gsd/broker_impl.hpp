@@ -197,8 +197,9 @@ struct Broker::Impl final : DomainHost {
     void execute(const StartTimer &start);
     void execute(const CancelTimer &cancel);
     void onTimer(const broker::EngineTimerDue &due);
-    /* An input the order could not hand on in time (Order::withdraw): its
-     * client is answered here. */
+    /* An input the order could not hand on in time
+     * (BrokerConfig::withdrawUnsent): a client's request is answered here,
+     * anything else submitted again. */
     void onWithdrawn(const Input &input);
 
     /* ---- broker_domain.cpp: the replicas as the domain sees them ---- */

@@ -143,31 +143,49 @@ void Broker::Impl::onWithdrawn(const Input &input)
     const auto note = [&](ClientId client, const char *what) {
         const Session *session = sessions.find(client);
         refuse(broker::Refusal::Withdrawn, spdlog::level::warn,
-               fmt::format("{} of {} could not be ordered in time (the domain is re-forming?): "
-                           "answered at once",
-                           what, session ? peerName(*session) : fmt::format("client {}", client)));
+               fmt::format("{} of {} could not be ordered within {} ms (the domain is "
+                           "re-forming?): answered at once",
+                           what, session ? peerName(*session) : fmt::format("client {}", client),
+                           config.orderWait.count()));
     };
     if (const auto *change = std::get_if<CmmRequest>(&input)) {
+        /* Not if answered already (this node left the domain meanwhile). */
+        if (cmmPending.erase({change->client, change->requestId}) == 0)
+            return;
         note(change->client, "a CMM change");
-        cmmPending.erase({change->client, change->requestId});
         /* Sun's answer while there is no master (a failover window). */
-        deliver(change->client, {wire::encode(wire::ServerMessage{
-                                    wire::CmmReply{change->requestId, CMM_ENOCLUSTER, 0, 0, {}}})});
+        deliver(change->client, {wire::encode(wire::ServerMessage{wire::CmmReply{
+                                    change->requestId, CMM_ENOCLUSTER, 0, 0, {}}})});
     } else if (const auto *event = std::get_if<Event>(&input)) {
         if (const auto *hello = std::get_if<ClientHello>(event)) {
+            if (!sessions.find(hello->client))
+                return;
             note(hello->client, "the hello");
             /* As a hello refused at admission: its Welcome says so, and the
              * session the engines never learnt of ends. */
-            deliver(hello->client,
-                    {wire::encode(wire::ServerMessage{wire::Welcome{
-                        HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0}})});
+            deliver(hello->client, {wire::encode(wire::ServerMessage{wire::Welcome{
+                                       HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain,
+                                       0}})});
             endSession(hello->client, "session ended: its hello could not be ordered in time",
                        false, false);
         } else if (const auto *request = std::get_if<ClientRequest>(event)) {
-            note(request->client, "a request");
-            /* "Retry later", as for a request over the rate limit. */
+            if (!sessions.find(request->client))
+                return;
+            note(request->client, std::holds_alternative<VoteRequest>(request->request)
+                                      ? "a vote"
+                                      : "a request");
+            /* "Retry later", as for a request over the rate limit. A vote
+             * may be cast again while its phase runs. */
             execute(Reply{request->client, request->requestId, HA_GS_NO_MEMORY, 0});
+        } else {
+            /* What this node found out (a client gone or unresponsive, a
+             * timer, a script's end) must reach the domain: it waits again.
+             * (Not while unsynced: the domain has this node's departure.) */
+            submit(Input{*event});
         }
+    } else {
+        /* A node's CMM input (a reload): likewise. */
+        submit(Input{input});
     }
     if (!delivering && !holdOutput)
         flushOutboxes();

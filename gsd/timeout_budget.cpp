@@ -9,24 +9,6 @@
 #include <algorithm>
 
 namespace gs::broker {
-namespace {
-
-/* What is left for the wait, or a problem when below the floor. */
-milliseconds waitWithin(const char *client, milliseconds timeout, milliseconds worst,
-                        milliseconds cap, milliseconds floor, std::vector<std::string> &problems)
-{
-    const milliseconds left = timeout - worst - kReplyMargin;
-    if (left >= floor)
-        return std::min(left, cap);
-    problems.push_back(fmt::format(
-        "a {} call (timeout {} ms) needs the domain to deliver within {} ms: token + consensus "
-        "must stay within {} ms",
-        client, timeout.count(), (timeout - floor - kReplyMargin).count(),
-        (timeout - floor - kReplyMargin - kSyncAllowance).count()));
-    return floor;
-}
-
-} // namespace
 
 TimeoutPlan planTimeouts(TotemTimes totem)
 {
@@ -38,10 +20,20 @@ TimeoutPlan planTimeouts(TotemTimes totem, milliseconds gsapiTimeout, millisecon
 {
     TimeoutPlan plan;
     plan.worstDelivery = totem.token + totem.consensus + kSyncAllowance;
-    plan.gsapiWait = waitWithin("GSAPI", gsapiTimeout, plan.worstDelivery, kGsapiWaitCap,
-                                kGsapiWaitFloor, plan.problems);
-    plan.cmmWait = waitWithin("CMM", cmmTimeout, plan.worstDelivery, kCmmWaitCap, kCmmWaitFloor,
-                              plan.problems);
+    const auto check = [&](const char *client, milliseconds timeout) {
+        const milliseconds left = timeout - plan.worstDelivery - kReplyMargin;
+        if (left < kWaitFloor)
+            plan.problems.push_back(
+                fmt::format("a {} call (timeout {} ms) needs a request handed on within {} ms "
+                            "delivered within {} ms: token + consensus must stay within {} ms",
+                            client, timeout.count(), kWaitFloor.count(),
+                            (timeout - kWaitFloor - kReplyMargin).count(),
+                            (timeout - kWaitFloor - kReplyMargin - kSyncAllowance).count()));
+        return left;
+    };
+    const milliseconds left =
+        std::min(check("GSAPI", gsapiTimeout), check("CMM", cmmTimeout));
+    plan.orderWait = std::clamp(left, kWaitFloor, kWaitCap);
     return plan;
 }
 

@@ -139,35 +139,36 @@ TEST_CASE("domain state: serials and timers out of order or range are refused")
     }
 }
 
-TEST_CASE("timeout budget: fast totem settings fit with the capped waits")
+TEST_CASE("timeout budget: fast totem settings fit with the capped wait")
 {
     const TimeoutPlan plan = planTimeouts(TotemTimes{milliseconds(300), milliseconds(360)});
     CHECK(plan.problems.empty());
     CHECK(plan.worstDelivery == milliseconds(1160));
-    CHECK(plan.gsapiWait == kGsapiWaitCap);
-    CHECK(plan.cmmWait == kCmmWaitCap);
+    CHECK(plan.orderWait == kWaitCap);
 }
 
-TEST_CASE("timeout budget: a slower token shortens the CMM wait, so that an answer still comes "
-          "before the library's timeout")
+TEST_CASE("timeout budget: a slower token shortens the wait, so that an answer still comes "
+          "before the CMM library's timeout")
 {
     const TimeoutPlan plan = planTimeouts(TotemTimes{milliseconds(1000), milliseconds(1200)});
     CHECK(plan.problems.empty());
-    CHECK(plan.gsapiWait == kGsapiWaitCap);
-    CHECK(plan.cmmWait == milliseconds(5000 - 2700 - 500));
-    CHECK(plan.cmmWait + plan.worstDelivery + kReplyMargin <= milliseconds(5000));
+    CHECK(plan.orderWait == milliseconds(5000 - 2700 - 500));
+    CHECK(plan.orderWait + plan.worstDelivery + kReplyMargin <= milliseconds(5000));
 }
 
-TEST_CASE("timeout budget: Corosync's defaults do not fit the CMM timeout; the floors are used")
+TEST_CASE("timeout budget: Corosync's defaults do not fit the CMM timeout; the floor is used")
 {
     const TimeoutPlan plan = planTimeouts(TotemTimes{milliseconds(3000), milliseconds(3600)});
     REQUIRE(plan.problems.size() == 1);
     CHECK(plan.problems[0].find("CMM") != std::string::npos);
     CHECK(plan.problems[0].find("within 3500 ms") != std::string::npos);
-    CHECK(plan.cmmWait == kCmmWaitFloor);
-    CHECK(plan.gsapiWait == milliseconds(10000 - 7100 - 500));
+    CHECK(plan.orderWait == kWaitFloor);
 
     const TimeoutPlan slow = planTimeouts(TotemTimes{milliseconds(10000), milliseconds(12000)});
     CHECK(slow.problems.size() == 2);
-    CHECK(slow.gsapiWait == kGsapiWaitFloor);
+    CHECK(slow.orderWait == kWaitFloor);
+
+    /* The bound: token + consensus of exactly 3500 ms fits, 3501 does not. */
+    CHECK(planTimeouts(TotemTimes{milliseconds(1500), milliseconds(2000)}).problems.empty());
+    CHECK(planTimeouts(TotemTimes{milliseconds(1501), milliseconds(2000)}).problems.size() == 1);
 }
