@@ -154,8 +154,8 @@ void Broker::Impl::onWithdrawn(const Input &input)
             return;
         note(change->client, "a CMM change");
         /* Sun's answer while there is no master (a failover window). */
-        deliver(change->client, {wire::encode(wire::ServerMessage{wire::CmmReply{
-                                    change->requestId, CMM_ENOCLUSTER, 0, 0, {}}})});
+        deliver(change->client, {wire::encode(wire::ServerMessage{
+                                    wire::CmmReply{change->requestId, CMM_ENOCLUSTER, 0, 0, {}}})});
     } else if (const auto *event = std::get_if<Event>(&input)) {
         if (const auto *hello = std::get_if<ClientHello>(event)) {
             if (!sessions.find(hello->client))
@@ -163,17 +163,16 @@ void Broker::Impl::onWithdrawn(const Input &input)
             note(hello->client, "the hello");
             /* As a hello refused at admission: its Welcome says so, and the
              * session the engines never learnt of ends. */
-            deliver(hello->client, {wire::encode(wire::ServerMessage{wire::Welcome{
-                                       HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain,
-                                       0}})});
+            deliver(hello->client,
+                    {wire::encode(wire::ServerMessage{wire::Welcome{
+                        HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0}})});
             endSession(hello->client, "session ended: its hello could not be ordered in time",
                        false, false);
         } else if (const auto *request = std::get_if<ClientRequest>(event)) {
             if (!sessions.find(request->client))
                 return;
-            note(request->client, std::holds_alternative<VoteRequest>(request->request)
-                                      ? "a vote"
-                                      : "a request");
+            note(request->client,
+                 std::holds_alternative<VoteRequest>(request->request) ? "a vote" : "a request");
             /* "Retry later", as for a request over the rate limit. A vote
              * may be cast again while its phase runs. */
             execute(Reply{request->client, request->requestId, HA_GS_NO_MEMORY, 0});
