@@ -11,16 +11,19 @@
  */
 #pragma once
 
+#include "engine/cmm_engine.hpp"
 #include "engine/engine.hpp"
 #include "gsd/broker_error.hpp"
+#include "gsd/order.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gs {
-
-class Order;
 
 struct BrokerConfig {
     std::string endpoint; /* ipc:// only */
@@ -52,6 +55,24 @@ struct BrokerConfig {
     std::string cmmNodesFile;
     bool cmmIneligible = false;
     unsigned cmmMaxRegistrations = 256;
+    /* The CMM node table when it comes from elsewhere than a file (gsd
+     * --cluster without --cmm-nodes: Corosync's nodelist), asked at start,
+     * at each reload and when a snapshot's table is compared with this
+     * gsd's; it throws std::exception saying why it cannot. Unset: the file
+     * or the one-node default. */
+    std::function<cmm::NodeTable()> cmmNodeSource;
+    /* Inputs the order could not hand on to the other nodes: those that
+     * waited at least `orderWait` (and, the order may add, those queued
+     * when its link went away). No node will ever apply them; the broker
+     * answers their clients itself (GSAPI HA_GS_NO_MEMORY, a hello
+     * HA_GS_CONNECT_FAILED, CMM CMM_ENOCLUSTER) and submits again what is
+     * no client's request (a death, a timer, a script's end). gsd
+     * --cluster: CpgOrder::withdrawUnsent. Unset: an order that never
+     * keeps anything waiting. */
+    std::function<std::vector<Input>(std::chrono::milliseconds)> withdrawUnsent;
+    /* Chosen by gsd --cluster from the totem settings
+     * (gsd/timeout_budget.hpp). */
+    std::chrono::milliseconds orderWait{3000};
 };
 
 class Broker {
@@ -67,7 +88,9 @@ class Broker {
     Broker &operator=(const Broker &) = delete;
 
     /* Serves clients until stop(); then says Bye to every client and
-     * releases the endpoint. A broker runs once. */
+     * releases the endpoint. A broker runs once. Throws BrokerError when
+     * its order can no longer serve (a domain that refused this gsd); the
+     * destructor then says Bye and releases the endpoint. */
     void run();
 
     /* Thread-safe and async-signal-safe. Before run(), makes run() return

@@ -3,7 +3,11 @@
  * signals, and runs one Broker in the foreground. */
 #include "common/endpoint.hpp"
 #include "gsd/broker.hpp"
+#include "gsd/broker_error.hpp"
+#include "gsd/corosync_info.hpp"
+#include "gsd/cpg_order.hpp"
 #include "gsd/service_notify.hpp"
+#include "gsd/timeout_budget.hpp"
 #include "ha_gs.h"
 
 #include <CLI/CLI.hpp>
@@ -59,6 +63,78 @@ void installSignalHandlers()
     std::signal(SIGPIPE, SIG_IGN);
 }
 
+/* The CMM node table of a domain without --cmm-nodes: Corosync's nodelist,
+ * every node master-eligible, named by its `name` (else its ring0_addr). */
+gs::cmm::NodeTable cmmTableFromNodelist(const std::vector<gs::CorosyncNode> &nodes)
+{
+    gs::cmm::NodeTable table;
+    for (const gs::CorosyncNode &node : nodes) {
+        gs::cmm::NodeConfig row;
+        row.id = static_cast<cmm_nodeid_t>(node.nodeId);
+        row.name = node.name.empty() ? node.ring0Addr : node.name;
+        row.address = node.ring0Addr;
+        row.domain = 1;
+        row.eligible = true;
+        table.push_back(std::move(row));
+    }
+    return table;
+}
+
+/* gsd --cluster: the order of the domain over the local Corosync, this
+ * node's number from it, the timeouts fitted to its totem settings and,
+ * without --cmm-nodes, the CMM node table from its nodelist. Throws
+ * BrokerError saying why gsd cannot start. */
+std::unique_ptr<gs::Order> joinDomain(gs::BrokerConfig &config, bool nodeNumberGiven,
+                                      bool allowSlowTotem)
+{
+    using gs::BrokerError;
+    if (config.cmmIneligible)
+        throw BrokerError(BrokerError::Kind::Config,
+                          "--cmm-ineligible changes this node's row only, and the CMM node table "
+                          "is the domain's: with --cluster, mark the node in a --cmm-nodes table "
+                          "(the same on every node)");
+    auto order = std::make_unique<gs::CpgOrder>(gs::CpgOrderConfig{config.domain});
+    const int16_t node = order->nodeId();
+    if (nodeNumberGiven && node != config.nodeNumber)
+        throw BrokerError(BrokerError::Kind::Config,
+                          fmt::format("--node-number {} differs from Corosync's node id {} of this "
+                                      "node: with --cluster the node number is Corosync's (leave "
+                                      "--node-number out, or fix nodeid in corosync.conf)",
+                                      config.nodeNumber, node));
+    config.nodeNumber = node;
+
+    const gs::CorosyncInfo corosync = gs::readCorosyncInfo();
+    const gs::broker::TotemTimes totem{std::chrono::milliseconds(corosync.tokenMs),
+                                       std::chrono::milliseconds(corosync.consensusMs)};
+    const gs::broker::TimeoutPlan plan = gs::broker::planTimeouts(totem);
+    for (const std::string &problem : plan.problems) {
+        const std::string line =
+            fmt::format("Corosync's totem token {} ms + consensus {} ms (+ {} ms to re-sync) is too "
+                        "slow for the clients: {}",
+                        totem.token.count(), totem.consensus.count(),
+                        gs::broker::kSyncAllowance.count(), problem);
+        if (!allowSlowTotem)
+            throw BrokerError(BrokerError::Kind::Config,
+                              line + " (docs/cluster.md, \"Tuning\"; --allow-slow-totem starts "
+                                     "anyway)");
+        spdlog::warn("{}; starting anyway (--allow-slow-totem): while the domain re-forms, "
+                     "clients may time out and take gsd for dead",
+                     line);
+    }
+    config.orderWait = plan.orderWait;
+    gs::CpgOrder *cpg = order.get();
+    config.withdrawUnsent = [cpg](std::chrono::milliseconds wait) {
+        return cpg->withdrawUnsent(wait);
+    };
+    spdlog::info("domain '{}': node {}; totem token {} ms, consensus {} ms; requests not ordered "
+                 "within {} ms are answered at once",
+                 config.domain, node, totem.token.count(), totem.consensus.count(),
+                 plan.orderWait.count());
+    if (config.cmmNodesFile.empty())
+        config.cmmNodeSource = [] { return cmmTableFromNodelist(gs::readCorosyncInfo().nodes); };
+    return order;
+}
+
 /* Every client costs descriptors (its connection and its pidfd). */
 void raiseFileLimit()
 {
@@ -77,17 +153,31 @@ int main(int argc, char **argv)
     gs::BrokerConfig config;
     int nodeNumber = 1;
     std::string logLevel = "info";
+    bool cluster = false;
+    bool allowSlowTotem = false;
 
     CLI::App app{"gsd - the Group Services broker (GSAPI, ha_gs.h)"};
     app.set_version_flag("--version", "gsd " HA_GS_VERSION);
     app.add_option("--socket", config.endpoint,
                    "ZeroMQ ipc:// endpoint to serve (default: $HA_GS_SOCKET, else " +
                        gs::defaultEndpoint() + ")");
-    app.add_option("--node-number", nodeNumber, "this node's number")
-        ->check(CLI::Range(1, 32767))
+    auto *nodeNumberOption =
+        app.add_option("--node-number", nodeNumber,
+                       "this node's number (with --cluster: Corosync's node id, which it must "
+                       "equal if given)")
+            ->check(CLI::Range(1, 32767))
+            ->capture_default_str();
+    app.add_option("--domain", config.domain,
+                   "domain name clients may ask for (with --cluster: the CPG group is "
+                   "ha_gs.NAME)")
         ->capture_default_str();
-    app.add_option("--domain", config.domain, "domain name clients may ask for")
-        ->capture_default_str();
+    app.add_flag("--cluster", cluster,
+                 "form one domain with the gsd of every node through the local Corosync (CPG); "
+                 "GSAPI clients are served once this gsd holds the domain's state");
+    app.add_flag("--allow-slow-totem", allowSlowTotem,
+                 "with --cluster: start even when Corosync's token + consensus do not fit the "
+                 "client libraries' timeouts (a warning; clients may then time out while the "
+                 "domain re-forms)");
     app.add_option("--auth-group", config.authGroup,
                    "Unix group whose members may connect (besides root and gsd's user)")
         ->capture_default_str();
@@ -162,11 +252,20 @@ int main(int argc, char **argv)
     raiseFileLimit();
 
     try {
-        gs::Broker broker(config);
+        std::unique_ptr<gs::Order> order;
+        if (cluster)
+            order = joinDomain(config, nodeNumberOption->count() > 0, allowSlowTotem);
+        else if (allowSlowTotem)
+            spdlog::warn("--allow-slow-totem means nothing without --cluster");
+        if (!order)
+            order = std::make_unique<gs::LocalOrder>();
+        gs::Broker broker(config, std::move(order));
         runningBroker = &broker;
         installSignalHandlers();
-        const std::string serving = fmt::format("serving {} as node {} of domain '{}'",
-                                                config.endpoint, config.nodeNumber, config.domain);
+        const std::string serving =
+            fmt::format("serving {} as node {} of domain '{}'{}", config.endpoint,
+                        config.nodeNumber, config.domain,
+                        cluster ? " (GSAPI clients once it holds the domain's state)" : "");
         spdlog::info("{}", serving);
         /* The constructor bound the endpoint: clients connecting from now
          * on are served, so a service manager may start what needs gsd. */
