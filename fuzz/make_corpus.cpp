@@ -5,11 +5,14 @@
  *   client_decode  every gsd -> client message and notification body
  *   engine         short event programs in fuzz_engine.cpp's format
  *   cmm_engine     node tables and event programs in fuzz_cmm_engine.cpp's
+ *   cluster_message every inter-node message kind and input variant,
+ *                  encoded by gsd/cluster_message
  * Usage: make_corpus DIR   (ninja -C build-fuzz fuzz-corpus)
  * The output is deterministic. Inputs that crashed a target go next to
  * these seeds as "found-<what>"; this program never writes such names.
  */
 #include "common/wire.hpp"
+#include "gsd/cluster_message.hpp"
 #include "ha_gs.h"
 
 #include <cstdint>
@@ -340,6 +343,44 @@ void cmmPrograms()
 
 } // namespace
 
+void clusterMessages()
+{
+    namespace cl = gs::cluster;
+    const std::string t = "cluster_message";
+    JoinRequest join;
+    join.attributes = attributes("cluster.group", 2);
+    join.instance = 3;
+    join.localName = "provider";
+    VoteRequest vote;
+    vote.token = 2;
+    vote.vote = HA_GS_VOTE_APPROVE;
+    vote.proposedState = "state";
+    cmm::NodeConfig row;
+    row.id = 2;
+    row.name = "n2";
+    row.address = "10.0.0.2";
+    row.softwareLoad = "load";
+    write(t, "inputs-events",
+          cl::encode(
+              cl::Inputs{{Event{ClientHello{(1ull << 48) | 1, true}},
+                          Event{ClientRequest{(1ull << 48) | 1, 7, join}},
+                          Event{ClientRequest{(1ull << 48) | 1, 8, vote}}, Event{ClientGone{4}},
+                          Event{ClientUnresponsive{5}}, Event{TimerFired{6}},
+                          Event{DeactivateFinished{7, 1}}, Event{NodeGone{3}}}}));
+    write(t, "inputs-cmm",
+          cl::encode(cl::Inputs{{CmmRequest{1, 2, cmm::SetQualif{1, 2, CMM_DISQUALIFIED_MEMBER}},
+                                 CmmRequest{3, 4, cmm::ConfigReload{1, {row}}},
+                                 CmmRequest{5, 6, cmm::NodeEligibility{1, false}},
+                                 CmmNodeInput{cmm::NodeUp{2}}, CmmNodeInput{cmm::NodeDown{2}},
+                                 CmmNodeInput{cmm::ClusterStale{}}}}));
+    write(t, "state", cl::encode(cl::State{1, 4242, 3, 1, true, true, cl::kFormatVersion}));
+    write(t, "snap-begin", cl::encode(cl::SnapBegin{0x1234}));
+    write(t, "snap-chunk", cl::encode(cl::SnapChunk{0x1234, 0, "snapshot bytes"}));
+    write(t, "snap-end", cl::encode(cl::SnapEnd{0x1234, 1, 14, 0xabcdef}));
+    write(t, "digest-probe", cl::encode(cl::DigestProbe{9}));
+    write(t, "digest-report", cl::encode(cl::DigestReport{9, 0xfeed}));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -351,5 +392,6 @@ int main(int argc, char **argv)
     serverMessages();
     enginePrograms();
     cmmPrograms();
+    clusterMessages();
     return 0;
 }

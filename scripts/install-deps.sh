@@ -15,11 +15,15 @@ packages=(
     clang clang-format
     libclang-rt-14-dev llvm-14
     libsystemd-dev groff-base man-db
+    corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev
+    iproute2
     debhelper dpkg-dev fakeroot lintian
 )
 # libsystemd-dev: gsd's sd_notify (optional in meson.build, wanted here so
 # that the test of gsd.service's messages runs); groff-base, man-db: the man
-# page checks; debhelper ... lintian: the packaging test (debian/).
+# page checks; corosync and its client libraries: gsd --cluster (CPG,
+# quorum, cmap) and the cluster tests, which run Corosync in network
+# namespaces made with iproute2; debhelper ... lintian: the packaging test (debian/).
 # libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (the fuzz
 # build); llvm-14: llvm-symbolizer, for source lines in sanitizer reports.
 # Both are only recommended by clang, and apt-get runs without recommends.

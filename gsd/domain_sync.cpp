@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+#include "gsd/domain_sync.hpp"
+
+#include "common/overloaded.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace gs {
+
+namespace {
+
+std::string describe(const SyncMember &m)
+{
+    return fmt::format("node {} (pid {})", m.node, m.pid);
+}
+
+} // namespace
+
+DomainSync::DomainSync(SyncMember self, DomainHost &host, Outputs outputs,
+                       uint64_t digestIntervalMs)
+    : self_(self), host_(host), out_(std::move(outputs)), digestIntervalMs_(digestIntervalMs)
+{
+}
+
+/* ---- Local ---- */
+
+void DomainSync::submit(const Input &input)
+{
+    if (!synced_ || refused_)
+        return;
+    const size_t before = batch_.size();
+    cluster::appendInput(input, batch_);
+    ++batchCount_;
+    /* A batch stays under the bound unless one input alone exceeds it. */
+    if (batch_.size() > cluster::kMaxBatchBytes && batchCount_ > 1) {
+        std::string last = batch_.substr(before);
+        batch_.resize(before);
+        --batchCount_;
+        flush();
+        batch_ = std::move(last);
+        batchCount_ = 1;
+    }
+    if (batch_.size() >= cluster::kMaxBatchBytes)
+        flush();
+}
+
+void DomainSync::flush()
+{
+    if (batchCount_ == 0)
+        return;
+    out_.multicast(cluster::encodeInputs(batch_, batchCount_));
+    batch_.clear();
+    batchCount_ = 0;
+}
+
+void DomainSync::tick(uint64_t nowMs)
+{
+    if (digestIntervalMs_ == 0 || !keepsTime()) {
+        probeClockStarted_ = false;
+        return;
+    }
+    if (!probeClockStarted_) {
+        probeClockStarted_ = true;
+        nextProbeMs_ = nowMs + digestIntervalMs_;
+        return;
+    }
+    if (nowMs < nextProbeMs_)
+        return;
+    nextProbeMs_ = nowMs + digestIntervalMs_;
+    out_.multicast(cluster::encode(cluster::DigestProbe{++probeSeq_}));
+}
+
+int DomainSync::timeoutMs(uint64_t nowMs) const
+{
+    if (digestIntervalMs_ == 0 || !keepsTime())
+        return -1;
+    if (!probeClockStarted_)
+        return 0;
+    return nowMs >= nextProbeMs_
+               ? 0
+               : static_cast<int>(std::min<uint64_t>(nextProbeMs_ - nowMs, 1u << 30));
+}
+
+void DomainSync::corosyncLost()
+{
+    unsync(Unsync::CorosyncLost);
+    stream_.clear();
+    members_.clear();
+    states_.clear();
+    syncedSet_.clear();
+    upSet_.clear();
+    knownSyncs_.clear();
+    plan_.reset();
+    probe_.reset();
+    quorumKnown_ = false;
+    quorate_ = false;
+    wasTimekeeper_ = false;
+}
+
+bool DomainSync::keepsTime() const
+{
+    if (!synced_)
+        return false;
+    const std::optional<SyncMember> lowest = lowestSynced();
+    return lowest && *lowest == self_;
+}
+
+/* ---- The stream ---- */
+
+void DomainSync::onConfchg(std::vector<SyncMember> members, std::vector<SyncLeft> left)
+{
+    std::sort(members.begin(), members.end());
+    std::sort(left.begin(), left.end(),
+              [](const SyncLeft &a, const SyncLeft &b) { return a.member < b.member; });
+    stream_.push_back(Confchg{std::move(members), std::move(left)});
+    drain();
+}
+
+void DomainSync::onTotemRing(uint64_t ringSeq)
+{
+    stream_.push_back(Totem{ringSeq});
+    drain();
+}
+
+void DomainSync::onMessage(SyncMember sender, std::string_view bytes)
+{
+    stream_.push_back(Delivered{sender, std::string(bytes)});
+    drain();
+}
+
+void DomainSync::onQuorum(uint64_t ringSeq, bool quorate)
+{
+    const bool wasQuorate = quorumKnown_ && quorate_;
+    quorumKnown_ = true;
+    quorumRing_ = std::max(quorumRing_, ringSeq);
+    quorate_ = quorate;
+    if (!quorate && synced_) {
+        spdlog::warn("domain: this node's membership lost quorum (ring {}): unsynced", ringSeq);
+        unsync(Unsync::QuorumLost);
+    } else if (quorate && !wasQuorate && !synced_ && isMember(self_)) {
+        sendState();
+    }
+    /* The gate may wait for this notification. */
+    drain();
+}
+
+void DomainSync::drain()
+{
+    while (!stream_.empty() && !refused_) {
+        if (!process(stream_.front()))
+            return;
+        stream_.pop_front();
+        checkTimekeeper();
+    }
+}
+
+bool DomainSync::process(StreamEvent &event)
+{
+    if (auto *change = std::get_if<Confchg>(&event)) {
+        const bool nodeDown = std::any_of(change->left.begin(), change->left.end(),
+                                          [](const SyncLeft &l) { return l.nodeDown; });
+        if (nodeDown) {
+            /* The ring changed: the quorum of the new ring decides whether
+             * this side goes on. Its id comes with the totem change that
+             * follows this one in the stream. */
+            std::optional<uint64_t> ring;
+            for (const StreamEvent &later : stream_)
+                if (auto *totem = std::get_if<Totem>(&later)) {
+                    ring = totem->ringSeq;
+                    break;
+                }
+            if (!ring || !quorumKnown_ || quorumRing_ < *ring)
+                return false;
+            if (!quorate_ && synced_) {
+                spdlog::warn("domain: members left and this side has no quorum: unsynced");
+                unsync(Unsync::QuorumLost);
+            }
+        }
+        processConfchg(*change);
+        return true;
+    }
+    if (std::get_if<Totem>(&event))
+        return true;
+    auto &delivered = std::get<Delivered>(event);
+    cluster::Message message;
+    try {
+        message = cluster::decode(delivered.bytes);
+    } catch (const cluster::ForeignFormat &error) {
+        onForeignFormat(delivered.sender, error.version);
+        return true;
+    } catch (const cluster::DecodeError &error) {
+        spdlog::error("domain: ignoring a malformed message from {}: {}",
+                      describe(delivered.sender), error.what());
+        return true;
+    }
+    processMessage(delivered.sender, message);
+    return true;
+}
+
+void DomainSync::processConfchg(const Confchg &change)
+{
+    if (plan_)
+        voidPlan("the membership changed");
+    members_ = change.members;
+    states_.clear();
+    probe_.reset();
+    for (const SyncLeft &left : change.left)
+        memberGone(left.member);
+    /* Members that are not in the list any more without being reported
+     * (cannot happen with CPG; kept consistent anyway). */
+    for (auto it = syncedSet_.begin(); it != syncedSet_.end();) {
+        if (isMember(*it)) {
+            ++it;
+        } else {
+            const SyncMember gone = *it;
+            memberGone(gone);
+            it = syncedSet_.begin();
+        }
+    }
+    if (isMember(self_))
+        sendState();
+}
+
+void DomainSync::memberGone(const SyncMember &member)
+{
+    const bool wasSynced = syncedSet_.erase(member) != 0;
+    const bool wasUp = upSet_.erase(member) != 0;
+    if (!wasSynced && !wasUp)
+        return;
+    const auto node = static_cast<int16_t>(member.node);
+    deliverToHost(Event{NodeGone{node}});
+    deliverToHost(CmmNodeInput{cmm::NodeDown{member.node}});
+}
+
+void DomainSync::processMessage(const SyncMember &sender, const cluster::Message &message)
+{
+    std::visit(Overloaded{
+                   [&](const cluster::Inputs &m) { onInputs(sender, m); },
+                   [&](const cluster::State &m) { onState(sender, m); },
+                   [&](const cluster::SnapBegin &m) { onSnapBegin(sender, m); },
+                   [&](const cluster::SnapChunk &m) { onSnapChunk(sender, m); },
+                   [&](const cluster::SnapEnd &m) { onSnapEnd(sender, m); },
+                   [&](const cluster::DigestProbe &m) { onDigestProbe(sender, m); },
+                   [&](const cluster::DigestReport &m) { onDigestReport(sender, m); },
+               },
+               message);
+}
+
+void DomainSync::onForeignFormat(const SyncMember &sender, uint16_t version)
+{
+    if (!isMember(sender))
+        return;
+    if (synced_) {
+        /* The other gsd refuses itself when it reads this node's messages. */
+        spdlog::warn("domain: {} speaks inter-node format {}, this gsd {}: ignored",
+                     describe(sender), version, cluster::kFormatVersion);
+        return;
+    }
+    refuse(fmt::format("refused at sync: the domain speaks inter-node format {} ({}), this gsd "
+                       "speaks format {}",
+                       version, describe(sender), cluster::kFormatVersion));
+}
+
+void DomainSync::onState(const SyncMember &sender, const cluster::State &state)
+{
+    if (!isMember(sender) || state.node != sender.node || state.pid != sender.pid)
+        return;
+    states_[sender] = state;
+    if (state.synced && !syncedSet_.count(sender)) {
+        if (!synced_) {
+            /* What a joiner learns of the domain. */
+            syncedSet_.insert(sender);
+            upSet_.insert(sender);
+            knownSyncs_[sender] = state.syncs;
+        } else {
+            /* Two synced sides met: cannot happen under votequorum, where
+             * only one side of a partition stays synced. */
+            spdlog::error("domain: {} says it holds the domain's state, which this node does "
+                          "not know it to: ignored",
+                          describe(sender));
+        }
+    } else if (!state.synced && syncedSet_.count(sender) && state.syncs >= knownSyncs_[sender]) {
+        /* It dropped its replicas (quorum, divergence, Corosync): to the
+         * domain it is gone, and it comes back as a joiner. */
+        const bool wasDonor = plan_ && plan_->donor == sender;
+        memberGone(sender);
+        if (wasDonor)
+            voidPlan("the donor is no longer synced");
+    }
+    maybeDecide();
+}
+
+void DomainSync::maybeDecide()
+{
+    if (plan_ || refused_)
+        return;
+    for (const SyncMember &m : members_) {
+        auto it = states_.find(m);
+        if (it == states_.end() || !it->second.quorate)
+            return;
+    }
+    if (members_.empty())
+        return;
+
+    std::set<uint32_t> syncedNodes;
+    for (const SyncMember &m : syncedSet_)
+        syncedNodes.insert(m.node);
+
+    if (syncedSet_.empty()) {
+        /* Cold start: nobody holds a state, so every member starts from
+         * the empty one, here. One gsd per node id: the lowest pid. */
+        std::vector<SyncMember> starters;
+        for (const SyncMember &m : members_)
+            if (starters.empty() || starters.back().node != m.node)
+                starters.push_back(m);
+        const bool selfStarts =
+            std::find(starters.begin(), starters.end(), self_) != starters.end();
+        if (!selfStarts) {
+            refuse(fmt::format("refused at sync: another gsd of node id {} is in the domain",
+                               self_.node));
+            return;
+        }
+        syncedSet_.insert(starters.begin(), starters.end());
+        upSet_.insert(starters.begin(), starters.end());
+        for (const SyncMember &m : starters)
+            knownSyncs_[m] = states_.at(m).syncs + 1;
+        syncs_ = knownSyncs_[self_];
+        spdlog::info("domain: cold start with {} node(s)", starters.size());
+        synced_ = true;
+        for (const SyncMember &m : starters)
+            deliverToHost(CmmNodeInput{cmm::NodeUp{m.node}});
+        host_.synced();
+        return;
+    }
+
+    Plan plan;
+    std::set<uint32_t> joinerNodes;
+    for (const SyncMember &m : members_) {
+        if (syncedSet_.count(m))
+            continue;
+        if (syncedNodes.count(m.node) || joinerNodes.count(m.node)) {
+            if (m == self_) {
+                refuse(fmt::format("refused at sync: another gsd of node id {} is in the domain",
+                                   self_.node));
+                return;
+            }
+            continue;
+        }
+        joinerNodes.insert(m.node);
+        plan.joiners.push_back(m);
+    }
+    if (plan.joiners.empty())
+        return;
+    plan.donor = *lowestSynced();
+    /* The same on every node: the STATEs this decision was made from. */
+    std::string basis;
+    for (const SyncMember &m : members_)
+        basis += fmt::format("{}:{}:{};", m.node, m.pid, states_.at(m).seq);
+    plan.tag = digestOf(basis);
+    plan_ = std::move(plan);
+    spdlog::info("domain: {} sends the state to {} joiner(s)", describe(plan_->donor),
+                 plan_->joiners.size());
+    if (plan_->donor == self_ && synced_)
+        out_.multicast(cluster::encode(cluster::SnapBegin{plan_->tag}));
+}
+
+void DomainSync::voidPlan(const char *why)
+{
+    if (!plan_)
+        return;
+    spdlog::info("domain: the state transfer from {} is void: {}", describe(plan_->donor), why);
+    plan_.reset();
+}
+
+bool DomainSync::isJoiner(const SyncMember &member) const
+{
+    return plan_ &&
+           std::find(plan_->joiners.begin(), plan_->joiners.end(), member) != plan_->joiners.end();
+}
+
+void DomainSync::onSnapBegin(const SyncMember &sender, const cluster::SnapBegin &begin)
+{
+    if (!plan_ || plan_->begun || sender != plan_->donor || begin.tag != plan_->tag)
+        return;
+    /* The cut: the joiners are up in the domain from here on (already, if
+     * the cut of a voided plan made them so). */
+    for (const SyncMember &joiner : plan_->joiners)
+        if (upSet_.insert(joiner).second)
+            deliverToHost(CmmNodeInput{cmm::NodeUp{joiner.node}});
+    plan_->begun = true;
+    if (sender != self_ || !synced_)
+        return;
+    const std::string blob = host_.snapshotState();
+    uint32_t chunks = 0;
+    for (size_t at = 0; at < blob.size(); at += cluster::kMaxChunkBytes)
+        out_.multicast(cluster::encode(
+            cluster::SnapChunk{plan_->tag, chunks++, blob.substr(at, cluster::kMaxChunkBytes)}));
+    out_.multicast(cluster::encode(
+        cluster::SnapEnd{plan_->tag, chunks, static_cast<uint64_t>(blob.size()), digestOf(blob)}));
+}
+
+void DomainSync::onSnapChunk(const SyncMember &sender, const cluster::SnapChunk &chunk)
+{
+    if (!plan_ || !plan_->begun || sender != plan_->donor || chunk.tag != plan_->tag ||
+        !isJoiner(self_))
+        return;
+    if (chunk.seq != plan_->chunks.size()) {
+        spdlog::error("domain: snapshot chunk {} where {} was expected", chunk.seq,
+                      plan_->chunks.size());
+        return;
+    }
+    plan_->chunks.push_back(chunk.bytes);
+}
+
+void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end)
+{
+    if (!plan_ || !plan_->begun || sender != plan_->donor || end.tag != plan_->tag)
+        return;
+    Plan plan = std::move(*plan_);
+    plan_.reset();
+    for (const SyncMember &joiner : plan.joiners) {
+        syncedSet_.insert(joiner);
+        knownSyncs_[joiner] = states_.count(joiner) ? states_.at(joiner).syncs + 1 : 1;
+        if (joiner == self_)
+            syncs_ = knownSyncs_[joiner];
+    }
+    if (std::find(plan.joiners.begin(), plan.joiners.end(), self_) != plan.joiners.end()) {
+        std::string blob;
+        for (const std::string &chunk : plan.chunks)
+            blob += chunk;
+        std::string damage;
+        if (plan.chunks.size() != end.chunks || blob.size() != end.size)
+            damage = fmt::format("{} chunks of {} bytes where {} of {} were sent",
+                                 plan.chunks.size(), blob.size(), end.chunks, end.size);
+        else if (digestOf(blob) != end.digest)
+            damage = "its digest differs from the donor's";
+        if (damage.empty()) {
+            try {
+                host_.restoreState(blob);
+            } catch (const StateRefused &error) {
+                if (error.why != StateRefused::Why::Damaged) {
+                    refuse(std::string("refused at sync: ") + error.what());
+                    return;
+                }
+                damage = error.what();
+            }
+        }
+        if (!damage.empty()) {
+            /* The others count this node as synced from here: its STATE
+             * tells them otherwise, and the next plan sends it again. */
+            spdlog::error("domain: the state from {} cannot be loaded: {}", describe(plan.donor),
+                          damage);
+            sendState();
+        } else {
+            synced_ = true;
+            for (const Input &input : plan.buffered)
+                deliverToHost(input);
+            spdlog::info("domain: synced from {} ({} bytes, {} inputs replayed)",
+                         describe(plan.donor), blob.size(), plan.buffered.size());
+            host_.synced();
+        }
+    }
+    maybeDecide();
+}
+
+void DomainSync::onInputs(const SyncMember &sender, const cluster::Inputs &inputs)
+{
+    /* Only synced members' inputs enter the domain: the same rule on every
+     * node, as the set is the stream's. */
+    if (!syncedSet_.count(sender))
+        return;
+    for (const Input &input : inputs.inputs)
+        deliverToHost(input);
+}
+
+void DomainSync::onDigestProbe(const SyncMember &sender, const cluster::DigestProbe &probe)
+{
+    if (!syncedSet_.count(sender))
+        return;
+    probe_ = Probe{sender, probe.seq, std::nullopt};
+    if (!synced_)
+        return;
+    probe_->mine = host_.stateDigest();
+    out_.multicast(cluster::encode(cluster::DigestReport{probe.seq, *probe_->mine}));
+}
+
+void DomainSync::onDigestReport(const SyncMember &sender, const cluster::DigestReport &report)
+{
+    if (!synced_ || !probe_ || !probe_->mine || sender != probe_->prober ||
+        report.seq != probe_->seq || sender == self_)
+        return;
+    const StateDigest mine = *probe_->mine;
+    probe_.reset();
+    if (mine == report.digest)
+        return;
+    spdlog::error("domain: this node's state diverged from the timekeeper's ({}): digest "
+                  "{:016x} here, {:016x} there; re-syncing",
+                  describe(sender), mine, report.digest);
+    unsync(Unsync::Diverged);
+}
+
+/* ---- Transitions ---- */
+
+void DomainSync::deliverToHost(const Input &input)
+{
+    if (synced_)
+        out_.deliver(input);
+    else if (plan_ && plan_->begun && isJoiner(self_))
+        plan_->buffered.push_back(input);
+}
+
+void DomainSync::unsync(Unsync why)
+{
+    if (!synced_)
+        return;
+    synced_ = false;
+    wasTimekeeper_ = false;
+    batch_.clear();
+    batchCount_ = 0;
+    host_.unsynced(why);
+    if (why != Unsync::CorosyncLost && isMember(self_))
+        sendState();
+}
+
+void DomainSync::sendState()
+{
+    cluster::State state;
+    state.node = self_.node;
+    state.pid = self_.pid;
+    state.seq = ++stateSeq_;
+    state.syncs = syncs_;
+    state.synced = synced_;
+    state.quorate = quorumKnown_ && quorate_;
+    out_.multicast(cluster::encode(state));
+}
+
+void DomainSync::checkTimekeeper()
+{
+    const bool now = keepsTime();
+    if (now && !wasTimekeeper_)
+        host_.becameTimekeeper();
+    wasTimekeeper_ = now;
+}
+
+bool DomainSync::isMember(const SyncMember &member) const
+{
+    return std::binary_search(members_.begin(), members_.end(), member);
+}
+
+std::optional<SyncMember> DomainSync::lowestSynced() const
+{
+    for (const SyncMember &m : syncedSet_)
+        if (isMember(m))
+            return m;
+    return std::nullopt;
+}
+
+void DomainSync::refuse(const std::string &why)
+{
+    if (refused_)
+        return;
+    refused_ = true;
+    spdlog::critical("domain: {}", why);
+    out_.refuse(why);
+}
+
+} // namespace gs

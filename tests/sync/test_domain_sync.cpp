@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: MIT */
+/* The sync protocol (gsd/domain_sync.hpp) over a simulated agreed order. */
+#include "sync_sim.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+using namespace gs;
+using gs::test::Sim;
+
+namespace {
+
+constexpr size_t kSnapBegin = 2; /* cluster::Message index */
+
+Input hello(ClientId client)
+{
+    return Event{ClientHello{client, false}};
+}
+
+std::vector<std::string> lines(std::initializer_list<const char *> list)
+{
+    return {list.begin(), list.end()};
+}
+
+/* Nodes 1..n of `sim` start a domain together. */
+void coldStart(Sim &sim, int n)
+{
+    std::vector<int> ids;
+    for (int id = 1; id <= n; ++id) {
+        sim.add(id);
+        ids.push_back(id);
+    }
+    sim.join(ids);
+    sim.run();
+}
+
+void requireEqualReplicas(Sim &sim, std::initializer_list<int> ids)
+{
+    const int first = *ids.begin();
+    for (int id : ids) {
+        CAPTURE(id);
+        REQUIRE(sim.node(id).host.isSynced);
+        REQUIRE(sim.node(id).sync->synced());
+        CHECK(sim.node(id).host.state == sim.node(first).host.state);
+        CHECK(sim.node(id).host.stateDigest() == sim.node(first).host.stateDigest());
+    }
+}
+
+bool contains(const std::vector<std::string> &list, const std::string &line)
+{
+    return std::find(list.begin(), list.end(), line) != list.end();
+}
+
+} // namespace
+
+TEST_CASE("cold start: every member is synced at the same point, with NodeUp for each")
+{
+    Sim sim(3);
+    coldStart(sim, 3);
+    requireEqualReplicas(sim, {1, 2, 3});
+    for (int id : {1, 2, 3}) {
+        CAPTURE(id);
+        CHECK(sim.node(id).host.state == lines({"NodeUp 1", "NodeUp 2", "NodeUp 3"}));
+        CHECK(sim.node(id).host.syncedCalls == 1);
+        CHECK(sim.node(id).host.restores == 0);
+    }
+    /* The lowest synced node keeps time, and only it. */
+    CHECK(sim.node(1).sync->keepsTime());
+    CHECK_FALSE(sim.node(2).sync->keepsTime());
+    CHECK_FALSE(sim.node(3).sync->keepsTime());
+    CHECK(sim.node(1).host.timekeeperCalls == 1);
+    CHECK(sim.node(2).host.timekeeperCalls == 0);
+
+    /* Inputs of every node reach every node in one order. */
+    sim.submit(2, hello(21));
+    sim.submit(3, hello(31));
+    sim.submit(1, hello(11));
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(3).host.state.back() == "Hello 11");
+}
+
+TEST_CASE("a \"not synced\" STATE sent before the node synced is stale, not a departure")
+{
+    Sim sim(3);
+    sim.add(1);
+    sim.add(2);
+    sim.join({1, 2});
+    /* Each node sent a STATE at the change and another once quorate. */
+    REQUIRE(sim.pending() == 4);
+    sim.step();
+    sim.step();
+    sim.step();
+    /* Node 2, not synced yet, says so once more (a quorum flap). */
+    sim.node(2).sync->onQuorum(99, false);
+    sim.node(2).sync->onQuorum(99, true);
+    REQUIRE(sim.pending() == 2);
+    sim.step(); /* the decision: cold start */
+    REQUIRE(sim.node(2).sync->synced());
+    sim.run(); /* the stale STATE */
+    requireEqualReplicas(sim, {1, 2});
+    CHECK(sim.node(1).host.state == lines({"NodeUp 1", "NodeUp 2"}));
+    CHECK(sim.node(2).host.syncedCalls == 1);
+}
+
+TEST_CASE("no quorum, no domain: a lone node of three waits, the second one starts it")
+{
+    Sim sim(3);
+    sim.add(1);
+    sim.join({1});
+    sim.run();
+    CHECK_FALSE(sim.node(1).sync->synced());
+    sim.add(2);
+    sim.join({2});
+    sim.run();
+    requireEqualReplicas(sim, {1, 2});
+    CHECK(sim.node(1).host.state == lines({"NodeUp 1", "NodeUp 2"}));
+}
+
+TEST_CASE("a joiner gets the state at the cut and replays what followed; only it waits")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.submit(1, hello(11));
+    sim.submit(2, hello(21));
+    sim.run();
+
+    sim.add(3);
+    sim.join({3});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    /* Node 2's input is delivered after the cut and before the snapshot's
+     * end: node 3 must buffer and replay it. */
+    sim.submit(2, hello(22));
+    REQUIRE(sim.step()); /* SNAP_BEGIN: the cut */
+    CHECK(sim.node(1).host.state.back() == "NodeUp 3");
+    CHECK_FALSE(sim.node(3).sync->synced());
+    sim.submit(1, hello(12)); /* synced nodes go on during the transfer */
+    sim.run();
+
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(3).host.restores == 1);
+    CHECK(sim.node(3).host.deliveriesWhileUnsynced >= 1);
+    CHECK(sim.node(3).host.state == lines({"NodeUp 1", "NodeUp 2", "Hello 11", "Hello 21",
+                                           "NodeUp 3", "Hello 22", "Hello 12"}));
+    /* The donor and the others never restored anything. */
+    CHECK(sim.node(1).host.restores == 0);
+    CHECK(sim.node(2).host.syncedCalls == 1);
+    CHECK(sim.node(1).sync->keepsTime());
+    CHECK_FALSE(sim.node(3).sync->keepsTime());
+}
+
+TEST_CASE("a change during a transfer voids it; its stale messages are ignored; a new plan "
+          "starts over")
+{
+    Sim sim(5);
+    coldStart(sim, 3);
+    sim.submit(1, hello(11));
+    sim.run();
+
+    /* Node 4 joins; node 5 joins while the transfer to 4 runs. */
+    sim.add(4);
+    sim.join({4});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    REQUIRE(sim.step()); /* the cut; the chunk and the end of the plan follow */
+    REQUIRE(sim.pending() >= 2);
+    sim.add(5);
+    sim.join({5});
+    /* The old plan's chunk and end arrive after the change: ignored. */
+    sim.step();
+    sim.step();
+    CHECK_FALSE(sim.node(4).sync->synced());
+    CHECK(sim.node(4).host.restores == 0);
+
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3, 4, 5});
+    CHECK(sim.node(4).host.restores == 1);
+    CHECK(sim.node(5).host.restores == 1);
+    CHECK(sim.node(5).host.state.back() == "NodeUp 5");
+    /* The voided plan's cut brought node 4 up; the new cut does not again. */
+    CHECK(std::count(sim.node(1).host.state.begin(), sim.node(1).host.state.end(), "NodeUp 4") ==
+          1);
+}
+
+TEST_CASE("the chunks of a voided plan that arrive during the next plan are ignored")
+{
+    Sim sim(5);
+    coldStart(sim, 3);
+    sim.add(4);
+    sim.join({4});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    REQUIRE(sim.step()); /* the cut of plan A: its chunk and end follow */
+    sim.hold(2);
+    sim.add(5);
+    sim.join({5}); /* voids plan A */
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    REQUIRE(sim.step()); /* the cut of plan B */
+    sim.releaseFirst();  /* plan A's chunk and end, before plan B's */
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3, 4, 5});
+    CHECK(sim.node(4).host.state.back() == "NodeUp 5");
+    CHECK(sim.node(4).host.restores == 1);
+}
+
+TEST_CASE("a joiner that leaves after a voided cut gets NodeGone and NodeDown")
+{
+    Sim sim(5);
+    coldStart(sim, 3);
+    sim.add(4);
+    sim.join({4});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    REQUIRE(sim.step()); /* the cut: NodeUp 4 */
+    sim.leave(4, false);
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(1).host.state ==
+          lines({"NodeUp 1", "NodeUp 2", "NodeUp 3", "NodeUp 4", "NodeGone 4", "NodeDown 4"}));
+}
+
+TEST_CASE("the donor dies: the next lowest synced node sends the state")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.submit(2, hello(21));
+    sim.run();
+    sim.add(3);
+    sim.join({3});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    sim.leave(1, false); /* its SNAP_BEGIN is lost with it */
+    sim.run();
+    requireEqualReplicas(sim, {2, 3});
+    CHECK(sim.node(2).host.state ==
+          lines({"NodeUp 1", "NodeUp 2", "Hello 21", "NodeGone 1", "NodeDown 1", "NodeUp 3"}));
+    CHECK(sim.node(2).sync->keepsTime());
+    CHECK(sim.node(2).host.timekeeperCalls == 1);
+}
+
+TEST_CASE("a gsd that leaves: NodeGone then CMM NodeDown at the same point everywhere")
+{
+    Sim sim(3);
+    coldStart(sim, 3);
+    sim.submit(1, hello(11));
+    sim.submit(2, hello(21));
+    sim.submit(3, hello(31));
+    sim.step();
+    sim.leave(2, false);
+    sim.submit(3, hello(32));
+    sim.run();
+    requireEqualReplicas(sim, {1, 3});
+    const auto &state = sim.node(1).host.state;
+    const auto gone = std::find(state.begin(), state.end(), "NodeGone 2");
+    REQUIRE(gone != state.end());
+    REQUIRE(gone + 1 != state.end());
+    CHECK(*(gone + 1) == "NodeDown 2");
+    CHECK_FALSE(contains(state, "Hello 21")); /* lost with its sender */
+    CHECK(state.back() == "Hello 32");
+}
+
+TEST_CASE("partition: the minority unsyncs without applying the change; healed, it re-syncs")
+{
+    for (bool quorumFirst : {false, true}) {
+        CAPTURE(quorumFirst);
+        Sim sim(3);
+        sim.quorumBeforeChange = quorumFirst;
+        coldStart(sim, 3);
+        sim.submit(3, hello(31));
+        sim.run();
+
+        sim.partition({3});
+        sim.submit(1, hello(12));
+        sim.submit(3, hello(33)); /* dropped: node 3 is not synced any more */
+        sim.run();
+        REQUIRE_FALSE(sim.node(3).sync->synced());
+        REQUIRE(sim.node(3).host.unsyncs == std::vector<Unsync>{Unsync::QuorumLost});
+        /* The minority approved nothing of the change. */
+        CHECK_FALSE(contains(sim.node(3).host.history, "NodeGone 1"));
+        CHECK_FALSE(contains(sim.node(3).host.history, "NodeDown 2"));
+        requireEqualReplicas(sim, {1, 2});
+        CHECK(contains(sim.node(1).host.state, "NodeGone 3"));
+        CHECK_FALSE(contains(sim.node(1).host.state, "Hello 33"));
+
+        sim.heal();
+        sim.run();
+        requireEqualReplicas(sim, {1, 2, 3});
+        CHECK(sim.node(3).host.restores == 1);
+        CHECK(sim.node(1).host.unsyncs.empty());
+    }
+}
+
+TEST_CASE("a node down holds the stream until the new ring's quorum is known")
+{
+    Sim sim(5);
+    coldStart(sim, 5);
+    sim.leave(5, true);
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3, 4});
+    /* 4 of 5 stay quorate: the change is applied. */
+    CHECK(sim.node(1).host.state.back() == "NodeDown 5");
+    sim.leave(4, true);
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3});
+    sim.leave(3, true); /* 2 of 5: no quorum */
+    sim.run();
+    for (int id : {1, 2}) {
+        CAPTURE(id);
+        CHECK_FALSE(sim.node(id).sync->synced());
+        CHECK(sim.node(id).host.unsyncs == std::vector<Unsync>{Unsync::QuorumLost});
+        CHECK_FALSE(contains(sim.node(id).host.history, "NodeGone 3"));
+    }
+}
+
+TEST_CASE("divergence: the node whose digest differs re-syncs, the others go on")
+{
+    Sim sim(3, 1000);
+    coldStart(sim, 3);
+    sim.tick(0);
+    sim.node(2).host.corruptNext = true;
+    sim.submit(1, hello(11));
+    sim.run();
+    CHECK(sim.node(2).host.state != sim.node(1).host.state);
+
+    sim.tick(1000); /* the timekeeper probes */
+    sim.run();
+    CHECK(sim.node(2).host.unsyncs == std::vector<Unsync>{Unsync::Diverged});
+    CHECK(sim.node(1).host.unsyncs.empty());
+    CHECK(sim.node(3).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(2).host.restores == 1);
+    CHECK(contains(sim.node(1).host.state, "NodeGone 2"));
+    CHECK(sim.node(1).host.state.back() == "NodeUp 2");
+
+    /* Equal replicas pass the next check. */
+    sim.tick(2000);
+    sim.run();
+    CHECK(sim.node(2).host.unsyncs.size() == 1);
+    CHECK(sim.node(3).host.unsyncs.empty());
+}
+
+TEST_CASE("a gsd of another inter-node format version is refused at sync")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.add(3).foreign = true;
+    sim.join({3});
+    sim.run();
+    CHECK(sim.node(3).refused.find("format 2") != std::string::npos);
+    CHECK_FALSE(sim.node(3).sync->synced());
+    requireEqualReplicas(sim, {1, 2});
+    CHECK_FALSE(contains(sim.node(1).host.state, "NodeUp 3"));
+    CHECK(sim.node(1).refused.empty());
+}
+
+TEST_CASE("a state with other domain settings is refused at sync; a damaged one is asked for "
+          "again")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.add(3).host.refuseRestore = StateRefused::Why::Settings;
+    sim.join({3});
+    sim.run();
+    CHECK(sim.node(3).refused.find("refused at sync") != std::string::npos);
+    CHECK_FALSE(sim.node(3).sync->synced());
+
+    Sim again(3);
+    coldStart(again, 2);
+    again.add(3).host.refuseRestore = StateRefused::Why::Damaged;
+    again.join({3});
+    /* The first transfer fails; the next one is good. */
+    REQUIRE(again.runUntilNext(kSnapBegin));
+    again.step();
+    again.node(3).host.refuseRestore.reset();
+    again.run();
+    CHECK(again.node(3).refused.empty());
+    requireEqualReplicas(again, {1, 2, 3});
+    CHECK(again.node(3).host.restores == 1);
+}
+
+TEST_CASE("a second gsd with a node id already in the domain is refused")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.add(2, 4242);
+    sim.node(102).joined = true;
+    sim.join({102});
+    sim.run();
+    CHECK(sim.node(102).refused.find("node id 2") != std::string::npos);
+    requireEqualReplicas(sim, {1, 2});
+    CHECK(sim.node(1).host.state == lines({"NodeUp 1", "NodeUp 2"}));
+}
+
+TEST_CASE("an unsynced node delivers nothing and drops its submits")
+{
+    Sim sim(3);
+    sim.add(1);
+    sim.join({1});
+    sim.submit(1, hello(11));
+    sim.run();
+    CHECK(sim.node(1).host.history.empty());
+}
+
+TEST_CASE("Corosync lost: unsynced, and back as a joiner")
+{
+    Sim sim(3);
+    coldStart(sim, 3);
+    sim.node(3).sync->corosyncLost();
+    CHECK(sim.node(3).host.unsyncs == std::vector<Unsync>{Unsync::CorosyncLost});
+    sim.leave(3, false);
+    sim.run();
+    sim.join({3});
+    sim.run();
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(3).host.restores == 1);
+}
