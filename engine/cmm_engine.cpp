@@ -545,6 +545,14 @@ std::vector<cmm_nodeid_t> Engine::nodeIds() const
     return ids;
 }
 
+NodeTable Engine::table() const
+{
+    NodeTable rows;
+    for (const auto &entry : nodes_)
+        rows.push_back(entry.second.config);
+    return rows;
+}
+
 cmm_error_t Engine::memberInfo(cmm_nodeid_t id, Member &out) const
 {
     return potentialInfo(id, out);

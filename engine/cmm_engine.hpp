@@ -171,6 +171,9 @@ class Engine {
     bool configured(cmm_nodeid_t node) const;
     /* The configured node ids, increasing. */
     std::vector<cmm_nodeid_t> nodeIds() const;
+    /* The node table in force (as configured or last reloaded), by
+     * increasing node id: what a gsd compares with its own at sync. */
+    NodeTable table() const;
 
     /* CMM_OK / CMM_EAGAIN (filled, view stale or invalid); CMM_ESRCH only
      * when the node is not in the table. A node out of the cluster is

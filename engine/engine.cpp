@@ -84,6 +84,17 @@ uint64_t Engine::stateMemory() const
     return impl_->stateMemory;
 }
 
+std::vector<StartTimer> Engine::runningTimers() const
+{
+    std::vector<StartTimer> running;
+    for (const auto &[timer, name] : impl_->timers) {
+        const auto g = impl_->groups.find(name);
+        if (g != impl_->groups.end() && g->second.running && g->second.running->timer == timer)
+            running.push_back(StartTimer{timer, g->second.running->timeLimit});
+    }
+    return running;
+}
+
 std::string Engine::checkInvariants() const
 {
     return impl_->invariants();

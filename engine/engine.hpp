@@ -189,6 +189,10 @@ class Engine {
     std::optional<GroupView> group(const std::string &name) const;
     size_t clientCount() const;
     uint64_t stateMemory() const;
+    /* The timers the engine waits for (each StartTimer not yet cancelled or
+     * fired), by increasing id, each with its full duration: what a gsd that
+     * restored a snapshot arms its shadow timers from. */
+    std::vector<StartTimer> runningTimers() const;
 
     /* Checks every internal invariant; returns an empty string when all hold,
      * else a description of the first violation. */

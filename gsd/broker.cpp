@@ -85,9 +85,12 @@ Broker::Impl::Impl(BrokerConfig cfg, std::unique_ptr<Order> inputOrder)
       monitor(context, zmq::socket_type::pair), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       dumpFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
-      engine(EngineConfig{config.limits}), cmmEngine(loadCmmNodes()), order(std::move(inputOrder))
+      engine(EngineConfig{config.limits}), cmmEngine(loadCmmNodes()),
+      emptyEngineState(engine.snapshot()), order(std::move(inputOrder))
 {
     order->onDelivery([this](const Input &input) { onDelivered(input); });
+    order->onWithdrawn(Order::WaitBounds{config.orderWaitGsapi, config.orderWaitCmm},
+                       [this](const Input &input) { onWithdrawn(input); });
     if (!stopFd || !reloadFd || !dumpFd)
         throw BrokerError(BrokerError::Kind::System,
                           std::string("cannot create an eventfd: ") + std::strerror(errno));
@@ -131,8 +134,17 @@ Broker::Impl::Impl(BrokerConfig cfg, std::unique_ptr<Order> inputOrder)
         throw BrokerError(BrokerError::Kind::System,
                           std::string("cannot open a spare descriptor: ") + std::strerror(errno));
     planDescriptors();
-    /* This gsd is up: the local CMM node joins (nobody is registered yet). */
-    submit(CmmNodeInput{cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)}});
+    /* The order tells this gsd when it holds the domain's state. A domain
+     * of one holds it from the start (synced() within attach); in a domain
+     * of several the node's CMM NodeUp is the order's, delivered at the
+     * point where it joins. */
+    attaching = true;
+    order->attach(*this);
+    attaching = false;
+    /* A domain of one: this gsd is up, the local CMM node joins (nobody is
+     * registered yet). */
+    if (domainSynced)
+        submit(CmmNodeInput{cmm::NodeUp{static_cast<cmm_nodeid_t>(config.nodeNumber)}});
     if (!authorizer.groupId())
         spdlog::warn("group '{}' does not exist: only root and gsd's own user may connect",
                      config.authGroup);
@@ -191,14 +203,23 @@ void Broker::Impl::run()
         };
         // clang-format on
         const bool quiet = routerQuiet && monitorQuiet && zapQuiet;
-        const long timeout =
-            quiet ? std::min<long>(timers.timeoutMs(broker::Clock::now()), INT_MAX) : 0;
+        const auto before = broker::Clock::now();
+        /* The order may want deliverArrived() called by a time (a retry, a
+         * withdrawal, a periodic check) even if nothing arrives. */
+        const long orderWait = order->timeoutMs();
+        long timeout = quiet ? timers.timeoutMs(before) : 0;
+        if (orderWait >= 0 && (timeout < 0 || orderWait < timeout))
+            timeout = orderWait;
+        timeout = std::min<long>(timeout, INT_MAX);
         if (::poll(items, std::size(items), static_cast<int>(timeout)) < 0) {
             if (errno == EINTR)
                 continue;
             spdlog::critical("poll failed: {}", std::strerror(errno));
             break;
         }
+        const bool orderDue = (items[8].revents & POLLIN) ||
+                              (orderWait >= 0 && broker::Clock::now() - before >=
+                                                     std::chrono::milliseconds(orderWait));
         if (items[1].revents & POLLIN)
             break;
         /* Exits first: a client that died must not be served a reply. */
@@ -230,21 +251,34 @@ void Broker::Impl::run()
                 spdlog::error("handling the end of a deactivate script: {}", error.what());
             }
         }
-        if (items[8].revents & POLLIN) {
+        if (orderDue) {
             try {
                 order->deliverArrived();
             } catch (const std::exception &error) {
                 spdlog::error("delivering inputs: {}", error.what());
             }
-            try {
-                flushOutboxes();
-            } catch (const std::exception &error) {
-                spdlog::error("sending to clients: {}", error.what());
-            }
+            flushAll();
         }
         fireTimers();
+        /* What the timers, exits, scripts and connection events of this
+         * turn submitted. */
+        flushAll();
     }
     shutdown();
+}
+
+void Broker::Impl::flushAll()
+{
+    try {
+        order->flush();
+    } catch (const std::exception &error) {
+        spdlog::error("handing inputs to the order: {}", error.what());
+    }
+    try {
+        flushOutboxes();
+    } catch (const std::exception &error) {
+        spdlog::error("sending to clients: {}", error.what());
+    }
 }
 
 void Broker::Impl::drainRouter()
@@ -264,11 +298,9 @@ void Broker::Impl::drainRouter()
         holdOutput = true;
         const Received received = receiveSome(count);
         holdOutput = false;
-        try {
-            flushOutboxes();
-        } catch (const std::exception &error) {
-            spdlog::error("sending to clients: {}", error.what());
-        }
+        /* The batch's inputs leave for the domain together, then what the
+         * engines answered locally. */
+        flushAll();
         /* Sending after the receive that found nothing may have consumed
          * ZMQ_FD's signal: then receive once more (cheaper than a poll that
          * does not wait). */

@@ -11,10 +11,13 @@
  */
 #pragma once
 
+#include "engine/cmm_engine.hpp"
 #include "engine/engine.hpp"
 #include "gsd/broker_error.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -52,6 +55,18 @@ struct BrokerConfig {
     std::string cmmNodesFile;
     bool cmmIneligible = false;
     unsigned cmmMaxRegistrations = 256;
+    /* The CMM node table when it comes from elsewhere than a file (gsd
+     * --cluster without --cmm-nodes: Corosync's nodelist), asked at start,
+     * at each reload and when a snapshot's table is compared with this
+     * gsd's; it throws std::exception saying why it cannot. Unset: the file
+     * or the one-node default. */
+    std::function<cmm::NodeTable()> cmmNodeSource;
+    /* How long a client's hello or request (GSAPI) and CMM change may wait
+     * to be ordered before gsd answers it itself (Order::WaitBounds; gsd
+     * --cluster chooses them from the totem settings,
+     * gsd/timeout_budget.hpp). */
+    std::chrono::milliseconds orderWaitGsapi{5000};
+    std::chrono::milliseconds orderWaitCmm{3000};
 };
 
 class Broker {

@@ -21,6 +21,8 @@
 
 #include <deque>
 #include <initializer_list>
+#include <map>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <variant>
@@ -77,7 +79,7 @@ struct DescriptorBudget {
 
 } // namespace broker
 
-struct Broker::Impl {
+struct Broker::Impl final : DomainHost {
     Impl(BrokerConfig config, std::unique_ptr<Order> order);
 
     /* ---- broker.cpp: setup, the poll loop, shutdown ---- */
@@ -88,6 +90,9 @@ struct Broker::Impl {
     Received receiveSome(int count);
     /* Hands each expired timer to the onTimer of its kind. */
     void fireTimers();
+    /* Sends what was submitted to the order (Order::flush), then the
+     * outboxes; logs failures. */
+    void flushAll();
     void shutdown();
     /* The descriptor budget; sets clientCap. Throws BrokerError when not
      * even one client fits. */
@@ -139,8 +144,11 @@ struct Broker::Impl {
      * HA_GS_NO_MEMORY (CMM_EBUSY for CMM). Votes are exempt. */
     bool admitRequest(broker::Session &session, const wire::Req &req);
     bool admitRequest(broker::Session &session, const wire::CmmReq &req);
-    /* Ends a session: forgets it, optionally says Bye, submits ClientGone. */
-    void endSession(ClientId client, const std::string &reason, bool sayBye);
+    /* Ends a session: forgets it, optionally says Bye, submits ClientGone
+     * (a GSAPI session's, unless `tellDomain` is false: the engines never
+     * learnt of it, or they are being reset). */
+    void endSession(ClientId client, const std::string &reason, bool sayBye,
+                    bool tellDomain = true);
 
     /* ---- liveness.cpp: deaths, pings, counter checks of local clients ---- */
     void onProcessExit(ClientId client);
@@ -189,6 +197,23 @@ struct Broker::Impl {
     void execute(const StartTimer &start);
     void execute(const CancelTimer &cancel);
     void onTimer(const broker::EngineTimerDue &due);
+    /* An input the order could not hand on in time (Order::withdraw): its
+     * client is answered here. */
+    void onWithdrawn(const Input &input);
+
+    /* ---- broker_domain.cpp: the replicas as the domain sees them ---- */
+    std::string snapshotState() const override;
+    void restoreState(std::string_view blob) override;
+    StateDigest stateDigest() const override;
+    void synced() override;
+    void unsynced(Unsync why) override;
+    void becameTimekeeper() override;
+    /* Arms a shadow timer for each timer the engine waits for, due after
+     * `dueMs` (the donor's view) or else the timer's full duration. */
+    void armShadowTimers(const std::map<TimerId, uint32_t> &dueMs);
+    void cancelShadowTimers();
+    /* A delivered ClientHello: the domain's next serial of its node. */
+    void noteClientSerial(ClientId client);
 
     /* ---- broker_deactivate.cpp: deactivate scripts of local clients ---- */
     void execute(const RunDeactivate &run);
@@ -260,14 +285,40 @@ struct Broker::Impl {
     broker::Authorizer authorizer;
     Engine engine;
     cmm::Engine cmmEngine;
+    /* A fresh engine's state with this gsd's limits: what unsynced() resets
+     * the replica to. */
+    std::string emptyEngineState;
     std::unique_ptr<Order> order;
     /* Inside onDelivered: submits wait for the delivery to end. */
     bool delivering = false;
+    /* This node holds the domain's state (DomainHost::synced): GSAPI
+     * clients are admitted and inputs submitted. Until then, and after
+     * unsynced(), nothing is submitted. */
+    bool domainSynced = false;
+    /* Inside order->attach(). */
+    bool attaching = false;
+    /* The registered CMM sessions were told the cluster is stale and
+     * invalid (unsynced); synced() tells them it is valid again. */
+    bool cmmToldOut = false;
+    /* The domain's counters (replicated, in the state blob): for each node,
+     * the serial after the highest one of its delivered ClientHellos. */
+    std::map<int16_t, uint64_t> nextSerialOf;
+    /* CMM changes submitted for local sessions and not yet delivered
+     * (client, request id): answered CMM_ENOCLUSTER if this node stops
+     * holding the domain's state first. */
+    std::set<std::pair<ClientId, RequestId>> cmmPending;
+    /* Shadow timers that expired while another node kept time: fired by
+     * becameTimekeeper() unless the engine cancelled them meanwhile. */
+    std::set<TimerId> overdueTimers;
     /* CMM sessions registered for notifications, in registration order. */
     std::vector<ClientId> cmmRegistered;
     broker::SessionTable sessions;
     broker::TimerHeap<broker::TimerPayload> timers;
-    std::unordered_map<TimerId, broker::TimerHeap<broker::TimerPayload>::Handle> engineTimers;
+    struct ShadowTimer {
+        broker::TimerHeap<broker::TimerPayload>::Handle handle = 0;
+        broker::Clock::time_point due;
+    };
+    std::unordered_map<TimerId, ShadowTimer> engineTimers;
     /* Byes waiting for room in their connection's queue: route -> reason,
      * oldest first, at most kMaxOwedByes. */
     std::unordered_map<std::string, std::string> owedByes;

@@ -6,6 +6,8 @@
 
 #include "ha_gs.h"
 
+#include <fmt/format.h>
+
 namespace gs {
 
 using broker::Clock;
@@ -13,6 +15,12 @@ using broker::Session;
 
 void Broker::Impl::submit(Input input)
 {
+    /* A node that does not hold the domain's state has nothing to say to
+     * the domain: its GSAPI clients are gone (unsynced) or not admitted,
+     * its CMM changes are answered locally, and what its clients' deaths
+     * would tell the others they learn from its departure (NodeGone). */
+    if (!domainSynced)
+        return;
     order->submit(std::move(input));
     if (!delivering && !holdOutput)
         flushOutboxes();
@@ -26,10 +34,14 @@ void Broker::Impl::onDelivered(const Input &input)
         ~Done() { flag = false; }
     } done{delivering};
     if (const auto *event = std::get_if<Event>(&input)) {
+        if (const auto *hello = std::get_if<ClientHello>(event))
+            noteClientSerial(hello->client);
         actions.clear();
         engine.process(*event, actions);
         carryOut(*event);
     } else if (const auto *request = std::get_if<CmmRequest>(&input)) {
+        if (isLocal(request->client))
+            cmmPending.erase({request->client, request->requestId});
         /* Checked at delivery: the cluster may have changed since the
          * request was submitted. */
         const auto caller = static_cast<cmm_nodeid_t>(clientNode(request->client));
@@ -96,15 +108,18 @@ void Broker::Impl::execute(const Notify &notify)
 void Broker::Impl::execute(const StartTimer &start)
 {
     if (const auto old = engineTimers.find(start.timer); old != engineTimers.end())
-        timers.cancel(old->second);
+        timers.cancel(old->second.handle);
+    overdueTimers.erase(start.timer);
     const auto due = Clock::now() + std::chrono::seconds(std::max(start.seconds, 0));
-    engineTimers[start.timer] = timers.start(due, broker::EngineTimerDue{start.timer});
+    engineTimers[start.timer] =
+        ShadowTimer{timers.start(due, broker::EngineTimerDue{start.timer}), due};
 }
 
 void Broker::Impl::execute(const CancelTimer &cancel)
 {
+    overdueTimers.erase(cancel.timer);
     if (const auto it = engineTimers.find(cancel.timer); it != engineTimers.end()) {
-        timers.cancel(it->second);
+        timers.cancel(it->second.handle);
         engineTimers.erase(it);
     }
 }
@@ -113,9 +128,49 @@ void Broker::Impl::onTimer(const broker::EngineTimerDue &due)
 {
     engineTimers.erase(due.timer);
     /* Every node mirrors the engine's timers; one clock decides, the
-     * others' expiry is the keeper's TimerFired delivered to them. */
+     * others' expiry is the keeper's TimerFired delivered to them. A
+     * shadow that expires elsewhere is kept: if the keeper goes before its
+     * TimerFired is delivered, this node may be the next keeper, and then
+     * fires it (becameTimekeeper). */
     if (order->keepsTime())
         submit(Event{TimerFired{due.timer}});
+    else
+        overdueTimers.insert(due.timer);
+}
+
+void Broker::Impl::onWithdrawn(const Input &input)
+{
+    const auto note = [&](ClientId client, const char *what) {
+        const Session *session = sessions.find(client);
+        refuse(broker::Refusal::Withdrawn, spdlog::level::warn,
+               fmt::format("{} of {} could not be ordered in time (the domain is re-forming?): "
+                           "answered at once",
+                           what, session ? peerName(*session) : fmt::format("client {}", client)));
+    };
+    if (const auto *change = std::get_if<CmmRequest>(&input)) {
+        note(change->client, "a CMM change");
+        cmmPending.erase({change->client, change->requestId});
+        /* Sun's answer while there is no master (a failover window). */
+        deliver(change->client, {wire::encode(wire::ServerMessage{
+                                    wire::CmmReply{change->requestId, CMM_ENOCLUSTER, 0, 0, {}}})});
+    } else if (const auto *event = std::get_if<Event>(&input)) {
+        if (const auto *hello = std::get_if<ClientHello>(event)) {
+            note(hello->client, "the hello");
+            /* As a hello refused at admission: its Welcome says so, and the
+             * session the engines never learnt of ends. */
+            deliver(hello->client,
+                    {wire::encode(wire::ServerMessage{wire::Welcome{
+                        HA_GS_CONNECT_FAILED, config.nodeNumber, config.domain, 0}})});
+            endSession(hello->client, "session ended: its hello could not be ordered in time",
+                       false, false);
+        } else if (const auto *request = std::get_if<ClientRequest>(event)) {
+            note(request->client, "a request");
+            /* "Retry later", as for a request over the rate limit. */
+            execute(Reply{request->client, request->requestId, HA_GS_NO_MEMORY, 0});
+        }
+    }
+    if (!delivering && !holdOutput)
+        flushOutboxes();
 }
 
 } // namespace gs

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -183,10 +184,14 @@ void Broker::Impl::onHello(const std::string &route, Connection &connection,
         rc = HA_GS_CONNECT_FAILED;
     }
     if (rc != HA_GS_OK) {
+        const char *why = "";
+        if (rc == HA_GS_CONNECT_FAILED)
+            why = gone           ? " (its process is gone)"
+                  : domainSynced ? " (gsd serves its most clients)"
+                                 : " (gsd does not hold the domain's state yet)";
         refuse(broker::Refusal::Hello, spdlog::level::info,
                fmt::format("refused a client (pid {}, uid {}): rc {}{}", connection.peer.pid,
-                           connection.peer.uid, rc,
-                           gone && rc == HA_GS_CONNECT_FAILED ? " (its process is gone)" : ""));
+                           connection.peer.uid, rc, why));
         tell(route, wire::Welcome{rc, config.nodeNumber, config.domain, 0});
         /* Its Welcome gets a moment to leave; then the connection goes. */
         connection.refused = true;
@@ -231,6 +236,11 @@ int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &con
          hello.deactivateScript->size() > HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH ||
          hello.deactivateScript->find('\0') != std::string::npos))
         return HA_GS_BAD_PARAMETER;
+    /* A GSAPI client is served only by a gsd that holds the domain's
+     * state (contract.md §6.4, §6.6); a CMM client by any, as a node out
+     * of the cluster serves it (cmm_connect, cmm_node_getid). */
+    if (hello.kind == wire::kSessionGsapi && !domainSynced)
+        return HA_GS_CONNECT_FAILED;
     if (sessions.size() - (replacing ? 1 : 0) >= clientCap)
         return HA_GS_CONNECT_FAILED;
     return HA_GS_OK;
@@ -290,6 +300,13 @@ void Broker::Impl::admit(const std::string &route, Connection &connection,
                          broker::CounterCheckDue{client});
     }
     spdlog::debug("{} connected", peerName(session));
+    /* A CMM session is this node's alone: the GSAPI engine never knows it,
+     * and it is served whether or not this node holds the domain's state. */
+    if (session.kind == wire::kSessionCmm) {
+        deliver(client, {wire::encode(wire::ServerMessage{
+                            wire::Welcome{HA_GS_OK, config.nodeNumber, config.domain, client}})});
+        return;
+    }
     /* Its Welcome leaves when the hello is delivered (applyEvent): from
      * then on the engines know the client. */
     submit(Event{ClientHello{client, !session.deactivateScript.empty()}});
@@ -328,7 +345,7 @@ bool Broker::Impl::admitRequest(Session &session, const wire::CmmReq &req)
     return false;
 }
 
-void Broker::Impl::endSession(ClientId client, const std::string &reason, bool bye)
+void Broker::Impl::endSession(ClientId client, const std::string &reason, bool bye, bool tellDomain)
 {
     /* What the engine said to this session before it ended goes first. */
     if (const Session *ending = sessions.find(client);
@@ -342,6 +359,9 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
     for (const uint64_t timer : session->deadlineTimers)
         timers.cancel(timer);
     std::erase(cmmRegistered, client);
+    /* Its CMM changes still on their way are answered to nobody. */
+    cmmPending.erase(cmmPending.lower_bound({client, 0}),
+                     cmmPending.upper_bound({client, std::numeric_limits<RequestId>::max()}));
     if (bye)
         sayBye(session->route, reason);
     /* Its connection goes too, once its last messages (a Bye) had a moment
@@ -352,7 +372,8 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
         closeLater(*connection, Clock::now() + kEndedGrace);
     }
     spdlog::debug("{}: {}", peerName(*session), reason);
-    submit(Event{ClientGone{client}});
+    if (tellDomain && session->kind == wire::kSessionGsapi)
+        submit(Event{ClientGone{client}});
 }
 
 } // namespace gs

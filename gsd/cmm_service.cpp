@@ -24,6 +24,18 @@ wire::CmmMember toWire(const cmm::Member &member)
 
 cmm::NodeTable Broker::Impl::loadCmmNodes() const
 {
+    if (config.cmmNodeSource) {
+        cmm::NodeTable table;
+        try {
+            table = config.cmmNodeSource();
+        } catch (const std::exception &error) {
+            throw BrokerError(BrokerError::Kind::Config,
+                              std::string("cannot read the CMM node table: ") + error.what());
+        }
+        if (const std::string broken = cmm::validateTable(table); !broken.empty())
+            throw BrokerError(BrokerError::Kind::Config, "the CMM node table: " + broken);
+        return table;
+    }
     try {
         return broker::loadCmmTable({config.cmmNodesFile, config.nodeNumber, config.cmmIneligible});
     } catch (const broker::CmmTableError &error) {
@@ -75,7 +87,10 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
         }
         return reply;
     }
-    if (!cmmEngine.configured(self))
+    /* A node that does not hold the domain's state is out of the cluster:
+     * it answers nothing about it (Sun: "calling node not (yet) in a
+     * cluster"), and changes nothing. */
+    if (!domainSynced || !cmmEngine.configured(self))
         return fail(CMM_ENOCLUSTER);
     cmm::Member member;
     const auto one = [&](cmm_error_t rc) {
@@ -139,6 +154,11 @@ void Broker::Impl::onReloadSignal()
 {
     uint64_t count = 0;
     [[maybe_unused]] const ssize_t n = read(reloadFd.get(), &count, sizeof count);
+    if (!domainSynced) {
+        spdlog::warn("CMM reload: this gsd does not hold the domain's state; the node table is "
+                     "unchanged");
+        return;
+    }
     cmm::NodeTable table;
     try {
         table = loadCmmNodes();
@@ -154,8 +174,10 @@ void Broker::Impl::onCmmRequest(ClientId client, const wire::CmmReq &request)
 {
     std::optional<cmm::Event> change;
     const wire::CmmReply reply = answerCmm(client, request, change);
-    if (change)
+    if (change) {
+        cmmPending.insert({client, request.id});
         return submit(CmmRequest{client, request.id, std::move(*change)});
+    }
     deliver(client, {wire::encode(wire::ServerMessage{reply})});
 }
 

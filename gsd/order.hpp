@@ -14,8 +14,10 @@
 #include "engine/engine.hpp"
 #include "gsd/domain_host.hpp"
 
+#include <chrono>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <variant>
 
 namespace gs {
@@ -52,6 +54,26 @@ class Order {
      * inputs; they are delivered after it returns. */
     void onDelivery(Delivery delivery) { delivery_ = std::move(delivery); }
 
+    /* ---- Inputs that cannot be ordered in time ---- */
+    /* How long a client's input may wait in this node's queue, never
+     * handed on to the other nodes, before the order gives it back: GSAPI
+     * (a hello or a request) and CMM (a change). The broker chooses them
+     * from the client libraries' timeouts and the domain's failure
+     * detection (gsd/timeout_budget.hpp), so that a client gets an answer
+     * while the domain re-forms instead of taking gsd for dead. */
+    struct WaitBounds {
+        std::chrono::milliseconds gsapi{5000};
+        std::chrono::milliseconds cmm{3000};
+    };
+    using Withdrawal = std::function<void(const Input &)>;
+    /* Set once by the broker, with onDelivery: called, on the broker's
+     * thread, for each input the order withdrew. */
+    void onWithdrawn(WaitBounds bounds, Withdrawal withdrawal)
+    {
+        bounds_ = bounds;
+        withdrawn_ = std::move(withdrawal);
+    }
+
     /* Hands an input produced on this node to the order. */
     virtual void submit(Input input) = 0;
 
@@ -85,8 +107,40 @@ class Order {
   protected:
     void deliver(const Input &input) { delivery_(input); }
 
+    /* How long `input` may wait before it is handed on; nullopt: it waits
+     * however long it takes (what a node found out — a client gone or
+     * unresponsive, a timer, a script's end, a node's CMM input — must
+     * reach the domain, and a vote is not withdrawn either: the protocol's
+     * time limit already bounds its wait). */
+    std::optional<std::chrono::milliseconds> waitBound(const Input &input) const
+    {
+        if (std::holds_alternative<CmmRequest>(input))
+            return bounds_.cmm;
+        const auto *event = std::get_if<Event>(&input);
+        if (!event)
+            return std::nullopt;
+        if (std::holds_alternative<ClientHello>(*event))
+            return bounds_.gsapi;
+        if (const auto *request = std::get_if<ClientRequest>(event))
+            if (!std::holds_alternative<VoteRequest>(request->request))
+                return bounds_.gsapi;
+        return std::nullopt;
+    }
+    /* Gives back an input that waited longer than its waitBound and was
+     * never handed on (only those: an input another node may deliver is
+     * never withdrawn). The broker answers its client at once: GSAPI
+     * HA_GS_NO_MEMORY ("retry later"), a hello HA_GS_CONNECT_FAILED, CMM
+     * CMM_ENOCLUSTER (Sun's answer during a failover window). */
+    void withdraw(const Input &input)
+    {
+        if (withdrawn_)
+            withdrawn_(input);
+    }
+
   private:
     Delivery delivery_;
+    WaitBounds bounds_;
+    Withdrawal withdrawn_;
 };
 
 /* The order of a domain of one node: a FIFO, delivered in submission order

@@ -21,6 +21,8 @@ const char *kindName(Refusal kind)
         return "protocol error";
     case Refusal::SlowConsumer:
         return "slow consumer";
+    case Refusal::Withdrawn:
+        return "not ordered in time";
     case Refusal::Count:
         break;
     }

@@ -26,6 +26,7 @@ enum class Refusal {
     ForeignMessage,  /* a message not from its session's connection */
     ProtocolError,   /* an undecodable message */
     SlowConsumer,    /* a session ended because its queue was full */
+    Withdrawn,       /* a request the domain could not order in time */
     Count
 };
 

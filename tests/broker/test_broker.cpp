@@ -32,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <grp.h>
 #include <mutex>
 #include <poll.h>
@@ -2741,4 +2742,566 @@ TEST_CASE("order: a shadow timer never submits; the protocol ends when the keepe
     REQUIRE_FALSE(timers.empty());
     order.injectFromElsewhere(Event{TimerFired{timers.back()}});
     CHECK(ended(kWait));
+}
+
+/* ---- The domain (contract.md §6): the broker as a replica's holder ------ */
+
+namespace {
+
+/* An order of a domain of several nodes, played by the test: it starts
+ * unsynced (like CpgOrder before its sync point), drops what is submitted
+ * while unsynced, and otherwise delivers in submission order. The test
+ * makes it sync, unsync, keep time, hold submissions (as a Corosync that
+ * cannot take them) and withdraw them; what it asks of the broker
+ * (DomainHost) runs on the broker's thread, through deliverArrived. */
+class DomainOrder final : public Order {
+  public:
+    explicit DomainOrder(int16_t node, bool keepsTime = true)
+        : node_(node), keepsTime_(keepsTime), wake_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+    {
+        inner_.onDelivery([this](const Input &input) {
+            {
+                std::lock_guard lock(mutex_);
+                delivered_.push_back(describe(input));
+            }
+            deliver(input);
+        });
+    }
+    ~DomainOrder() override { close(wake_); }
+
+    void attach(DomainHost &host) override { host_ = &host; }
+    void submit(Input input) override
+    {
+        {
+            std::lock_guard lock(mutex_);
+            submitted_.push_back(describe(input));
+        }
+        if (!synced_)
+            return;
+        if (holding_) {
+            held_.push_back(std::move(input));
+            return;
+        }
+        inner_.submit(std::move(input));
+    }
+    bool keepsTime() const override { return keepsTime_; }
+    int fd() const override { return wake_; }
+    void deliverArrived() override
+    {
+        uint64_t count = 0;
+        [[maybe_unused]] const ssize_t n = read(wake_, &count, sizeof count);
+        std::deque<std::function<void()>> work;
+        {
+            std::lock_guard lock(mutex_);
+            work.swap(work_);
+        }
+        for (auto &job : work)
+            job();
+    }
+
+    /* Runs `job` on the broker's thread and returns its result. */
+    template <class F>
+    auto onBroker(F job) -> decltype(job())
+    {
+        using Result = decltype(job());
+        auto task = std::make_shared<std::packaged_task<Result()>>(std::move(job));
+        auto result = task->get_future();
+        {
+            std::lock_guard lock(mutex_);
+            work_.push_back([task] { (*task)(); });
+        }
+        const uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = write(wake_, &one, sizeof one);
+        REQUIRE(result.wait_for(kWait) == std::future_status::ready);
+        return result.get();
+    }
+
+    /* The sync point of a domain that starts with this node: synced, then
+     * its CMM NodeUp delivered (as CpgOrder does at a cold start). With a
+     * donor's blob: loaded first (a joiner; the NodeUp is in the blob). */
+    void sync(const std::optional<std::string> &blob = std::nullopt)
+    {
+        onBroker([&] {
+            if (blob)
+                host_->restoreState(*blob);
+            synced_ = true;
+            host_->synced();
+            if (!blob)
+                inner_.submit(CmmNodeInput{cmm::NodeUp{static_cast<cmm_nodeid_t>(node_)}});
+        });
+    }
+    void unsync(Unsync why)
+    {
+        onBroker([&] {
+            synced_ = false;
+            held_.clear();
+            host_->unsynced(why);
+        });
+    }
+    void becomeTimekeeper()
+    {
+        onBroker([&] {
+            keepsTime_ = true;
+            host_->becameTimekeeper();
+        });
+    }
+    std::string snapshot()
+    {
+        return onBroker([&] { return host_->snapshotState(); });
+    }
+    StateDigest digest()
+    {
+        return onBroker([&] { return host_->stateDigest(); });
+    }
+    /* The StateRefused the broker threw, or nullopt when it took the blob. */
+    std::optional<StateRefused> restore(const std::string &blob)
+    {
+        return onBroker([&]() -> std::optional<StateRefused> {
+            try {
+                host_->restoreState(blob);
+            } catch (const StateRefused &refused) {
+                return refused;
+            }
+            return std::nullopt;
+        });
+    }
+    /* From now on submissions wait (a Corosync that cannot take them). */
+    void hold()
+    {
+        onBroker([&] { holding_ = true; });
+    }
+    size_t heldCount()
+    {
+        return onBroker([&] { return held_.size(); });
+    }
+    /* Every held input that may be withdrawn is; the others are delivered. */
+    void withdrawHeld()
+    {
+        onBroker([&] {
+            holding_ = false;
+            auto held = std::exchange(held_, {});
+            for (Input &input : held) {
+                if (waitBound(input))
+                    withdraw(input);
+                else
+                    inner_.submit(std::move(input));
+            }
+        });
+    }
+    std::optional<std::chrono::milliseconds> boundOf(const Input &input) const
+    {
+        return waitBound(input);
+    }
+    void injectFromElsewhere(Input input)
+    {
+        onBroker([&] { inner_.submit(std::move(input)); });
+    }
+    std::vector<std::string> submitted() const
+    {
+        std::lock_guard lock(mutex_);
+        return submitted_;
+    }
+    std::vector<std::string> delivered() const
+    {
+        std::lock_guard lock(mutex_);
+        return delivered_;
+    }
+
+  private:
+    const int16_t node_;
+    bool keepsTime_;
+    const int wake_;
+    DomainHost *host_ = nullptr;
+    bool synced_ = false;
+    bool holding_ = false;
+    std::vector<Input> held_;
+    LocalOrder inner_;
+    mutable std::mutex mutex_;
+    std::deque<std::function<void()>> work_;
+    std::vector<std::string> submitted_;
+    std::vector<std::string> delivered_;
+};
+
+struct DomainBroker {
+    explicit DomainBroker(BrokerConfig config = {}, bool keepsTime = true)
+    {
+        auto domain = std::make_unique<DomainOrder>(config.nodeNumber, keepsTime);
+        order = domain.get();
+        broker.emplace(config, std::move(domain));
+    }
+    DomainOrder *order = nullptr;
+    std::optional<TestBroker> broker;
+};
+
+BrokerConfig nodeConfig(int16_t node)
+{
+    BrokerConfig config;
+    config.nodeNumber = node;
+    return config;
+}
+
+/* One CMM node table for the nodes of a domain (contract.md §6.7, §6.9). */
+struct SharedTable {
+    SharedTable()
+    {
+        std::ofstream out(path);
+        out << "1 1 alpha eligible\n2 1 beta eligible\n";
+    }
+    BrokerConfig config(int16_t node) const
+    {
+        BrokerConfig config = nodeConfig(node);
+        config.cmmNodesFile = path;
+        return config;
+    }
+    TempDir dir;
+    std::string path = dir.path() + "/nodes";
+};
+
+uint64_t serialOf(ClientId client)
+{
+    return client & ((uint64_t{1} << kClientSerialBits) - 1);
+}
+
+bool contains(const std::vector<std::string> &lines, const std::string &prefix)
+{
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string &line) { return line.rfind(prefix, 0) == 0; });
+}
+
+/* The subscription types a librarySubscriber's callback saw. */
+std::vector<unsigned> seenSubscriptionTypes;
+
+void onLibrarySubscription(const ha_gs_subscription_notification_t *n)
+{
+    seenSubscriptionTypes.push_back(n->gs_subscription_type);
+}
+
+/* A child using libha_gs: subscribes to `group` and says "subscribed" once
+ * the initial notification came; then dispatches until the session dies
+ * and says "died TYPE" (the last subscription type it heard), "call RC" (a
+ * call after that) and "init RC" (ha_gs_init again). */
+int librarySubscriber(Channel &parent, const std::string &endpoint, const std::string &group)
+{
+    setenv("HA_GS_SOCKET", endpoint.c_str(), 1);
+    ha_gs_descriptor_t fd = -1;
+    if (ha_gs_init(&fd, HA_GS_SOCKET_NO_SIGNAL, nullptr, nullptr, nullptr, nullptr, nullptr) !=
+        HA_GS_OK)
+        return 2;
+    ha_gs_proposal_info_t info;
+    std::memset(&info, 0, sizeof info);
+    info.gs_subscribe_request.gs_subscription_control = HA_GS_SUBSCRIBE_ALL_MEMBERSHIP;
+    info.gs_subscribe_request.gs_subscription_group = group.c_str();
+    info.gs_subscribe_request.gs_subscription_callback = onLibrarySubscription;
+    ha_gs_token_t token = 0;
+    if (ha_gs_subscribe(&token, &info) != HA_GS_OK)
+        return 3;
+    const auto dispatchUntil = [&](const std::function<bool()> &done) {
+        const auto deadline = Clock::now() + kWait;
+        while (!done() && Clock::now() < deadline) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 100) == 1 && ha_gs_dispatch(HA_GS_NON_BLOCKING) != HA_GS_OK)
+                return;
+        }
+    };
+    dispatchUntil([] { return !seenSubscriptionTypes.empty(); });
+    if (seenSubscriptionTypes.empty())
+        return 4;
+    parent.say("subscribed");
+    const auto died = [] {
+        return (seenSubscriptionTypes.back() & HA_GS_SUBSCRIPTION_GS_HAS_DIED) != 0;
+    };
+    dispatchUntil(died);
+    parent.say("died " + std::to_string(seenSubscriptionTypes.back()));
+    parent.say("call " + std::to_string(ha_gs_subscribe(&token, &info)));
+    parent.say("init " + std::to_string(ha_gs_init(&fd, HA_GS_SOCKET_NO_SIGNAL, nullptr, nullptr,
+                                                   nullptr, nullptr, nullptr)));
+    return 0;
+}
+
+} // namespace
+
+TEST_CASE("domain: a GSAPI hello is refused HA_GS_CONNECT_FAILED until the node is synced, and "
+          "never enters the order; CMM clients are served as out of the cluster")
+{
+    DomainBroker domain(nodeConfig(2));
+    DomainOrder &order = *domain.order;
+    {
+        RawClient early(domain.broker->endpoint);
+        CHECK(early.hello().rc == HA_GS_CONNECT_FAILED);
+    }
+    RawClient cmm(domain.broker->endpoint);
+    REQUIRE(cmm.hello(cmmHello()).rc == HA_GS_OK);
+    const auto id = cmmCall(cmm, wire::kCmmNodeGetId);
+    REQUIRE(id);
+    CHECK(id->rc == CMM_OK);
+    CHECK(id->node == 2);
+    CHECK(cmmRc(cmm, wire::kCmmRegister) == CMM_OK);
+    CHECK(cmmRc(cmm, wire::kCmmGetCount) == CMM_ENOCLUSTER);
+    CHECK(cmmRc(cmm, wire::kCmmMasterGetInfo) == CMM_ENOCLUSTER);
+    /* A change is answered here, never submitted. */
+    CHECK(cmmRc(cmm, wire::kCmmMastershipRelease) == CMM_ENOCLUSTER);
+    CHECK(order.submitted().empty());
+
+    order.sync();
+    RawClient late(domain.broker->endpoint);
+    const auto welcome = late.hello();
+    CHECK(welcome.rc == HA_GS_OK);
+    CHECK(clientNode(welcome.client) == 2);
+    CHECK(order.submitted() == std::vector<std::string>{"hello " + std::to_string(welcome.client)});
+    /* The node's NodeUp came from the order: the registered client saw it. */
+    CHECK(cmmRc(cmm, wire::kCmmGetCount) == CMM_OK);
+    CHECK(cmmNotes(cmm) == std::vector<std::string>{noteText(CMM_MASTER_ELECTED, 2)});
+}
+
+TEST_CASE("domain: unsynced ends the GSAPI sessions with a Bye and resets the replica; CMM "
+          "sessions stay, told stale then invalid, and valid once synced again")
+{
+    DomainBroker domain;
+    DomainOrder &order = *domain.order;
+    order.sync();
+    RawClient cmm(domain.broker->endpoint);
+    REQUIRE(cmm.hello(cmmHello()).rc == HA_GS_OK);
+    REQUIRE(cmmRc(cmm, wire::kCmmRegister) == CMM_OK);
+    RawClient gsapi(domain.broker->endpoint);
+    REQUIRE(gsapi.hello().rc == HA_GS_OK);
+    REQUIRE(join(gsapi, "held", 1) != 0);
+    const StateDigest before = order.digest();
+
+    const size_t submittedBefore = order.submitted().size();
+    order.unsync(Unsync::QuorumLost);
+    const auto bye = gsapi.awaitBye();
+    REQUIRE(bye);
+    CHECK(bye->find("quorum") != std::string::npos);
+    /* Nothing is told to the domain: it has this node's departure. */
+    CHECK(order.submitted().size() == submittedBefore);
+    /* The replica is empty again. */
+    CHECK(order.digest() != before);
+    {
+        RawClient refused(domain.broker->endpoint);
+        CHECK(refused.hello().rc == HA_GS_CONNECT_FAILED);
+    }
+    CHECK_FALSE(cmm.awaitBye(kQuiet));
+    CHECK(cmmRc(cmm, wire::kCmmNodeGetId) == CMM_OK);
+    CHECK(cmmRc(cmm, wire::kCmmGetCount) == CMM_ENOCLUSTER);
+    CHECK(cmmNotes(cmm) == std::vector<std::string>{noteText(CMM_STALE_CLUSTER, 0),
+                                                    noteText(CMM_INVALID_CLUSTER, 0)});
+    cmm.inbox.clear();
+
+    order.sync();
+    CHECK(cmmRc(cmm, wire::kCmmGetCount) == CMM_OK);
+    CHECK(cmmNotes(cmm) == std::vector<std::string>{noteText(CMM_VALID_CLUSTER, 0),
+                                                    noteText(CMM_MASTER_ELECTED, 1)});
+    RawClient again(domain.broker->endpoint);
+    CHECK(again.hello().rc == HA_GS_OK);
+}
+
+TEST_CASE("domain: unsynced, through libha_gs: the subscriber hears HA_GS_SUBSCRIPTION_GS_HAS_DIED "
+          "and every later call returns HA_GS_NOT_OK")
+{
+    DomainBroker domain;
+    DomainOrder &order = *domain.order;
+    order.sync();
+    RawClient provider(domain.broker->endpoint);
+    REQUIRE(provider.hello().rc == HA_GS_OK);
+    REQUIRE(join(provider, "watched", 1) != 0);
+    const std::string endpoint = domain.broker->endpoint;
+    Child subscriber(
+        [&](Channel &parent) { return librarySubscriber(parent, endpoint, "watched"); });
+    REQUIRE(subscriber.channel().hear() == "subscribed");
+    order.unsync(Unsync::CorosyncLost);
+    CHECK(subscriber.channel().hear() == "died " + std::to_string(HA_GS_SUBSCRIPTION_GS_HAS_DIED));
+    CHECK(subscriber.channel().hear() == "call " + std::to_string(HA_GS_NOT_OK));
+    CHECK(subscriber.channel().hear() == "init " + std::to_string(HA_GS_CONNECT_FAILED));
+}
+
+TEST_CASE("domain: a joiner loads the donor's state (groups, running protocols, client serials) "
+          "and its digest equals the donor's; a restarted gsd goes on after its serials")
+{
+    const SharedTable table;
+    DomainBroker donor(table.config(1));
+    donor.order->sync();
+    ClientId last = 0;
+    Token token = 0;
+    RawClient provider(donor.broker->endpoint);
+    {
+        /* Clients come and go: the serials move on. */
+        for (int i = 0; i < 3; ++i) {
+            RawClient passing(donor.broker->endpoint);
+            REQUIRE(passing.hello().rc == HA_GS_OK);
+        }
+        const auto welcome = provider.hello();
+        REQUIRE(welcome.rc == HA_GS_OK);
+        last = welcome.client;
+        token = join(provider, "moved", 1);
+        REQUIRE(token != 0);
+        /* A protocol runs, its time limit (2 s) with it. */
+        REQUIRE(provider.request(StateChangeRequest{token, HA_GS_N_PHASE, 2, Bytes("s")})->rc ==
+                HA_GS_OK);
+        REQUIRE(provider.await(note<NPhaseNote>()));
+    }
+    const std::string blob = donor.order->snapshot();
+    const StateDigest digest = donor.order->digest();
+
+    /* Node 2 joins: same state, same digest; it keeps time and so ends
+     * the protocol when its shadow of the timer expires. */
+    DomainBroker joiner(table.config(2));
+    joiner.order->sync(blob);
+    CHECK(joiner.order->digest() == digest);
+    RawClient subscriber(joiner.broker->endpoint);
+    REQUIRE(subscriber.hello().rc == HA_GS_OK);
+    REQUIRE(subscriber.request(SubscribeRequest{HA_GS_SUBSCRIBE_ALL_MEMBERSHIP, "moved"})->rc ==
+            HA_GS_OK);
+    const auto initial = subscriber.await(note<SubscriptionNote>());
+    REQUIRE(initial);
+    const auto &members = std::get<SubscriptionNote>(*initial->body).fullMembership;
+    REQUIRE(members);
+    CHECK(members->size() == 1);
+    const auto fired = [&] { return contains(joiner.order->submitted(), "timer "); };
+    const auto deadline = Clock::now() + kWait;
+    while (!fired() && Clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    CHECK(fired());
+
+    /* Node 1's gsd restarts and loads the domain's state (here, the blob):
+     * its next client's serial follows its previous run's. */
+    donor.broker.reset();
+    DomainBroker restarted(table.config(1));
+    restarted.order->sync(blob);
+    RawClient next(restarted.broker->endpoint);
+    const auto welcome = next.hello();
+    REQUIRE(welcome.rc == HA_GS_OK);
+    CHECK(clientNode(welcome.client) == 1);
+    CHECK(serialOf(welcome.client) > serialOf(last));
+}
+
+TEST_CASE("domain: a state with other settings is refused, naming each difference, and changes "
+          "nothing; a damaged or newer-format state is refused as such")
+{
+    DomainBroker donor(nodeConfig(1));
+    donor.order->sync();
+    const std::string blob = donor.order->snapshot();
+
+    TempDir dir;
+    const std::string table = dir.path() + "/nodes";
+    {
+        std::ofstream out(table);
+        out << "1 1 alpha eligible\n2 1 beta eligible\n";
+    }
+    BrokerConfig config = nodeConfig(2);
+    config.limits.maxGroupsPerClient = 100;
+    config.limits.maxStateMemory = 1 << 20;
+    config.cmmNodesFile = table;
+    DomainBroker joiner(config);
+    const StateDigest before = joiner.order->digest();
+    const auto refused = joiner.order->restore(blob);
+    REQUIRE(refused);
+    CHECK(refused->why == StateRefused::Why::Settings);
+    const std::string what = refused->what();
+    CHECK(what.find("max-groups-per-client: domain 4096, this gsd 100") != std::string::npos);
+    CHECK(what.find("max-state-memory: domain 268435456, this gsd 1048576") != std::string::npos);
+    CHECK(what.find("cmm node 2: the domain has no such node") != std::string::npos);
+    CHECK(what.find("max-tokens") == std::string::npos);
+    CHECK(joiner.order->digest() == before);
+
+    DomainBroker same(nodeConfig(1));
+    std::string damaged = blob;
+    damaged[damaged.size() / 2] ^= 0x01;
+    const auto broken = same.order->restore(damaged);
+    REQUIRE(broken);
+    CHECK(broken->why == StateRefused::Why::Damaged);
+    std::string newer = blob;
+    newer[4] = 2; /* major version 2 */
+    const auto version = same.order->restore(newer);
+    REQUIRE(version);
+    CHECK(version->why == StateRefused::Why::Version);
+    CHECK_FALSE(same.order->restore(blob));
+}
+
+TEST_CASE("domain: a shadow timer that expired while another node kept time fires when this node "
+          "becomes the timekeeper")
+{
+    DomainBroker domain(nodeConfig(1), false);
+    DomainOrder &order = *domain.order;
+    order.sync();
+    RawClient raw(domain.broker->endpoint);
+    REQUIRE(raw.hello().rc == HA_GS_OK);
+    const Token token = join(raw, "kept", 1);
+    REQUIRE(token != 0);
+    REQUIRE(raw.request(StateChangeRequest{token, HA_GS_N_PHASE, 1, Bytes("s")})->rc == HA_GS_OK);
+    REQUIRE(raw.await(note<NPhaseNote>()));
+    const auto ended = [&](Millis timeout) {
+        return raw.await(
+            [](const Incoming &in) { return isFinalNote(in, HA_GS_STATE_VALUE_CHANGE); }, timeout);
+    };
+    /* Past the 1 s limit: the keeper (elsewhere) went before its
+     * TimerFired was delivered. */
+    CHECK_FALSE(ended(1500ms));
+    CHECK_FALSE(contains(order.submitted(), "timer "));
+    order.becomeTimekeeper();
+    CHECK(contains(order.submitted(), "timer "));
+    CHECK(ended(kWait));
+}
+
+TEST_CASE("domain: inputs the order could not hand on in time are answered at once")
+{
+    DomainBroker domain;
+    DomainOrder &order = *domain.order;
+    order.sync();
+    RawClient raw(domain.broker->endpoint);
+    REQUIRE(raw.hello().rc == HA_GS_OK);
+    const Token token = join(raw, "slow", 1);
+    REQUIRE(token != 0);
+    RawClient cmm(domain.broker->endpoint);
+    REQUIRE(cmm.hello(cmmHello()).rc == HA_GS_OK);
+
+    order.hold();
+    /* A request, a CMM change and (from another process) a hello wait. */
+    raw.send(wire::Req{77, StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes("v")}});
+    cmm.send(wire::CmmReq{78, wire::kCmmSetQualif, 1, CMM_DISQUALIFIED_MEMBER});
+    const std::string endpoint = domain.broker->endpoint;
+    Child other([&](Channel &parent) {
+        RawClient late(endpoint);
+        parent.say("rc " + std::to_string(late.hello().rc));
+        return 0;
+    });
+    const auto deadline = Clock::now() + kWait;
+    while (order.heldCount() < 3 && Clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    REQUIRE(order.heldCount() == 3);
+    CHECK_FALSE(raw.awaitMessage<wire::ReplyMsg>(kQuiet));
+
+    order.withdrawHeld();
+    const auto reply = raw.awaitMessage<wire::ReplyMsg>();
+    REQUIRE(reply);
+    CHECK(reply->id == 77);
+    CHECK(reply->rc == HA_GS_NO_MEMORY);
+    const auto cmmReply = cmm.awaitMessage<wire::CmmReply>();
+    REQUIRE(cmmReply);
+    CHECK(cmmReply->id == 78);
+    CHECK(cmmReply->rc == CMM_ENOCLUSTER);
+    CHECK(other.channel().hear() == "rc " + std::to_string(HA_GS_CONNECT_FAILED));
+    /* The session goes on: the next request is ordered. */
+    CHECK(raw.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes("w")})->rc == HA_GS_OK);
+}
+
+TEST_CASE("domain: which inputs may be withdrawn, and their bounds")
+{
+    DomainOrder order(1);
+    order.onWithdrawn(
+        Order::WaitBounds{std::chrono::milliseconds(4000), std::chrono::milliseconds(1500)},
+        [](const Input &) {});
+    const ClientId client = makeClientId(1, 1);
+    CHECK(order.boundOf(Event{ClientHello{client, false}}) == std::chrono::milliseconds(4000));
+    CHECK(order.boundOf(Event{ClientRequest{client, 1, UnsubscribeRequest{1}}}) ==
+          std::chrono::milliseconds(4000));
+    CHECK(order.boundOf(CmmRequest{client, 1, cmm::SeizeQualif{1}}) ==
+          std::chrono::milliseconds(1500));
+    CHECK_FALSE(order.boundOf(Event{ClientRequest{
+        client, 1, VoteRequest{1, HA_GS_VOTE_APPROVE, std::nullopt, std::nullopt, 0}}}));
+    CHECK_FALSE(order.boundOf(Event{ClientGone{client}}));
+    CHECK_FALSE(order.boundOf(Event{ClientUnresponsive{client}}));
+    CHECK_FALSE(order.boundOf(Event{TimerFired{1}}));
+    CHECK_FALSE(order.boundOf(Event{DeactivateFinished{1, 0}}));
+    CHECK_FALSE(order.boundOf(Event{NodeGone{2}}));
+    CHECK_FALSE(order.boundOf(CmmNodeInput{cmm::NodeUp{1}}));
 }
