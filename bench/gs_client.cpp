@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -27,10 +28,25 @@ size_t typeIndex(ha_gs_request_t type)
     return static_cast<size_t>(type) % g_approvedCount.size();
 }
 
+/* The phases a proposal of changeStateInPhases asks for ("phases=K ..."),
+ * 1 for any other proposal. */
+unsigned phasesAskedBy(const ha_gs_n_phase_notification_t *n)
+{
+    const ha_gs_state_value_t *state =
+        n->gs_proposal ? n->gs_proposal->gs_proposed_state_value : nullptr;
+    constexpr char kPrefix[] = "phases=";
+    if (!state || !state->gs_state || state->gs_length < sizeof kPrefix ||
+        std::strncmp(state->gs_state, kPrefix, sizeof kPrefix - 1) != 0)
+        return 1;
+    return static_cast<unsigned>(std::atoi(state->gs_state + sizeof kPrefix - 1));
+}
+
 void onNPhase(const ha_gs_n_phase_notification_t *n)
 {
-    const ha_gs_rc_t rc =
-        ha_gs_vote(n->gs_provider_token, HA_GS_VOTE_APPROVE, nullptr, nullptr, HA_GS_NULL_VOTE);
+    const unsigned phase = n->gs_proposal ? n->gs_proposal->gs_phase_info.gs_phase_number : 1;
+    const ha_gs_vote_value_t vote =
+        phase < phasesAskedBy(n) ? HA_GS_VOTE_CONTINUE : HA_GS_VOTE_APPROVE;
+    const ha_gs_rc_t rc = ha_gs_vote(n->gs_provider_token, vote, nullptr, nullptr, HA_GS_NULL_VOTE);
     if (rc != HA_GS_OK)
         g_callbackError = std::string("ha_gs_vote: ") + ha_gs_strerror(rc);
 }
@@ -132,18 +148,35 @@ ha_gs_token_t joinAndAwait(const std::string &group, short instance, ha_gs_num_p
     return token;
 }
 
-void changeState(ha_gs_token_t token, ha_gs_num_phases_t phases, int64_t sequence)
+namespace {
+
+void proposeState(ha_gs_token_t token, ha_gs_num_phases_t phases, const char *text)
 {
-    char buffer[32];
     ha_gs_state_value_t state{};
-    state.gs_state = buffer;
-    state.gs_length = static_cast<unsigned int>(
-        std::snprintf(buffer, sizeof buffer, "state-%lld", static_cast<long long>(sequence)));
+    state.gs_state = const_cast<char *>(text);
+    state.gs_length = static_cast<unsigned int>(std::strlen(text));
     ha_gs_proposal_info_t request{};
     request.gs_state_change_request.gs_num_phases = phases;
     request.gs_state_change_request.gs_time_limit = 30;
     request.gs_state_change_request.gs_new_state = &state;
     check(ha_gs_change_state_value(token, &request), "ha_gs_change_state_value");
+}
+
+} // namespace
+
+void changeState(ha_gs_token_t token, ha_gs_num_phases_t phases, int64_t sequence)
+{
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "state-%lld", static_cast<long long>(sequence));
+    proposeState(token, phases, buffer);
+}
+
+void changeStateInPhases(ha_gs_token_t token, unsigned phases, int64_t sequence)
+{
+    char buffer[48];
+    std::snprintf(buffer, sizeof buffer, "phases=%u state-%lld", phases,
+                  static_cast<long long>(sequence));
+    proposeState(token, HA_GS_N_PHASE, buffer);
 }
 
 ha_gs_token_t subscribe(const std::string &group, ha_gs_subscription_ctrl_t flags,

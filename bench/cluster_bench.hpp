@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+/* cluster_bench - the measurements of bench_cluster: GSAPI across a
+ * three-node domain (tests/cluster's harness: Corosync and gsd --cluster
+ * per network namespace) and, in the same namespaces and the same run,
+ * alternating with it round by round, raw CPG agents (cluster_cpg.hpp) and
+ * a local ZeroMQ round trip. Each GSAPI row is set against the baseline
+ * measured in that run. */
+#pragma once
+
+#include "harness.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct ClusterConfig {
+    std::string gsd;         /* gsd to start on every node */
+    int iterations = 500;    /* timed rounds of the latency and n-phase measurements */
+    int warmup = 50;         /* untimed rounds before them */
+    int killRounds = 10;     /* gsd deaths timed */
+    int nodeKillRounds = 5;  /* node deaths timed per token */
+    std::vector<int> tokens; /* totem tokens (ms), one cluster each */
+    bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
+    int votePhases = 3;      /* phases of the long n-phase protocol */
+};
+
+/* One line of the table. */
+struct Row {
+    std::string what;
+    Summary ours;
+    std::string baselineWhat; /* empty: no baseline */
+    double baselineUs = 0;    /* median of the baseline series */
+    std::string target;       /* empty: no target */
+    std::optional<bool> met;
+};
+
+/* Runs everything and returns the rows; throws on any failure. */
+std::vector<Row> runClusterBench(const ClusterConfig &config);
+
+/* The child processes bench_cluster starts with spawnSelf. */
+void runZmqEcho(const std::string &endpoint);
+
+} // namespace bench
