@@ -87,11 +87,6 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
         }
         return reply;
     }
-    /* A node that does not hold the domain's state is out of the cluster:
-     * it answers nothing about it (Sun: "calling node not (yet) in a
-     * cluster"), and changes nothing. */
-    if (!domainSynced || !cmmEngine.configured(self))
-        return fail(CMM_ENOCLUSTER);
     cmm::Member member;
     const auto one = [&](cmm_error_t rc) {
         reply.rc = rc;
@@ -99,6 +94,19 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
             reply.members.push_back(toWire(member));
         return reply;
     };
+    /* A node that does not hold the domain's state is out of the cluster:
+     * it answers nothing about the cluster (Sun: "calling node not (yet) in
+     * a cluster") and changes nothing; asked about itself, it describes
+     * itself as out of the cluster (CMM_OUT_OF_CLUSTER), its view stale
+     * (contract.md §6.7: its queries say so). */
+    if (!domainSynced && cmmEngine.configured(self) && request.node == self &&
+        (request.op == wire::kCmmMemberGetInfo || request.op == wire::kCmmPotentialGetInfo)) {
+        const cmm_error_t rc = cmmEngine.potentialInfo(self, member);
+        member.sflag = (member.sflag & ~(CMM_MASTER | CMM_VICEMASTER)) | CMM_OUT_OF_CLUSTER;
+        return one(rc == CMM_OK ? CMM_EAGAIN : rc);
+    }
+    if (!domainSynced || !cmmEngine.configured(self))
+        return fail(CMM_ENOCLUSTER);
     switch (request.op) {
     case wire::kCmmMemberGetInfo:
         return one(cmmEngine.memberInfo(request.node, member));
