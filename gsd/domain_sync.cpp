@@ -177,6 +177,11 @@ bool DomainSync::process(StreamEvent &event)
             if (!quorate_ && synced_) {
                 spdlog::warn("domain: members left and this side has no quorum: unsynced");
                 unsync(Unsync::QuorumLost);
+            } else if (synced_ && losesMerge(*change)) {
+                spdlog::warn("domain: synced members left and came back before Corosync "
+                             "installed the ring: the side of the lowest of them keeps the "
+                             "domain's state, this one is not it: unsynced");
+                unsync(Unsync::QuorumLost);
             }
         }
         processConfchg(*change);
@@ -198,6 +203,34 @@ bool DomainSync::process(StreamEvent &event)
     }
     processMessage(delivered.sender, message);
     return true;
+}
+
+/* Corosync can report members gone with their node (NODEDOWN) and back,
+ * the same processes, in a later change before it installs a ring: partitions
+ * whose rings never completed merged again. votequorum then says nothing of
+ * those rings, only that the merged one is quorate, so each side would go on
+ * with the domain's state and fail the other's providers: two synced sides.
+ * Every side held the same synced set before (one stream), so all agree on
+ * this rule: of the members synced before that are in the merged ring, the
+ * lowest keeps the state; a side without it drops its state unapplied. */
+bool DomainSync::losesMerge(const Confchg &change) const
+{
+    std::set<SyncMember> back;
+    for (const StreamEvent &later : stream_) {
+        if (std::get_if<Totem>(&later))
+            break;
+        if (const auto *next = std::get_if<Confchg>(&later))
+            for (const SyncLeft &left : change.left)
+                if (left.nodeDown &&
+                    std::binary_search(next->members.begin(), next->members.end(), left.member))
+                    back.insert(left.member);
+    }
+    for (const SyncMember &m : syncedSet_) {
+        const bool here = std::binary_search(change.members.begin(), change.members.end(), m);
+        if (here || back.count(m))
+            return !here; /* the lowest synced member still in the domain */
+    }
+    return false;
 }
 
 void DomainSync::processConfchg(const Confchg &change)

@@ -30,6 +30,10 @@
  *  - Quorum gate: a change where a member left because its node went down
  *    holds the stream until the quorum of the new ring is known; a
  *    minority unsyncs (QuorumLost) without applying anything of it.
+ *  - Merge of rings never installed: members reported gone with their
+ *    node and back (same pids) before the next ring: of the members synced
+ *    before, the lowest in the merged ring keeps the state; the sides
+ *    without it unsync (QuorumLost) without applying the change.
  *  - Divergence: the timekeeper (lowest synced node) multicasts
  *    DIGEST_PROBE every interval; each synced node reports its digest at
  *    the probe's point; a node whose digest differs from the timekeeper's
@@ -143,6 +147,9 @@ class DomainSync {
     /* false: the event must wait (the quorum gate). */
     bool process(StreamEvent &event);
     void processConfchg(const Confchg &change);
+    /* This side of a merge of rings Corosync never installed must drop its
+     * state (another side keeps it). */
+    bool losesMerge(const Confchg &change) const;
     void processMessage(const SyncMember &sender, const cluster::Message &message);
     void onState(const SyncMember &sender, const cluster::State &state);
     void onInputs(const SyncMember &sender, const cluster::Inputs &inputs);
