@@ -205,30 +205,42 @@ bool DomainSync::process(StreamEvent &event)
     return true;
 }
 
-/* Corosync can report members gone with their node (NODEDOWN) and back,
- * the same processes, in a later change before it installs a ring: partitions
- * whose rings never completed merged again. votequorum then says nothing of
- * those rings, only that the merged one is quorate, so each side would go on
- * with the domain's state and fail the other's providers: two synced sides.
- * Every side held the same synced set before (one stream), so all agree on
- * this rule: of the members synced before that are in the merged ring, the
- * lowest keeps the state; a side without it drops its state unapplied. */
+/* Corosync can report members gone with their node (NODEDOWN) and back, the
+ * same processes, before it installs a ring: partitions whose rings never
+ * completed merged again. The members come back in the same change (left and
+ * members at once) or in a later one before the ring's totem change.
+ * votequorum then says nothing of the partitions' rings, only that the merged
+ * one is quorate, so each side would go on with the domain's state and fail
+ * the other's providers: two synced sides. Every side held the same synced
+ * set before (one stream), so all agree on this rule: of the members synced
+ * before that are in the merged ring, the lowest keeps the state; a side
+ * without it drops its state unapplied. */
 bool DomainSync::losesMerge(const Confchg &change) const
 {
-    std::set<SyncMember> back;
+    std::set<SyncMember> gone, back;
+    for (const SyncLeft &left : change.left)
+        if (left.nodeDown)
+            gone.insert(left.member);
+    const auto in = [](const std::vector<SyncMember> &list, const SyncMember &m) {
+        return std::binary_search(list.begin(), list.end(), m);
+    };
+    for (const SyncMember &m : gone)
+        if (in(change.members, m))
+            back.insert(m);
     for (const StreamEvent &later : stream_) {
         if (std::get_if<Totem>(&later))
             break;
         if (const auto *next = std::get_if<Confchg>(&later))
-            for (const SyncLeft &left : change.left)
-                if (left.nodeDown &&
-                    std::binary_search(next->members.begin(), next->members.end(), left.member))
-                    back.insert(left.member);
+            for (const SyncMember &m : gone)
+                if (in(next->members, m))
+                    back.insert(m);
     }
+    if (back.empty())
+        return false;
     for (const SyncMember &m : syncedSet_) {
-        const bool here = std::binary_search(change.members.begin(), change.members.end(), m);
-        if (here || back.count(m))
-            return !here; /* the lowest synced member still in the domain */
+        const bool mine = in(change.members, m) && !gone.count(m);
+        if (mine || back.count(m))
+            return !mine; /* the lowest synced member still in the domain */
     }
     return false;
 }

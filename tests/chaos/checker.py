@@ -75,12 +75,12 @@ P7 nothing after the end: no callback names a token the client does not
    hold: never got, or ended (goodbye or unsubscribe returned HA_GS_OK, or a
    final notification: its leave or expel approved, its join rejected,
    DISSOLVED, GS_HAS_DIED, a delayed error).
-P8 (across a cluster) no replica diverged: no gsd log says its state differed
-   from the domain's (the digest comparison).
 P6 clean exits: every client not killed by the driver exited 0 (sanitizer
    reports make it non-zero; a client stopped before it logged its start
    line may die of the driver's SIGTERM), and gsd never died by itself and
    exited 0 on SIGTERM.
+P8 (across a cluster) no replica diverged: no gsd log says its state differed
+   from the domain's (the digest comparison).
 
 Across a cluster (driver.jsonl from tests/cluster/test_cluster_chaos.cpp:
 its gsd_start events name a node, client_spawn events the node whose gsd the
@@ -92,9 +92,16 @@ every provider and subscriber on every node saw the same sequence). A
 session belongs to the gsd lifetime of its own node. P5 then also covers a
 cut: every session of the cut node open at the cut (or opened after it,
 before Corosync noticed) was told (HA_GS_NOT_OK, GS_HAS_DIED) within
-REQUEST_TIMEOUT + SLACK_S of the cut, and HA_GS_NOT_OK is spurious unless its
-node's gsd had been signalled or its node cut during the session. A session
-ended by quorum loss or gsd death just stops early: its windows end there.
+REQUEST_TIMEOUT + SLACK_S of the cut; the same for a loss of the domain's
+state its gsd logged ("no longer holds the domain's state": Corosync may
+re-form its ring after a heal and leave a node alone for a moment; the run
+event's clock pair maps the log's wall-clock times to CLOCK_MONOTONIC). And
+HA_GS_NOT_OK is spurious unless its node's gsd had been signalled, its node
+cut or its gsd had logged that loss during the session. A session ended by
+quorum loss or gsd death just stops early: its windows end there. When no
+quorate side holds the state for a moment (every gsd lost quorum), the next
+cold start ("domain: cold start with" in the gsd logs) begins a new domain
+period, with new groups: windows are overlaid per group and period.
 
 The slack is generous because the machine running the test is shared: the
 bounds prove that nothing waits for a timer it should not, not how fast
@@ -115,7 +122,9 @@ VOTE_BOUND_S = 1.0
 CALL_BOUND_US = REQUEST_TIMEOUT_MS * 1000 + int(SLACK_S * 1e6)
 # A gsd log's wall-clock time mapped to CLOCK_MONOTONIC: this much either way.
 CLOCK_MAP_SLACK_US = 200000
+S_US = 1000000
 UNSYNC_MARK = "no longer holds the domain's state: "
+COLD_START_MARK = "domain: cold start with "
 
 HA_GS_OK = 0
 HA_GS_NOT_OK = 1
@@ -142,6 +151,7 @@ class Checker:
         self.lifetimes = {}  # L -> dict(start, signal, exit, restart, node)
         self.cluster = any(e["ev"] == "gsd_start" and "node" in e for e in self.driver)
         self.cuts = collections.defaultdict(list)  # node -> [[t_cut, t_heal or None]]
+        self.stopping_at = None
         self.spawn, self.kill, self.exit = {}, {}, {}
         stopping = False
         for e in self.driver:
@@ -174,6 +184,7 @@ class Checker:
                 self.violate("P6", f"client {e['id']} did not exit on SIGTERM")
             elif ev == "stopping":
                 stopping = True
+                self.stopping_at = e.get("t")
             elif ev == "cut":
                 self.cuts[e["node"]].append([e["t"], None])
                 self.stats["partitions"] += 1
@@ -201,6 +212,7 @@ class Checker:
                                    f"(see client-{cid}.err)")
 
         self.unsyncs = collections.defaultdict(list)  # node -> [t]
+        self.cold_starts = []
         if self.cluster:
             self.read_unsyncs()
 
@@ -222,29 +234,42 @@ class Checker:
         cuts. A replica that diverged is a violation (P8)."""
         run = next(e for e in self.driver if e["ev"] == "run")
         offset = run["real_us"] - run["mono_us"]
+        cold = []
         for path in sorted(glob.glob(os.path.join(self.dir, "gsd-n*.log"))):
             node = int(os.path.basename(path)[len("gsd-n"):-len(".log")])
             for line in open(path, errors="replace"):
-                if UNSYNC_MARK not in line:
+                if UNSYNC_MARK not in line and COLD_START_MARK not in line:
                     continue
                 when = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
                 t = int(when.timestamp() * 1e6) - offset
+                if COLD_START_MARK in line:
+                    cold.append(t)
+                    continue
                 why = line.split(UNSYNC_MARK, 1)[1].split(";")[0]
                 self.unsyncs[node].append(t)
+                if "differed" in why or "diverged" in why:
+                    self.violate("P8", f"node {node}'s gsd found its state diverged from the "
+                                       f"domain's at t={t}: {why}")
+                if self.stopping_at is not None and t >= self.stopping_at:
+                    continue  # the driver stopping the gsds one by one
                 self.stats["quorum losses"] += 1
                 planned = any(tc - CLOCK_MAP_SLACK_US <= t and
                               (th is None or t <= th + CLOCK_MAP_SLACK_US)
                               for tc, th in self.cuts.get(node, []))
                 if not planned:
                     self.stats["unplanned losses"] += 1
-                if "differed" in why or "diverged" in why:
-                    self.violate("P8", f"node {node}'s gsd found its state diverged from the "
-                                       f"domain's at t={t}: {why}")
+        # The nodes of one cold start log it within moments of each other.
+        self.cold_starts = []
+        for t in sorted(cold):
+            if not self.cold_starts or t - self.cold_starts[-1] > 2 * S_US:
+                self.cold_starts.append(t)
+        self.stats["cold starts"] = len(self.cold_starts)
 
     def lifetime_of(self, t, node=None):
         best = None
         for life, lt in self.lifetimes.items():
-            if lt["start"] <= t and lt["node"] == node and (best is None or lt["start"] > self.lifetimes[best]["start"]):
+            if lt["start"] <= t and lt["node"] == node and \
+                    (best is None or lt["start"] > self.lifetimes[best]["start"]):
                 best = life
         return best
 
@@ -291,8 +316,12 @@ class Checker:
     def new_session(self, cid, init):
         node = self.spawn.get(cid, {}).get("node")
         life = self.lifetime_of(init["t1"], node)
-        # A cluster's groups live in the domain, through every gsd lifetime.
-        epoch = "domain" if self.cluster else life
+        # A cluster's groups live in the domain, through every gsd lifetime,
+        # until every gsd lost them (no quorate side) and the next cold start
+        # begins anew.
+        epoch = life
+        if self.cluster:
+            epoch = sum(1 for t in self.cold_starts if t <= init["t1"] + CLOCK_MAP_SLACK_US)
         s = {"cid": cid, "n": init["sess"], "life": life, "start": init["t1"], "node": node,
              "epoch": epoch,
              "end": None, "end_why": None, "lost_at": None,
@@ -454,7 +483,8 @@ class Checker:
     def check_groups(self):
         keys = set(self.pwin) | set(self.swin)
         for life, group in sorted(keys):
-            where = f"{group} in the domain" if self.cluster else f"{group} in gsd lifetime {life}"
+            where = f"{group} in domain period {life}" if self.cluster \
+                else f"{group} in gsd lifetime {life}"
             full = []
             for owner, window in self.pwin[(life, group)]:
                 self.check_provider_chain(where, owner, window)
@@ -625,7 +655,9 @@ class Checker:
                   f"{len(self.violations)}")
             print(f"chaos checker: cluster: gsds that lost the domain's state (their logs) "
                   f"{st['quorum losses']}, {st['unplanned losses']} of them outside the "
-                  f"driver's cuts (Corosync re-forming its ring)")
+                  f"driver's cuts (Corosync re-forming its ring); cold starts of the domain "
+                  f"{st['cold starts']} (more than 1: no quorate side held the state for a "
+                  f"moment, and the groups began anew)")
         for v in self.violations[:200]:
             print("VIOLATION " + v)
         if len(self.violations) > 200:

@@ -215,7 +215,7 @@ def cluster_run():
         {"ev": "end", "t": 20 * S},
     ]
     return {"driver": driver, 1: c1, 2: c2, 3: c3,
-            "gsd-n1.log": gsd_line(0, "info: this gsd keeps the domain's time"),
+            "gsd-n1.log": gsd_line(0, "info: domain: cold start with 3 node(s)"),
             "gsd-n2.log": gsd_line(10 * S + 700_000,
                                    UNSYNC.format("this node's membership lost quorum")),
             "gsd-n3.log": ""}

@@ -492,7 +492,7 @@ void ChaosDriver::run()
 /* Clients first (SIGTERM: they quit and log their end), then every gsd. */
 void ChaosDriver::stopAll()
 {
-    record("\"ev\":\"stopping\"");
+    record("\"ev\":\"stopping\",\"t\":" + std::to_string(monoUs()));
     for (auto &[id, cl] : clients_)
         kill(cl.pid, SIGTERM);
     const int64_t deadline = monoUs() + 30000000;

@@ -418,8 +418,10 @@ namespace {
  * the ring broke into `sides`, each side's gsds saw the others leave with
  * their node, and the sides merged again before Corosync installed any of
  * their rings: one totem change, and votequorum only says that the merged
- * ring is quorate. */
-void flashPartition(Sim &sim, const std::vector<std::vector<int>> &sides, uint64_t ring)
+ * ring is quorate. The others come back in a second change, or (oneChange)
+ * in the same one as they left. */
+void flashPartition(Sim &sim, const std::vector<std::vector<int>> &sides, uint64_t ring,
+                    bool oneChange)
 {
     std::vector<SyncMember> all;
     for (const auto &side : sides)
@@ -437,8 +439,13 @@ void flashPartition(Sim &sim, const std::vector<std::vector<int>> &sides, uint64
         }
         for (int id : side) {
             DomainSync &s = *sim.node(id).sync;
-            s.onConfchg(here, gone);
-            s.onConfchg(all, {});
+            if (oneChange) {
+                /* The others left and joined in one change. */
+                s.onConfchg(all, gone);
+            } else {
+                s.onConfchg(here, gone);
+                s.onConfchg(all, {});
+            }
             s.onTotemRing(ring);
             s.onQuorum(ring, true);
         }
@@ -450,30 +457,32 @@ void flashPartition(Sim &sim, const std::vector<std::vector<int>> &sides, uint64
 TEST_CASE("partitions that merge before Corosync installs their rings: only the side of the "
           "lowest synced member keeps the state; the others re-sync, no two synced sides")
 {
-    for (const auto &sides : std::vector<std::vector<std::vector<int>>>{
-             {{1}, {2}, {3}}, {{2}, {1, 3}}, {{1, 2}, {3}}}) {
-        Sim sim(3);
-        coldStart(sim, 3);
-        sim.submit(2, hello(21));
-        sim.run();
-        flashPartition(sim, sides, 1000);
-        sim.submit(1, hello(11));
-        sim.run();
-        for (const auto &side : sides) {
-            const bool keeps = std::find(side.begin(), side.end(), 1) != side.end();
-            for (int id : side) {
-                CAPTURE(id);
-                CHECK(sim.node(id).host.unsyncs.size() == (keeps ? 0u : 1u));
-                if (!keeps) {
-                    /* It applied nothing of the change before dropping its state. */
-                    for (int other = 1; other <= 3; ++other)
-                        CHECK_FALSE(contains(sim.node(id).host.history,
-                                             "NodeGone " + std::to_string(other)));
-                    CHECK(sim.node(id).host.restores == 1);
+    for (const auto &sides :
+         std::vector<std::vector<std::vector<int>>>{{{1}, {2}, {3}}, {{2}, {1, 3}}, {{1, 2}, {3}}})
+        for (bool oneChange : {false, true}) {
+            CAPTURE(oneChange);
+            Sim sim(3);
+            coldStart(sim, 3);
+            sim.submit(2, hello(21));
+            sim.run();
+            flashPartition(sim, sides, 1000, oneChange);
+            sim.submit(1, hello(11));
+            sim.run();
+            for (const auto &side : sides) {
+                const bool keeps = std::find(side.begin(), side.end(), 1) != side.end();
+                for (int id : side) {
+                    CAPTURE(id);
+                    CHECK(sim.node(id).host.unsyncs.size() == (keeps ? 0u : 1u));
+                    if (!keeps) {
+                        /* It applied nothing of the change before dropping its state. */
+                        for (int other = 1; other <= 3; ++other)
+                            CHECK_FALSE(contains(sim.node(id).host.history,
+                                                 "NodeGone " + std::to_string(other)));
+                        CHECK(sim.node(id).host.restores == 1);
+                    }
                 }
             }
+            requireEqualReplicas(sim, {1, 2, 3});
+            CHECK(contains(sim.node(3).host.state, "Hello 11"));
         }
-        requireEqualReplicas(sim, {1, 2, 3});
-        CHECK(contains(sim.node(3).host.state, "Hello 11"));
-    }
 }
