@@ -97,6 +97,7 @@ void DomainSync::corosyncLost()
     probe_.reset();
     quorumKnown_ = false;
     quorate_ = false;
+    quorumOf_.clear();
     wasTimekeeper_ = false;
 }
 
@@ -135,6 +136,10 @@ void DomainSync::onQuorum(uint64_t ringSeq, bool quorate)
 {
     const bool wasQuorate = quorumKnown_ && quorate_;
     quorumKnown_ = true;
+    /* What it said of each recent ring: the gate judges a change by its own ring's. */
+    quorumOf_[ringSeq] = quorate;
+    while (quorumOf_.size() > 64)
+        quorumOf_.erase(quorumOf_.begin());
     quorumRing_ = std::max(quorumRing_, ringSeq);
     quorate_ = quorate;
     if (!quorate && synced_) {
@@ -174,13 +179,29 @@ bool DomainSync::process(StreamEvent &event)
                 }
             if (!ring || !quorumKnown_ || quorumRing_ < *ring)
                 return false;
-            if (!quorate_ && synced_) {
-                spdlog::warn("domain: members left and this side has no quorum: unsynced");
+            /* votequorum spoke of this very ring; or Corosync replaced it
+             * before it did, and the ring it spoke of decides, once its
+             * totem change is in the stream. */
+            bool quorate = quorate_;
+            uint64_t decidingRing = *ring;
+            if (const auto known = quorumOf_.find(*ring); known != quorumOf_.end()) {
+                quorate = known->second;
+            } else {
+                decidingRing = quorumRing_;
+                const bool there = std::any_of(stream_.begin(), stream_.end(), [&](const auto &e) {
+                    const auto *totem = std::get_if<Totem>(&e);
+                    return totem && totem->ringSeq >= decidingRing;
+                });
+                if (!there)
+                    return false;
+            }
+            if (synced_ && cameBack(*change, decidingRing)) {
+                spdlog::warn("domain: members left with their node and came back before "
+                             "Corosync installed a ring without them: this side cannot know "
+                             "it was the quorate one: unsynced");
                 unsync(Unsync::QuorumLost);
-            } else if (synced_ && losesMerge(*change)) {
-                spdlog::warn("domain: synced members left and came back before Corosync "
-                             "installed the ring: the side of the lowest of them keeps the "
-                             "domain's state, this one is not it: unsynced");
+            } else if (!quorate && synced_) {
+                spdlog::warn("domain: members left and this side has no quorum: unsynced");
                 unsync(Unsync::QuorumLost);
             }
         }
@@ -206,41 +227,33 @@ bool DomainSync::process(StreamEvent &event)
 }
 
 /* Corosync can report members gone with their node (NODEDOWN) and back, the
- * same processes, before it installs a ring: partitions whose rings never
- * completed merged again. The members come back in the same change (left and
- * members at once) or in a later one before the ring's totem change.
- * votequorum then says nothing of the partitions' rings, only that the merged
- * one is quorate, so each side would go on with the domain's state and fail
- * the other's providers: two synced sides. Every side held the same synced
- * set before (one stream), so all agree on this rule: of the members synced
- * before that are in the merged ring, the lowest keeps the state; a side
- * without it drops its state unapplied. */
-bool DomainSync::losesMerge(const Confchg &change) const
+ * same processes, before it installs a ring without them: in the same
+ * change (left and members at once) or in a later one before the totem
+ * change of the ring votequorum spoke of. Then this side's ring was never
+ * installed, and votequorum only says that the merged one is quorate; while
+ * another side may have installed a quorate ring of its own and failed this
+ * side's providers. This side cannot tell, so it drops its state unapplied
+ * (a side whose ring was installed saw the others come back only after its
+ * totem change). If no side's ring was installed, every side drops the state
+ * and the domain starts anew: never two synced sides. */
+bool DomainSync::cameBack(const Confchg &change, uint64_t decidingRing) const
 {
-    std::set<SyncMember> gone, back;
+    std::set<SyncMember> gone;
     for (const SyncLeft &left : change.left)
         if (left.nodeDown)
             gone.insert(left.member);
-    const auto in = [](const std::vector<SyncMember> &list, const SyncMember &m) {
-        return std::binary_search(list.begin(), list.end(), m);
+    const auto backIn = [&](const std::vector<SyncMember> &members) {
+        return std::any_of(gone.begin(), gone.end(), [&](const SyncMember &m) {
+            return std::binary_search(members.begin(), members.end(), m);
+        });
     };
-    for (const SyncMember &m : gone)
-        if (in(change.members, m))
-            back.insert(m);
+    if (backIn(change.members))
+        return true;
     for (const StreamEvent &later : stream_) {
-        if (std::get_if<Totem>(&later))
+        if (const auto *totem = std::get_if<Totem>(&later); totem && totem->ringSeq >= decidingRing)
             break;
-        if (const auto *next = std::get_if<Confchg>(&later))
-            for (const SyncMember &m : gone)
-                if (in(next->members, m))
-                    back.insert(m);
-    }
-    if (back.empty())
-        return false;
-    for (const SyncMember &m : syncedSet_) {
-        const bool mine = in(change.members, m) && !gone.count(m);
-        if (mine || back.count(m))
-            return !mine; /* the lowest synced member still in the domain */
+        if (const auto *next = std::get_if<Confchg>(&later); next && backIn(next->members))
+            return true;
     }
     return false;
 }

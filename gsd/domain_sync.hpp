@@ -30,10 +30,10 @@
  *  - Quorum gate: a change where a member left because its node went down
  *    holds the stream until the quorum of the new ring is known; a
  *    minority unsyncs (QuorumLost) without applying anything of it.
- *  - Merge of rings never installed: members reported gone with their
- *    node and back (same pids) before the next ring: of the members synced
- *    before, the lowest in the merged ring keeps the state; the sides
- *    without it unsync (QuorumLost) without applying the change.
+ *  - The gate judges a change by what votequorum said of its own ring. A
+ *    side that sees members leave with their node and come back (same
+ *    pids) before a ring without them was installed cannot know it was the
+ *    quorate side: it unsyncs (QuorumLost) without applying the change.
  *  - Divergence: the timekeeper (lowest synced node) multicasts
  *    DIGEST_PROBE every interval; each synced node reports its digest at
  *    the probe's point; a node whose digest differs from the timekeeper's
@@ -147,9 +147,9 @@ class DomainSync {
     /* false: the event must wait (the quorum gate). */
     bool process(StreamEvent &event);
     void processConfchg(const Confchg &change);
-    /* This side of a merge of rings Corosync never installed must drop its
-     * state (another side keeps it). */
-    bool losesMerge(const Confchg &change) const;
+    /* The members that left with their node came back before Corosync
+     * installed a ring without them (up to the totem change of decidingRing). */
+    bool cameBack(const Confchg &change, uint64_t decidingRing) const;
     void processMessage(const SyncMember &sender, const cluster::Message &message);
     void onState(const SyncMember &sender, const cluster::State &state);
     void onInputs(const SyncMember &sender, const cluster::Inputs &inputs);
@@ -189,6 +189,7 @@ class DomainSync {
     bool quorate_ = false;
     uint64_t quorumRing_ = 0;
     bool quorumKnown_ = false;
+    std::map<uint64_t, bool> quorumOf_; /* ring -> quorate, the latest 64 rings */
 
     /* The stream, held while the quorum gate is closed. */
     std::deque<StreamEvent> stream_;

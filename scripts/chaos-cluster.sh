@@ -13,6 +13,9 @@
 #   --groups N           groups (default 6)
 #   --kill-interval S    mean seconds between client kills (default 1.5)
 #   --disturb-interval S mean seconds between node disturbances (default 8)
+#   --token MS           Corosync's totem token (default 1000: stable on a loaded
+#                        machine; the harness's 300 makes Corosync re-form its
+#                        ring on its own when the CPU is starved)
 #   --seed N             the driver's seed (default: from the clock, printed)
 #   --keep               keep the run directory (logs) even when it passes
 #   --build DIR          build tree to use (default build)
@@ -23,7 +26,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-minutes=10 clients=6 groups=6 kill_interval=1.5 disturb_interval=8
+minutes=10 clients=6 groups=6 kill_interval=1.5 disturb_interval=8 token=1000
 seed=$(( $(date +%s) % 1000000 ))
 keep=0 build=build
 while [ $# -gt 0 ]; do
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
         --groups) groups=$2; shift 2 ;;
         --kill-interval) kill_interval=$2; shift 2 ;;
         --disturb-interval) disturb_interval=$2; shift 2 ;;
+        --token) token=$2; shift 2 ;;
         --seed) seed=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         --build) build=$2; shift 2 ;;
@@ -59,5 +63,5 @@ GS_CHAOS_PYTHON="$(command -v python3)" \
 GS_CHAOS_SECONDS=$(( minutes * 60 )) \
 GS_CHAOS_CLIENTS=$clients GS_CHAOS_GROUPS=$groups \
 GS_CHAOS_KILL_INTERVAL=$kill_interval GS_CHAOS_DISTURB_INTERVAL=$disturb_interval \
-GS_CHAOS_SEED=$seed GS_CHAOS_KEEP=$keep \
+GS_CHAOS_SEED=$seed GS_CHAOS_KEEP=$keep GS_CHAOS_TOKEN_MS=$token \
     exec "$build/tests/cluster/cluster_chaos"

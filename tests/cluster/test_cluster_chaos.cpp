@@ -23,6 +23,7 @@
  *   GS_CHAOS_GROUPS           groups (default 4)
  *   GS_CHAOS_KILL_INTERVAL    mean seconds between client kills (default 2)
  *   GS_CHAOS_DISTURB_INTERVAL mean seconds between node disturbances (default 5)
+ *   GS_CHAOS_TOKEN_MS         Corosync's totem token (default 300, the harness's)
  *   GS_CHAOS_KEEP=1           keep the run directory
  * and the programs, which meson test passes: GSD_PATH, GS_CHAOS_CLIENT,
  * GS_CHAOS_CLIENT_R (optional: clients with an even id run it),
@@ -108,6 +109,7 @@ struct Settings {
     int groups = 4;
     double killInterval = 2;
     double disturbInterval = 5;
+    int tokenMs = 300;
     bool keep = false;
     std::string client, clientR, checker, python;
 
@@ -120,6 +122,7 @@ struct Settings {
         s.groups = std::stoi(env("GS_CHAOS_GROUPS", "4"));
         s.killInterval = std::stod(env("GS_CHAOS_KILL_INTERVAL", "2"));
         s.disturbInterval = std::stod(env("GS_CHAOS_DISTURB_INTERVAL", "5"));
+        s.tokenMs = std::stoi(env("GS_CHAOS_TOKEN_MS", "300"));
         s.keep = env("GS_CHAOS_KEEP") == "1";
         s.client = env("GS_CHAOS_CLIENT");
         s.clientR = env("GS_CHAOS_CLIENT_R");
@@ -367,8 +370,9 @@ void ChaosDriver::disturb(int64_t now)
             record("\"ev\":\"cut\",\"node\":" + std::to_string(node_) +
                    ",\"t\":" + std::to_string(monoUs()));
             c_.cut(node_);
-            /* Long enough for Corosync to see it (token + consensus). */
-            phaseUntil_ = now + static_cast<int64_t>(uniform(2.0, 6.0) * 1e6);
+            /* Long enough for Corosync to see it (token + consensus, 2.2 tokens). */
+            phaseUntil_ =
+                now + static_cast<int64_t>(uniform(2.0, 6.0) * 1e6) + int64_t{s_.tokenMs} * 2200;
         } else {
             const int sig = kind_ == Kind::GsdKill ? SIGKILL : SIGTERM;
             (kind_ == Kind::GsdKill ? gsdKills_ : gsdStops_)++;
@@ -559,12 +563,14 @@ TEST_CASE("cluster chaos: random client kills, gsd kills and restarts, link cuts
     REQUIRE_MESSAGE(!s.client.empty(), "GS_CHAOS_CLIENT is not set (run through meson test or "
                                        "scripts/chaos-cluster.sh)");
     REQUIRE_MESSAGE(!s.checker.empty(), "GS_CHAOS_CHECKER is not set");
-    Cluster c;
+    ClusterOptions options;
+    options.tokenMs = s.tokenMs;
+    Cluster c(options);
     ChaosDriver d(c, s);
-    std::printf("chaos-cluster: seed %llu, %d nodes, %d clients per node, %d groups, %g s; "
-                "logs in %s\n",
+    std::printf("chaos-cluster: seed %llu, %d nodes, %d clients per node, %d groups, %g s, "
+                "token %d ms; logs in %s\n",
                 static_cast<unsigned long long>(s.seed), c.size(), s.clientsPerNode, s.groups,
-                s.seconds, d.dir().c_str());
+                s.seconds, s.tokenMs, d.dir().c_str());
     std::fflush(stdout);
     d.run();
     CHECK_MESSAGE(d.check() == 0, "the checker found violations (seed " << s.seed << ")");
