@@ -417,10 +417,16 @@ void ChaosDriver::disturb(int64_t now)
         }
         if (now > phaseUntil_) {
             saveNodeLogs();
+            std::string state;
+            try {
+                state = c_.describe();
+            } catch (const std::exception &e) {
+                state = std::string("(the cluster cannot be described: ") + e.what() + ")";
+            }
             FAIL("node " << node_ << " was not synced again within " << kRecoverMs / 1000
                          << " s after its " << (kind_ == Kind::Cut ? "heal" : "gsd restart")
                          << "; logs in " << dir_ << "\n"
-                         << c_.describe());
+                         << state);
         }
         return;
     }
