@@ -97,7 +97,7 @@ void DomainSync::corosyncLost()
     probe_.reset();
     quorumKnown_ = false;
     quorate_ = false;
-    quorumOfRing_.clear();
+    quorumOf_.clear();
     wasTimekeeper_ = false;
 }
 
@@ -120,10 +120,9 @@ void DomainSync::onConfchg(std::vector<SyncMember> members, std::vector<SyncLeft
     drain();
 }
 
-void DomainSync::onTotemRing(uint64_t ringSeq, std::vector<uint32_t> nodes)
+void DomainSync::onTotemRing(uint64_t ringSeq)
 {
-    std::sort(nodes.begin(), nodes.end());
-    stream_.push_back(Totem{ringSeq, std::move(nodes)});
+    stream_.push_back(Totem{ringSeq});
     drain();
 }
 
@@ -133,21 +132,16 @@ void DomainSync::onMessage(SyncMember sender, std::string_view bytes)
     drain();
 }
 
-void DomainSync::onQuorum(uint64_t ringSeq, bool quorate, std::vector<uint32_t> view)
+void DomainSync::onQuorum(uint64_t ringSeq, bool quorate)
 {
     const bool wasQuorate = quorumKnown_ && quorate_;
     quorumKnown_ = true;
+    /* What it said of each recent ring: the gate judges a change by its own ring's. */
+    quorumOf_[ringSeq] = quorate;
+    while (quorumOf_.size() > 64)
+        quorumOf_.erase(quorumOf_.begin());
     quorumRing_ = std::max(quorumRing_, ringSeq);
     quorate_ = quorate;
-    quorumOfRing_[ringSeq] = quorate;
-    /* Only the rings of changes still in the stream are asked about. */
-    constexpr size_t kRingsKept = 64;
-    while (quorumOfRing_.size() > kRingsKept)
-        quorumOfRing_.erase(quorumOfRing_.begin());
-    if (quorate && !view.empty()) {
-        std::sort(view.begin(), view.end());
-        lastQuorateView_ = std::move(view);
-    }
     if (!quorate && synced_) {
         spdlog::warn("domain: this node's membership lost quorum (ring {}): unsynced", ringSeq);
         unsync(Unsync::QuorumLost);
@@ -177,16 +171,36 @@ bool DomainSync::process(StreamEvent &event)
             /* The ring changed: the quorum of the new ring decides whether
              * this side goes on. Its id comes with the totem change that
              * follows this one in the stream. */
-            const Totem *ring = nullptr;
+            std::optional<uint64_t> ring;
             for (const StreamEvent &later : stream_)
-                if ((ring = std::get_if<Totem>(&later)))
+                if (auto *totem = std::get_if<Totem>(&later)) {
+                    ring = totem->ringSeq;
                     break;
-            if (!ring)
+                }
+            if (!ring || !quorumKnown_ || quorumRing_ < *ring)
                 return false;
-            const std::optional<bool> quorate = quorumOf(*ring, *change);
-            if (!quorate)
-                return false;
-            if (!*quorate && synced_) {
+            /* votequorum spoke of this very ring; or Corosync replaced it
+             * before it did, and the ring it spoke of decides, once its
+             * totem change is in the stream. */
+            bool quorate = quorate_;
+            uint64_t decidingRing = *ring;
+            if (const auto known = quorumOf_.find(*ring); known != quorumOf_.end()) {
+                quorate = known->second;
+            } else {
+                decidingRing = quorumRing_;
+                const bool there = std::any_of(stream_.begin(), stream_.end(), [&](const auto &e) {
+                    const auto *totem = std::get_if<Totem>(&e);
+                    return totem && totem->ringSeq >= decidingRing;
+                });
+                if (!there)
+                    return false;
+            }
+            if (synced_ && cameBack(*change, decidingRing)) {
+                spdlog::warn("domain: members left with their node and came back before "
+                             "Corosync installed a ring without them: this side cannot know "
+                             "it was the quorate one: unsynced");
+                unsync(Unsync::QuorumLost);
+            } else if (!quorate && synced_) {
                 spdlog::warn("domain: members left and this side has no quorum: unsynced");
                 unsync(Unsync::QuorumLost);
             }
@@ -212,28 +226,36 @@ bool DomainSync::process(StreamEvent &event)
     return true;
 }
 
-std::optional<bool> DomainSync::quorumOf(const Totem &ring, const Confchg &change) const
+/* Corosync can report members gone with their node (NODEDOWN) and back, the
+ * same processes, before it installs a ring without them: in the same
+ * change (left and members at once) or in a later one before the totem
+ * change of the ring votequorum spoke of. Then this side's ring was never
+ * installed, and votequorum only says that the merged one is quorate; while
+ * another side may have installed a quorate ring of its own and failed this
+ * side's providers. This side cannot tell, so it drops its state unapplied
+ * (a side whose ring was installed saw the others come back only after its
+ * totem change). If no side's ring was installed, every side drops the state
+ * and the domain starts anew: never two synced sides. */
+bool DomainSync::cameBack(const Confchg &change, uint64_t decidingRing) const
 {
-    if (auto it = quorumOfRing_.find(ring.ringSeq); it != quorumOfRing_.end())
-        return it->second;
-    if (!quorumKnown_ || quorumRing_ < ring.ringSeq)
-        return std::nullopt;
-    /* A later ring's quorum is known: votequorum will never tell this
-     * one's (Corosync formed the next ring during its sync). The side this
-     * node was on may have been a minority: taking the later ring's
-     * quorum for it would let a cut-off node apply what it alone saw. */
-    std::vector<uint32_t> nodes = ring.nodes;
-    if (nodes.empty())
-        for (const SyncMember &m : change.members)
-            nodes.push_back(m.node);
-    size_t kept = 0;
-    for (uint32_t node : lastQuorateView_)
-        kept += std::find(nodes.begin(), nodes.end(), node) != nodes.end();
-    const bool quorate = 2 * kept > lastQuorateView_.size();
-    spdlog::warn("domain: ring {} was replaced before its quorum was known: {} of the {} nodes "
-                 "of the last quorate membership, taken as {}",
-                 ring.ringSeq, kept, lastQuorateView_.size(), quorate ? "quorate" : "not quorate");
-    return quorate;
+    std::set<SyncMember> gone;
+    for (const SyncLeft &left : change.left)
+        if (left.nodeDown)
+            gone.insert(left.member);
+    const auto backIn = [&](const std::vector<SyncMember> &members) {
+        return std::any_of(gone.begin(), gone.end(), [&](const SyncMember &m) {
+            return std::binary_search(members.begin(), members.end(), m);
+        });
+    };
+    if (backIn(change.members))
+        return true;
+    for (const StreamEvent &later : stream_) {
+        if (const auto *totem = std::get_if<Totem>(&later); totem && totem->ringSeq >= decidingRing)
+            break;
+        if (const auto *next = std::get_if<Confchg>(&later); next && backIn(next->members))
+            return true;
+    }
+    return false;
 }
 
 void DomainSync::processConfchg(const Confchg &change)
@@ -430,8 +452,8 @@ void DomainSync::resolveSides()
     for (const auto &[view, side] : sides)
         if (view != winner->first)
             losers += fmt::format("{}[{}]", losers.empty() ? "" : " ", list(side));
-    spdlog::error("domain: two sides that each went on met (check the quorum settings, or a "
-                  "flapping ring): nodes [{}] go on, nodes {} drop their state and re-sync",
+    spdlog::error("domain: two sides that each went on met (check the quorum settings): nodes "
+                  "[{}] go on, nodes {} drop their state and re-sync",
                   list(winner->second), losers);
     const std::set<SyncMember> winners(winner->second.begin(), winner->second.end());
     if (synced_ && !winners.count(self_))

@@ -79,12 +79,36 @@ P6 clean exits: every client not killed by the driver exited 0 (sanitizer
    reports make it non-zero; a client stopped before it logged its start
    line may die of the driver's SIGTERM), and gsd never died by itself and
    exited 0 on SIGTERM.
+P8 (across a cluster) no replica diverged: no gsd log says its state differed
+   from the domain's (the digest comparison).
+
+Across a cluster (driver.jsonl from tests/cluster/test_cluster_chaos.cpp:
+its gsd_start events name a node, client_spawn events the node whose gsd the
+client talks to, and cut/heal events a node whose link was cut and healed)
+the group histories are the domain's, not one gsd's: the driver disturbs one
+node at a time, so a quorate majority always carries the groups, and every
+window of every node is overlaid in one "domain" period per group (P1, P2:
+every provider and subscriber on every node saw the same sequence). A
+session belongs to the gsd lifetime of its own node. P5 then also covers a
+cut: every session of the cut node open at the cut (or opened after it,
+before Corosync noticed) was told (HA_GS_NOT_OK, GS_HAS_DIED) within
+REQUEST_TIMEOUT + SLACK_S of the cut; the same for a loss of the domain's
+state its gsd logged ("no longer holds the domain's state": Corosync may
+re-form its ring after a heal and leave a node alone for a moment; the run
+event's clock pair maps the log's wall-clock times to CLOCK_MONOTONIC). And
+HA_GS_NOT_OK is spurious unless its node's gsd had been signalled, its node
+cut or its gsd had logged that loss during the session. A session ended by
+quorum loss or gsd death just stops early: its windows end there. When no
+quorate side holds the state for a moment (every gsd lost quorum), the next
+cold start ("domain: cold start with" in the gsd logs) begins a new domain
+period, with new groups: windows are overlaid per group and period.
 
 The slack is generous because the machine running the test is shared: the
 bounds prove that nothing waits for a timer it should not, not how fast
 things are.
 """
 import collections
+import datetime
 import glob
 import json
 import os
@@ -96,6 +120,11 @@ SLACK_S = 2.0
 PHASE_SLACK_S = 0.5
 VOTE_BOUND_S = 1.0
 CALL_BOUND_US = REQUEST_TIMEOUT_MS * 1000 + int(SLACK_S * 1e6)
+# A gsd log's wall-clock time mapped to CLOCK_MONOTONIC: this much either way.
+CLOCK_MAP_SLACK_US = 200000
+S_US = 1000000
+UNSYNC_MARK = "no longer holds the domain's state: "
+COLD_START_MARK = "domain: cold start with "
 
 HA_GS_OK = 0
 HA_GS_NOT_OK = 1
@@ -119,17 +148,22 @@ class Checker:
     # ---- reading ----------------------------------------------------------
     def read(self):
         self.driver = [json.loads(x) for x in open(os.path.join(self.dir, "driver.jsonl"))]
-        self.lifetimes = {}  # L -> dict(start, signal, exit, restart)
+        self.lifetimes = {}  # L -> dict(start, signal, exit, restart, node)
+        self.cluster = any(e["ev"] == "gsd_start" and "node" in e for e in self.driver)
+        self.cuts = collections.defaultdict(list)  # node -> [[t_cut, t_heal or None]]
+        self.stopping_at = None
         self.spawn, self.kill, self.exit = {}, {}, {}
         stopping = False
         for e in self.driver:
             ev = e["ev"]
             if ev == "gsd_start":
                 self.lifetimes[e["life"]] = {"start": e["t"], "signal": None, "exit": None,
-                                             "restart": False}
+                                             "restart": False, "node": e.get("node")}
             elif ev == "gsd_stop":
                 lt = self.lifetimes[e["life"]]
                 lt.update(signal=e["t_signal"], exit=e["t_exit"], restart=not stopping)
+                if not stopping:
+                    self.stats["gsd SIGKILLs" if e["sig"] == 9 else "gsd SIGTERMs"] += 1
                 if e["sig"] == 15 and e["status"] != 0:
                     self.violate("P6", f"gsd lifetime {e['life']} exited {e['status']} "
                                        "on SIGTERM")
@@ -150,6 +184,16 @@ class Checker:
                 self.violate("P6", f"client {e['id']} did not exit on SIGTERM")
             elif ev == "stopping":
                 stopping = True
+                self.stopping_at = e.get("t")
+            elif ev == "cut":
+                self.cuts[e["node"]].append([e["t"], None])
+                self.stats["partitions"] += 1
+            elif ev == "heal":
+                self.cuts[e["node"]][-1][1] = e["t"]
+            elif ev == "synced":
+                self.stats["resyncs"] += 1
+            elif ev == "run":
+                self.stats["nodes"] = e.get("nodes", 1)
         self.stats["restarts"] = sum(1 for lt in self.lifetimes.values() if lt["restart"])
         self.stats["kills"] = len(self.kill)
         self.stats["clients"] = len(self.spawn)
@@ -167,6 +211,11 @@ class Checker:
                 self.violate("P6", f"client {cid} exited with status {e['status']} "
                                    f"(see client-{cid}.err)")
 
+        self.unsyncs = collections.defaultdict(list)  # node -> [t]
+        self.cold_starts = []
+        if self.cluster:
+            self.read_unsyncs()
+
         self.logs = {}
         for path in glob.glob(os.path.join(self.dir, "client-*.jsonl")):
             cid = int(os.path.basename(path)[len("client-"):-len(".jsonl")])
@@ -177,10 +226,50 @@ class Checker:
                     records.append(json.loads(line))
             self.logs[cid] = records
 
-    def lifetime_of(self, t):
+    def read_unsyncs(self):
+        """When each node's gsd stopped holding the domain's state, from its
+        log (gsd-n<k>.log; wall-clock times, mapped with the run event's
+        clock pair): quorum losses the driver did not make (Corosync may
+        re-form its ring after a heal) end sessions as legitimately as its
+        cuts. A replica that diverged is a violation (P8)."""
+        run = next(e for e in self.driver if e["ev"] == "run")
+        offset = run["real_us"] - run["mono_us"]
+        cold = []
+        for path in sorted(glob.glob(os.path.join(self.dir, "gsd-n*.log"))):
+            node = int(os.path.basename(path)[len("gsd-n"):-len(".log")])
+            for line in open(path, errors="replace"):
+                if UNSYNC_MARK not in line and COLD_START_MARK not in line:
+                    continue
+                when = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
+                t = int(when.timestamp() * 1e6) - offset
+                if COLD_START_MARK in line:
+                    cold.append(t)
+                    continue
+                why = line.split(UNSYNC_MARK, 1)[1].split(";")[0]
+                self.unsyncs[node].append(t)
+                if "differed" in why or "diverged" in why:
+                    self.violate("P8", f"node {node}'s gsd found its state diverged from the "
+                                       f"domain's at t={t}: {why}")
+                if self.stopping_at is not None and t >= self.stopping_at:
+                    continue  # the driver stopping the gsds one by one
+                self.stats["quorum losses"] += 1
+                planned = any(tc - CLOCK_MAP_SLACK_US <= t and
+                              (th is None or t <= th + CLOCK_MAP_SLACK_US)
+                              for tc, th in self.cuts.get(node, []))
+                if not planned:
+                    self.stats["unplanned losses"] += 1
+        # The nodes of one cold start log it within moments of each other.
+        self.cold_starts = []
+        for t in sorted(cold):
+            if not self.cold_starts or t - self.cold_starts[-1] > 2 * S_US:
+                self.cold_starts.append(t)
+        self.stats["cold starts"] = len(self.cold_starts)
+
+    def lifetime_of(self, t, node=None):
         best = None
         for life, lt in self.lifetimes.items():
-            if lt["start"] <= t and (best is None or lt["start"] > self.lifetimes[best]["start"]):
+            if lt["start"] <= t and lt["node"] == node and \
+                    (best is None or lt["start"] > self.lifetimes[best]["start"]):
                 best = life
         return best
 
@@ -225,8 +314,16 @@ class Checker:
                                f"(t0={r['t0']})")
 
     def new_session(self, cid, init):
-        life = self.lifetime_of(init["t1"])
-        s = {"cid": cid, "n": init["sess"], "life": life, "start": init["t1"],
+        node = self.spawn.get(cid, {}).get("node")
+        life = self.lifetime_of(init["t1"], node)
+        # A cluster's groups live in the domain, through every gsd lifetime,
+        # until every gsd lost them (no quorate side) and the next cold start
+        # begins anew.
+        epoch = life
+        if self.cluster:
+            epoch = sum(1 for t in self.cold_starts if t <= init["t1"] + CLOCK_MAP_SLACK_US)
+        s = {"cid": cid, "n": init["sess"], "life": life, "start": init["t1"], "node": node,
+             "epoch": epoch,
              "end": None, "end_why": None, "lost_at": None,
              "ptok": {}, "stok": {}, "pstream": collections.defaultdict(list),
              "sstream": collections.defaultdict(list), "has_died": set(), "sub_end": {}, "sctl": {}}
@@ -244,10 +341,14 @@ class Checker:
             if rc == HA_GS_NOT_OK and s["lost_at"] is None:
                 s["lost_at"] = r["t1"]
                 lt = self.lifetimes.get(s["life"])
-                if lt and (lt["signal"] is None or r["t1"] < lt["signal"]):
+                if lt and (lt["signal"] is None or r["t1"] < lt["signal"]) \
+                        and not self.cut_during(s, r["t1"]) \
+                        and not self.unsynced_during(s, r["t1"]):
                     self.violate("P5", f"client {s['cid']} session {s['n']}: {fn} returned "
                                        f"HA_GS_NOT_OK at t={r['t1']} while gsd lifetime "
-                                       f"{s['life']} was running")
+                                       f"{s['life']} was running"
+                                       + (f" and node {s['node']} was not cut"
+                                          if self.cluster else ""))
             if fn == "join" and rc == HA_GS_OK:
                 s["ptok"][r["tok"]] = (r["g"], r["inst"])
             elif fn == "subscribe" and rc == HA_GS_OK:
@@ -274,8 +375,20 @@ class Checker:
             self.stats["notifications"] += 1
             s["sub_end"].setdefault(r["tok"], "delayed_error")
 
+    def cut_during(self, s, t):
+        """Whether the session's node was cut off at some time before t while
+        the session was open (or before it opened, not yet healed)."""
+        return any(tc <= t and (th is None or th > s["start"])
+                   for tc, th in self.cuts.get(s["node"], []))
+
+    def unsynced_during(self, s, t):
+        """Whether the session's gsd stopped holding the domain's state while
+        the session was open, before t (its log says so)."""
+        return any(s["start"] - CLOCK_MAP_SLACK_US <= tu <= t + CLOCK_MAP_SLACK_US
+                   for tu in self.unsyncs.get(s["node"], []))
+
     def close_session(self, s):
-        life = s["life"]
+        life = s["epoch"]
         for tok, stream in s["pstream"].items():
             group = s["ptok"].get(tok, ("?", -1))[0]
             owner = f"client {s['cid']} session {s['n']} provider token {tok}"
@@ -326,12 +439,26 @@ class Checker:
 
     # ---- P5 -----------------------------------------------------------------
     def check_told(self, s):
+        """The first thing that had to end the session: its gsd's restart, or
+        (across a cluster) a cut of its node."""
+        ends = []
         lt = self.lifetimes.get(s["life"])
-        if not lt or not lt["restart"]:
+        if lt and lt["restart"]:
+            ends.append((lt["signal"], lt["exit"] + CALL_BOUND_US,
+                         f"gsd's exit at t={lt['exit']}"))
+        for tc, th in self.cuts.get(s["node"], []):
+            if th is None or th > s["start"]:
+                ref = max(tc, s["start"])
+                ends.append((ref, ref + CALL_BOUND_US, f"the cut of node {s['node']} at t={tc}"))
+        for tu in self.unsyncs.get(s["node"], []):
+            if tu >= s["start"]:
+                ends.append((tu, tu + CALL_BOUND_US,
+                             f"node {s['node']}'s loss of the domain's state at t={tu}"))
+        if not ends:
             return
-        if s["end"] is not None and s["end"] < lt["signal"] and s["end_why"] != "lost":
+        gone, deadline, what = min(ends)
+        if s["end"] is not None and s["end"] < gone and s["end_why"] != "lost":
             return  # quit before gsd went away
-        deadline = lt["exit"] + CALL_BOUND_US
         killed = self.kill.get(s["cid"])
         if killed is not None and killed < deadline:
             return  # died before it had to know
@@ -342,8 +469,7 @@ class Checker:
         self.stats["sessions_told_checked"] += 1
         if s["lost_at"] is None or s["lost_at"] > deadline:
             self.violate("P5", f"client {s['cid']} session {s['n']} (gsd lifetime {s['life']}) "
-                               f"was not told of gsd's exit at t={lt['exit']} "
-                               f"(HA_GS_NOT_OK at {s['lost_at']})")
+                               f"was not told of {what} (HA_GS_NOT_OK at {s['lost_at']})")
             return
         for tok, group in s["stok"].items():
             end = s["sub_end"].get(tok)
@@ -357,7 +483,8 @@ class Checker:
     def check_groups(self):
         keys = set(self.pwin) | set(self.swin)
         for life, group in sorted(keys):
-            where = f"{group} in gsd lifetime {life}"
+            where = f"{group} in domain period {life}" if self.cluster \
+                else f"{group} in gsd lifetime {life}"
             full = []
             for owner, window in self.pwin[(life, group)]:
                 self.check_provider_chain(where, owner, window)
@@ -520,6 +647,17 @@ class Checker:
               f"{st['sessions_told_checked']}")
         print(f"chaos checker: changes seen by 2+ providers {st['shared changes']}, "
               f"subscriber-visible changes seen by 2+ observers {st['shared subscriber items']}")
+        if self.cluster:
+            print(f"chaos checker: cluster: nodes {st['nodes']}, clients {st['clients']}, "
+                  f"protocols approved {st['approved']}, client kills {st['kills']}, gsd kills "
+                  f"{st['gsd SIGKILLs']} (SIGKILL) + {st['gsd SIGTERMs']} (SIGTERM), partitions "
+                  f"{st['partitions']}, resyncs {st['resyncs']}, violations "
+                  f"{len(self.violations)}")
+            print(f"chaos checker: cluster: gsds that lost the domain's state (their logs) "
+                  f"{st['quorum losses']}, {st['unplanned losses']} of them outside the "
+                  f"driver's cuts (Corosync re-forming its ring); cold starts of the domain "
+                  f"{st['cold starts']} (more than 1: no quorate side held the state for a "
+                  f"moment, and the groups began anew)")
         for v in self.violations[:200]:
             print("VIOLATION " + v)
         if len(self.violations) > 200:

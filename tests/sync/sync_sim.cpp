@@ -136,20 +136,16 @@ void Sim::change(int side, const std::vector<SyncLeft> &left)
 {
     ++ring_;
     const std::vector<SyncMember> members = membersOf(side);
-    /* One gsd per node here: the ring's nodes are the members' nodes. */
-    std::vector<uint32_t> nodes;
-    for (const SyncMember &m : members)
-        nodes.push_back(m.node);
     const bool told = !quorumUntoldSides.count(side);
     for (auto &[key, n] : nodes_) {
         if (!n->joined || n->side != side)
             continue;
         if (quorumBeforeChange && told)
-            n->sync->onQuorum(ring_, quorate(side), nodes);
+            n->sync->onQuorum(ring_, quorate(side));
         n->sync->onConfchg(members, left);
-        n->sync->onTotemRing(ring_, nodes);
+        n->sync->onTotemRing(ring_);
         if (!quorumBeforeChange && told)
-            n->sync->onQuorum(ring_, quorate(side), nodes);
+            n->sync->onQuorum(ring_, quorate(side));
     }
 }
 

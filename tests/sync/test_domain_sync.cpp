@@ -488,3 +488,120 @@ TEST_CASE("Corosync lost: unsynced, and back as a joiner")
     requireEqualReplicas(sim, {1, 2, 3});
     CHECK(sim.node(3).host.restores == 1);
 }
+
+namespace {
+
+/* What Corosync delivered in the cluster chaos test after a heal (seed 1):
+ * the ring broke into `sides`, each side's gsds saw the others leave with
+ * their node, and the sides merged again before Corosync installed any of
+ * their rings: one totem change, and votequorum only says that the merged
+ * ring is quorate. The others come back in a second change, or (oneChange)
+ * in the same one as they left. */
+void flashPartition(Sim &sim, const std::vector<std::vector<int>> &sides, uint64_t ring,
+                    bool oneChange)
+{
+    std::vector<SyncMember> all;
+    for (const auto &side : sides)
+        for (int id : side)
+            all.push_back(sim.node(id).me);
+    std::sort(all.begin(), all.end());
+    for (const auto &side : sides) {
+        std::vector<SyncMember> here;
+        std::vector<SyncLeft> gone;
+        for (const SyncMember &m : all) {
+            if (std::find(side.begin(), side.end(), static_cast<int>(m.node)) != side.end())
+                here.push_back(m);
+            else
+                gone.push_back(SyncLeft{m, true});
+        }
+        for (int id : side) {
+            DomainSync &s = *sim.node(id).sync;
+            if (oneChange) {
+                /* The others left and joined in one change. */
+                s.onConfchg(all, gone);
+            } else {
+                s.onConfchg(here, gone);
+                s.onConfchg(all, {});
+            }
+            s.onTotemRing(ring);
+            s.onQuorum(ring, true);
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("partitions that merge before Corosync installs their rings: every side drops its "
+          "state unapplied (none can know it was quorate); the domain starts anew, never two "
+          "synced sides")
+{
+    for (const auto &sides :
+         std::vector<std::vector<std::vector<int>>>{{{1}, {2}, {3}}, {{2}, {1, 3}}, {{1, 2}, {3}}})
+        for (bool oneChange : {false, true}) {
+            CAPTURE(oneChange);
+            Sim sim(3);
+            coldStart(sim, 3);
+            sim.submit(2, hello(21));
+            sim.run();
+            flashPartition(sim, sides, 1000, oneChange);
+            sim.run();
+            for (int id = 1; id <= 3; ++id) {
+                CAPTURE(id);
+                CHECK(sim.node(id).host.unsyncs == std::vector<Unsync>{Unsync::QuorumLost});
+                /* It applied nothing of the change before dropping its state. */
+                for (int other = 1; other <= 3; ++other)
+                    CHECK_FALSE(
+                        contains(sim.node(id).host.history, "NodeGone " + std::to_string(other)));
+            }
+            requireEqualReplicas(sim, {1, 2, 3});
+            CHECK_FALSE(contains(sim.node(1).host.state, "Hello 21"));
+        }
+}
+
+TEST_CASE("a side whose quorate ring was installed keeps the state; the side whose ring was "
+          "replaced before votequorum spoke of it drops its state and re-syncs")
+{
+    for (bool oneChange : {false, true}) {
+        CAPTURE(oneChange);
+        Sim sim(3);
+        coldStart(sim, 3);
+        sim.submit(2, hello(21));
+        sim.run();
+        const SyncMember m1 = sim.node(1).me, m2 = sim.node(2).me, m3 = sim.node(3).me;
+        /* Nodes 1 and 3 install a quorate ring without node 2 and go on. */
+        for (int id : {1, 3}) {
+            DomainSync &s = *sim.node(id).sync;
+            s.onConfchg({m1, m3}, {SyncLeft{m2, true}});
+            s.onTotemRing(1000);
+            s.onQuorum(1000, true);
+        }
+        /* Node 2's own ring is replaced by the merged one before it is
+         * installed: votequorum only speaks of the merged ring. */
+        DomainSync &two = *sim.node(2).sync;
+        if (oneChange) {
+            two.onConfchg({m1, m2, m3}, {SyncLeft{m1, true}, SyncLeft{m3, true}});
+        } else {
+            two.onConfchg({m2}, {SyncLeft{m1, true}, SyncLeft{m3, true}});
+            two.onConfchg({m1, m2, m3}, {});
+        }
+        two.onTotemRing(1001);
+        two.onQuorum(1001, true);
+        for (int id : {1, 3}) {
+            DomainSync &s = *sim.node(id).sync;
+            s.onConfchg({m1, m2, m3}, {});
+            s.onTotemRing(1001);
+            s.onQuorum(1001, true);
+        }
+        sim.submit(1, hello(11));
+        sim.run();
+        CHECK(sim.node(1).host.unsyncs.empty());
+        CHECK(sim.node(3).host.unsyncs.empty());
+        CHECK(sim.node(2).host.unsyncs == std::vector<Unsync>{Unsync::QuorumLost});
+        CHECK_FALSE(contains(sim.node(2).host.history, "NodeGone 1"));
+        CHECK_FALSE(contains(sim.node(2).host.history, "NodeGone 3"));
+        requireEqualReplicas(sim, {1, 2, 3});
+        CHECK(contains(sim.node(2).host.state, "NodeGone 2"));
+        CHECK(contains(sim.node(2).host.state, "Hello 11"));
+        CHECK(sim.node(2).host.restores == 1);
+    }
+}
