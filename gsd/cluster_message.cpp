@@ -384,6 +384,7 @@ std::string encode(const Message &message)
                        w.boolean(m.quorate);
                        w.u16(m.formatVersion);
                        w.u64(m.view);
+                       w.boolean(m.uncertain);
                    },
                    [&](const SnapBegin &m) {
                        header(w, out, kSnapBegin);
@@ -449,6 +450,7 @@ Message decode(std::string_view bytes)
         m.quorate = r.boolean();
         m.formatVersion = r.u16();
         m.view = r.u64();
+        m.uncertain = r.boolean();
         message = m;
         break;
     }

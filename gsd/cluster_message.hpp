@@ -55,6 +55,10 @@ struct State {
      * ascending node and pid): members of one domain send the same; two
      * values among synced senders mean two sides met. */
     uint64_t view = 0;
+    /* The synced sender set aside a ring that came and went (its members
+     * left with their node and came back): it gives way to a side that
+     * went on. */
+    bool uncertain = false;
     bool operator==(const State &) const = default;
 };
 /* The donor's cut: a joiner buffers what is delivered after it. */

@@ -196,6 +196,8 @@ bool DomainSync::process(StreamEvent &event)
                     return false;
             }
             if (synced_ && cameBack(*change, decidingRing)) {
+                if (setAside(*change, decidingRing))
+                    return true;
                 spdlog::warn("domain: members left with their node and came back before "
                              "Corosync installed a ring without them: this side cannot know "
                              "it was the quorate one: unsynced");
@@ -256,6 +258,65 @@ bool DomainSync::cameBack(const Confchg &change, uint64_t decidingRing) const
             return true;
     }
     return false;
+}
+
+/* Every member that left with its node came back before this side's ring
+ * was installed, with nothing else changing: nothing of it can have been
+ * applied on this side (the gate held it). Whether another side installed a
+ * ring without this one and went on, the STATEs of the change where they
+ * are back tell (resolveSides): until then this node is uncertain. So the
+ * ring that came and went is set aside: the change, and what was delivered
+ * in it (only this side saw that), as if it never was. Without this, a
+ * heal during which Corosync briefly splits every node into a ring of its
+ * own (seen on a loaded two-core machine) would leave no synced node: the
+ * domain would start anew, every group lost. False: it cannot be set aside
+ * (some did not come back, or another change came between). */
+bool DomainSync::setAside(const Confchg &change, uint64_t decidingRing)
+{
+    std::set<SyncMember> gone;
+    for (const SyncLeft &left : change.left)
+        if (left.nodeDown)
+            gone.insert(left.member);
+    const auto allBack = [&](const std::vector<SyncMember> &members) {
+        return std::all_of(gone.begin(), gone.end(), [&](const SyncMember &m) {
+            return std::binary_search(members.begin(), members.end(), m);
+        });
+    };
+    if (allBack(change.members)) {
+        Confchg kept = change;
+        std::erase_if(kept.left, [&](const SyncLeft &l) { return gone.count(l.member) != 0; });
+        spdlog::warn("domain: members left with their node and are back in the same change: "
+                     "their departure is set aside until the domain's STATEs tell whether "
+                     "another side went on without this one");
+        uncertain_ = true;
+        processConfchg(kept);
+        return true;
+    }
+    /* stream_.front() is `change`; find the change where they are back. */
+    size_t back = 1;
+    for (; back < stream_.size(); ++back) {
+        if (const auto *totem = std::get_if<Totem>(&stream_[back]);
+            totem && totem->ringSeq >= decidingRing)
+            return false;
+        if (const auto *next = std::get_if<Confchg>(&stream_[back])) {
+            if (!allBack(next->members))
+                return false;
+            break;
+        }
+    }
+    if (back == stream_.size())
+        return false;
+    size_t dropped = 0;
+    for (size_t i = 1; i < back; ++i)
+        dropped += std::holds_alternative<Delivered>(stream_[i]);
+    spdlog::warn("domain: members left with their node and came back before Corosync installed "
+                 "a ring without them: that ring is set aside ({} message(s) only this side "
+                 "saw dropped) until the domain's STATEs tell whether another side went on "
+                 "without this one",
+                 dropped);
+    stream_.erase(stream_.begin() + 1, stream_.begin() + static_cast<std::ptrdiff_t>(back));
+    uncertain_ = true;
+    return true;
 }
 
 void DomainSync::processConfchg(const Confchg &change)
@@ -426,14 +487,30 @@ void DomainSync::maybeDecide()
 
 void DomainSync::resolveSides()
 {
-    /* The synced members by their view of who is synced; ascending. */
+    /* The synced members by their view of who is synced; ascending. A
+     * side is certain when one of its members went on through every ring
+     * it was in (it set no ring aside). */
     std::map<uint64_t, std::vector<SyncMember>> sides;
+    std::set<uint64_t> certain;
     for (const SyncMember &m : members_)
-        if (const cluster::State &state = states_.at(m); state.synced)
+        if (const cluster::State &state = states_.at(m); state.synced) {
             sides[state.view].push_back(m);
-    if (sides.size() < 2)
+            if (!state.uncertain)
+                certain.insert(state.view);
+        }
+    /* This round's STATEs were sent after the rings set aside. */
+    const bool wasUncertain = std::exchange(uncertain_, false);
+    if (sides.size() < 2) {
+        if (wasUncertain)
+            spdlog::info("domain: no side went on without this one: the ring set aside changed "
+                         "nothing");
         return;
-    const auto better = [](const std::vector<SyncMember> &a, const std::vector<SyncMember> &b) {
+    }
+    const auto better = [&](const std::vector<SyncMember> &a, const std::vector<SyncMember> &b) {
+        const bool aCertain = certain.count(states_.at(a.front()).view) != 0;
+        const bool bCertain = certain.count(states_.at(b.front()).view) != 0;
+        if (aCertain != bCertain)
+            return aCertain;
         if (a.size() != b.size())
             return a.size() > b.size();
         return a.front() < b.front();
@@ -627,6 +704,7 @@ void DomainSync::unsync(Unsync why)
     if (!synced_)
         return;
     synced_ = false;
+    uncertain_ = false;
     wasTimekeeper_ = false;
     batch_.clear();
     batchCount_ = 0;
@@ -644,8 +722,10 @@ void DomainSync::sendState()
     state.syncs = syncs_;
     state.synced = synced_;
     state.quorate = quorumKnown_ && quorate_;
-    if (synced_)
+    if (synced_) {
         state.view = syncedView();
+        state.uncertain = uncertain_;
+    }
     out_.multicast(cluster::encode(state));
 }
 

@@ -33,7 +33,12 @@
  *  - The gate judges a change by what votequorum said of its own ring. A
  *    side that sees members leave with their node and come back (same
  *    pids) before a ring without them was installed cannot know it was the
- *    quorate side: it unsyncs (QuorumLost) without applying the change.
+ *    quorate side: it does not apply the change. If every one of them came
+ *    back and nothing else changed, the ring is set aside (with what only
+ *    this side saw in it) and the node is uncertain until the STATEs of
+ *    the change where they are back: an uncertain side gives way to a
+ *    certain one whose view differs, and is right if there is none. Else it
+ *    unsyncs (QuorumLost).
  *  - Two synced sides meeting (each went on without the other, which the
  *    gate prevents under a sound quorum setup; `two_node` without a quorum
  *    device allows it): every synced member's STATE carries a digest of
@@ -157,6 +162,7 @@ class DomainSync {
     /* The members that left with their node came back before Corosync
      * installed a ring without them (up to the totem change of decidingRing). */
     bool cameBack(const Confchg &change, uint64_t decidingRing) const;
+    bool setAside(const Confchg &change, uint64_t decidingRing);
     void processMessage(const SyncMember &sender, const cluster::Message &message);
     void onState(const SyncMember &sender, const cluster::State &state);
     void onInputs(const SyncMember &sender, const cluster::Inputs &inputs);
@@ -191,6 +197,9 @@ class DomainSync {
     bool synced_ = false;
     bool wasTimekeeper_ = false;
     bool refused_ = false;
+    /* A ring was set aside (setAside) and the STATEs of the change after
+     * it have not decided yet whether another side went on. */
+    bool uncertain_ = false;
     uint64_t stateSeq_ = 0;
     /* How many times this node became synced or was sent a state. */
     uint32_t syncs_ = 0;
