@@ -312,27 +312,36 @@ void DomainSync::maybeDecide()
     if (syncedSet_.empty()) {
         /* Cold start: nobody holds a state, so every member starts from
          * the empty one, here. One gsd per node id: the lowest pid. */
-        std::vector<SyncMember> starters;
+        std::vector<SyncMember> candidates;
         for (const SyncMember &m : members_)
-            if (starters.empty() || starters.back().node != m.node)
-                starters.push_back(m);
-        const bool selfStarts =
-            std::find(starters.begin(), starters.end(), self_) != starters.end();
-        if (!selfStarts) {
+            if (candidates.empty() || candidates.back().node != m.node)
+                candidates.push_back(m);
+        if (std::find(candidates.begin(), candidates.end(), self_) == candidates.end()) {
             refuse(fmt::format("refused at sync: another gsd of node id {} is in the domain",
                                self_.node));
             return;
         }
+        const std::vector<SyncMember> starters = coldStarters(candidates);
         syncedSet_.insert(starters.begin(), starters.end());
         upSet_.insert(starters.begin(), starters.end());
         for (const SyncMember &m : starters)
             knownSyncs_[m] = states_.at(m).syncs + 1;
-        syncs_ = knownSyncs_[self_];
         spdlog::info("domain: cold start with {} node(s)", starters.size());
-        synced_ = true;
-        for (const SyncMember &m : starters)
-            deliverToHost(CmmNodeInput{cmm::NodeUp{m.node}});
-        host_.synced();
+        if (std::find(starters.begin(), starters.end(), self_) != starters.end()) {
+            syncs_ = knownSyncs_[self_];
+            synced_ = true;
+            for (const SyncMember &m : starters)
+                deliverToHost(CmmNodeInput{cmm::NodeUp{m.node}});
+            host_.synced();
+        } else {
+            spdlog::warn("domain: this gsd's domain settings differ from those of the node(s) "
+                         "that start the domain: it joins by a state transfer, which checks "
+                         "them");
+        }
+        /* Those whose settings differ join them by a transfer, where their
+         * settings are checked (and refused, naming the difference). */
+        if (starters.size() != candidates.size())
+            maybeDecide();
         return;
     }
 
@@ -365,6 +374,22 @@ void DomainSync::maybeDecide()
                  plan_->joiners.size());
     if (plan_->donor == self_ && synced_)
         out_.multicast(cluster::encode(cluster::SnapBegin{plan_->tag}));
+}
+
+std::vector<SyncMember> DomainSync::coldStarters(const std::vector<SyncMember> &candidates) const
+{
+    /* Only members whose empty replicas are equal start the domain
+     * together: those with the settings most of them have (ties: those of
+     * the lowest node). */
+    std::map<uint64_t, std::vector<SyncMember>> bySettings;
+    for (const SyncMember &m : candidates)
+        bySettings[states_.at(m).settingsDigest].push_back(m);
+    std::vector<SyncMember> best;
+    for (const auto &[digest, group] : bySettings)
+        if (best.empty() || group.size() > best.size() ||
+            (group.size() == best.size() && group.front() < best.front()))
+            best = group;
+    return best;
 }
 
 void DomainSync::voidPlan(const char *why)
@@ -534,6 +559,8 @@ void DomainSync::sendState()
     state.syncs = syncs_;
     state.synced = synced_;
     state.quorate = quorumKnown_ && quorate_;
+    /* An unsynced replica is empty: its digest is that of the settings. */
+    state.settingsDigest = synced_ ? 0 : host_.stateDigest();
     out_.multicast(cluster::encode(state));
 }
 

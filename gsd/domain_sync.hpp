@@ -15,8 +15,12 @@
  *  - Decision: at the first delivery after which every member has a STATE
  *    since the latest change, all saying quorate. None synced: every member
  *    becomes synced there with an empty state, and NodeUp is delivered for
- *    each in ascending node order (cold start). Else the lowest synced node
- *    is the donor for the unsynced members, the joiners.
+ *    each in ascending node order (cold start). Only members with the same
+ *    empty replica (the same domain settings, as their STATEs say) start
+ *    together: those of the largest such set; the others join them by a
+ *    transfer, which checks the settings.
+ *    Else the lowest synced node is the donor for the unsynced members,
+ *    the joiners.
  *  - The donor multicasts SNAP_BEGIN; its delivery is the cut: synced
  *    replicas deliver NodeUp for each joiner, the donor snapshots and
  *    multicasts SNAP_CHUNKs and SNAP_END. A joiner buffers the inputs
@@ -154,6 +158,9 @@ class DomainSync {
     void onForeignFormat(const SyncMember &sender, uint16_t version);
 
     void maybeDecide();
+    /* Of the members that may start a domain cold (one per node id), those
+     * that start it: every member computes the same. */
+    std::vector<SyncMember> coldStarters(const std::vector<SyncMember> &candidates) const;
     void voidPlan(const char *why);
     void memberGone(const SyncMember &member);
     void deliverToHost(const Input &input);
