@@ -3,12 +3,15 @@
  * with other domain settings refused at sync, joining a running domain or
  * in a cold start; three gsds that start together form one domain; two
  * joiners at once; the donor's node lost during a transfer; gsd --cluster
- * without a Corosync. Each case has a cluster of its own. */
+ * without a Corosync, and on a node id beyond 32767. Each case has a
+ * cluster of its own. */
 #include "domain.hpp"
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
@@ -230,4 +233,38 @@ TEST_CASE("cluster sync: gsd --cluster without a running Corosync refuses to sta
     CHECK_FALSE(run.timedOut);
     CHECK_FALSE(run.ok());
     CHECK(run.output.find("cannot reach the local Corosync") != std::string::npos);
+}
+
+TEST_CASE("cluster sync: a node id beyond gs_node_number's range is refused at start, clearly")
+{
+    ClusterOptions options;
+    options.nodes = 1;
+    options.startCorosync = false;
+    Cluster c(options);
+    /* The harness numbers node k as k: give node 1 an id above 32767. */
+    const std::string conf = c.workDir() + "/n1/corosync.conf";
+    std::string text;
+    {
+        std::ifstream in(conf);
+        std::ostringstream all;
+        all << in.rdbuf();
+        text = all.str();
+    }
+    const size_t at = text.find("nodeid: 1\n");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, std::string("nodeid: 1\n").size(), "nodeid: 40000\n");
+    std::ofstream(conf) << text;
+    c.startCorosync(1);
+    REQUIRE_MESSAGE(c.waitQuorate({1}, 1), c.describe());
+    const std::string gsd = std::getenv("GSD_PATH") ? std::getenv("GSD_PATH") : "";
+    REQUIRE_FALSE(gsd.empty());
+    const Run run = c.runIn(1,
+                            {gsd, "--cluster", "--domain", c.options().domain, "--socket",
+                             "ipc://" + c.workDir() + "/big.sock"},
+                            15000);
+    INFO("gsd --cluster on node id 40000 said:\n" << run.output);
+    CHECK_FALSE(run.timedOut);
+    CHECK_FALSE(run.ok());
+    CHECK(run.output.find("node id of this node is 40000") != std::string::npos);
+    CHECK(run.output.find("1..32767") != std::string::npos);
 }
