@@ -233,6 +233,9 @@ void DomainSync::memberGone(const SyncMember &member)
     const auto node = static_cast<int16_t>(member.node);
     deliverToHost(Event{NodeGone{node}});
     deliverToHost(CmmNodeInput{cmm::NodeDown{member.node}});
+    /* A digest check does not wait for a member that is gone. */
+    if (probe_ && probe_->awaited.erase(member) != 0)
+        judgeProbe();
 }
 
 void DomainSync::processMessage(const SyncMember &sender, const cluster::Message &message)
@@ -505,7 +508,11 @@ void DomainSync::onDigestProbe(const SyncMember &sender, const cluster::DigestPr
 {
     if (!syncedSet_.count(sender))
         return;
-    probe_ = Probe{sender, probe.seq, std::nullopt};
+    /* Every synced member reports; the same set on every node. */
+    probe_ = Probe{sender, probe.seq, std::nullopt, {}, {}};
+    for (const SyncMember &m : syncedSet_)
+        if (isMember(m))
+            probe_->awaited.insert(m);
     if (!synced_)
         return;
     probe_->mine = host_.stateDigest();
@@ -514,16 +521,40 @@ void DomainSync::onDigestProbe(const SyncMember &sender, const cluster::DigestPr
 
 void DomainSync::onDigestReport(const SyncMember &sender, const cluster::DigestReport &report)
 {
-    if (!synced_ || !probe_ || !probe_->mine || sender != probe_->prober ||
-        report.seq != probe_->seq || sender == self_)
+    if (!probe_ || report.seq != probe_->seq || probe_->awaited.erase(sender) == 0)
         return;
-    const StateDigest mine = *probe_->mine;
+    probe_->reports[sender] = report.digest;
+    judgeProbe();
+}
+
+void DomainSync::judgeProbe()
+{
+    if (!probe_ || !probe_->awaited.empty())
+        return;
+    const Probe probe = std::move(*probe_);
     probe_.reset();
-    if (mine == report.digest)
+    if (!synced_ || !probe.mine || probe.reports.empty())
         return;
-    spdlog::error("domain: this node's state diverged from the timekeeper's ({}): digest "
-                  "{:016x} here, {:016x} there; re-syncing",
-                  describe(sender), mine, report.digest);
+    /* The digest most replicas have is the domain's: one damaged replica,
+     * the timekeeper's included, re-syncs alone rather than spreading its
+     * damage to the others. A tie goes to the timekeeper's digest (else
+     * to the lowest node's). */
+    std::map<StateDigest, size_t> votes;
+    size_t most = 0;
+    for (const auto &[member, digest] : probe.reports)
+        most = std::max(most, ++votes[digest]);
+    std::optional<StateDigest> domain;
+    if (const auto it = probe.reports.find(probe.prober);
+        it != probe.reports.end() && votes[it->second] == most)
+        domain = it->second;
+    for (const auto &[member, digest] : probe.reports)
+        if (!domain && votes[digest] == most)
+            domain = digest;
+    if (*probe.mine == *domain)
+        return;
+    spdlog::error("domain: this node's state diverged from the domain's: digest {:016x} here, "
+                  "{:016x} at {} of {} node(s); re-syncing",
+                  *probe.mine, *domain, most, probe.reports.size());
     unsync(Unsync::Diverged);
 }
 

@@ -36,7 +36,8 @@
  *    minority unsyncs (QuorumLost) without applying anything of it.
  *  - Divergence: the timekeeper (lowest synced node) multicasts
  *    DIGEST_PROBE every interval; each synced node reports its digest at
- *    the probe's point; a node whose digest differs from the timekeeper's
+ *    the probe's point; once all reports are in, a node whose digest
+ *    differs from the one most nodes have (a tie: the timekeeper's)
  *    unsyncs (Diverged) and re-syncs as a joiner.
  */
 #pragma once
@@ -155,6 +156,9 @@ class DomainSync {
     void onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end);
     void onDigestProbe(const SyncMember &sender, const cluster::DigestProbe &probe);
     void onDigestReport(const SyncMember &sender, const cluster::DigestReport &report);
+    /* Once every awaited report is in: a node whose digest is not the
+     * domain's (most reports') re-syncs. */
+    void judgeProbe();
     void onForeignFormat(const SyncMember &sender, uint16_t version);
 
     void maybeDecide();
@@ -209,6 +213,8 @@ class DomainSync {
         SyncMember prober;
         uint64_t seq = 0;
         std::optional<StateDigest> mine;
+        std::set<SyncMember> awaited; /* synced members yet to report */
+        std::map<SyncMember, StateDigest> reports;
     };
     std::optional<Probe> probe_;
 

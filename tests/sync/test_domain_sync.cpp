@@ -336,6 +336,48 @@ TEST_CASE("divergence: the node whose digest differs re-syncs, the others go on"
     CHECK(sim.node(3).host.unsyncs.empty());
 }
 
+TEST_CASE("divergence: when the timekeeper's replica differs from most, the timekeeper re-syncs")
+{
+    Sim sim(3, 1000);
+    coldStart(sim, 3);
+    sim.tick(0);
+    sim.node(1).host.corruptNext = true;
+    sim.submit(2, hello(21));
+    sim.run();
+    CHECK(sim.node(1).host.state != sim.node(2).host.state);
+
+    sim.tick(1000); /* the timekeeper probes */
+    sim.run();
+    CHECK(sim.node(1).host.unsyncs == std::vector<Unsync>{Unsync::Diverged});
+    CHECK(sim.node(2).host.unsyncs.empty());
+    CHECK(sim.node(3).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(1).host.restores == 1);
+    CHECK(sim.node(2).host.restores == 0);
+    /* The majority's inputs survive: no corrupted record anywhere. */
+    for (int id : {1, 2, 3})
+        CHECK(std::none_of(
+            sim.node(id).host.state.begin(), sim.node(id).host.state.end(),
+            [](const std::string &line) { return line.find("corrupted") != std::string::npos; }));
+    CHECK(contains(sim.node(2).host.state, "NodeGone 1"));
+    CHECK_FALSE(contains(sim.node(1).host.state, "NodeGone 2"));
+}
+
+TEST_CASE("divergence of two replicas: the timekeeper's digest decides the tie")
+{
+    Sim sim(2, 1000);
+    coldStart(sim, 2);
+    sim.tick(0);
+    sim.node(2).host.corruptNext = true;
+    sim.submit(1, hello(11));
+    sim.run();
+    sim.tick(1000);
+    sim.run();
+    CHECK(sim.node(2).host.unsyncs == std::vector<Unsync>{Unsync::Diverged});
+    CHECK(sim.node(1).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2});
+}
+
 TEST_CASE("a gsd of another inter-node format version is refused at sync")
 {
     Sim sim(3);
