@@ -3,8 +3,8 @@
  * with other domain settings refused at sync, joining a running domain or
  * in a cold start; three gsds that start together form one domain; two
  * joiners at once; the donor's node lost during a transfer; gsd --cluster
- * without a Corosync, and on a node id beyond 32767. Each case has a
- * cluster of its own. */
+ * without a Corosync, and on a node id beyond 32767; requests while the
+ * domain re-forms after a cut. Each case has a cluster of its own. */
 #include "domain.hpp"
 
 #include <csignal>
@@ -269,4 +269,37 @@ TEST_CASE("cluster sync: a node id beyond gs_node_number's range is refused at s
     CHECK_FALSE(run.ok());
     CHECK(run.output.find("node id of this node is 40000") != std::string::npos);
     CHECK(run.output.find("1..32767") != std::string::npos);
+}
+
+TEST_CASE("cluster sync: requests while the domain re-forms after a cut are answered before the "
+          "library's timeout")
+{
+    Cluster c;
+    startDomain(c, {1, 2, 3});
+    auto a = clientAt(c, 1, "a");
+    auto b = clientAt(c, 2, "b");
+    auto cc = clientAt(c, 3, "c");
+    joinAcross({{a.get(), 1, 1}, {b.get(), 1, 2}, {cc.get(), 1, 3}}, "g");
+    c.cut(3);
+    /* At once, before Corosync has noticed: the majority's request waits
+     * for the new membership, the minority's gets its answer when its
+     * node leaves the domain. Neither waits for the library's 10 s. */
+    const int64_t cut = nowMs();
+    a->send("state g during");
+    cc->send("state g minority");
+    const std::string majority = a->reply("state g during").rc;
+    const int64_t majorityTook = nowMs() - cut;
+    const std::string minority = cc->reply("state g minority").rc;
+    const int64_t minorityTook = nowMs() - cut;
+    MESSAGE("after a cut: the majority's request " << majority << " in " << majorityTook
+                                                   << " ms, the minority's " << minority << " in "
+                                                   << minorityTook << " ms");
+    CHECK((majority == "HA_GS_OK" || majority == "HA_GS_NO_MEMORY"));
+    CHECK(majorityTook < 9000);
+    CHECK(minorityTook < 9000);
+    /* The minority approved nothing the majority did not. */
+    if (majority == "HA_GS_OK")
+        b->waitFor({"g: approved STATE_VALUE_CHANGE", {"prop=\"during\""}});
+    for (const std::string &line : historyWith(*cc, "g: approved STATE_VALUE_CHANGE"))
+        CHECK(line.find("minority") == std::string::npos);
 }
