@@ -51,6 +51,10 @@ struct State {
     bool synced = false;
     bool quorate = false;
     uint16_t formatVersion = kFormatVersion;
+    /* A synced sender's view of the synced members (digest of their
+     * ascending node and pid): members of one domain send the same; two
+     * values among synced senders mean two sides met. */
+    uint64_t view = 0;
     /* Revision 1. An unsynced sender's digest of its empty replica, which
      * holds nothing but the options that are the domain's (contract.md
      * §6.9); 0 from a synced sender or one of revision 0. */
