@@ -385,6 +385,7 @@ std::string encode(const Message &message)
                        w.u16(m.formatVersion);
                        w.u64(m.view);
                        w.boolean(m.uncertain);
+                       w.u64(m.settingsDigest);
                    },
                    [&](const SnapBegin &m) {
                        header(w, out, kSnapBegin);
@@ -451,6 +452,8 @@ Message decode(std::string_view bytes)
         m.formatVersion = r.u16();
         m.view = r.u64();
         m.uncertain = r.boolean();
+        if (revision >= 1)
+            m.settingsDigest = r.u64();
         message = m;
         break;
     }

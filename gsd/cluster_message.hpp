@@ -27,7 +27,7 @@
 namespace gs::cluster {
 
 constexpr uint16_t kFormatVersion = 1;
-constexpr uint8_t kFormatRevision = 0;
+constexpr uint8_t kFormatRevision = 1;
 
 /* Largest INPUTS message a node multicasts; more inputs go in more
  * messages. An input larger than this goes alone. */
@@ -59,6 +59,10 @@ struct State {
      * left with their node and came back): it gives way to a side that
      * went on. */
     bool uncertain = false;
+    /* Revision 1. An unsynced sender's digest of its empty replica, which
+     * holds nothing but the options that are the domain's (contract.md
+     * §6.9); 0 from a synced sender or one of revision 0. */
+    uint64_t settingsDigest = 0;
     bool operator==(const State &) const = default;
 };
 /* The donor's cut: a joiner buffers what is delivered after it. */

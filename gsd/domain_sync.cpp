@@ -352,6 +352,9 @@ void DomainSync::memberGone(const SyncMember &member)
     const auto node = static_cast<int16_t>(member.node);
     deliverToHost(Event{NodeGone{node}});
     deliverToHost(CmmNodeInput{cmm::NodeDown{member.node}});
+    /* A digest check does not wait for a member that is gone. */
+    if (probe_ && probe_->awaited.erase(member) != 0)
+        judgeProbe();
 }
 
 void DomainSync::processMessage(const SyncMember &sender, const cluster::Message &message)
@@ -430,27 +433,36 @@ void DomainSync::maybeDecide()
     if (syncedSet_.empty()) {
         /* Cold start: nobody holds a state, so every member starts from
          * the empty one, here. One gsd per node id: the lowest pid. */
-        std::vector<SyncMember> starters;
+        std::vector<SyncMember> candidates;
         for (const SyncMember &m : members_)
-            if (starters.empty() || starters.back().node != m.node)
-                starters.push_back(m);
-        const bool selfStarts =
-            std::find(starters.begin(), starters.end(), self_) != starters.end();
-        if (!selfStarts) {
+            if (candidates.empty() || candidates.back().node != m.node)
+                candidates.push_back(m);
+        if (std::find(candidates.begin(), candidates.end(), self_) == candidates.end()) {
             refuse(fmt::format("refused at sync: another gsd of node id {} is in the domain",
                                self_.node));
             return;
         }
+        const std::vector<SyncMember> starters = coldStarters(candidates);
         syncedSet_.insert(starters.begin(), starters.end());
         upSet_.insert(starters.begin(), starters.end());
         for (const SyncMember &m : starters)
             knownSyncs_[m] = states_.at(m).syncs + 1;
-        syncs_ = knownSyncs_[self_];
         spdlog::info("domain: cold start with {} node(s)", starters.size());
-        synced_ = true;
-        for (const SyncMember &m : starters)
-            deliverToHost(CmmNodeInput{cmm::NodeUp{m.node}});
-        host_.synced();
+        if (std::find(starters.begin(), starters.end(), self_) != starters.end()) {
+            syncs_ = knownSyncs_[self_];
+            synced_ = true;
+            for (const SyncMember &m : starters)
+                deliverToHost(CmmNodeInput{cmm::NodeUp{m.node}});
+            host_.synced();
+        } else {
+            spdlog::warn("domain: this gsd's domain settings differ from those of the node(s) "
+                         "that start the domain: it joins by a state transfer, which checks "
+                         "them");
+        }
+        /* Those whose settings differ join them by a transfer, where their
+         * settings are checked (and refused, naming the difference). */
+        if (starters.size() != candidates.size())
+            maybeDecide();
         return;
     }
 
@@ -483,6 +495,22 @@ void DomainSync::maybeDecide()
                  plan_->joiners.size());
     if (plan_->donor == self_ && synced_)
         out_.multicast(cluster::encode(cluster::SnapBegin{plan_->tag}));
+}
+
+std::vector<SyncMember> DomainSync::coldStarters(const std::vector<SyncMember> &candidates) const
+{
+    /* Only members whose empty replicas are equal start the domain
+     * together: those with the settings most of them have (ties: those of
+     * the lowest node). */
+    std::map<uint64_t, std::vector<SyncMember>> bySettings;
+    for (const SyncMember &m : candidates)
+        bySettings[states_.at(m).settingsDigest].push_back(m);
+    std::vector<SyncMember> best;
+    for (const auto &[digest, group] : bySettings)
+        if (best.empty() || group.size() > best.size() ||
+            (group.size() == best.size() && group.front() < best.front()))
+            best = group;
+    return best;
 }
 
 void DomainSync::resolveSides()
@@ -667,7 +695,11 @@ void DomainSync::onDigestProbe(const SyncMember &sender, const cluster::DigestPr
 {
     if (!syncedSet_.count(sender))
         return;
-    probe_ = Probe{sender, probe.seq, std::nullopt};
+    /* Every synced member reports; the same set on every node. */
+    probe_ = Probe{sender, probe.seq, std::nullopt, {}, {}};
+    for (const SyncMember &m : syncedSet_)
+        if (isMember(m))
+            probe_->awaited.insert(m);
     if (!synced_)
         return;
     probe_->mine = host_.stateDigest();
@@ -676,16 +708,40 @@ void DomainSync::onDigestProbe(const SyncMember &sender, const cluster::DigestPr
 
 void DomainSync::onDigestReport(const SyncMember &sender, const cluster::DigestReport &report)
 {
-    if (!synced_ || !probe_ || !probe_->mine || sender != probe_->prober ||
-        report.seq != probe_->seq || sender == self_)
+    if (!probe_ || report.seq != probe_->seq || probe_->awaited.erase(sender) == 0)
         return;
-    const StateDigest mine = *probe_->mine;
+    probe_->reports[sender] = report.digest;
+    judgeProbe();
+}
+
+void DomainSync::judgeProbe()
+{
+    if (!probe_ || !probe_->awaited.empty())
+        return;
+    const Probe probe = std::move(*probe_);
     probe_.reset();
-    if (mine == report.digest)
+    if (!synced_ || !probe.mine || probe.reports.empty())
         return;
-    spdlog::error("domain: this node's state diverged from the timekeeper's ({}): digest "
-                  "{:016x} here, {:016x} there; re-syncing",
-                  describe(sender), mine, report.digest);
+    /* The digest most replicas have is the domain's: one damaged replica,
+     * the timekeeper's included, re-syncs alone rather than spreading its
+     * damage to the others. A tie goes to the timekeeper's digest (else
+     * to the lowest node's). */
+    std::map<StateDigest, size_t> votes;
+    size_t most = 0;
+    for (const auto &[member, digest] : probe.reports)
+        most = std::max(most, ++votes[digest]);
+    std::optional<StateDigest> domain;
+    if (const auto it = probe.reports.find(probe.prober);
+        it != probe.reports.end() && votes[it->second] == most)
+        domain = it->second;
+    for (const auto &[member, digest] : probe.reports)
+        if (!domain && votes[digest] == most)
+            domain = digest;
+    if (*probe.mine == *domain)
+        return;
+    spdlog::error("domain: this node's state diverged from the domain's: digest {:016x} here, "
+                  "{:016x} at {} of {} node(s); re-syncing",
+                  *probe.mine, *domain, most, probe.reports.size());
     unsync(Unsync::Diverged);
 }
 
@@ -722,9 +778,12 @@ void DomainSync::sendState()
     state.syncs = syncs_;
     state.synced = synced_;
     state.quorate = quorumKnown_ && quorate_;
+    /* An unsynced replica is empty: its digest is that of the settings. */
     if (synced_) {
         state.view = syncedView();
         state.uncertain = uncertain_;
+    } else {
+        state.settingsDigest = host_.stateDigest();
     }
     out_.multicast(cluster::encode(state));
 }

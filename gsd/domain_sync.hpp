@@ -15,8 +15,12 @@
  *  - Decision: at the first delivery after which every member has a STATE
  *    since the latest change, all saying quorate. None synced: every member
  *    becomes synced there with an empty state, and NodeUp is delivered for
- *    each in ascending node order (cold start). Else the lowest synced node
- *    is the donor for the unsynced members, the joiners.
+ *    each in ascending node order (cold start). Only members with the same
+ *    empty replica (the same domain settings, as their STATEs say) start
+ *    together: those of the largest such set; the others join them by a
+ *    transfer, which checks the settings.
+ *    Else the lowest synced node is the donor for the unsynced members,
+ *    the joiners.
  *  - The donor multicasts SNAP_BEGIN; its delivery is the cut: synced
  *    replicas deliver NodeUp for each joiner, the donor snapshots and
  *    multicasts SNAP_CHUNKs and SNAP_END. A joiner buffers the inputs
@@ -48,7 +52,8 @@
  *    re-syncs from it as joiners.
  *  - Divergence: the timekeeper (lowest synced node) multicasts
  *    DIGEST_PROBE every interval; each synced node reports its digest at
- *    the probe's point; a node whose digest differs from the timekeeper's
+ *    the probe's point; once all reports are in, a node whose digest
+ *    differs from the one most nodes have (a tie: the timekeeper's)
  *    unsyncs (Diverged) and re-syncs as a joiner.
  */
 #pragma once
@@ -171,9 +176,15 @@ class DomainSync {
     void onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end);
     void onDigestProbe(const SyncMember &sender, const cluster::DigestProbe &probe);
     void onDigestReport(const SyncMember &sender, const cluster::DigestReport &report);
+    /* Once every awaited report is in: a node whose digest is not the
+     * domain's (most reports') re-syncs. */
+    void judgeProbe();
     void onForeignFormat(const SyncMember &sender, uint16_t version);
 
     void maybeDecide();
+    /* Of the members that may start a domain cold (one per node id), those
+     * that start it: every member computes the same. */
+    std::vector<SyncMember> coldStarters(const std::vector<SyncMember> &candidates) const;
     /* Where synced members disagree on who is synced: one side goes on. */
     void resolveSides();
     uint64_t syncedView() const;
@@ -229,6 +240,8 @@ class DomainSync {
         SyncMember prober;
         uint64_t seq = 0;
         std::optional<StateDigest> mine;
+        std::set<SyncMember> awaited; /* synced members yet to report */
+        std::map<SyncMember, StateDigest> reports;
     };
     std::optional<Probe> probe_;
 

@@ -38,12 +38,15 @@ struct FakeHost final : DomainHost {
     bool corruptNext = false;
     /* restoreState throws this. */
     std::optional<StateRefused::Why> refuseRestore;
+    /* The options that are the domain's, part of the digest (an empty
+     * replica of other settings has another digest). */
+    std::string settings;
 
     void delivered(const Input &input);
 
     std::string snapshotState() const override;
     void restoreState(std::string_view blob) override;
-    StateDigest stateDigest() const override { return digestOf(snapshotState()); }
+    StateDigest stateDigest() const override { return digestOf(settings + snapshotState()); }
     void synced() override
     {
         isSynced = true;

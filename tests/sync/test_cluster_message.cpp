@@ -120,6 +120,23 @@ TEST_CASE("every message and input round-trips exactly")
     CHECK(std::get<cmm::SetQualif>(std::get<CmmRequest>(inputs[12]).change).qualif == -5);
     const auto state = std::get<State>(decode(encode(State{7, 4242, 9, 2, true, false, 1})));
     CHECK(state == State{7, 4242, 9, 2, true, false, 1});
+    State unsynced{7, 4242, 10, 2, false, true, 1};
+    unsynced.settingsDigest = 0x0123456789abcdefu;
+    CHECK(std::get<State>(decode(encode(unsynced))) == unsynced);
+}
+
+TEST_CASE("a STATE of revision 0 has no settings digest: it reads as 0")
+{
+    State unsynced{7, 4242, 10, 2, false, true, 1};
+    unsynced.settingsDigest = 0x0123456789abcdefu;
+    std::string bytes = encode(unsynced);
+    bytes[7] = 0;
+    bytes.resize(bytes.size() - 8);
+    unsynced.settingsDigest = 0;
+    CHECK(std::get<State>(decode(bytes)) == unsynced);
+    /* Of revision 1, the digest is part of the message. */
+    bytes[7] = 1;
+    CHECK_THROWS_AS(decode(bytes), DecodeError);
 }
 
 TEST_CASE("batches built from encoded inputs decode like whole messages")

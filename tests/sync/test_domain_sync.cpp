@@ -414,6 +414,48 @@ TEST_CASE("divergence: the node whose digest differs re-syncs, the others go on"
     CHECK(sim.node(3).host.unsyncs.empty());
 }
 
+TEST_CASE("divergence: when the timekeeper's replica differs from most, the timekeeper re-syncs")
+{
+    Sim sim(3, 1000);
+    coldStart(sim, 3);
+    sim.tick(0);
+    sim.node(1).host.corruptNext = true;
+    sim.submit(2, hello(21));
+    sim.run();
+    CHECK(sim.node(1).host.state != sim.node(2).host.state);
+
+    sim.tick(1000); /* the timekeeper probes */
+    sim.run();
+    CHECK(sim.node(1).host.unsyncs == std::vector<Unsync>{Unsync::Diverged});
+    CHECK(sim.node(2).host.unsyncs.empty());
+    CHECK(sim.node(3).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(1).host.restores == 1);
+    CHECK(sim.node(2).host.restores == 0);
+    /* The majority's inputs survive: no corrupted record anywhere. */
+    for (int id : {1, 2, 3})
+        CHECK(std::none_of(
+            sim.node(id).host.state.begin(), sim.node(id).host.state.end(),
+            [](const std::string &line) { return line.find("corrupted") != std::string::npos; }));
+    CHECK(contains(sim.node(2).host.state, "NodeGone 1"));
+    CHECK_FALSE(contains(sim.node(1).host.state, "NodeGone 2"));
+}
+
+TEST_CASE("divergence of two replicas: the timekeeper's digest decides the tie")
+{
+    Sim sim(2, 1000);
+    coldStart(sim, 2);
+    sim.tick(0);
+    sim.node(2).host.corruptNext = true;
+    sim.submit(1, hello(11));
+    sim.run();
+    sim.tick(1000);
+    sim.run();
+    CHECK(sim.node(2).host.unsyncs == std::vector<Unsync>{Unsync::Diverged});
+    CHECK(sim.node(1).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2});
+}
+
 TEST_CASE("a gsd of another inter-node format version is refused at sync")
 {
     Sim sim(3);
@@ -451,6 +493,55 @@ TEST_CASE("a state with other domain settings is refused at sync; a damaged one 
     CHECK(again.node(3).refused.empty());
     requireEqualReplicas(again, {1, 2, 3});
     CHECK(again.node(3).host.restores == 1);
+}
+
+TEST_CASE("cold start: a gsd whose settings differ from most is left out, and refused at sync")
+{
+    for (int odd : {1, 3}) {
+        CAPTURE(odd);
+        Sim sim(3);
+        for (int id : {1, 2, 3})
+            sim.add(id);
+        sim.node(odd).host.settings = "max-groups-per-client 77";
+        sim.node(odd).host.refuseRestore = StateRefused::Why::Settings;
+        sim.join({1, 2, 3});
+        sim.run();
+        CHECK(sim.node(odd).refused.find("refused at sync") != std::string::npos);
+        CHECK_FALSE(sim.node(odd).sync->synced());
+        CHECK(sim.node(odd).host.syncedCalls == 0);
+        CHECK(sim.node(odd).host.history.empty());
+        std::vector<int> starters;
+        for (int id : {1, 2, 3})
+            if (id != odd)
+                starters.push_back(id);
+        for (int id : starters) {
+            CAPTURE(id);
+            REQUIRE(sim.node(id).sync->synced());
+            CHECK(sim.node(id).refused.empty());
+            CHECK(sim.node(id).host.syncedCalls == 1);
+            CHECK(sim.node(id).host.restores == 0);
+            /* Only the starters are up at the cold start; the odd one at the
+             * cut of its transfer. */
+            REQUIRE(sim.node(id).host.state.size() >= 2);
+            CHECK(sim.node(id).host.state[0] == "NodeUp " + std::to_string(starters[0]));
+            CHECK(sim.node(id).host.state[1] == "NodeUp " + std::to_string(starters[1]));
+        }
+        CHECK(sim.node(starters[0]).host.state == sim.node(starters[1]).host.state);
+    }
+}
+
+TEST_CASE("cold start of two with different settings: the lowest node's start the domain")
+{
+    Sim sim(2);
+    sim.add(1);
+    sim.add(2).host.settings = "max-tokens 9";
+    sim.node(2).host.refuseRestore = StateRefused::Why::Settings;
+    sim.join({1, 2});
+    sim.run();
+    CHECK(sim.node(1).sync->synced());
+    CHECK(sim.node(1).refused.empty());
+    CHECK(sim.node(2).refused.find("refused at sync") != std::string::npos);
+    CHECK(sim.node(2).host.syncedCalls == 0);
 }
 
 TEST_CASE("a second gsd with a node id already in the domain is refused")
