@@ -158,6 +158,15 @@ TEST_CASE("cluster: a cut link: the minority ends its sessions and refuses clien
     /* Still cut: still refused. */
     CHECK(api::rcName(t.c.probeInit(3)) == "HA_GS_CONNECT_FAILED");
 
+    const auto quorumLosses = [&](int node) {
+        const std::string log = t.c.gsdLog(node);
+        size_t count = 0;
+        for (size_t at = log.find("lost quorum"); at != std::string::npos;
+             at = log.find("lost quorum", at + 1))
+            ++count;
+        return count;
+    };
+    const size_t lossesBefore = quorumLosses(1) + quorumLosses(2);
     const int64_t healed = nowMs();
     t.c.heal(3);
     REQUIRE_MESSAGE(t.c.waitQuorate(t.c.all(), 3), t.c.describe());
@@ -165,8 +174,21 @@ TEST_CASE("cluster: a cut link: the minority ends its sessions and refuses clien
     MESSAGE("node 3 healed: quorate and synced after " << nowMs() - healed << " ms");
     auto s3b = clientAt(t.c, 3, "s3b");
     REQUIRE(s3b->rc("subscribe g membership,state") == "HA_GS_OK");
-    CHECK(subSummary(s3b->nextWith("g: ")) == "g: sub type=STATE|MEMBERSHIP state=\"majority\" "
-                                              "full=[1.1,1.2]");
+    const std::string first = subSummary(s3b->nextWith("g: "));
+    if (quorumLosses(1) + quorumLosses(2) != lossesBefore) {
+        /* Corosync flapped while merging (on a loaded machine it may put
+         * each node in a ring of its own for a moment): nodes 1 or 2 lost
+         * quorum and their providers left, as they must. What still holds:
+         * node 3 re-synced to the domain's replica, the one a new
+         * subscriber at node 1 sees. */
+        MESSAGE("Corosync flapped during the heal; checking the replicas only\n" << t.c.describe());
+        REQUIRE_MESSAGE(t.c.waitSynced(1), t.c.describe());
+        auto s1b = clientAt(t.c, 1, "s1b");
+        REQUIRE(s1b->rc("subscribe g membership,state") == "HA_GS_OK");
+        CHECK(subSummary(s1b->nextWith("g: ")) == first);
+        return;
+    }
+    CHECK(first == "g: sub type=STATE|MEMBERSHIP state=\"majority\" full=[1.1,1.2]");
     REQUIRE(t.cc->rc("init") == "HA_GS_OK");
     REQUIRE(t.cc->rc("join g 1") == "HA_GS_OK");
     atAll({t.a.get(), t.b.get(), t.cc.get()}, {"g: approved JOIN", {"chg=[1.3]"}});
