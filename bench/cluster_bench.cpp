@@ -610,7 +610,12 @@ void runZmqEcho(const std::string &endpoint)
 
 std::vector<Row> runClusterBench(const ClusterConfig &config)
 {
-    setenv("GSD_PATH", config.gsd.c_str(), 1);
+    /* gsd starts inside each node's namespace from another directory: a
+     * relative path is made absolute here. */
+    std::string gsd = config.gsd;
+    if (gsd.find('/') != std::string::npos)
+        gsd = std::filesystem::absolute(gsd).string();
+    setenv("GSD_PATH", gsd.c_str(), 1);
     std::vector<Row> rows;
     ZmqProbe zmq;
     bool first = true;
