@@ -99,8 +99,8 @@ int main(int argc, char **argv)
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     app.add_option("--tokens", config.tokens,
-                   "totem tokens in ms (token_coefficient 0), one cluster each; the latency, "
-                   "n-phase and gsd-death rows run in the first")
+                   "totem tokens in ms (token_coefficient 0), one cluster each; the latency and "
+                   "n-phase rows run in the first, the gsd and node deaths in each")
         ->delimiter(',')
         ->check(CLI::Range(100, 10000))
         ->capture_default_str();

@@ -426,9 +426,14 @@ void nPhase(Setup &run)
                             1.0));
 }
 
+struct Totem {
+    int tokenMs = 0;
+    int consensusMs = 0;
+};
+
 /* gsd on node 2 SIGKILLed; then (same round) the CPG agent on node 2
  * SIGKILLed. */
-void gsdDeath(Setup &run)
+void gsdDeath(Setup &run, const Totem &totem)
 {
     ReportPipe pipe;
     std::vector<double> approved, notified, cpgAt1, cpgAt3;
@@ -441,8 +446,9 @@ void gsdDeath(Setup &run)
             run.cluster, 3, "subscriber", 3, pipe,
             {"--group", group, "--flags", std::to_string(HA_GS_SUBSCRIBE_DELTA_LEAVE), "--each"});
     }
-    progress("gsd and CPG member deaths on n2, " + std::to_string(run.config.killRounds) +
-             " rounds");
+    const std::string tokenNote = " (token " + std::to_string(totem.tokenMs) + " ms)";
+    progress("gsd and CPG member deaths on n2" + tokenNote + ", " +
+             std::to_string(run.config.killRounds) + " rounds");
     for (int round = 0; round < run.config.killRounds; round++) {
         if (run.gsd()) {
             const int64_t joins = gs::approvedCount(HA_GS_JOIN);
@@ -478,20 +484,16 @@ void gsdDeath(Setup &run)
         gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
 
     auto &rows = run.rows;
-    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n1", cpgAt1));
-    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n3", cpgAt3));
+    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n1" + tokenNote, cpgAt1));
+    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n3" + tokenNote, cpgAt3));
     if (!run.gsd())
         return;
-    rows.push_back(boundRow("gsd on n2 SIGKILLed → failure leave approved at n1 (provider)",
-                            approved, "CPG member killed → confchg at n1", cpgAt1, 50000, ""));
-    rows.push_back(boundRow("gsd on n2 SIGKILLed → delta-leave at the subscriber on n3", notified,
-                            "CPG member killed → confchg at n3", cpgAt3, 50000, ""));
+    rows.push_back(
+        boundRow("gsd on n2 SIGKILLed → failure leave approved at n1 (provider)" + tokenNote,
+                 approved, "CPG member killed → confchg at n1", cpgAt1, 50000, ""));
+    rows.push_back(boundRow("gsd on n2 SIGKILLed → delta-leave at the subscriber on n3" + tokenNote,
+                            notified, "CPG member killed → confchg at n3", cpgAt3, 50000, ""));
 }
-
-struct Totem {
-    int tokenMs = 0;
-    int consensusMs = 0;
-};
 
 int cmapValue(Cluster &cluster, const std::string &key)
 {
@@ -643,8 +645,8 @@ std::vector<Row> runClusterBench(const ClusterConfig &config)
         if (first) {
             onePhase(run);
             nPhase(run);
-            gsdDeath(run);
         }
+        gsdDeath(run, totem);
         nodeDeath(run, totem);
         if (!config.cpgOnly)
             ha_gs_quit();

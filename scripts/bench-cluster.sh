@@ -51,16 +51,20 @@ results=bench/results
 mkdir -p "$results"
 table="$results/cluster-$(date +%Y%m%d-%H%M%S).md"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+corosync_version=$(corosync -v 2>/dev/null | sed -n 's/.*version .\([0-9.]*\).*/\1/p' | head -n1)
+# The run's circumstances head the kept table (and go to stderr).
 {
-    echo "bench-cluster: $(git rev-parse --short HEAD 2>/dev/null || echo '?')," \
-        "$(nproc) CPUs, load before $(load), corosync $(corosync -v 2>/dev/null |
-            sed -n 's/.*version .\([0-9.]*\).*/\1/p' | head -n1)"
-} >&2
+    echo "bench-cluster $(date -u '+%Y-%m-%d %H:%M UTC'), commit" \
+        "$(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs ($cpu)," \
+        "corosync $corosync_version, options: ${args[*]:-(defaults)}; load before: $(load)"
+    echo
+} | tee "$table" >&2
 
 # bench_cluster runs in the background so that an interrupt reaches it as
 # SIGTERM (its harness's reaper then removes what it started); only this pid
 # is signalled.
-"$bench" --gsd "$gsd" "${args[@]}" >"$table" &
+"$bench" --gsd "$gsd" "${args[@]}" >>"$table" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
 status=0
@@ -70,7 +74,10 @@ while kill -0 "$pid" 2>/dev/null; do
     wait "$pid" || status=$?
 done
 trap - INT TERM
-echo "bench-cluster: load after $(load)" >&2
+{
+    echo
+    echo "Load after: $(load)"
+} >>"$table"
 cat "$table"
 if [ "$status" -ne 0 ]; then
     echo "bench-cluster: bench_cluster failed (status $status)" >&2
