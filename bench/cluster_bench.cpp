@@ -31,45 +31,94 @@ void progress(const std::string &text)
     std::fprintf(stderr, "bench_cluster: %s\n", text.c_str());
 }
 
-/* ---- The local ZeroMQ round trip (bench_floor's rtt, in this run) ------ */
+/* ---- The local ZeroMQ round trips (bench_floor's rtt, in this run) ---- */
 
+/* DEALERs in this process, each to its own echo process: roundTripUs()
+ * is one round trip alone; parallelRoundTripsUs() is one on every pair at
+ * once, until the last reply: the local round trips of an n-phase phase,
+ * where each node's gsd and voter exchange a notification and a vote at the
+ * same time on the same two cores. */
 class ZmqProbe {
   public:
-    ZmqProbe() : dir_(makeTempDir("bench_cluster-zmq")), dealer_(ctx_, zmq::socket_type::dealer)
+    static constexpr int kPairs = 3;
+
+    ZmqProbe() : dir_(makeTempDir("bench_cluster-zmq"))
     {
-        const std::string path = dir_ + "/echo.sock";
-        pid_ = spawnSelf({"zmq-echo", "--endpoint", "ipc://" + path});
-        waitForSocket(path, pid_);
-        dealer_.set(zmq::sockopt::linger, 0);
-        dealer_.set(zmq::sockopt::rcvtimeo, 10000);
-        dealer_.connect("ipc://" + path);
+        for (int i = 0; i < kPairs; i++) {
+            const std::string path = dir_ + "/echo" + std::to_string(i) + ".sock";
+            pids_.push_back(spawnSelf({"zmq-echo", "--endpoint", "ipc://" + path}));
+            waitForSocket(path, pids_.back());
+            zmq::socket_t &dealer = dealers_.emplace_back(ctx_, zmq::socket_type::dealer);
+            dealer.set(zmq::sockopt::linger, 0);
+            dealer.set(zmq::sockopt::rcvtimeo, 10000);
+            dealer.connect("ipc://" + path);
+        }
     }
     ~ZmqProbe()
     {
-        killAndReap(pid_, SIGKILL);
+        killAndReap(pids_, SIGKILL);
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
     ZmqProbe(const ZmqProbe &) = delete;
     ZmqProbe &operator=(const ZmqProbe &) = delete;
 
-    double roundTripUs()
+    double roundTripUs() { return roundTripsUs(1); }
+    double parallelRoundTripsUs() { return roundTripsUs(kPairs); }
+
+  private:
+    double roundTripsUs(int pairs)
     {
         static const std::string payload(16, 'x');
         const int64_t start = nowNs();
-        dealer_.send(zmq::buffer(payload), zmq::send_flags::none);
-        zmq::message_t reply;
-        if (!dealer_.recv(reply))
-            throw std::runtime_error("no reply from the ZeroMQ echo process");
+        for (int i = 0; i < pairs; i++)
+            dealers_[static_cast<size_t>(i)].send(zmq::buffer(payload), zmq::send_flags::none);
+        for (int i = 0; i < pairs; i++) {
+            zmq::message_t reply;
+            if (!dealers_[static_cast<size_t>(i)].recv(reply))
+                throw std::runtime_error("no reply from a ZeroMQ echo process");
+        }
         return toUs(nowNs() - start);
     }
 
-  private:
     std::string dir_;
     zmq::context_t ctx_{1};
-    zmq::socket_t dealer_;
-    pid_t pid_ = -1;
+    std::vector<zmq::socket_t> dealers_;
+    std::vector<pid_t> pids_;
 };
+
+/* ---- CPU time of the nodes' daemons -------------------------------------------- */
+
+/* The CPU time of every thread of `pid` in microseconds: the scheduler's
+ * run time (nanoseconds, /proc/PID/task/TID/schedstat), not the 10 ms
+ * ticks of /proc/PID/stat, too coarse for one protocol. */
+double cpuUs(pid_t pid)
+{
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    double ns = 0;
+    for (const auto &task : std::filesystem::directory_iterator(tasks, ec)) {
+        FILE *f = std::fopen((task.path() / "schedstat").c_str(), "r");
+        if (!f)
+            continue; /* a thread that just ended */
+        unsigned long long runNs = 0;
+        if (std::fscanf(f, "%llu", &runNs) == 1)
+            ns += static_cast<double>(runNs);
+        std::fclose(f);
+    }
+    if (ec)
+        throw std::runtime_error("cannot list " + tasks + ": " + ec.message());
+    return ns / 1000;
+}
+
+/* The CPU time the gsds of every node used so far, summed. */
+double gsdCpuUs(Cluster &cluster)
+{
+    double total = 0;
+    for (int node : cluster.all())
+        total += cpuUs(cluster.gsdPid(node));
+    return total;
+}
 
 /* ---- The CPG agents, one per node ---------------------------------------- */
 
@@ -220,6 +269,13 @@ Row plainRow(const std::string &what, const std::vector<double> &samples)
     return Row{what, summarize(samples), "", 0, "", std::nullopt};
 }
 
+/* A CPU time per protocol run, mean over the run: one value. */
+Row cpuRow(const std::string &what, double totalUs, int runs)
+{
+    const double mean = runs > 0 ? totalUs / runs : 0;
+    return Row{what, Summary{1, mean, mean}, "", 0, "", std::nullopt};
+}
+
 /* ours against baseline (same iterations); met when median ≤ factor ×
  * baseline median (factor 0: no target). */
 Row ratioRow(const std::string &what, const std::vector<double> &ours,
@@ -300,9 +356,11 @@ void onePhase(Setup &run)
              std::to_string(HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_DELTA_LEAVE), "--each"}));
     }
     progress("one-phase state change and join, " + std::to_string(total) + " rounds");
+    double gsdCpu = 0;
     for (int i = 0; i < total; i++) {
         const bool timed = i >= run.config.warmup;
         if (run.gsd()) {
+            const double cpuBefore = gsdCpuUs(run.cluster);
             int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
             int64_t start = nowNs();
             gs::changeState(stateToken, HA_GS_1_PHASE, i);
@@ -325,6 +383,8 @@ void onePhase(Setup &run)
             /* Untimed: the leave is over before the next join. */
             gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
             awaitReports(pipe, 1, {HA_GS_SUBSCRIPTION_DELTA_LEAVE});
+            if (timed)
+                gsdCpu += gsdCpuUs(run.cluster) - cpuBefore;
         }
         const auto [own, remote] = run.agents.round();
         const double zmqUs = run.zmq.roundTripUs();
@@ -355,6 +415,8 @@ void onePhase(Setup &run)
                             remoteWhat, remoteBase, 1.3));
     rows.push_back(ratioRow("one-phase join at n1 → joiner's approved callback", joinApproved,
                             ownWhat, ownBase, 1.3));
+    rows.push_back(cpuRow("CPU of the three gsds, summed, per state change + join + leave (mean)",
+                          gsdCpu, run.config.iterations));
 }
 
 /* An n-phase state change with providers (voters) on nodes 1, 2 and 3,
@@ -363,7 +425,8 @@ void nPhase(Setup &run)
 {
     const int total = run.config.warmup + run.config.iterations;
     const int phases = run.config.votePhases;
-    std::vector<double> rtt, ours1, oursN, cpg1, cpgN;
+    std::vector<double> rtt, rtt3, ours1, oursN, cpg1, cpgN;
+    double gsdCpu1 = 0, gsdCpuN = 0;
     ReportPipe pipe;
     std::vector<pid_t> voters;
     ha_gs_token_t token = 0;
@@ -381,21 +444,27 @@ void nPhase(Setup &run)
         const bool timed = i >= run.config.warmup;
         for (int p : {1, phases}) {
             if (run.gsd()) {
+                const double cpuBefore = gsdCpuUs(run.cluster);
                 const int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
                 const int64_t start = nowNs();
                 gs::changeStateInPhases(token, static_cast<unsigned>(p), i);
                 const int64_t approved =
                     gs::awaitApproved(HA_GS_STATE_VALUE_CHANGE, seen, "n-phase state change");
-                if (timed)
+                if (timed) {
                     (p == 1 ? ours1 : oursN).push_back(toUs(approved - start));
+                    (p == 1 ? gsdCpu1 : gsdCpuN) += gsdCpuUs(run.cluster) - cpuBefore;
+                }
             }
             const double cpgUs = run.agents.voteRun(p);
             if (timed)
                 (p == 1 ? cpg1 : cpgN).push_back(cpgUs);
         }
         const double zmqUs = run.zmq.roundTripUs();
-        if (timed)
+        const double zmq3Us = run.zmq.parallelRoundTripsUs();
+        if (timed) {
             rtt.push_back(zmqUs);
+            rtt3.push_back(zmq3Us);
+        }
     }
     killAndReap(voters, SIGTERM);
     if (run.gsd())
@@ -419,11 +488,24 @@ void nPhase(Setup &run)
                             "CPG vote run of " + n + " phases + " + std::to_string(phases + 1) +
                                 " ZeroMQ round trips",
                             sum(cpgN, rtt, phases + 1), 0));
+    const auto oursPerPhase = perStep(oursN, ours1, phases - 1);
     rows.push_back(ratioRow("n-phase state change: per phase ((" + n + " − 1 phase) / " +
                                 std::to_string(phases - 1) + ")",
-                            perStep(oursN, ours1, phases - 1),
-                            "CPG vote run per phase + 1 ZeroMQ round trip", sum(cpgPerPhase, rtt),
-                            1.0));
+                            oursPerPhase, "CPG vote run per phase + 1 ZeroMQ round trip",
+                            sum(cpgPerPhase, rtt), 1.0));
+    /* Not the target's baseline: what the same local exchanges cost when
+     * three of them run at once on this machine, as in a phase. */
+    rows.push_back(
+        plainRow("3 local ZeroMQ round trips at once (3 echo processes), until the last", rtt3));
+    rows.push_back(ratioRow("n-phase state change: per phase (as above)", oursPerPhase,
+                            "CPG vote run per phase + 3 ZeroMQ round trips at once",
+                            sum(cpgPerPhase, rtt3), 0));
+    const int runs = run.config.iterations;
+    rows.push_back(
+        cpuRow("CPU of the three gsds, summed, per n-phase state change of 1 phase (mean)", gsdCpu1,
+               runs));
+    rows.push_back(cpuRow("CPU of the three gsds, summed, per phase beyond the first (mean)",
+                          (gsdCpuN - gsdCpu1) / (phases - 1), runs));
 }
 
 struct Totem {

@@ -17,9 +17,9 @@ namespace bench {
 
 struct ClusterConfig {
     std::string gsd;         /* gsd to start on every node */
-    int iterations = 500;    /* timed rounds of the latency and n-phase measurements */
+    int iterations = 1000;   /* timed rounds of the latency and n-phase measurements */
     int warmup = 50;         /* untimed rounds before them */
-    int killRounds = 10;     /* gsd deaths timed */
+    int killRounds = 20;     /* gsd deaths timed per token */
     int nodeKillRounds = 5;  /* node deaths timed per token */
     std::vector<int> tokens; /* totem tokens (ms), one cluster each */
     bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
