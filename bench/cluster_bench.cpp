@@ -7,6 +7,7 @@
 #include "roles.hpp"
 #include "scenarios.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -702,7 +703,10 @@ std::vector<Row> runClusterBench(const ClusterConfig &config)
     setenv("GSD_PATH", gsd.c_str(), 1);
     std::vector<Row> rows;
     ZmqProbe zmq;
-    bool first = true;
+    if (std::find(config.tokens.begin(), config.tokens.end(), config.latencyToken) ==
+        config.tokens.end())
+        throw std::runtime_error("--latency-token " + std::to_string(config.latencyToken) +
+                                 " is not one of --tokens");
     for (int tokenMs : config.tokens) {
         cluster::ClusterOptions options;
         options.nodes = 3;
@@ -724,15 +728,19 @@ std::vector<Row> runClusterBench(const ClusterConfig &config)
             gs::init();
         }
         Setup run{config, cluster, agents, zmq, rows};
-        if (first) {
-            onePhase(run);
-            nPhase(run);
+        try {
+            if (tokenMs == config.latencyToken) {
+                onePhase(run);
+                nPhase(run);
+            }
+            gsdDeath(run, totem);
+            nodeDeath(run, totem);
+        } catch (const std::exception &error) {
+            /* The nodes' logs go before the teardown removes them. */
+            throw std::runtime_error(std::string(error.what()) + "\n" + cluster.describe());
         }
-        gsdDeath(run, totem);
-        nodeDeath(run, totem);
         if (!config.cpgOnly)
             ha_gs_quit();
-        first = false;
     }
     return rows;
 }

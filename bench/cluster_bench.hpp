@@ -22,6 +22,7 @@ struct ClusterConfig {
     int killRounds = 20;     /* gsd deaths timed per token */
     int nodeKillRounds = 5;  /* node deaths timed per token */
     std::vector<int> tokens; /* totem tokens (ms), one cluster each */
+    int latencyToken = 1000; /* the cluster (token, ms) of the latency and n-phase rows */
     bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
     int votePhases = 3;      /* phases of the long n-phase protocol */
 };
