@@ -9,7 +9,7 @@
  *
  *   bench_cluster [--gsd PATH] [--iterations N] [--warmup N] [--kill-rounds N]
  *                 [--node-kill-rounds N] [--tokens MS,MS...] [--latency-token MS]
- *                 [--phases N] [--cpg-only]
+ *                 [--phases N] [--attempts N] [--cpg-only]
  *
  * Prints one Markdown table on stdout (progress on stderr): median, p99,
  * the baseline, the ratio, the target and whether it is met. Exit status 0
@@ -36,7 +36,7 @@
 namespace {
 
 bench::ClusterConfig g_config;
-std::vector<bench::Row> g_rows;
+bench::ClusterResult g_result;
 
 std::string formatUs(double us)
 {
@@ -74,7 +74,7 @@ void printTable(const std::vector<bench::Row> &rows)
  * with doctest's FAIL, which needs one. */
 TEST_CASE("bench_cluster")
 {
-    g_rows = bench::runClusterBench(g_config);
+    g_result = bench::runClusterBench(g_config);
 }
 
 int main(int argc, char **argv)
@@ -117,6 +117,10 @@ int main(int argc, char **argv)
     app.add_option("--phases", config.votePhases, "phases of the long n-phase protocol")
         ->check(CLI::Range(2, 50))
         ->capture_default_str();
+    app.add_option("--attempts", config.attempts,
+                   "clusters formed per token when one breaks (e.g. quorum lost under load)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     app.add_flag("--cpg-only", config.cpgOnly, "no gsd: only the CPG and ZeroMQ rows");
 
     RoleOptions role;
@@ -152,8 +156,13 @@ int main(int argc, char **argv)
     context.setOption("no-intro", true);
     context.setOption("minimal", true);
     const int failed = context.run();
-    if (failed || g_rows.empty())
+    if (failed || g_result.rows.empty())
         return 1;
-    printTable(g_rows);
+    printTable(g_result.rows);
+    if (!g_result.notes.empty()) {
+        std::printf("\nClusters formed again:\n\n");
+        for (const auto &note : g_result.notes)
+            std::printf("- %s\n", note.c_str());
+    }
     return 0;
 }

@@ -693,7 +693,59 @@ void runZmqEcho(const std::string &endpoint)
     }
 }
 
-std::vector<Row> runClusterBench(const ClusterConfig &config)
+namespace {
+
+/* Everything measured in one cluster of token `tokenMs`; throws on any
+ * failure, with the nodes' logs. */
+std::vector<Row> runOneCluster(const ClusterConfig &config, int tokenMs, ZmqProbe &zmq)
+{
+    std::vector<Row> rows;
+    cluster::ClusterOptions options;
+    options.nodes = 3;
+    options.tokenMs = tokenMs;
+    options.domain = "bench";
+    progress("forming a 3-node cluster, token " + std::to_string(tokenMs) + " ms");
+    Cluster cluster(options);
+    const Totem totem = readTotem(cluster);
+    CpgAgents agents(cluster, "bench." + cluster.prefix());
+    for (int node : cluster.all())
+        agents.start(node);
+    agents.waitMembers(3);
+    if (!config.cpgOnly) {
+        for (int node : cluster.all())
+            startGsd(cluster, node);
+        for (int node : cluster.all())
+            waitSynced(cluster, node);
+        setenv("HA_GS_SOCKET", cluster.endpoint(1).c_str(), 1);
+        gs::init();
+    }
+    Setup run{config, cluster, agents, zmq, rows};
+    try {
+        if (tokenMs == config.latencyToken) {
+            onePhase(run);
+            nPhase(run);
+        }
+        gsdDeath(run, totem);
+        nodeDeath(run, totem);
+    } catch (const std::exception &error) {
+        if (!config.cpgOnly)
+            ha_gs_quit();
+        /* The nodes' logs go before the teardown removes them. */
+        throw std::runtime_error(std::string(error.what()) + "\n" + cluster.describe());
+    }
+    if (!config.cpgOnly)
+        ha_gs_quit();
+    return rows;
+}
+
+std::string firstLine(const std::string &text)
+{
+    return text.substr(0, text.find('\n'));
+}
+
+} // namespace
+
+ClusterResult runClusterBench(const ClusterConfig &config)
 {
     /* gsd starts inside each node's namespace from another directory: a
      * relative path is made absolute here. */
@@ -701,48 +753,33 @@ std::vector<Row> runClusterBench(const ClusterConfig &config)
     if (gsd.find('/') != std::string::npos)
         gsd = std::filesystem::absolute(gsd).string();
     setenv("GSD_PATH", gsd.c_str(), 1);
-    std::vector<Row> rows;
-    ZmqProbe zmq;
     if (std::find(config.tokens.begin(), config.tokens.end(), config.latencyToken) ==
         config.tokens.end())
         throw std::runtime_error("--latency-token " + std::to_string(config.latencyToken) +
                                  " is not one of --tokens");
+    ClusterResult result;
+    ZmqProbe zmq;
     for (int tokenMs : config.tokens) {
-        cluster::ClusterOptions options;
-        options.nodes = 3;
-        options.tokenMs = tokenMs;
-        options.domain = "bench";
-        progress("forming a 3-node cluster, token " + std::to_string(tokenMs) + " ms");
-        Cluster cluster(options);
-        const Totem totem = readTotem(cluster);
-        CpgAgents agents(cluster, "bench." + cluster.prefix());
-        for (int node : cluster.all())
-            agents.start(node);
-        agents.waitMembers(3);
-        if (!config.cpgOnly) {
-            for (int node : cluster.all())
-                startGsd(cluster, node);
-            for (int node : cluster.all())
-                waitSynced(cluster, node);
-            setenv("HA_GS_SOCKET", cluster.endpoint(1).c_str(), 1);
-            gs::init();
-        }
-        Setup run{config, cluster, agents, zmq, rows};
-        try {
-            if (tokenMs == config.latencyToken) {
-                onePhase(run);
-                nPhase(run);
+        /* A cluster that breaks under the machine's load (knet links
+         * declared down, quorum lost) is formed again, up to
+         * config.attempts times; the table says so. */
+        for (int attempt = 1;; attempt++) {
+            try {
+                for (Row &row : runOneCluster(config, tokenMs, zmq))
+                    result.rows.push_back(std::move(row));
+                break;
+            } catch (const std::exception &error) {
+                std::fprintf(stderr, "bench_cluster: attempt %d at token %d ms failed: %s\n",
+                             attempt, tokenMs, error.what());
+                result.notes.push_back(
+                    "token " + std::to_string(tokenMs) + " ms, attempt " + std::to_string(attempt) +
+                    " failed and its rows were dropped: " + firstLine(error.what()));
+                if (attempt >= config.attempts)
+                    throw;
             }
-            gsdDeath(run, totem);
-            nodeDeath(run, totem);
-        } catch (const std::exception &error) {
-            /* The nodes' logs go before the teardown removes them. */
-            throw std::runtime_error(std::string(error.what()) + "\n" + cluster.describe());
         }
-        if (!config.cpgOnly)
-            ha_gs_quit();
     }
-    return rows;
+    return result;
 }
 
 } // namespace bench

@@ -25,6 +25,7 @@ struct ClusterConfig {
     int latencyToken = 1000; /* the cluster (token, ms) of the latency and n-phase rows */
     bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
     int votePhases = 3;      /* phases of the long n-phase protocol */
+    int attempts = 3;        /* clusters formed per token before a failure ends the run */
 };
 
 /* One line of the table. */
@@ -37,8 +38,14 @@ struct Row {
     std::optional<bool> met;
 };
 
-/* Runs everything and returns the rows; throws on any failure. */
-std::vector<Row> runClusterBench(const ClusterConfig &config);
+struct ClusterResult {
+    std::vector<Row> rows;
+    std::vector<std::string> notes; /* clusters that broke and were formed again */
+};
+
+/* Runs everything and returns the rows; throws on a failure that repeats
+ * config.attempts times. */
+ClusterResult runClusterBench(const ClusterConfig &config);
 
 /* The child processes bench_cluster starts with spawnSelf. */
 void runZmqEcho(const std::string &endpoint);
