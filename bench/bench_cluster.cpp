@@ -13,7 +13,8 @@
  *
  * Prints one Markdown table on stdout (progress on stderr): median, p99,
  * the baseline, the ratio, the target and whether it is met. Exit status 0
- * when everything ran (whatever the numbers), 1 otherwise. "bench_cluster
+ * when everything ran (whatever the numbers), 1 otherwise (the table then
+ * has what ran and says what did not). "bench_cluster
  * role|cpg-agent|zmq-echo ..." is how it starts its own child processes.
  */
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -164,5 +165,5 @@ int main(int argc, char **argv)
         for (const auto &note : g_result.notes)
             std::printf("- %s\n", note.c_str());
     }
-    return 0;
+    return g_result.complete ? 0 : 1;
 }

@@ -41,10 +41,12 @@ struct Row {
 struct ClusterResult {
     std::vector<Row> rows;
     std::vector<std::string> notes; /* clusters that broke and were formed again */
+    bool complete = true;           /* false: some token failed config.attempts times */
 };
 
-/* Runs everything and returns the rows; throws on a failure that repeats
- * config.attempts times. */
+/* Runs everything and returns the rows; a token whose cluster fails
+ * config.attempts times is left out (notes, complete). Throws on bad
+ * options. */
 ClusterResult runClusterBench(const ClusterConfig &config);
 
 /* The child processes bench_cluster starts with spawnSelf. */
