@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     using namespace bench;
     ClusterConfig &config = g_config;
     config.gsd = HA_GS_BENCH_GSD;
-    config.tokens = {300, 1000, 3000};
+    config.tokens = {300, 1000, 1500};
     std::optional<int> warmup;
 
     CLI::App app{"bench_cluster - GSAPI across a 3-node Corosync cluster in network namespaces, "
@@ -157,13 +157,15 @@ int main(int argc, char **argv)
     context.setOption("no-intro", true);
     context.setOption("minimal", true);
     const int failed = context.run();
-    if (failed || g_result.rows.empty())
+    /* A set-up failure (the harness's FAIL) is counted by doctest and
+     * caught by runClusterBench: the rows of the other tokens still print. */
+    if (g_result.rows.empty())
         return 1;
     printTable(g_result.rows);
     if (!g_result.notes.empty()) {
-        std::printf("\nClusters formed again:\n\n");
+        std::printf("\nClusters that broke (each formed again, up to --attempts):\n\n");
         for (const auto &note : g_result.notes)
             std::printf("- %s\n", note.c_str());
     }
-    return g_result.complete ? 0 : 1;
+    return failed || !g_result.complete ? 1 : 0;
 }
