@@ -25,7 +25,7 @@ struct ClusterConfig {
     int latencyToken = 1000; /* the cluster (token, ms) of the latency and n-phase rows */
     bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
     int votePhases = 3;      /* phases of the long n-phase protocol */
-    int attempts = 2;        /* clusters formed per token before a failure ends the run */
+    int attempts = 2;        /* clusters formed per token before it is left out */
 };
 
 /* One line of the table. */
