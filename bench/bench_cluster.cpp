@@ -118,6 +118,10 @@ int main(int argc, char **argv)
     app.add_option("--phases", config.votePhases, "phases of the long n-phase protocol")
         ->check(CLI::Range(2, 50))
         ->capture_default_str();
+    app.add_option("--node-settle", config.nodeSettleMs,
+                   "ms to wait after a killed node rejoined, before the next node death")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     app.add_option("--attempts", config.attempts,
                    "clusters formed per token when one breaks (e.g. quorum lost under load)")
         ->check(CLI::PositiveNumber)

@@ -649,6 +649,9 @@ void nodeDeath(Setup &run, const Totem &totem)
             startGsd(run.cluster, 2);
             waitSynced(run.cluster, 2);
         }
+        /* The next death only once the ring has been steady for a while:
+         * --node-settle. */
+        cluster::sleepMs(run.config.nodeSettleMs);
     }
     killAndReap(subscriber, SIGTERM);
     if (run.gsd())

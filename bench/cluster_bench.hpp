@@ -25,6 +25,7 @@ struct ClusterConfig {
     int latencyToken = 1000; /* the cluster (token, ms) of the latency and n-phase rows */
     bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
     int votePhases = 3;      /* phases of the long n-phase protocol */
+    int nodeSettleMs = 0;    /* pause after a node rejoined, before the next node death */
     int attempts = 2;        /* clusters formed per token before it is left out */
 };
 
