@@ -12,7 +12,7 @@
 #   sudo scripts/bench-cluster.sh [BUILD_DIR] [--quick] [bench_cluster options...]
 #
 # Default: 1,000 rounds, 20 gsd deaths and 5 node deaths per token, tokens
-# 300, 1000 and 1500 ms (about five minutes). --quick: 100 rounds, 3 gsd
+# 300, 1000 and 1500 ms (about five minutes). --quick: 300 rounds, 3 gsd
 # deaths and 2 node deaths per token, tokens 300 and 1000 ms (under a
 # minute). Everything the run starts (namespaces, Corosync, gsd, clients)
 # is torn down by bench_cluster itself, or by the cluster harness's reaper
@@ -31,7 +31,7 @@ fi
 args=()
 for arg in "$@"; do
     case "$arg" in
-    --quick) args+=(--iterations 100 --kill-rounds 3 --node-kill-rounds 2 --tokens 300,1000) ;;
+    --quick) args+=(--iterations 300 --kill-rounds 3 --node-kill-rounds 2 --tokens 300,1000) ;;
     *) args+=("$arg") ;;
     esac
 done
