@@ -7,11 +7,16 @@
  *   cmm_engine     node tables and event programs in fuzz_cmm_engine.cpp's
  *   cluster_message every inter-node message kind and input variant,
  *                  encoded by gsd/cluster_message
+ *   domain_state   a donor's state (gsd/broker_state) around real engine
+ *                  snapshots, and its bare bodies
  * Usage: make_corpus DIR   (ninja -C build-fuzz fuzz-corpus)
  * The output is deterministic. Inputs that crashed a target go next to
  * these seeds as "found-<what>"; this program never writes such names.
  */
 #include "common/wire.hpp"
+#include "engine/cmm_engine.hpp"
+#include "engine/engine.hpp"
+#include "gsd/broker_state.hpp"
 #include "gsd/cluster_message.hpp"
 #include "ha_gs.h"
 
@@ -381,6 +386,33 @@ void clusterMessages()
     write(t, "digest-report", cl::encode(cl::DigestReport{9, 0xfeed}));
 }
 
+void domainStates()
+{
+    const std::string t = "domain_state";
+    cmm::NodeTable table;
+    for (cmm_nodeid_t id : {1, 2, 3}) {
+        cmm::NodeConfig row;
+        row.id = id;
+        row.name = "n" + std::to_string(id);
+        row.address = "10.0.0." + std::to_string(id);
+        row.domain = 1;
+        row.eligible = true;
+        table.push_back(row);
+    }
+    broker::DomainState empty;
+    empty.engine = Engine().snapshot();
+    empty.cmm = cmm::Engine(table).snapshot();
+    empty.timeLimitCeiling = 600;
+    write(t, "empty", broker::encodeDomainState(empty));
+    broker::DomainState busy = empty;
+    busy.nextSerial = {{1, 7}, {2, 1}, {3, 42}};
+    busy.timerDueMs = {{1, 0}, {5, 1500}};
+    const std::string blob = broker::encodeDomainState(busy);
+    write(t, "serials-timers", blob);
+    /* The body alone: the target also wraps its input in a valid envelope. */
+    write(t, "body-serials-timers", blob.substr(12, blob.size() - 12 - 8));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -393,5 +425,6 @@ int main(int argc, char **argv)
     enginePrograms();
     cmmPrograms();
     clusterMessages();
+    domainStates();
     return 0;
 }

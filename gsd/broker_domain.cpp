@@ -31,6 +31,8 @@ const char *describe(Unsync why)
         return "the local Corosync went away";
     case Unsync::Diverged:
         return "its state differed from the domain's (it re-syncs)";
+    case Unsync::Merged:
+        return "it met another side of the domain that had gone on without it (it re-syncs)";
     }
     return "unknown";
 }

@@ -383,6 +383,7 @@ std::string encode(const Message &message)
                        w.boolean(m.synced);
                        w.boolean(m.quorate);
                        w.u16(m.formatVersion);
+                       w.u64(m.view);
                    },
                    [&](const SnapBegin &m) {
                        header(w, out, kSnapBegin);
@@ -447,6 +448,7 @@ Message decode(std::string_view bytes)
         m.synced = r.boolean();
         m.quorate = r.boolean();
         m.formatVersion = r.u16();
+        m.view = r.u64();
         message = m;
         break;
     }

@@ -51,6 +51,10 @@ struct State {
     bool synced = false;
     bool quorate = false;
     uint16_t formatVersion = kFormatVersion;
+    /* A synced sender's view of the synced members (digest of their
+     * ascending node and pid): members of one domain send the same; two
+     * values among synced senders mean two sides met. */
+    uint64_t view = 0;
     bool operator==(const State &) const = default;
 };
 /* The donor's cut: a joiner buffers what is delivered after it. */

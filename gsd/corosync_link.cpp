@@ -158,19 +158,28 @@ void CorosyncLink::confchgThunk(cpg_handle_t handle, const cpg_name *,
                             members(joinedList, joinedCount));
 }
 
-void CorosyncLink::totemThunk(cpg_handle_t handle, cpg_ring_id ring, uint32_t, const uint32_t *)
+void CorosyncLink::totemThunk(cpg_handle_t handle, cpg_ring_id ring, uint32_t memberEntries,
+                              const uint32_t *members)
 {
-    if (Listener *listener = listenerOf(handle))
-        listener->onTotemRing(ring.seq);
+    if (Listener *listener = listenerOf(handle)) {
+        std::vector<uint32_t> nodes;
+        if (members)
+            nodes.assign(members, members + memberEntries);
+        listener->onTotemRing(ring.seq, std::move(nodes));
+    }
 }
 
-void CorosyncLink::quorumThunk(quorum_handle_t handle, uint32_t quorate, uint64_t ringSeq, uint32_t,
-                               uint32_t *)
+void CorosyncLink::quorumThunk(quorum_handle_t handle, uint32_t quorate, uint64_t ringSeq,
+                               uint32_t viewEntries, uint32_t *view)
 {
     const void *context = nullptr;
     if (quorum_context_get(handle, &context) != CS_OK || context == nullptr)
         return;
-    static_cast<Listener *>(const_cast<void *>(context))->onQuorum(ringSeq, quorate != 0);
+    std::vector<uint32_t> nodes;
+    if (view)
+        nodes.assign(view, view + viewEntries);
+    static_cast<Listener *>(const_cast<void *>(context))
+        ->onQuorum(ringSeq, quorate != 0, std::move(nodes));
 }
 
 } // namespace gs

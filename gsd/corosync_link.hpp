@@ -35,9 +35,11 @@ class CorosyncLink {
         virtual void onConfchg(const std::vector<CpgMember> &members,
                                const std::vector<CpgMember> &left,
                                const std::vector<CpgMember> &joined) = 0;
-        virtual void onTotemRing(uint64_t ringSeq) = 0;
+        /* `nodes`: the node ids of the new ring. */
+        virtual void onTotemRing(uint64_t ringSeq, std::vector<uint32_t> nodes) = 0;
         virtual void onMessage(uint32_t node, uint32_t pid, std::string_view bytes) = 0;
-        virtual void onQuorum(uint64_t ringSeq, bool quorate) = 0;
+        /* `view`: the node ids of the quorum's membership. */
+        virtual void onQuorum(uint64_t ringSeq, bool quorate, std::vector<uint32_t> view) = 0;
     };
 
     /* Connects (CPG and quorum), learns the local node id and registers

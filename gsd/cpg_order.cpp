@@ -79,12 +79,18 @@ struct CpgOrder::Impl final : CorosyncLink::Listener {
             gone.push_back({{m.node, m.pid}, m.reason == CPG_REASON_NODEDOWN});
         sync->onConfchg(syncMembers(members), std::move(gone));
     }
-    void onTotemRing(uint64_t ringSeq) override { sync->onTotemRing(ringSeq); }
+    void onTotemRing(uint64_t ringSeq, std::vector<uint32_t> nodes) override
+    {
+        sync->onTotemRing(ringSeq, std::move(nodes));
+    }
     void onMessage(uint32_t node, uint32_t senderPid, std::string_view bytes) override
     {
         sync->onMessage({node, senderPid}, bytes);
     }
-    void onQuorum(uint64_t ringSeq, bool quorate) override { sync->onQuorum(ringSeq, quorate); }
+    void onQuorum(uint64_t ringSeq, bool quorate, std::vector<uint32_t> view) override
+    {
+        sync->onQuorum(ringSeq, quorate, std::move(view));
+    }
 
     /* ---- To Corosync ---- */
 

@@ -25,6 +25,7 @@ enum class Unsync {
     QuorumLost,   /* its membership is not quorate (votequorum) */
     CorosyncLost, /* the local Corosync went away */
     Diverged,     /* its digest differed from the domain's: it re-syncs */
+    Merged,       /* two synced sides met and its side gave way: it re-syncs */
 };
 
 /* The state a donor sends cannot be taken: damaged, of a format version

@@ -97,6 +97,7 @@ void DomainSync::corosyncLost()
     probe_.reset();
     quorumKnown_ = false;
     quorate_ = false;
+    quorumOfRing_.clear();
     wasTimekeeper_ = false;
 }
 
@@ -119,9 +120,10 @@ void DomainSync::onConfchg(std::vector<SyncMember> members, std::vector<SyncLeft
     drain();
 }
 
-void DomainSync::onTotemRing(uint64_t ringSeq)
+void DomainSync::onTotemRing(uint64_t ringSeq, std::vector<uint32_t> nodes)
 {
-    stream_.push_back(Totem{ringSeq});
+    std::sort(nodes.begin(), nodes.end());
+    stream_.push_back(Totem{ringSeq, std::move(nodes)});
     drain();
 }
 
@@ -131,12 +133,21 @@ void DomainSync::onMessage(SyncMember sender, std::string_view bytes)
     drain();
 }
 
-void DomainSync::onQuorum(uint64_t ringSeq, bool quorate)
+void DomainSync::onQuorum(uint64_t ringSeq, bool quorate, std::vector<uint32_t> view)
 {
     const bool wasQuorate = quorumKnown_ && quorate_;
     quorumKnown_ = true;
     quorumRing_ = std::max(quorumRing_, ringSeq);
     quorate_ = quorate;
+    quorumOfRing_[ringSeq] = quorate;
+    /* Only the rings of changes still in the stream are asked about. */
+    constexpr size_t kRingsKept = 64;
+    while (quorumOfRing_.size() > kRingsKept)
+        quorumOfRing_.erase(quorumOfRing_.begin());
+    if (quorate && !view.empty()) {
+        std::sort(view.begin(), view.end());
+        lastQuorateView_ = std::move(view);
+    }
     if (!quorate && synced_) {
         spdlog::warn("domain: this node's membership lost quorum (ring {}): unsynced", ringSeq);
         unsync(Unsync::QuorumLost);
@@ -166,15 +177,16 @@ bool DomainSync::process(StreamEvent &event)
             /* The ring changed: the quorum of the new ring decides whether
              * this side goes on. Its id comes with the totem change that
              * follows this one in the stream. */
-            std::optional<uint64_t> ring;
+            const Totem *ring = nullptr;
             for (const StreamEvent &later : stream_)
-                if (auto *totem = std::get_if<Totem>(&later)) {
-                    ring = totem->ringSeq;
+                if ((ring = std::get_if<Totem>(&later)))
                     break;
-                }
-            if (!ring || !quorumKnown_ || quorumRing_ < *ring)
+            if (!ring)
                 return false;
-            if (!quorate_ && synced_) {
+            const std::optional<bool> quorate = quorumOf(*ring, *change);
+            if (!quorate)
+                return false;
+            if (!*quorate && synced_) {
                 spdlog::warn("domain: members left and this side has no quorum: unsynced");
                 unsync(Unsync::QuorumLost);
             }
@@ -198,6 +210,30 @@ bool DomainSync::process(StreamEvent &event)
     }
     processMessage(delivered.sender, message);
     return true;
+}
+
+std::optional<bool> DomainSync::quorumOf(const Totem &ring, const Confchg &change) const
+{
+    if (auto it = quorumOfRing_.find(ring.ringSeq); it != quorumOfRing_.end())
+        return it->second;
+    if (!quorumKnown_ || quorumRing_ < ring.ringSeq)
+        return std::nullopt;
+    /* A later ring's quorum is known: votequorum will never tell this
+     * one's (Corosync formed the next ring during its sync). The side this
+     * node was on may have been a minority: taking the later ring's
+     * quorum for it would let a cut-off node apply what it alone saw. */
+    std::vector<uint32_t> nodes = ring.nodes;
+    if (nodes.empty())
+        for (const SyncMember &m : change.members)
+            nodes.push_back(m.node);
+    size_t kept = 0;
+    for (uint32_t node : lastQuorateView_)
+        kept += std::find(nodes.begin(), nodes.end(), node) != nodes.end();
+    const bool quorate = 2 * kept > lastQuorateView_.size();
+    spdlog::warn("domain: ring {} was replaced before its quorum was known: {} of the {} nodes "
+                 "of the last quorate membership, taken as {}",
+                 ring.ringSeq, kept, lastQuorateView_.size(), quorate ? "quorate" : "not quorate");
+    return quorate;
 }
 
 void DomainSync::processConfchg(const Confchg &change)
@@ -275,13 +311,9 @@ void DomainSync::onState(const SyncMember &sender, const cluster::State &state)
             syncedSet_.insert(sender);
             upSet_.insert(sender);
             knownSyncs_[sender] = state.syncs;
-        } else {
-            /* Two synced sides met: cannot happen under votequorum, where
-             * only one side of a partition stays synced. */
-            spdlog::error("domain: {} says it holds the domain's state, which this node does "
-                          "not know it to: ignored",
-                          describe(sender));
         }
+        /* Else two synced sides met: resolveSides() decides, once every
+         * member's STATE is in. */
     } else if (!state.synced && syncedSet_.count(sender) && state.syncs >= knownSyncs_[sender]) {
         /* It dropped its replicas (quorum, divergence, Corosync): to the
          * domain it is gone, and it comes back as a joiner. */
@@ -303,6 +335,9 @@ void DomainSync::maybeDecide()
             return;
     }
     if (members_.empty())
+        return;
+    resolveSides();
+    if (refused_)
         return;
 
     std::set<uint32_t> syncedNodes;
@@ -365,6 +400,59 @@ void DomainSync::maybeDecide()
                  plan_->joiners.size());
     if (plan_->donor == self_ && synced_)
         out_.multicast(cluster::encode(cluster::SnapBegin{plan_->tag}));
+}
+
+void DomainSync::resolveSides()
+{
+    /* The synced members by their view of who is synced; ascending. */
+    std::map<uint64_t, std::vector<SyncMember>> sides;
+    for (const SyncMember &m : members_)
+        if (const cluster::State &state = states_.at(m); state.synced)
+            sides[state.view].push_back(m);
+    if (sides.size() < 2)
+        return;
+    const auto better = [](const std::vector<SyncMember> &a, const std::vector<SyncMember> &b) {
+        if (a.size() != b.size())
+            return a.size() > b.size();
+        return a.front() < b.front();
+    };
+    auto winner = sides.begin();
+    for (auto it = std::next(sides.begin()); it != sides.end(); ++it)
+        if (better(it->second, winner->second))
+            winner = it;
+    const auto list = [](const std::vector<SyncMember> &side) {
+        std::string out;
+        for (const SyncMember &m : side)
+            out += fmt::format("{}{}", out.empty() ? "" : ",", m.node);
+        return out;
+    };
+    std::string losers;
+    for (const auto &[view, side] : sides)
+        if (view != winner->first)
+            losers += fmt::format("{}[{}]", losers.empty() ? "" : " ", list(side));
+    spdlog::error("domain: two sides that each went on met (check the quorum settings, or a "
+                  "flapping ring): nodes [{}] go on, nodes {} drop their state and re-sync",
+                  list(winner->second), losers);
+    const std::set<SyncMember> winners(winner->second.begin(), winner->second.end());
+    if (synced_ && !winners.count(self_))
+        unsync(Unsync::Merged);
+    /* A winner that counted a loser as synced sees it leave here. */
+    for (const SyncMember &m : std::set<SyncMember>(syncedSet_))
+        if (!winners.count(m))
+            memberGone(m);
+    syncedSet_ = winners;
+    for (const SyncMember &m : winners) {
+        upSet_.insert(m);
+        knownSyncs_[m] = states_.at(m).syncs;
+    }
+}
+
+uint64_t DomainSync::syncedView() const
+{
+    std::string members;
+    for (const SyncMember &m : syncedSet_)
+        members += fmt::format("{}:{};", m.node, m.pid);
+    return digestOf(members);
 }
 
 void DomainSync::voidPlan(const char *why)
@@ -534,6 +622,8 @@ void DomainSync::sendState()
     state.syncs = syncs_;
     state.synced = synced_;
     state.quorate = quorumKnown_ && quorate_;
+    if (synced_)
+        state.view = syncedView();
     out_.multicast(cluster::encode(state));
 }
 

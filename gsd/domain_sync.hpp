@@ -29,7 +29,17 @@
  *    every synced node's stream.
  *  - Quorum gate: a change where a member left because its node went down
  *    holds the stream until the quorum of the new ring is known; a
- *    minority unsyncs (QuorumLost) without applying anything of it.
+ *    minority unsyncs (QuorumLost) without applying anything of it. When
+ *    Corosync forms a later ring before votequorum told this one's quorum
+ *    (a ring that flapped), it is decided as votequorum decides with one
+ *    vote per node: quorate when it holds a strict majority of the last
+ *    quorate membership's nodes.
+ *  - Two synced sides meeting (each went on without the other: quorum
+ *    misconfigured, or a flapping ring): every synced member's STATE
+ *    carries a digest of its view of the synced members; where synced
+ *    members disagree, the side with more of them goes on, ties to the side
+ *    with the lowest node id (dlm_controld's rule), and the other side
+ *    unsyncs (Merged) and re-syncs from it as joiners.
  *  - Divergence: the timekeeper (lowest synced node) multicasts
  *    DIGEST_PROBE every interval; each synced node reports its digest at
  *    the probe's point; a node whose digest differs from the timekeeper's
@@ -107,12 +117,14 @@ class DomainSync {
     /* ---- In the order's sequence ---- */
 
     void onConfchg(std::vector<SyncMember> members, std::vector<SyncLeft> left);
-    void onTotemRing(uint64_t ringSeq);
+    /* `nodes`: the node ids of the ring (Corosync's, not only the gsds'). */
+    void onTotemRing(uint64_t ringSeq, std::vector<uint32_t> nodes = {});
     void onMessage(SyncMember sender, std::string_view bytes);
 
     /* ---- Outside the order ---- */
 
-    void onQuorum(uint64_t ringSeq, bool quorate);
+    /* `view`: the node ids of the quorum's membership. */
+    void onQuorum(uint64_t ringSeq, bool quorate, std::vector<uint32_t> view = {});
 
   private:
     struct Confchg {
@@ -121,6 +133,7 @@ class DomainSync {
     };
     struct Totem {
         uint64_t ringSeq = 0;
+        std::vector<uint32_t> nodes;
     };
     struct Delivered {
         SyncMember sender;
@@ -153,7 +166,13 @@ class DomainSync {
     void onDigestReport(const SyncMember &sender, const cluster::DigestReport &report);
     void onForeignFormat(const SyncMember &sender, uint16_t version);
 
+    /* Whether the ring of a change that lost nodes is quorate; nullopt
+     * while that is not known yet. */
+    std::optional<bool> quorumOf(const Totem &ring, const Confchg &change) const;
     void maybeDecide();
+    /* Where synced members disagree on who is synced: one side goes on. */
+    void resolveSides();
+    uint64_t syncedView() const;
     void voidPlan(const char *why);
     void memberGone(const SyncMember &member);
     void deliverToHost(const Input &input);
@@ -182,6 +201,10 @@ class DomainSync {
     bool quorate_ = false;
     uint64_t quorumRing_ = 0;
     bool quorumKnown_ = false;
+    /* What it said of each recent ring, and the nodes of the last quorate
+     * membership it told. */
+    std::map<uint64_t, bool> quorumOfRing_;
+    std::vector<uint32_t> lastQuorateView_;
 
     /* The stream, held while the quorum gate is closed. */
     std::deque<StreamEvent> stream_;

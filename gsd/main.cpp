@@ -108,11 +108,11 @@ std::unique_ptr<gs::Order> joinDomain(gs::BrokerConfig &config, bool nodeNumberG
                                        std::chrono::milliseconds(corosync.consensusMs)};
     const gs::broker::TimeoutPlan plan = gs::broker::planTimeouts(totem);
     for (const std::string &problem : plan.problems) {
-        const std::string line =
-            fmt::format("Corosync's totem token {} ms + consensus {} ms (+ {} ms to re-sync) is too "
-                        "slow for the clients: {}",
-                        totem.token.count(), totem.consensus.count(),
-                        gs::broker::kSyncAllowance.count(), problem);
+        const std::string line = fmt::format(
+            "Corosync's totem token {} ms + consensus {} ms (+ {} ms to re-sync) is too "
+            "slow for the clients: {}",
+            totem.token.count(), totem.consensus.count(), gs::broker::kSyncAllowance.count(),
+            problem);
         if (!allowSlowTotem)
             throw BrokerError(BrokerError::Kind::Config,
                               line + " (docs/cluster.md, \"Tuning\"; --allow-slow-totem starts "
@@ -262,10 +262,9 @@ int main(int argc, char **argv)
         gs::Broker broker(config, std::move(order));
         runningBroker = &broker;
         installSignalHandlers();
-        const std::string serving =
-            fmt::format("serving {} as node {} of domain '{}'{}", config.endpoint,
-                        config.nodeNumber, config.domain,
-                        cluster ? " (GSAPI clients once it holds the domain's state)" : "");
+        const std::string serving = fmt::format(
+            "serving {} as node {} of domain '{}'{}", config.endpoint, config.nodeNumber,
+            config.domain, cluster ? " (GSAPI clients once it holds the domain's state)" : "");
         spdlog::info("{}", serving);
         /* The constructor bound the endpoint: clients connecting from now
          * on are served, so a service manager may start what needs gsd. */

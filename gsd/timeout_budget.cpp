@@ -31,8 +31,7 @@ TimeoutPlan planTimeouts(TotemTimes totem, milliseconds gsapiTimeout, millisecon
                             (timeout - kWaitFloor - kReplyMargin - kSyncAllowance).count()));
         return left;
     };
-    const milliseconds left =
-        std::min(check("GSAPI", gsapiTimeout), check("CMM", cmmTimeout));
+    const milliseconds left = std::min(check("GSAPI", gsapiTimeout), check("CMM", cmmTimeout));
     plan.orderWait = std::clamp(left, kWaitFloor, kWaitCap);
     return plan;
 }

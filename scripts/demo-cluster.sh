@@ -206,6 +206,8 @@ heading "Kill node 2: its Corosync and its gsd, SIGKILL"
 pid2=$gsd2
 corosync2=${corosync_pids[1]}
 kill -KILL "$corosync2" "$pid2"
+# Reaped here, so that bash does not report the two jobs as "Killed".
+wait "$corosync2" "$pid2" 2>/dev/null || true
 note "node 2 is gone; nodes 1 and 3 keep quorum (2 of 3 votes):"
 for ((i = 0; i < 100; i++)); do
     out=$(on 1 corosync-quorumtool -s 2>/dev/null || true)

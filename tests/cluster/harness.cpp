@@ -729,6 +729,9 @@ void Cluster::spawnGsd(int node, const std::vector<std::string> &extraArgs)
     unlink(socketPath(node).c_str());
     std::vector<std::string> argv{program,        "--cluster", "--socket",
                                   endpoint(node), "--domain",  options_.domain};
+    /* For a post-mortem: CLUSTER_GSD_LOG_LEVEL=debug. */
+    if (const char *level = std::getenv("CLUSTER_GSD_LOG_LEVEL"); level && *level)
+        argv.insert(argv.end(), {"--log-level", level});
     argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
     auto args = argvOf(argv);
     std::fflush(nullptr);
@@ -946,8 +949,13 @@ void Cluster::teardown()
     }
     namespaces_.clear();
     if (!dir_.empty()) {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
+        /* For a post-mortem: CLUSTER_KEEP_DIR=1 keeps the nodes' logs. */
+        if (const char *keep = std::getenv("CLUSTER_KEEP_DIR"); keep && *keep == '1') {
+            std::fprintf(stderr, "cluster: kept %s\n", dir_.c_str());
+        } else {
+            std::error_code ec;
+            std::filesystem::remove_all(dir_, ec);
+        }
     }
     if (reaperFd_ >= 0) {
         tellReaper("done");

@@ -129,22 +129,27 @@ std::vector<SyncMember> Sim::membersOf(int side) const
 
 bool Sim::quorate(int side) const
 {
-    return 2 * static_cast<int>(membersOf(side).size()) > configured_;
+    return everySideQuorate || 2 * static_cast<int>(membersOf(side).size()) > configured_;
 }
 
 void Sim::change(int side, const std::vector<SyncLeft> &left)
 {
     ++ring_;
     const std::vector<SyncMember> members = membersOf(side);
+    /* One gsd per node here: the ring's nodes are the members' nodes. */
+    std::vector<uint32_t> nodes;
+    for (const SyncMember &m : members)
+        nodes.push_back(m.node);
+    const bool told = !quorumUntoldSides.count(side);
     for (auto &[key, n] : nodes_) {
         if (!n->joined || n->side != side)
             continue;
-        if (quorumBeforeChange)
-            n->sync->onQuorum(ring_, quorate(side));
+        if (quorumBeforeChange && told)
+            n->sync->onQuorum(ring_, quorate(side), nodes);
         n->sync->onConfchg(members, left);
-        n->sync->onTotemRing(ring_);
-        if (!quorumBeforeChange)
-            n->sync->onQuorum(ring_, quorate(side));
+        n->sync->onTotemRing(ring_, nodes);
+        if (!quorumBeforeChange && told)
+            n->sync->onQuorum(ring_, quorate(side), nodes);
     }
 }
 

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,11 @@ class Sim {
     /* Quorum notifications come after the totem change (default) or before
      * the configuration change. */
     bool quorumBeforeChange = false;
+    /* The rings of these sides get no quorum notification: Corosync formed
+     * the next ring before votequorum told this one's. */
+    std::set<int> quorumUntoldSides;
+    /* Every side is quorate (a misconfigured quorum): two sides go on. */
+    bool everySideQuorate = false;
 
   private:
     struct Wire {

@@ -287,6 +287,83 @@ TEST_CASE("partition: the minority unsyncs without applying the change; healed, 
     }
 }
 
+TEST_CASE("a cut-off node whose ring was replaced before its quorum was told applies nothing of "
+          "it and re-syncs")
+{
+    /* Corosync on a loaded machine: node 3 is cut off, forms a ring of its
+     * own, and the healed ring replaces it before votequorum told the
+     * lone ring's quorum. The healed ring is quorate; the lone one was
+     * not. */
+    Sim sim(3);
+    coldStart(sim, 3);
+    sim.quorumUntoldSides = {1};
+    sim.partition({3});
+    sim.submit(1, hello(12));
+    sim.submit(3, hello(33)); /* ordered on node 3's side only */
+    sim.run();
+    requireEqualReplicas(sim, {1, 2});
+    CHECK(contains(sim.node(1).host.state, "NodeGone 3"));
+    /* Node 3's stream waits at its change: the quorum is not known yet. */
+    CHECK(sim.node(3).sync->synced());
+    CHECK_FALSE(contains(sim.node(3).host.history, "NodeGone 1"));
+
+    sim.quorumUntoldSides.clear();
+    sim.heal();
+    sim.run();
+    CHECK(sim.node(3).host.unsyncs == std::vector<Unsync>{Unsync::QuorumLost});
+    CHECK_FALSE(contains(sim.node(3).host.history, "NodeGone 1"));
+    CHECK_FALSE(contains(sim.node(3).host.history, "Hello 33"));
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(sim.node(3).host.restores == 1);
+    CHECK(sim.node(1).host.unsyncs.empty());
+    CHECK(sim.node(2).host.unsyncs.empty());
+}
+
+TEST_CASE("two synced sides meet: the larger goes on, the other re-syncs from it")
+{
+    /* A misconfigured quorum: both sides of the cut go on. */
+    Sim sim(3);
+    sim.everySideQuorate = true;
+    coldStart(sim, 3);
+    sim.partition({3});
+    sim.submit(1, hello(12));
+    sim.submit(3, hello(33));
+    sim.run();
+    REQUIRE(sim.node(3).sync->synced());
+    REQUIRE(contains(sim.node(3).host.state, "Hello 33"));
+
+    sim.heal();
+    sim.run();
+    CHECK(sim.node(3).host.unsyncs == std::vector<Unsync>{Unsync::Merged});
+    CHECK(sim.node(1).host.unsyncs.empty());
+    CHECK(sim.node(2).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2, 3});
+    CHECK(contains(sim.node(3).host.state, "Hello 12"));
+    CHECK_FALSE(contains(sim.node(3).host.state, "Hello 33"));
+    CHECK(sim.node(1).host.state.back() == "NodeUp 3");
+}
+
+TEST_CASE("two synced sides of equal size meet: the side with the lowest node id goes on")
+{
+    Sim sim(4);
+    sim.everySideQuorate = true;
+    coldStart(sim, 4);
+    sim.partition({1, 2});
+    sim.submit(1, hello(11));
+    sim.submit(4, hello(44));
+    sim.run();
+    sim.heal();
+    sim.run();
+    for (int id : {3, 4}) {
+        CAPTURE(id);
+        CHECK(sim.node(id).host.unsyncs == std::vector<Unsync>{Unsync::Merged});
+    }
+    CHECK(sim.node(1).host.unsyncs.empty());
+    requireEqualReplicas(sim, {1, 2, 3, 4});
+    CHECK(contains(sim.node(4).host.state, "Hello 11"));
+    CHECK_FALSE(contains(sim.node(4).host.state, "Hello 44"));
+}
+
 TEST_CASE("a node down holds the stream until the new ring's quorum is known")
 {
     Sim sim(5);
