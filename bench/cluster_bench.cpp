@@ -7,6 +7,7 @@
 #include "roles.hpp"
 #include "scenarios.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -31,45 +32,94 @@ void progress(const std::string &text)
     std::fprintf(stderr, "bench_cluster: %s\n", text.c_str());
 }
 
-/* ---- The local ZeroMQ round trip (bench_floor's rtt, in this run) ------ */
+/* ---- The local ZeroMQ round trips (bench_floor's rtt, in this run) ---- */
 
+/* DEALERs in this process, each to its own echo process: roundTripUs()
+ * is one round trip alone; parallelRoundTripsUs() is one on every pair at
+ * once, until the last reply: the local round trips of an n-phase phase,
+ * where each node's gsd and voter exchange a notification and a vote at the
+ * same time on the same two cores. */
 class ZmqProbe {
   public:
-    ZmqProbe() : dir_(makeTempDir("bench_cluster-zmq")), dealer_(ctx_, zmq::socket_type::dealer)
+    static constexpr int kPairs = 3;
+
+    ZmqProbe() : dir_(makeTempDir("bench_cluster-zmq"))
     {
-        const std::string path = dir_ + "/echo.sock";
-        pid_ = spawnSelf({"zmq-echo", "--endpoint", "ipc://" + path});
-        waitForSocket(path, pid_);
-        dealer_.set(zmq::sockopt::linger, 0);
-        dealer_.set(zmq::sockopt::rcvtimeo, 10000);
-        dealer_.connect("ipc://" + path);
+        for (int i = 0; i < kPairs; i++) {
+            const std::string path = dir_ + "/echo" + std::to_string(i) + ".sock";
+            pids_.push_back(spawnSelf({"zmq-echo", "--endpoint", "ipc://" + path}));
+            waitForSocket(path, pids_.back());
+            zmq::socket_t &dealer = dealers_.emplace_back(ctx_, zmq::socket_type::dealer);
+            dealer.set(zmq::sockopt::linger, 0);
+            dealer.set(zmq::sockopt::rcvtimeo, 10000);
+            dealer.connect("ipc://" + path);
+        }
     }
     ~ZmqProbe()
     {
-        killAndReap(pid_, SIGKILL);
+        killAndReap(pids_, SIGKILL);
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
     ZmqProbe(const ZmqProbe &) = delete;
     ZmqProbe &operator=(const ZmqProbe &) = delete;
 
-    double roundTripUs()
+    double roundTripUs() { return roundTripsUs(1); }
+    double parallelRoundTripsUs() { return roundTripsUs(kPairs); }
+
+  private:
+    double roundTripsUs(int pairs)
     {
         static const std::string payload(16, 'x');
         const int64_t start = nowNs();
-        dealer_.send(zmq::buffer(payload), zmq::send_flags::none);
-        zmq::message_t reply;
-        if (!dealer_.recv(reply))
-            throw std::runtime_error("no reply from the ZeroMQ echo process");
+        for (int i = 0; i < pairs; i++)
+            dealers_[static_cast<size_t>(i)].send(zmq::buffer(payload), zmq::send_flags::none);
+        for (int i = 0; i < pairs; i++) {
+            zmq::message_t reply;
+            if (!dealers_[static_cast<size_t>(i)].recv(reply))
+                throw std::runtime_error("no reply from a ZeroMQ echo process");
+        }
         return toUs(nowNs() - start);
     }
 
-  private:
     std::string dir_;
     zmq::context_t ctx_{1};
-    zmq::socket_t dealer_;
-    pid_t pid_ = -1;
+    std::vector<zmq::socket_t> dealers_;
+    std::vector<pid_t> pids_;
 };
+
+/* ---- CPU time of the nodes' daemons -------------------------------------------- */
+
+/* The CPU time of every thread of `pid` in microseconds: the scheduler's
+ * run time (nanoseconds, /proc/PID/task/TID/schedstat), not the 10 ms
+ * ticks of /proc/PID/stat, too coarse for one protocol. */
+double cpuUs(pid_t pid)
+{
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    double ns = 0;
+    for (const auto &task : std::filesystem::directory_iterator(tasks, ec)) {
+        FILE *f = std::fopen((task.path() / "schedstat").c_str(), "r");
+        if (!f)
+            continue; /* a thread that just ended */
+        unsigned long long runNs = 0;
+        if (std::fscanf(f, "%llu", &runNs) == 1)
+            ns += static_cast<double>(runNs);
+        std::fclose(f);
+    }
+    if (ec)
+        throw std::runtime_error("cannot list " + tasks + ": " + ec.message());
+    return ns / 1000;
+}
+
+/* The CPU time the gsds of every node used so far, summed. */
+double gsdCpuUs(Cluster &cluster)
+{
+    double total = 0;
+    for (int node : cluster.all())
+        total += cpuUs(cluster.gsdPid(node));
+    return total;
+}
 
 /* ---- The CPG agents, one per node ---------------------------------------- */
 
@@ -220,6 +270,13 @@ Row plainRow(const std::string &what, const std::vector<double> &samples)
     return Row{what, summarize(samples), "", 0, "", std::nullopt};
 }
 
+/* A CPU time per protocol run, mean over the run: one value. */
+Row cpuRow(const std::string &what, double totalUs, int runs)
+{
+    const double mean = runs > 0 ? totalUs / runs : 0;
+    return Row{what, Summary{1, mean, mean}, "", 0, "", std::nullopt};
+}
+
 /* ours against baseline (same iterations); met when median ≤ factor ×
  * baseline median (factor 0: no target). */
 Row ratioRow(const std::string &what, const std::vector<double> &ours,
@@ -300,9 +357,11 @@ void onePhase(Setup &run)
              std::to_string(HA_GS_SUBSCRIBE_DELTA_JOIN | HA_GS_SUBSCRIBE_DELTA_LEAVE), "--each"}));
     }
     progress("one-phase state change and join, " + std::to_string(total) + " rounds");
+    double gsdCpu = 0;
     for (int i = 0; i < total; i++) {
         const bool timed = i >= run.config.warmup;
         if (run.gsd()) {
+            const double cpuBefore = gsdCpuUs(run.cluster);
             int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
             int64_t start = nowNs();
             gs::changeState(stateToken, HA_GS_1_PHASE, i);
@@ -325,6 +384,8 @@ void onePhase(Setup &run)
             /* Untimed: the leave is over before the next join. */
             gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
             awaitReports(pipe, 1, {HA_GS_SUBSCRIPTION_DELTA_LEAVE});
+            if (timed)
+                gsdCpu += gsdCpuUs(run.cluster) - cpuBefore;
         }
         const auto [own, remote] = run.agents.round();
         const double zmqUs = run.zmq.roundTripUs();
@@ -355,6 +416,8 @@ void onePhase(Setup &run)
                             remoteWhat, remoteBase, 1.3));
     rows.push_back(ratioRow("one-phase join at n1 → joiner's approved callback", joinApproved,
                             ownWhat, ownBase, 1.3));
+    rows.push_back(cpuRow("CPU of the three gsds, summed, per state change + join + leave (mean)",
+                          gsdCpu, run.config.iterations));
 }
 
 /* An n-phase state change with providers (voters) on nodes 1, 2 and 3,
@@ -363,7 +426,8 @@ void nPhase(Setup &run)
 {
     const int total = run.config.warmup + run.config.iterations;
     const int phases = run.config.votePhases;
-    std::vector<double> rtt, ours1, oursN, cpg1, cpgN;
+    std::vector<double> rtt, rtt3, ours1, oursN, cpg1, cpgN;
+    double gsdCpu1 = 0, gsdCpuN = 0;
     ReportPipe pipe;
     std::vector<pid_t> voters;
     ha_gs_token_t token = 0;
@@ -381,21 +445,27 @@ void nPhase(Setup &run)
         const bool timed = i >= run.config.warmup;
         for (int p : {1, phases}) {
             if (run.gsd()) {
+                const double cpuBefore = gsdCpuUs(run.cluster);
                 const int64_t seen = gs::approvedCount(HA_GS_STATE_VALUE_CHANGE);
                 const int64_t start = nowNs();
                 gs::changeStateInPhases(token, static_cast<unsigned>(p), i);
                 const int64_t approved =
                     gs::awaitApproved(HA_GS_STATE_VALUE_CHANGE, seen, "n-phase state change");
-                if (timed)
+                if (timed) {
                     (p == 1 ? ours1 : oursN).push_back(toUs(approved - start));
+                    (p == 1 ? gsdCpu1 : gsdCpuN) += gsdCpuUs(run.cluster) - cpuBefore;
+                }
             }
             const double cpgUs = run.agents.voteRun(p);
             if (timed)
                 (p == 1 ? cpg1 : cpgN).push_back(cpgUs);
         }
         const double zmqUs = run.zmq.roundTripUs();
-        if (timed)
+        const double zmq3Us = run.zmq.parallelRoundTripsUs();
+        if (timed) {
             rtt.push_back(zmqUs);
+            rtt3.push_back(zmq3Us);
+        }
     }
     killAndReap(voters, SIGTERM);
     if (run.gsd())
@@ -419,16 +489,34 @@ void nPhase(Setup &run)
                             "CPG vote run of " + n + " phases + " + std::to_string(phases + 1) +
                                 " ZeroMQ round trips",
                             sum(cpgN, rtt, phases + 1), 0));
+    const auto oursPerPhase = perStep(oursN, ours1, phases - 1);
     rows.push_back(ratioRow("n-phase state change: per phase ((" + n + " − 1 phase) / " +
                                 std::to_string(phases - 1) + ")",
-                            perStep(oursN, ours1, phases - 1),
-                            "CPG vote run per phase + 1 ZeroMQ round trip", sum(cpgPerPhase, rtt),
-                            1.0));
+                            oursPerPhase, "CPG vote run per phase + 1 ZeroMQ round trip",
+                            sum(cpgPerPhase, rtt), 1.0));
+    /* Not the target's baseline: what the same local exchanges cost when
+     * three of them run at once on this machine, as in a phase. */
+    rows.push_back(
+        plainRow("3 local ZeroMQ round trips at once (3 echo processes), until the last", rtt3));
+    rows.push_back(ratioRow("n-phase state change: per phase (as above)", oursPerPhase,
+                            "CPG vote run per phase + 3 ZeroMQ round trips at once",
+                            sum(cpgPerPhase, rtt3), 0));
+    const int runs = run.config.iterations;
+    rows.push_back(
+        cpuRow("CPU of the three gsds, summed, per n-phase state change of 1 phase (mean)", gsdCpu1,
+               runs));
+    rows.push_back(cpuRow("CPU of the three gsds, summed, per phase beyond the first (mean)",
+                          (gsdCpuN - gsdCpu1) / (phases - 1), runs));
 }
+
+struct Totem {
+    int tokenMs = 0;
+    int consensusMs = 0;
+};
 
 /* gsd on node 2 SIGKILLed; then (same round) the CPG agent on node 2
  * SIGKILLed. */
-void gsdDeath(Setup &run)
+void gsdDeath(Setup &run, const Totem &totem)
 {
     ReportPipe pipe;
     std::vector<double> approved, notified, cpgAt1, cpgAt3;
@@ -441,8 +529,9 @@ void gsdDeath(Setup &run)
             run.cluster, 3, "subscriber", 3, pipe,
             {"--group", group, "--flags", std::to_string(HA_GS_SUBSCRIBE_DELTA_LEAVE), "--each"});
     }
-    progress("gsd and CPG member deaths on n2, " + std::to_string(run.config.killRounds) +
-             " rounds");
+    const std::string tokenNote = " (token " + std::to_string(totem.tokenMs) + " ms)";
+    progress("gsd and CPG member deaths on n2" + tokenNote + ", " +
+             std::to_string(run.config.killRounds) + " rounds");
     for (int round = 0; round < run.config.killRounds; round++) {
         if (run.gsd()) {
             const int64_t joins = gs::approvedCount(HA_GS_JOIN);
@@ -478,20 +567,16 @@ void gsdDeath(Setup &run)
         gs::check(ha_gs_goodbye(token), "ha_gs_goodbye");
 
     auto &rows = run.rows;
-    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n1", cpgAt1));
-    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n3", cpgAt3));
+    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n1" + tokenNote, cpgAt1));
+    rows.push_back(plainRow("CPG member on n2 SIGKILLed → confchg at n3" + tokenNote, cpgAt3));
     if (!run.gsd())
         return;
-    rows.push_back(boundRow("gsd on n2 SIGKILLed → failure leave approved at n1 (provider)",
-                            approved, "CPG member killed → confchg at n1", cpgAt1, 50000, ""));
-    rows.push_back(boundRow("gsd on n2 SIGKILLed → delta-leave at the subscriber on n3", notified,
-                            "CPG member killed → confchg at n3", cpgAt3, 50000, ""));
+    rows.push_back(
+        boundRow("gsd on n2 SIGKILLed → failure leave approved at n1 (provider)" + tokenNote,
+                 approved, "CPG member killed → confchg at n1", cpgAt1, 50000, ""));
+    rows.push_back(boundRow("gsd on n2 SIGKILLed → delta-leave at the subscriber on n3" + tokenNote,
+                            notified, "CPG member killed → confchg at n3", cpgAt3, 50000, ""));
 }
-
-struct Totem {
-    int tokenMs = 0;
-    int consensusMs = 0;
-};
 
 int cmapValue(Cluster &cluster, const std::string &key)
 {
@@ -564,6 +649,9 @@ void nodeDeath(Setup &run, const Totem &totem)
             startGsd(run.cluster, 2);
             waitSynced(run.cluster, 2);
         }
+        /* The next death only once the ring has been steady for a while:
+         * --node-settle. */
+        cluster::sleepMs(run.config.nodeSettleMs);
     }
     killAndReap(subscriber, SIGTERM);
     if (run.gsd())
@@ -608,44 +696,98 @@ void runZmqEcho(const std::string &endpoint)
     }
 }
 
-std::vector<Row> runClusterBench(const ClusterConfig &config)
+namespace {
+
+/* Everything measured in one cluster of token `tokenMs`; throws on any
+ * failure, with the nodes' logs. */
+std::vector<Row> runOneCluster(const ClusterConfig &config, int tokenMs, ZmqProbe &zmq)
 {
-    setenv("GSD_PATH", config.gsd.c_str(), 1);
     std::vector<Row> rows;
-    ZmqProbe zmq;
-    bool first = true;
-    for (int tokenMs : config.tokens) {
-        cluster::ClusterOptions options;
-        options.nodes = 3;
-        options.tokenMs = tokenMs;
-        options.domain = "bench";
-        progress("forming a 3-node cluster, token " + std::to_string(tokenMs) + " ms");
-        Cluster cluster(options);
-        const Totem totem = readTotem(cluster);
-        CpgAgents agents(cluster, "bench." + cluster.prefix());
+    cluster::ClusterOptions options;
+    options.nodes = 3;
+    options.tokenMs = tokenMs;
+    options.domain = "bench";
+    progress("forming a 3-node cluster, token " + std::to_string(tokenMs) + " ms");
+    Cluster cluster(options);
+    const Totem totem = readTotem(cluster);
+    CpgAgents agents(cluster, "bench." + cluster.prefix());
+    for (int node : cluster.all())
+        agents.start(node);
+    agents.waitMembers(3);
+    if (!config.cpgOnly) {
         for (int node : cluster.all())
-            agents.start(node);
-        agents.waitMembers(3);
-        if (!config.cpgOnly) {
-            for (int node : cluster.all())
-                startGsd(cluster, node);
-            for (int node : cluster.all())
-                waitSynced(cluster, node);
-            setenv("HA_GS_SOCKET", cluster.endpoint(1).c_str(), 1);
-            gs::init();
-        }
-        Setup run{config, cluster, agents, zmq, rows};
-        if (first) {
+            startGsd(cluster, node);
+        for (int node : cluster.all())
+            waitSynced(cluster, node);
+        setenv("HA_GS_SOCKET", cluster.endpoint(1).c_str(), 1);
+        gs::init();
+    }
+    Setup run{config, cluster, agents, zmq, rows};
+    try {
+        if (tokenMs == config.latencyToken) {
             onePhase(run);
             nPhase(run);
-            gsdDeath(run);
         }
+        gsdDeath(run, totem);
         nodeDeath(run, totem);
+    } catch (const std::exception &error) {
         if (!config.cpgOnly)
             ha_gs_quit();
-        first = false;
+        /* The nodes' logs go before the teardown removes them. */
+        throw std::runtime_error(std::string(error.what()) + "\n" + cluster.describe());
     }
+    if (!config.cpgOnly)
+        ha_gs_quit();
     return rows;
+}
+
+std::string firstLine(const std::string &text)
+{
+    return text.substr(0, text.find('\n'));
+}
+
+} // namespace
+
+ClusterResult runClusterBench(const ClusterConfig &config)
+{
+    /* gsd starts inside each node's namespace from another directory: a
+     * relative path is made absolute here. */
+    std::string gsd = config.gsd;
+    if (gsd.find('/') != std::string::npos)
+        gsd = std::filesystem::absolute(gsd).string();
+    setenv("GSD_PATH", gsd.c_str(), 1);
+    if (std::find(config.tokens.begin(), config.tokens.end(), config.latencyToken) ==
+        config.tokens.end())
+        throw std::runtime_error("--latency-token " + std::to_string(config.latencyToken) +
+                                 " is not one of --tokens");
+    ClusterResult result;
+    ZmqProbe zmq;
+    for (int tokenMs : config.tokens) {
+        /* A cluster that breaks under the machine's load (knet links
+         * declared down, quorum lost) is formed again, up to
+         * config.attempts times; the table says so. */
+        for (int attempt = 1;; attempt++) {
+            try {
+                for (Row &row : runOneCluster(config, tokenMs, zmq))
+                    result.rows.push_back(std::move(row));
+                break;
+            } catch (const std::exception &error) {
+                std::fprintf(stderr, "bench_cluster: attempt %d at token %d ms failed: %s\n",
+                             attempt, tokenMs, error.what());
+                result.notes.push_back(
+                    "token " + std::to_string(tokenMs) + " ms, attempt " + std::to_string(attempt) +
+                    " failed and its rows were dropped: " + firstLine(error.what()));
+                if (attempt >= config.attempts) {
+                    /* The other tokens still run; the exit status says. */
+                    result.notes.push_back("token " + std::to_string(tokenMs) +
+                                           " ms: not measured");
+                    result.complete = false;
+                    break;
+                }
+            }
+        }
+    }
+    return result;
 }
 
 } // namespace bench

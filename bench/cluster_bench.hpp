@@ -17,13 +17,16 @@ namespace bench {
 
 struct ClusterConfig {
     std::string gsd;         /* gsd to start on every node */
-    int iterations = 500;    /* timed rounds of the latency and n-phase measurements */
+    int iterations = 1000;   /* timed rounds of the latency and n-phase measurements */
     int warmup = 50;         /* untimed rounds before them */
-    int killRounds = 10;     /* gsd deaths timed */
+    int killRounds = 20;     /* gsd deaths timed per token */
     int nodeKillRounds = 5;  /* node deaths timed per token */
     std::vector<int> tokens; /* totem tokens (ms), one cluster each */
+    int latencyToken = 1000; /* the cluster (token, ms) of the latency and n-phase rows */
     bool cpgOnly = false;    /* no gsd: the CPG and ZeroMQ rows only */
     int votePhases = 3;      /* phases of the long n-phase protocol */
+    int nodeSettleMs = 0;    /* pause after a node rejoined, before the next node death */
+    int attempts = 2;        /* clusters formed per token before it is left out */
 };
 
 /* One line of the table. */
@@ -36,8 +39,16 @@ struct Row {
     std::optional<bool> met;
 };
 
-/* Runs everything and returns the rows; throws on any failure. */
-std::vector<Row> runClusterBench(const ClusterConfig &config);
+struct ClusterResult {
+    std::vector<Row> rows;
+    std::vector<std::string> notes; /* clusters that broke and were formed again */
+    bool complete = true;           /* false: some token failed config.attempts times */
+};
+
+/* Runs everything and returns the rows; a token whose cluster fails
+ * config.attempts times is left out (notes, complete). Throws on bad
+ * options. */
+ClusterResult runClusterBench(const ClusterConfig &config);
 
 /* The child processes bench_cluster starts with spawnSelf. */
 void runZmqEcho(const std::string &endpoint);

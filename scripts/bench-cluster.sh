@@ -11,9 +11,12 @@
 #
 #   sudo scripts/bench-cluster.sh [BUILD_DIR] [--quick] [bench_cluster options...]
 #
-# --quick: 100 rounds, 3 gsd deaths, 2 node deaths per token. Everything
-# the run starts (namespaces, Corosync, gsd, clients) is torn down by
-# bench_cluster itself, or by the cluster harness's reaper if it is killed.
+# Default: 1,000 rounds, 20 gsd deaths and 5 node deaths per token, tokens
+# 300, 1000 and 1500 ms (about five minutes). --quick: 300 rounds, 3 gsd
+# deaths and 2 node deaths per token, tokens 300 and 1000 ms (under a
+# minute). Everything the run starts (namespaces, Corosync, gsd, clients)
+# is torn down by bench_cluster itself, or by the cluster harness's reaper
+# if it is killed.
 # The table is also kept in bench/results/cluster-DATE.md. Nothing is
 # asserted about the numbers: the exit status says whether the run worked.
 set -euo pipefail
@@ -28,7 +31,7 @@ fi
 args=()
 for arg in "$@"; do
     case "$arg" in
-    --quick) args+=(--iterations 100 --kill-rounds 3 --node-kill-rounds 2) ;;
+    --quick) args+=(--iterations 300 --kill-rounds 3 --node-kill-rounds 2 --tokens 300,1000) ;;
     *) args+=("$arg") ;;
     esac
 done
@@ -51,16 +54,20 @@ results=bench/results
 mkdir -p "$results"
 table="$results/cluster-$(date +%Y%m%d-%H%M%S).md"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+corosync_version=$(corosync -v 2>/dev/null | sed -n 's/.*version .\([0-9.]*\).*/\1/p' | head -n1)
+# The run's circumstances head the kept table (and go to stderr).
 {
-    echo "bench-cluster: $(git rev-parse --short HEAD 2>/dev/null || echo '?')," \
-        "$(nproc) CPUs, load before $(load), corosync $(corosync -v 2>/dev/null |
-            sed -n 's/.*version .\([0-9.]*\).*/\1/p' | head -n1)"
-} >&2
+    echo "bench-cluster $(date -u '+%Y-%m-%d %H:%M UTC'), commit" \
+        "$(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs ($cpu)," \
+        "corosync $corosync_version, options: ${args[*]:-(defaults)}; load before: $(load)"
+    echo
+} | tee "$table" >&2
 
 # bench_cluster runs in the background so that an interrupt reaches it as
 # SIGTERM (its harness's reaper then removes what it started); only this pid
 # is signalled.
-"$bench" --gsd "$gsd" "${args[@]}" >"$table" &
+"$bench" --gsd "$gsd" "${args[@]}" >>"$table" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
 status=0
@@ -70,7 +77,10 @@ while kill -0 "$pid" 2>/dev/null; do
     wait "$pid" || status=$?
 done
 trap - INT TERM
-echo "bench-cluster: load after $(load)" >&2
+{
+    echo
+    echo "Load after: $(load)"
+} >>"$table"
 cat "$table"
 if [ "$status" -ne 0 ]; then
     echo "bench-cluster: bench_cluster failed (status $status)" >&2
