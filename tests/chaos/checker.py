@@ -471,6 +471,11 @@ class Checker:
             self.violate("P5", f"client {s['cid']} session {s['n']} (gsd lifetime {s['life']}) "
                                f"was not told of {what} (HA_GS_NOT_OK at {s['lost_at']})")
             return
+        if s["end_why"] == "end":
+            # Told, and stopped by the driver's SIGTERM before its next
+            # dispatch could deliver GS_HAS_DIED (chaos_client quits at once).
+            self.stats["sessions_told_then_stopped"] += 1
+            return
         for tok, group in s["stok"].items():
             end = s["sub_end"].get(tok)
             if end in ("unsubscribed", "dissolved", "delayed_error"):

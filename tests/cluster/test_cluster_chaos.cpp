@@ -423,9 +423,11 @@ void ChaosDriver::disturb(int64_t now)
             } catch (const std::exception &e) {
                 state = std::string("(the cluster cannot be described: ") + e.what() + ")";
             }
+            const std::string what = kind_ == Kind::Cut ? "heal" : "gsd restart";
+            const bool workDir = std::filesystem::exists(c_.workDir() + "/n1");
             FAIL("node " << node_ << " was not synced again within " << kRecoverMs / 1000
-                         << " s after its " << (kind_ == Kind::Cut ? "heal" : "gsd restart")
-                         << "; logs in " << dir_ << "\n"
+                         << " s after its " << what << "; logs in " << dir_
+                         << (workDir ? "" : "; the cluster's work directory is gone") << "\n"
                          << state);
         }
         return;
