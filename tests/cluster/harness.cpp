@@ -60,6 +60,8 @@ std::string readFile(const std::string &path)
 
 std::string tail(const std::string &text, size_t lines)
 {
+    if (text.empty())
+        return text;
     size_t pos = text.size();
     for (size_t n = 0; pos > 0 && n <= lines; ++n) {
         pos = text.rfind('\n', pos - 1);
