@@ -227,8 +227,11 @@ void removeShmNamed(pid_t pid)
                 names.push_back(n);
         }
         closedir(d);
-        for (const auto &n : names)
-            unlink(("/dev/shm/" + n).c_str());
+        /* libqb keeps some as directories (one per IPC connection). */
+        for (const auto &n : names) {
+            std::error_code ec;
+            std::filesystem::remove_all("/dev/shm/" + n, ec);
+        }
     }
 }
 
