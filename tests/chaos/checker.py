@@ -387,8 +387,34 @@ class Checker:
         return any(s["start"] - CLOCK_MAP_SLACK_US <= tu <= t + CLOCK_MAP_SLACK_US
                    for tu in self.unsyncs.get(s["node"], []))
 
+    def minority_from(self, s):
+        """The time the session's node was cut off while the session was
+        open, or None. From then until Corosync tells it that the others are
+        gone (token + consensus later), the node may still approve what it
+        alone ordered: CPG's agreed order is not safe order, and a message
+        it sent as its link went down can be delivered to it and never to
+        the others (docs/cluster.md, "Quorum"). The domain's history is the
+        majority's; what the cut-off node approved from the cut on is not
+        compared with it (its session ends with the quorum loss, P5)."""
+        if s.get("node") is None:
+            return None
+        for tc, _ in self.cuts.get(s["node"], []):
+            if tc >= s["start"]:
+                return tc
+        return None
+
     def close_session(self, s):
         life = s["epoch"]
+        cut = self.minority_from(s)
+        if cut is not None:
+            for tok in s["pstream"]:
+                s["pstream"][tok] = [r for r in s["pstream"][tok]
+                                     if r["ev"] not in ("approved", "rejected")
+                                     or r["t"] < cut]
+            for tok in s["sstream"]:
+                stream = s["sstream"][tok]
+                if stream:
+                    s["sstream"][tok] = stream[:1] + [r for r in stream[1:] if r["t"] < cut]
         for tok, stream in s["pstream"].items():
             group = s["ptok"].get(tok, ("?", -1))[0]
             owner = f"client {s['cid']} session {s['n']} provider token {tok}"
