@@ -278,13 +278,11 @@ void Broker::Impl::flushAll()
     } catch (const std::exception &error) {
         spdlog::error("handing inputs to the order: {}", error.what());
     }
-    if (config.withdrawUnsent) {
-        try {
-            for (const Input &input : config.withdrawUnsent(config.orderWait))
-                onWithdrawn(input);
-        } catch (const std::exception &error) {
-            spdlog::error("answering requests not ordered in time: {}", error.what());
-        }
+    try {
+        for (const Input &input : order->withdrawUnsent(config.orderWait))
+            onWithdrawn(input);
+    } catch (const std::exception &error) {
+        spdlog::error("answering requests not ordered in time: {}", error.what());
     }
     try {
         flushOutboxes();

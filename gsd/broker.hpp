@@ -14,16 +14,16 @@
 #include "engine/cmm_engine.hpp"
 #include "engine/engine.hpp"
 #include "gsd/broker_error.hpp"
-#include "gsd/order.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 namespace gs {
+
+class Order;
 
 struct BrokerConfig {
     std::string endpoint; /* ipc:// only */
@@ -61,16 +61,9 @@ struct BrokerConfig {
      * gsd's; it throws std::exception saying why it cannot. Unset: the file
      * or the one-node default. */
     std::function<cmm::NodeTable()> cmmNodeSource;
-    /* Inputs the order could not hand on to the other nodes: those that
-     * waited at least `orderWait` (and, the order may add, those queued
-     * when its link went away). No node will ever apply them; the broker
-     * answers their clients itself (GSAPI HA_GS_NO_MEMORY, a hello
-     * HA_GS_CONNECT_FAILED, CMM CMM_ENOCLUSTER) and submits again what is
-     * no client's request (a death, a timer, a script's end). gsd
-     * --cluster: CpgOrder::withdrawUnsent. Unset: an order that never
-     * keeps anything waiting. */
-    std::function<std::vector<Input>(std::chrono::milliseconds)> withdrawUnsent;
-    /* Chosen by gsd --cluster from the totem settings
+    /* How long an input may wait for the order to hand it on before the
+     * broker takes it back (Order::withdrawUnsent) and answers its client.
+     * Chosen by gsd --cluster from the totem settings
      * (gsd/timeout_budget.hpp). */
     std::chrono::milliseconds orderWait{3000};
 };

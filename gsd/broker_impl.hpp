@@ -198,7 +198,7 @@ struct Broker::Impl final : DomainHost {
     void execute(const CancelTimer &cancel);
     void onTimer(const broker::EngineTimerDue &due);
     /* An input the order could not hand on in time
-     * (BrokerConfig::withdrawUnsent): a client's request is answered here,
+     * (Order::withdrawUnsent): a client's request is answered here,
      * anything else submitted again. */
     void onWithdrawn(const Input &input);
 

@@ -60,7 +60,7 @@ class CpgOrder final : public Order {
      * from the queue and returned in submission order. No node applies
      * them, ever; the broker answers their clients itself. Inputs already
      * handed to Corosync are never withdrawn. */
-    std::vector<Input> withdrawUnsent(std::chrono::milliseconds waitedAtLeast);
+    std::vector<Input> withdrawUnsent(std::chrono::milliseconds waitedAtLeast) override;
 
   private:
     struct Impl;

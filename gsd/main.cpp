@@ -122,10 +122,6 @@ std::unique_ptr<gs::Order> joinDomain(gs::BrokerConfig &config, bool nodeNumberG
                      line);
     }
     config.orderWait = plan.orderWait;
-    gs::CpgOrder *cpg = order.get();
-    config.withdrawUnsent = [cpg](std::chrono::milliseconds wait) {
-        return cpg->withdrawUnsent(wait);
-    };
     spdlog::info("domain '{}': node {}; totem token {} ms, consensus {} ms; requests not ordered "
                  "within {} ms are answered at once",
                  config.domain, node, totem.token.count(), totem.consensus.count(),

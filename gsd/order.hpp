@@ -14,9 +14,11 @@
 #include "engine/engine.hpp"
 #include "gsd/domain_host.hpp"
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <variant>
+#include <vector>
 
 namespace gs {
 
@@ -81,6 +83,19 @@ class Order {
      * deliverArrived). An order that delivers from submit has nothing to
      * send. */
     virtual void flush() {}
+    /* Inputs submitted at least `waitedAtLeast` ago that the order could
+     * not hand on to the other nodes (and, an order may add, those queued
+     * when its link went away): removed and returned in submission order.
+     * No node will ever apply them; the broker answers their clients
+     * itself (GSAPI HA_GS_NO_MEMORY, a hello HA_GS_CONNECT_FAILED, CMM
+     * CMM_ENOCLUSTER) and submits again what is no client's request (a
+     * death, a timer, a script's end). An order that never keeps anything
+     * waiting returns nothing. */
+    virtual std::vector<Input> withdrawUnsent(std::chrono::milliseconds waitedAtLeast)
+    {
+        (void)waitedAtLeast;
+        return {};
+    }
 
   protected:
     void deliver(const Input &input) { delivery_(input); }

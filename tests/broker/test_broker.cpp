@@ -2789,7 +2789,7 @@ class DomainOrder final : public Order {
     /* While inputs are held, the broker checks for old ones often. */
     int timeoutMs() const override { return held_.empty() ? -1 : 5; }
     /* As CpgOrder::withdrawUnsent: the held inputs that waited `wait`. */
-    std::vector<Input> withdrawUnsent(std::chrono::milliseconds wait)
+    std::vector<Input> withdrawUnsent(std::chrono::milliseconds wait) override
     {
         std::vector<Input> out;
         const auto cutoff = Clock::now() - wait;
@@ -2934,9 +2934,6 @@ struct DomainBroker {
     {
         auto domain = std::make_unique<DomainOrder>(config.nodeNumber, keepsTime);
         order = domain.get();
-        config.withdrawUnsent = [held = order](std::chrono::milliseconds wait) {
-            return held->withdrawUnsent(wait);
-        };
         broker.emplace(config, std::move(domain));
     }
     DomainOrder *order = nullptr;
