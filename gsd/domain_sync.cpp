@@ -228,22 +228,28 @@ bool DomainSync::process(StreamEvent &event)
     return true;
 }
 
+std::set<SyncMember> DomainSync::goneWithNode(const Confchg &change)
+{
+    std::set<SyncMember> gone;
+    for (const SyncLeft &left : change.left)
+        if (left.nodeDown)
+            gone.insert(left.member);
+    return gone;
+}
+
 /* Corosync can report members gone with their node (NODEDOWN) and back, the
  * same processes, before it installs a ring without them: in the same
  * change (left and members at once) or in a later one before the totem
  * change of the ring votequorum spoke of. Then this side's ring was never
  * installed, and votequorum only says that the merged one is quorate; while
  * another side may have installed a quorate ring of its own and failed this
- * side's providers. This side cannot tell, so it drops its state unapplied
+ * side's providers. This side cannot tell, so it does not apply the change
  * (a side whose ring was installed saw the others come back only after its
- * totem change). If no side's ring was installed, every side drops the state
- * and the domain starts anew: never two synced sides. */
+ * totem change): it sets the ring aside (setAside) or, when it cannot,
+ * unsyncs. */
 bool DomainSync::cameBack(const Confchg &change, uint64_t decidingRing) const
 {
-    std::set<SyncMember> gone;
-    for (const SyncLeft &left : change.left)
-        if (left.nodeDown)
-            gone.insert(left.member);
+    const std::set<SyncMember> gone = goneWithNode(change);
     const auto backIn = [&](const std::vector<SyncMember> &members) {
         return std::any_of(gone.begin(), gone.end(), [&](const SyncMember &m) {
             return std::binary_search(members.begin(), members.end(), m);
@@ -273,10 +279,7 @@ bool DomainSync::cameBack(const Confchg &change, uint64_t decidingRing) const
  * (some did not come back, or another change came between). */
 bool DomainSync::setAside(const Confchg &change, uint64_t decidingRing)
 {
-    std::set<SyncMember> gone;
-    for (const SyncLeft &left : change.left)
-        if (left.nodeDown)
-            gone.insert(left.member);
+    const std::set<SyncMember> gone = goneWithNode(change);
     const auto allBack = [&](const std::vector<SyncMember> &members) {
         return std::all_of(gone.begin(), gone.end(), [&](const SyncMember &m) {
             return std::binary_search(members.begin(), members.end(), m);

@@ -166,6 +166,7 @@ class DomainSync {
     void processConfchg(const Confchg &change);
     /* The members that left with their node came back before Corosync
      * installed a ring without them (up to the totem change of decidingRing). */
+    static std::set<SyncMember> goneWithNode(const Confchg &change);
     bool cameBack(const Confchg &change, uint64_t decidingRing) const;
     bool setAside(const Confchg &change, uint64_t decidingRing);
     void processMessage(const SyncMember &sender, const cluster::Message &message);
