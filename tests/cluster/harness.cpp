@@ -129,6 +129,23 @@ void enterNetns(const std::string &ns)
     close(fd);
 }
 
+/* In a forked child that becomes a node's daemon: stdout and stderr
+ * appended to `log`, stdin /dev/null, every other descriptor closed, inside
+ * the node's network namespace `ns` (or _exit). */
+void daemonChild(const std::string &log, const std::string &ns)
+{
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    const int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, 0);
+    closeFdsFrom3();
+    enterNetns(ns);
+}
+
 std::vector<char *> argvOf(const std::vector<std::string> &args)
 {
     std::vector<char *> v;
@@ -535,16 +552,7 @@ void Cluster::startCorosync(int node)
     if (pid < 0)
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
-        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        const int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        closeFdsFrom3();
-        enterNetns(ns);
+        daemonChild(log, ns);
         /* A private /run: Corosync's pid lock is /run/corosync.pid. /dev/shm
          * stays shared: its clients' ring buffers are there. */
         if (unshare(CLONE_NEWNS) != 0 ||
@@ -744,16 +752,7 @@ void Cluster::spawnGsd(int node, const std::vector<std::string> &extraArgs)
     if (pid < 0)
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
-        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        const int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        closeFdsFrom3();
-        enterNetns(ns);
+        daemonChild(log, ns);
         if (chdir(nd.c_str()) != 0)
             _exit(126);
         unsetenv("HA_GS_SOCKET");
