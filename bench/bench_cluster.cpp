@@ -23,6 +23,7 @@
 #include "cluster_bench.hpp"
 #include "cluster_cpg.hpp"
 #include "roles.hpp"
+#include "zmq_echo.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -20,6 +20,7 @@
  */
 #include "floor_shapes.hpp"
 #include "harness.hpp"
+#include "zmq_echo.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -43,21 +44,6 @@ namespace {
 using namespace bench;
 
 const std::string kPayload(16, 'x');
-
-void runZmqEcho(const std::string &endpoint)
-{
-    zmq::context_t ctx(1);
-    zmq::socket_t router(ctx, zmq::socket_type::router);
-    router.bind(endpoint);
-    for (;;) {
-        zmq::message_t id;
-        zmq::message_t body;
-        if (!router.recv(id) || !router.recv(body))
-            continue;
-        router.send(id, zmq::send_flags::sndmore);
-        router.send(body, zmq::send_flags::none);
-    }
-}
 
 Summary measureZmq(const std::string &endpoint, int warmup, int iterations)
 {

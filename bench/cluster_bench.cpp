@@ -679,25 +679,6 @@ void nodeDeath(Setup &run, const Totem &totem)
                             "CPG confchg at n3, same event", cpgAt3, bound, why));
 }
 
-} // namespace
-
-void runZmqEcho(const std::string &endpoint)
-{
-    zmq::context_t ctx(1);
-    zmq::socket_t router(ctx, zmq::socket_type::router);
-    router.bind(endpoint);
-    for (;;) {
-        zmq::message_t id;
-        zmq::message_t body;
-        if (!router.recv(id) || !router.recv(body))
-            continue;
-        router.send(id, zmq::send_flags::sndmore);
-        router.send(body, zmq::send_flags::none);
-    }
-}
-
-namespace {
-
 /* Everything measured in one cluster of token `tokenMs`; throws on any
  * failure, with the nodes' logs. */
 std::vector<Row> runOneCluster(const ClusterConfig &config, int tokenMs, ZmqProbe &zmq)

@@ -50,7 +50,4 @@ struct ClusterResult {
  * options. */
 ClusterResult runClusterBench(const ClusterConfig &config);
 
-/* The child processes bench_cluster starts with spawnSelf. */
-void runZmqEcho(const std::string &endpoint);
-
 } // namespace bench
