@@ -169,6 +169,32 @@ void Broker::Impl::restoreState(std::string_view blob)
     armShadowTimers(state.timerDueMs);
     spdlog::info("loaded the domain's state: {} groups, {} timers running",
                  engine.groupNames().size(), engineTimers.size());
+    tellCmmOwnEntry();
+}
+
+void Broker::Impl::tellCmmOwnEntry()
+{
+    /* The others were told of this node's entry (its NodeUp) before the
+     * state was taken, so the state already holds it: the local clients
+     * get the same notification now, after VALID_CLUSTER if they had been
+     * told the node was out, and before what the inputs replayed after
+     * the state bring (cmm-api.md §4.3: every node sees one sequence). */
+    std::vector<cmm::Notification> notes;
+    if (cmmToldOut) {
+        cmmToldOut = false;
+        notes.push_back({CMM_VALID_CLUSTER, 0});
+    }
+    const auto self = static_cast<cmm_nodeid_t>(config.nodeNumber);
+    cmm::Member member;
+    if (const cmm_error_t rc =
+            cmmEngine.configured(self) ? cmmEngine.potentialInfo(self, member) : CMM_ESRCH;
+        (rc == CMM_OK || rc == CMM_EAGAIN) && !(member.sflag & CMM_OUT_OF_CLUSTER))
+        notes.push_back({(member.sflag & CMM_MASTER)       ? CMM_MASTER_ELECTED
+                         : (member.sflag & CMM_VICEMASTER) ? CMM_VICEMASTER_ELECTED
+                                                           : CMM_MEMBER_JOINED,
+                         self});
+    if (!notes.empty())
+        notifyCmm(cmm::Outcome{CMM_OK, std::move(notes)});
 }
 
 StateDigest Broker::Impl::stateDigest() const

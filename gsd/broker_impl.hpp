@@ -207,6 +207,8 @@ struct Broker::Impl final : DomainHost {
     void restoreState(std::string_view blob) override;
     StateDigest stateDigest() const override;
     void synced() override;
+    /* After a state transfer: tells local CMM clients the node is in. */
+    void tellCmmOwnEntry();
     void unsynced(Unsync why) override;
     void becameTimekeeper() override;
     /* Arms a shadow timer for each timer the engine waits for, due after
