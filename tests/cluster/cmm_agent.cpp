@@ -176,6 +176,16 @@ std::string run(const std::string &line)
         return view();
     if (command == "self")
         return self();
+    if (command == "potential") {
+        cmm_nodeid_t node = 0;
+        in >> node;
+        cmm_member_t member{};
+        const cmm_error_t rc = cmm_potential_getinfo(node, &member);
+        if (rc != CMM_OK && rc != CMM_EAGAIN)
+            return rcName(rc);
+        return std::string(rcName(rc)) + " " + member.name + " " + roleOf(member) +
+               (cmm_member_iseligible(&member) ? " eligible" : " ineligible");
+    }
     if (command == "release")
         return rcName(cmm_mastership_release());
     if (command == "remove")

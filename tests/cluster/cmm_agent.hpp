@@ -48,6 +48,7 @@ class CmmAgent {
      *                  cmm_member_getall fails); M master, V vice-master,
      *                  O out of the cluster, - none
      *   self          "me=N rc=<getinfo rc> flags=<M|V|O|->"
+     *   potential N   "OK <name> <M|V|O|-> eligible|ineligible", or the rc
      *   release       the rc of cmm_mastership_release ("OK", "ECANCELED")
      *   remove        the rc of cmm_membership_remove
      *   qualify N / disqualify N   cmm_member_setqualif on node N
