@@ -257,9 +257,14 @@ TEST_CASE("cluster cmm notifications: a cut-off node and a dead node are out, st
           "count=3 members=[1:gsnode1:- 2:gsnode2:M 3:gsnode3:V] master=2 vice=3");
 
     /* The master's node dies (its Corosync killed): the same failover. */
+    const size_t from = w.checked(3);
+    const int64_t killed = nowMs();
     c.killCorosync(2, SIGKILL);
     w.expect({1, 3},
              {"MASTER_DEMOTED(2)", "MEMBER_LEFT(2)", "MASTER_ELECTED(3)", "VICEMASTER_ELECTED(1)"});
+    MESSAGE("master's node lost (its Corosync SIGKILLed, token "
+            << c.options().tokenMs << " ms) -> MASTER_ELECTED at the new master: "
+            << w.timeOf(3, "MASTER_ELECTED(3)", from) - killed << " ms");
     w.expect({2}, {"STALE_CLUSTER(0)", "INVALID_CLUSTER(0)"});
     CHECK(w.sameView({1, 3}) == "count=2 members=[1:gsnode1:V 3:gsnode3:M] master=3 vice=1");
     c.startCorosync(2);
