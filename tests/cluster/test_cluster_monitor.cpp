@@ -245,6 +245,21 @@ TEST_CASE("cluster samples: cmm_check agrees on every node, also after the maste
     const int master = std::atoi(fields(three)["master"].c_str());
     MESSAGE("3 nodes: " << three);
 
+    /* cluster_monitor -s bounces the master role on a one-node domain only:
+     * elsewhere it refuses, before changing anything, with the reason. */
+    for (int k : c.all()) {
+        Sample exercise(samplePath("CLUSTER_MONITOR_PATH"), {"-s", "-n", "1"}, c.endpoint(k));
+        const std::optional<int> status = exercise.finish(15000);
+        INFO("cluster_monitor -s at node " << k << ":\n" << exercise.output());
+        REQUIRE(status.has_value());
+        CHECK(WIFEXITED(*status));
+        CHECK(WEXITSTATUS(*status) == 1);
+        CHECK(exercise.output().find(k == master
+                                         ? "-s needs a domain without a vice-master"
+                                         : "-s must run on the master") != std::string::npos);
+    }
+    CHECK(agreedLine(c, c.all(), 3) == three); /* nothing changed */
+
     /* The master's gsd dies: the two survivors agree on a new master. */
     c.killGsd(master, SIGKILL);
     const std::vector<int> survivors = without(c.all(), master);
