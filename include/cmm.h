@@ -281,10 +281,14 @@ typedef void (*cmm_notify_t)(const cmm_cmc_notification_t *change_notification, 
  * of the cluster or excluded from it. A timeout shorter than gsd's answer time
  * makes later calls fail with CMM_ETIMEDOUT.
  *
- * timeout  tv_sec >= 0, 0 <= tv_nsec < 1000000000, and not both zero.
+ * timeout  tv_sec >= 0 and 0 <= tv_nsec < 1000000000. Zero ({0, 0}) keeps
+ *          the timeout in force and only connects (or tests the
+ *          connection), as Sun's own re-implementation and its tools use
+ *          it; Sun's man page asks for a positive value. A timeout above
+ *          ten years counts as ten years ("forever").
  *
  * Returns CMM_OK, or
- *   CMM_EINVAL     timeout zero, negative or with tv_nsec out of range (the
+ *   CMM_EINVAL     timeout negative or with tv_nsec out of range (the
  *                  timeout in force is unchanged);
  *   CMM_ECONN      no gsd serves the endpoint (the timeout is still set);
  *   CMM_ETIMEDOUT, CMM_ENOTSUP.
@@ -302,7 +306,8 @@ CMM_EXPORT cmm_error_t cmm_connect(const timespec_t timeout);
  * cmm_connect is kept. The next call reconnects silently; the callback is
  * not restored: register again.
  *
- * Returns CMM_OK (also when not connected), CMM_ETIMEDOUT, CMM_ENOTSUP.
+ * Returns CMM_OK (also when never connected, or when no gsd runs: there is
+ * nothing left to close), CMM_ETIMEDOUT, CMM_ENOTSUP.
  */
 CMM_EXPORT cmm_error_t cmm_disconnect(void);
 
@@ -404,17 +409,20 @@ CMM_EXPORT cmm_error_t cmm_member_getcount(uint32_t *const member_count);
  * cmm_member_getall (and retry on CMM_ERANGE: a node may have joined
  * between the two calls).
  *
- * table_size    number of entries in member_table, at most
- *               CMM_MAX_MEMBER_TABLE_SIZE; ignored when member_table is NULL.
+ * table_size    number of entries in member_table; ignored when member_table
+ *               is NULL. A cluster never has more than
+ *               CMM_MAX_MEMBER_TABLE_SIZE nodes, so a larger table is
+ *               accepted and its tail left untouched.
  * member_table  the table, or NULL to behave like cmm_member_getcount.
- * member_count  out: the number of nodes in the cluster.
+ * member_count  out: the number of nodes in the cluster. May be NULL when
+ *               member_table is not (a caller that sized the table with
+ *               cmm_member_getcount); the count is then not reported.
  *
  * Returns CMM_OK, or
- *   CMM_EINVAL      member_count NULL, or table_size above
- *                   CMM_MAX_MEMBER_TABLE_SIZE;
+ *   CMM_EINVAL      member_table and member_count both NULL;
  *   CMM_ERANGE      table_size is smaller than the number of nodes: the table
- *                   is left untouched and *member_count holds the number
- *                   needed;
+ *                   is left untouched and *member_count (if given) holds the
+ *                   number needed;
  *   CMM_ENOCLUSTER  local node configured for no cluster;
  *   CMM_EAGAIN      filled, may be stale;
  *   and the common codes.
@@ -440,8 +448,9 @@ CMM_EXPORT int cmm_member_ismaster(cmm_member_t const *member);         /* MASTE
 CMM_EXPORT int cmm_member_isvicemaster(cmm_member_t const *member);     /* VICEMASTER */
 CMM_EXPORT int cmm_member_isoutofcluster(cmm_member_t const *member);   /* OUT_OF_CLUSTER */
 
-/* Deprecated spellings kept for old sources; each takes a cmm_member_t
- * lvalue (not a pointer). */
+/* Deprecated spellings kept for old sources, defined as in Sun's own
+ * header; each takes a cmm_member_t lvalue (not a pointer).
+ * CMM_IS_SEMI_QUALIFIED is cmm_member_isdesynchronized. */
 #define CMM_IS_FROZEN(member) cmm_member_isfrozen(&(member))
 #define CMM_IS_EXCLUDED(member) cmm_member_isexcluded(&(member))
 #define CMM_IS_ELIGIBLE(member) cmm_member_iseligible(&(member))
@@ -658,8 +667,12 @@ CMM_EXPORT cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *clien
  * unaffected by the child. Also the first step of recovery after
  * cmm_notify_dispatch returned CMM_EBADF (then CMM_OK without talking to gsd).
  *
+ * Without a registration (never registered, already unregistered,
+ * dropped by cmm_disconnect, or in a child after fork()) there is nothing
+ * to stop: CMM_OK, without talking to gsd, so that cleanup code may call it
+ * unconditionally. (Changed: this used to return CMM_ENOENT.)
+ *
  * Returns CMM_OK, or
- *   CMM_ENOENT  this process has no registration;
  *   CMM_EBUSY   a callback of this process is running (in any thread, this
  *               one included); that callback is not interrupted: call again
  *               after it returns;
@@ -682,12 +695,14 @@ CMM_EXPORT cmm_error_t cmm_cmc_unregister(void);
  *                      _ALL / _NONE ignore list and count (not checked).
  *                      _NONE silences delivery but keeps the registration.
  * notifications_list   kinds (CMM_MASTER_ELECTED .. CMM_NODE_INELIGIBLE);
- *                      repeats are allowed.
- * notifications_count  number of entries, 1 to 11 (the number of kinds).
+ *                      repeats are allowed. May be NULL when the count is 0.
+ * notifications_count  number of entries. Sun's man page asks for a positive
+ *                      count; 0 is accepted as an empty list, as Sun's own
+ *                      re-implementation does: ADD and REM change nothing,
+ *                      SET accepts no kind (like NONE).
  *
  * Returns CMM_OK, or CMM_EINVAL: unknown action; for ADD, REM or SET a NULL
- * list, a zero count, a count above the number of kinds, or an unknown kind
- * in the list.
+ * list with a non-zero count, or an unknown kind in the list.
  */
 CMM_EXPORT cmm_error_t cmm_cmc_filter(cmm_cmcfilter_t const action,
                                       cmm_cmchanges_t const *const notifications_list,

@@ -311,6 +311,17 @@ cmm_error_t simple(int op, uint32_t node = 0, int qualif = 0)
     return call(op, reply, node, qualif);
 }
 
+/* The longest timeout kept: "forever" spelled as a huge tv_sec must not
+ * overflow the nanosecond clock arithmetic of every call. */
+constexpr std::chrono::seconds kMaxTimeout{std::chrono::days(3650)}; /* cmm.h: ten years */
+
+std::chrono::nanoseconds clampedTimeout(const timespec_t &timeout)
+{
+    if (timeout.tv_sec >= kMaxTimeout.count())
+        return kMaxTimeout;
+    return std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec);
+}
+
 void fill(const wire::CmmMember &from, cmm_member_t &to)
 {
     std::memset(&to, 0, sizeof to);
@@ -394,14 +405,16 @@ extern "C" {
 
 cmm_error_t cmm_connect(const timespec_t timeout)
 {
-    if (timeout.tv_sec < 0 || timeout.tv_nsec < 0 || timeout.tv_nsec >= 1000000000L ||
-        (timeout.tv_sec == 0 && timeout.tv_nsec == 0))
+    if (timeout.tv_sec < 0 || timeout.tv_nsec < 0 || timeout.tv_nsec >= 1000000000L)
         return CMM_EINVAL;
     State &s = state();
     std::shared_ptr<Connection> dropped; /* released after the lock */
     Lock lock(s.mutex);
     const auto previous = s.timeout.load();
-    s.timeout = std::chrono::seconds(timeout.tv_sec) + std::chrono::nanoseconds(timeout.tv_nsec);
+    /* {0, 0} keeps the timeout in force: Sun's own re-implementation and its
+     * tools pass it to mean "just connect". */
+    if (timeout.tv_sec != 0 || timeout.tv_nsec != 0)
+        s.timeout = clampedTimeout(timeout);
     try {
         return connectLocked(s, previous, dropped);
     } catch (const std::bad_alloc &) {
@@ -471,18 +484,17 @@ cmm_error_t cmm_member_getcount(uint32_t *const member_count)
 cmm_error_t cmm_member_getall(uint32_t const table_size, cmm_member_t *const member_table,
                               uint32_t *const member_count)
 {
-    if (!member_count)
-        return CMM_EINVAL;
+    /* Without a table the count is the only answer; with one, a caller that
+     * sized it with cmm_member_getcount may leave the count out. */
     if (!member_table)
-        return cmm_member_getcount(member_count);
-    if (table_size > CMM_MAX_MEMBER_TABLE_SIZE)
-        return CMM_EINVAL;
+        return member_count ? cmm_member_getcount(member_count) : CMM_EINVAL;
     wire::CmmReply reply;
     const cmm_error_t rc = call(wire::kCmmGetAll, reply);
     if (rc != CMM_OK && rc != CMM_EAGAIN)
         return rc;
     const auto count = static_cast<uint32_t>(reply.members.size());
-    *member_count = count;
+    if (member_count)
+        *member_count = count;
     if (count > table_size)
         return CMM_ERANGE;
     for (uint32_t i = 0; i < count; ++i)
@@ -615,7 +627,7 @@ cmm_error_t cmm_cmc_unregister(void)
     if (!lockForCall(s, lock))
         return CMM_ETIMEDOUT;
     if (!s.registration)
-        return CMM_ENOENT;
+        return CMM_OK; /* nothing to stop: cleanup paths call it blindly */
     if (s.callbacksRunning > 0 || inCallback)
         return CMM_EBUSY;
     collect(s);
@@ -651,7 +663,9 @@ cmm_error_t cmm_cmc_filter(cmm_cmcfilter_t const action,
     case CMM_CMC_NOTIFY_ADD:
     case CMM_CMC_NOTIFY_REM:
     case CMM_CMC_NOTIFY_SET:
-        if (!notifications_list || notifications_count == 0 || notifications_count > kKinds)
+        /* An empty list is an empty set (Sun's re-implementation loops over
+         * it); repeats make any count meaningful. */
+        if (!notifications_list && notifications_count > 0)
             return CMM_EINVAL;
         for (uint32_t i = 0; i < notifications_count; ++i) {
             const int kind = static_cast<int>(notifications_list[i]);

@@ -7,7 +7,19 @@
  *   -n COUNT    exit after COUNT notifications (default: run until SIGINT)
  *   -t SECONDS  timeout of every CMM call (cmm_connect; default 5)
  *   -s          after registering, disqualify the local node and seize the
- *               qualification back (a master change every monitor sees)
+ *               qualification back (a master change every monitor sees);
+ *               only on the master, the one node allowed to change
+ *               qualifications, and only when no other node can take the
+ *               role over (a one-node domain): else the vice-master would
+ *               become master and the seize be refused
+ *
+ * Each notification is printed as "notification: KIND node ID (NAME)",
+ * followed by the member table as it is when printed. It runs against any
+ * node of a domain (gsd --cluster): every node sends the same
+ * notifications in the same order, so monitors on several nodes print the
+ * same changes. To check that the nodes agree on the cluster right now, use
+ * cmm_check (samples/cmm_check.c). Exit status 1 when the connection to the
+ * local gsd is lost (CMM_EBADF) or a call fails.
  *
  * The gsd endpoint comes from HA_GS_SOCKET, as for every CMM program.
  * C99, only <cmm.h> and libc/POSIX.
@@ -115,7 +127,18 @@ static void print_cluster(void)
 static void on_change(const cmm_cmc_notification_t *change, void *client_data)
 {
     const char *who = (const char *)client_data;
-    printf("%s: %s node %lu\n", who, change_name(change->cmchange), (unsigned long)change->nodeid);
+    cmm_member_t node;
+    cmm_error_t rc;
+
+    printf("%s: %s node %lu", who, change_name(change->cmchange), (unsigned long)change->nodeid);
+    /* A node that left is still described (as out of the cluster); the
+     * cluster-wide kinds carry node 0. */
+    if (change->nodeid != CMM_NO_NODE) {
+        rc = cmm_member_getinfo(change->nodeid, &node);
+        if (rc == CMM_OK || rc == CMM_EAGAIN)
+            printf(" (%s)", node.name);
+    }
+    printf("\n");
     print_cluster();
     ++notifications_seen;
 }
@@ -181,6 +204,22 @@ int main(int argc, char **argv)
     print_cluster();
 
     if (exercise) {
+        cmm_member_t master;
+        rc = cmm_master_getinfo(&master);
+        if (rc != CMM_OK)
+            return fail("cmm_master_getinfo", rc);
+        if (master.nodeid != me) {
+            fprintf(stderr, "cluster_monitor: -s must run on the master (node %lu)\n",
+                    (unsigned long)master.nodeid);
+            return EXIT_FAILURE;
+        }
+        /* A vice-master would take the role over and the seize be refused,
+         * leaving this node disqualified. */
+        if (cmm_vicemaster_getinfo(&master) == CMM_OK) {
+            fprintf(stderr, "cluster_monitor: -s needs a domain without a vice-master (node %lu)\n",
+                    (unsigned long)master.nodeid);
+            return EXIT_FAILURE;
+        }
         if ((rc = cmm_member_setqualif(me, CMM_DISQUALIFIED_MEMBER)) != CMM_OK)
             return fail("cmm_member_setqualif", rc);
         if ((rc = cmm_member_seizequalif()) != CMM_OK)
