@@ -5,7 +5,10 @@
  * breaks but both still reach qnetd, qnetd gives its vote to one side (the
  * lowest node id on a tie): that side goes on, the other loses quorum. Seen
  * through cmm.h (a registered client per node, every notification recorded
- * in order) and GSAPI. Then the link heals and the lost node comes back. */
+ * in order) and GSAPI. Then the link heals and the lost node comes back.
+ * Twice: the vice-master lost, then (after a switchover) the master. Last,
+ * the witness alone is lost, which changes nothing. docs/cluster.md, "Two
+ * nodes", describes the setup and these results. */
 #include "domain.hpp"
 
 #include <cmm.h>
@@ -316,6 +319,8 @@ TEST_CASE("cluster qdevice: two nodes and qnetd: cut between the nodes, qnetd's 
         const QuorumView q = c.quorum(k);
         CHECK(q.quorate);
         CHECK(q.totalVotes == 3);
+        INFO(q.text);
+        CHECK(q.text.find("Qdevice") != std::string::npos);
         const std::string status = c.qdeviceStatus(k);
         INFO(status);
         CHECK(statusField(status, "State") == "Connected");
@@ -427,6 +432,18 @@ TEST_CASE("cluster qdevice: two nodes and qnetd: cut between the nodes, qnetd's 
     CHECK(r2.waitFor(loser.size()) == loser);
     winner.push_back("VICEMASTER_ELECTED 2");
     CHECK(r1.waitFor(winner.size()) == winner);
+    views = waitViews(c, pair);
+    CHECK(views.first == pair);
+    CHECK(views.second == pair);
+
+    /* ---- The witness alone lost: the two nodes hold 2 of 3 votes and go
+     * on, nobody is told anything. ---- */
+    c.stopQnetd();
+    REQUIRE_MESSAGE(c.waitQuorate(c.all(), 2), c.describe());
+    CHECK(r1.waitFor(winner.size()) == winner);
+    CHECK(r2.waitFor(loser.size()) == loser);
+    CHECK(api::rcName(c.probeInit(1)) == "HA_GS_OK");
+    CHECK(api::rcName(c.probeInit(2)) == "HA_GS_OK");
     views = waitViews(c, pair);
     CHECK(views.first == pair);
     CHECK(views.second == pair);
