@@ -6,7 +6,8 @@
  * Layout of one Cluster (names carry a per-run prefix, e.g. "gs4711a", and
  * the subnet is derived from the pid, so parallel runs never meet):
  *   <prefix>br        a namespace holding the bridge br0 and one veth end
- *                     per node (p1..pN): cut(k)/heal(k) set pK down/up
+ *                     per node (p1..pN): cut(k)/heal(k) set pK down/up,
+ *                     cutBetween/healBetween set ports isolated or not
  *   <prefix>n1..nN    one namespace per node: eth0 = 10.X.Y.k/24
  *   <prefix>q         with ClusterOptions::quorumDevice: corosync-qnetd,
  *                     eth0 = 10.X.Y.254/24 on the same bridge (port pq); it
