@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <poll.h>
 #include <sstream>
@@ -284,6 +285,23 @@ cmm_error_t releaseMastership(Cluster &c, int node)
 
 using Lines = std::vector<std::string>;
 
+/* Pids of the processes whose command line mentions `text`. */
+std::vector<pid_t> processesNaming(const std::string &text)
+{
+    std::vector<pid_t> found;
+    for (const auto &entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+        std::stringstream cmdline;
+        cmdline << in.rdbuf();
+        if (cmdline.str().find(text) != std::string::npos)
+            found.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    return found;
+}
+
 /* The value of "key:" in corosync-qdevice-tool -s output ("" if absent). */
 std::string statusField(const std::string &status, const std::string &key)
 {
@@ -448,4 +466,18 @@ TEST_CASE("cluster qdevice: two nodes and qnetd: cut between the nodes, qnetd's 
     CHECK(views.first == pair);
     CHECK(views.second == pair);
     MESSAGE("whole test: " << nowMs() - programStart << " ms");
+
+    /* Teardown leaves nothing: qnetd, the devices (and their heuristics
+     * workers, which name the work directory too), Corosync, gsd. */
+    const std::string dir = c.workDir();
+    CHECK(processesNaming(dir).size() >= c.startedPids().size());
+    c.teardown();
+    CHECK(c.startedPids().size() == 7);
+    for (pid_t p : c.startedPids()) {
+        INFO("pid " << p);
+        CHECK((kill(p, 0) != 0 && errno == ESRCH));
+    }
+    CHECK(processesNaming(dir).empty());
+    CHECK(c.namespacesLeft().empty());
+    CHECK_FALSE(std::filesystem::exists(dir));
 }
