@@ -16,6 +16,7 @@ packages=(
     libclang-rt-14-dev llvm-14
     libsystemd-dev groff-base man-db
     corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev
+    corosync-qnetd corosync-qdevice
     iproute2
     debhelper dpkg-dev fakeroot lintian
 )
@@ -23,7 +24,10 @@ packages=(
 # that the test of gsd.service's messages runs); groff-base, man-db: the man
 # page checks; corosync and its client libraries: gsd --cluster (CPG,
 # quorum, cmap) and the cluster tests, which run Corosync in network
-# namespaces made with iproute2; debhelper ... lintian: the packaging test (debian/).
+# namespaces made with iproute2; corosync-qnetd and corosync-qdevice: the
+# quorum device that breaks the tie of a two-node domain (docs/cluster.md,
+# "Two nodes"), which the qdevice cluster test runs in a third namespace;
+# debhelper ... lintian: the packaging test (debian/).
 # libclang-rt-14-dev: clang's sanitizer and libFuzzer runtimes (the fuzz
 # build); llvm-14: llvm-symbolizer, for source lines in sanitizer reports.
 # Both are only recommended by clang, and apt-get runs without recommends.

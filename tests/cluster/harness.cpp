@@ -337,6 +337,13 @@ Cluster::Cluster(ClusterOptions options) : options_(std::move(options))
             FAIL(p << " not found: install corosync and iproute2 (scripts/install-deps.sh); the "
                       "cluster tests need real Corosync daemons in network namespaces");
     }
+    if (options_.quorumDevice) {
+        for (const char *p : {"corosync-qnetd", "corosync-qdevice", "corosync-qdevice-tool"}) {
+            if (findProgram(p).empty())
+                FAIL(p << " not found: install corosync-qnetd and corosync-qdevice "
+                          "(scripts/install-deps.sh); the quorum device tests need them");
+        }
+    }
     if (options_.nodes < 1 || options_.nodes > 200)
         FAIL("a cluster has 1..200 nodes, not " << options_.nodes);
     const int serial = clusterCounter++;
@@ -502,11 +509,26 @@ void Cluster::setUp()
         std::filesystem::create_directories(dir_ + "/n" + std::to_string(k));
         writeConfig(k);
     }
+    if (options_.quorumDevice) {
+        const std::string q = qnetdNetns();
+        tellReaper("ns " + q);
+        namespaces_.push_back(q);
+        ip({"netns", "add", q});
+        ip({"-n", q, "link", "set", "lo", "up"});
+        ip({"-n", q, "link", "add", "eth0", "type", "veth", "peer", "name", "pq", "netns", br});
+        ip({"-n", q, "addr", "add", qnetdAddress() + "/24", "dev", "eth0"});
+        ip({"-n", q, "link", "set", "eth0", "up"});
+        ip({"-n", br, "link", "set", "pq", "master", "br0"});
+        ip({"-n", br, "link", "set", "pq", "up"});
+        std::filesystem::create_directories(dir_ + "/qnetd");
+    }
     if (!options_.startCorosync)
         return;
     for (int k = 1; k <= options_.nodes; ++k)
         startCorosync(k);
-    if (!waitQuorate(all(), options_.nodes, options_.formTimeoutMs))
+    if (options_.quorumDevice)
+        startQuorumDevice();
+    if (!waitQuorate(all(), votes(), options_.formTimeoutMs))
         throw std::runtime_error("the nodes did not become quorate within " +
                                  std::to_string(options_.formTimeoutMs) + " ms");
 }
@@ -528,7 +550,14 @@ void Cluster::writeConfig(int node)
     for (int k = 1; k <= options_.nodes; ++k)
         f << " node {\n  name: " << nodeName(k) << "\n  nodeid: " << k
           << "\n  ring0_addr: " << address(k) << "\n }\n";
-    f << "}\nquorum {\n provider: corosync_votequorum\n}\n"
+    f << "}\nquorum {\n provider: corosync_votequorum\n";
+    /* ffsplit gives its one vote (corosync-qdevice(8): votes must be 1) to
+     * one half of an even split. No TLS: no NSS certificate databases to
+     * make (qnetd runs with -s off). */
+    if (options_.quorumDevice)
+        f << " device {\n  model: net\n  votes: 1\n  net {\n   host: " << qnetdAddress()
+          << "\n   algorithm: ffsplit\n   tls: off\n  }\n }\n";
+    f << "}\n"
       << "logging {\n to_stderr: yes\n to_syslog: no\n to_logfile: no\n timestamp: hires\n}\n"
       << "system {\n state_dir: " << nd << "\n sched_rr: no\n allow_knet_handle_fallback: yes\n}\n";
     if (!f)
@@ -685,6 +714,20 @@ bool Cluster::waitInquorate(int node, int timeoutMs)
     }
 }
 
+void Cluster::cutBetween(const std::vector<int> &nodes)
+{
+    for (int k : nodes)
+        ip({"-n", bridgeNetns(), "link", "set", "p" + std::to_string(k), "type", "bridge_slave",
+            "isolated", "on"});
+}
+
+void Cluster::healBetween(const std::vector<int> &nodes)
+{
+    for (int k : nodes)
+        ip({"-n", bridgeNetns(), "link", "set", "p" + std::to_string(k), "type", "bridge_slave",
+            "isolated", "off"});
+}
+
 void Cluster::cut(int node)
 {
     ip({"-n", bridgeNetns(), "link", "set", "p" + std::to_string(node), "down"});
@@ -701,6 +744,136 @@ Run Cluster::runIn(int node, const std::vector<std::string> &argv, int timeoutMs
     if (!full.empty() && full[0].find('/') == std::string::npos)
         full[0] = requireProgram(full[0]);
     return runCommand(netns(node), full, timeoutMs);
+}
+
+/* ---- The quorum device ---------------------------------------------------- */
+
+namespace {
+
+/* What /proc/PID/comm says once `program` runs: its base name, cut to 15
+ * characters (the reaper checks it before it signals a pid). */
+std::string commOfProgram(const std::string &program)
+{
+    return std::filesystem::path(program).filename().string().substr(0, 15);
+}
+
+} // namespace
+
+pid_t Cluster::spawnDaemon(const std::vector<std::string> &argv, const std::string &log,
+                           const std::string &ns, const std::string &dir)
+{
+    auto args = argvOf(argv);
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0)
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        daemonChild(log, ns);
+        if (chdir(dir.c_str()) != 0)
+            _exit(126);
+        std::signal(SIGPIPE, SIG_DFL);
+        execv(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        _exit(127);
+    }
+    started_.push_back(pid);
+    tellReaper("pid " + std::to_string(pid) + " " + commOfProgram(argv[0]));
+    return pid;
+}
+
+int Cluster::votes() const
+{
+    return options_.nodes + (options_.quorumDevice ? 1 : 0);
+}
+
+std::string Cluster::qnetdNetns() const
+{
+    return prefix_ + "q";
+}
+
+std::string Cluster::qnetdAddress() const
+{
+    return subnet_ + ".254";
+}
+
+std::string Cluster::qnetdLog() const
+{
+    return readFile(dir_ + "/qnetd/qnetd.log");
+}
+
+std::string Cluster::qdeviceLog(int node) const
+{
+    return readFile(dir_ + "/n" + std::to_string(node) + "/qdevice.log");
+}
+
+pid_t Cluster::qdevicePid(int node) const
+{
+    return nodes_.at(static_cast<size_t>(node)).qdevice;
+}
+
+void Cluster::startQnetd()
+{
+    if (qnetd_ > 0)
+        throw std::runtime_error("qnetd already runs");
+    const std::string qd = dir_ + "/qnetd";
+    /* -f: stays our child, logs to stderr; -d: debug; -s off: no TLS, so no
+     * NSS database. Its lock and IPC socket in the work directory instead of
+     * /run/corosync-qnetd: no private /run needed, and corosync-qnetd-tool
+     * -p reaches the socket from anywhere. */
+    qnetd_ = spawnDaemon({requireProgram("corosync-qnetd"), "-f", "-d", "-4", "-s", "off", "-l",
+                          qnetdAddress(), "-S",
+                          "lock_file=" + qd + "/qnetd.pid,local_socket_file=" + qd + "/qnetd.sock"},
+                         qd + "/qnetd.log", qnetdNetns(), qd);
+}
+
+void Cluster::stopQnetd(int sig)
+{
+    stopPid(qnetd_, sig, 5000);
+}
+
+void Cluster::startQdevice(int node)
+{
+    Node &n = nodes_.at(static_cast<size_t>(node));
+    if (n.qdevice > 0)
+        throw std::runtime_error("qdevice already runs on node " + std::to_string(node));
+    /* qdevice reads its configuration from the node's Corosync (cmap) and
+     * exits if that does not answer yet. */
+    const int64_t deadline = nowMs() + options_.formTimeoutMs;
+    while (!quorum(node).reachable) {
+        if (!corosyncRunning(node))
+            throw std::runtime_error("corosync on node " + std::to_string(node) +
+                                     " is not running; its log:\n" + tail(corosyncLog(node), 30));
+        if (nowMs() >= deadline)
+            throw std::runtime_error("corosync on node " + std::to_string(node) +
+                                     " does not answer corosync-quorumtool");
+        sleepMs(50);
+    }
+    const std::string nd = dir_ + "/n" + std::to_string(node);
+    /* Inside the node's namespace (libqb IPC to its Corosync is per
+     * namespace); lock and socket in the node's directory, as for qnetd. */
+    n.qdevice =
+        spawnDaemon({requireProgram("corosync-qdevice"), "-f", "-d", "-S",
+                     "lock_file=" + nd + "/qdevice.pid,local_socket_file=" + nd + "/qdevice.sock"},
+                    nd + "/qdevice.log", netns(node), nd);
+}
+
+void Cluster::stopQdevice(int node, int sig)
+{
+    stopPid(nodes_.at(static_cast<size_t>(node)).qdevice, sig, 5000);
+}
+
+std::string Cluster::qdeviceStatus(int node)
+{
+    const std::string sock = dir_ + "/n" + std::to_string(node) + "/qdevice.sock";
+    return runIn(node, {requireProgram("corosync-qdevice-tool"), "-s", "-v", "-p", sock}, 5000)
+        .output;
+}
+
+void Cluster::startQuorumDevice()
+{
+    startQnetd();
+    for (int k = 1; k <= options_.nodes; ++k)
+        startQdevice(k);
 }
 
 /* ---- gsd ----------------------------------------------------------------- */
@@ -875,10 +1048,17 @@ std::string Cluster::describe()
         if (nodes_[static_cast<size_t>(k)].corosync > 0)
             os << "-- corosync-quorumtool -s:\n" << quorum(k).text;
         os << "-- corosync log (tail):\n" << tail(corosyncLog(k), 15);
+        if (nodes_[static_cast<size_t>(k)].qdevice > 0)
+            os << "-- corosync-qdevice-tool -s -v:\n" << qdeviceStatus(k);
+        if (options_.quorumDevice)
+            os << "-- qdevice log (tail):\n" << tail(qdeviceLog(k), 15);
         const std::string g = gsdLog(k);
         if (!g.empty())
             os << "-- gsd log (tail):\n" << tail(g, 25);
     }
+    if (options_.quorumDevice)
+        os << "== qnetd (" << qnetdNetns() << ", " << qnetdAddress() << ") log (tail):\n"
+           << tail(qnetdLog(), 15);
     return os.str();
 }
 
@@ -891,8 +1071,9 @@ std::vector<std::string> Cluster::namespacesLeft() const
             if (n.rfind(prefix_, 0) == 0) {
                 /* gs123a must not claim gs123ab...: a node or the bridge. */
                 const std::string rest = n.substr(prefix_.size());
-                if (rest == "br" || (rest.size() > 1 && rest[0] == 'n' &&
-                                     std::all_of(rest.begin() + 1, rest.end(), ::isdigit)))
+                if (rest == "br" || rest == "q" ||
+                    (rest.size() > 1 && rest[0] == 'n' &&
+                     std::all_of(rest.begin() + 1, rest.end(), ::isdigit)))
                     out.push_back(n);
             }
         }
@@ -931,6 +1112,9 @@ void Cluster::teardown()
     }
     for (auto &n : nodes_)
         stopPid(n.gsd, SIGTERM, 5000);
+    /* qdevice too is Corosync's client. */
+    for (auto &n : nodes_)
+        stopPid(n.qdevice, SIGTERM, 5000);
     for (auto &n : nodes_) {
         if (n.corosync > 0) {
             kill(n.corosync, SIGTERM);
@@ -946,6 +1130,7 @@ void Cluster::teardown()
         for (pid_t p : n.deadCorosyncs)
             removeShmOf(p);
     }
+    stopPid(qnetd_, SIGTERM, 5000);
     const std::string ipPath = findProgram("ip");
     for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it) {
         if (!ipPath.empty())

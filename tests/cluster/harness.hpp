@@ -6,8 +6,13 @@
  * Layout of one Cluster (names carry a per-run prefix, e.g. "gs4711a", and
  * the subnet is derived from the pid, so parallel runs never meet):
  *   <prefix>br        a namespace holding the bridge br0 and one veth end
- *                     per node (p1..pN): cut(k)/heal(k) set pK down/up
+ *                     per node (p1..pN): cut(k)/heal(k) set pK down/up,
+ *                     cutBetween/healBetween set ports isolated or not
  *   <prefix>n1..nN    one namespace per node: eth0 = 10.X.Y.k/24
+ *   <prefix>q         with ClusterOptions::quorumDevice: corosync-qnetd,
+ *                     eth0 = 10.X.Y.254/24 on the same bridge (port pq); it
+ *                     is not a Corosync node. Each node runs corosync-qdevice
+ *                     (model net, ffsplit, no TLS) next to its Corosync.
  * Corosync runs inside its node's namespace with a private /run (its pid
  * lock), /dev/shm stays shared (libqb ring buffers). gsd runs inside the
  * namespace too (libqb IPC sockets are abstract, per network namespace); its
@@ -25,6 +30,7 @@
  */
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +49,10 @@ struct ClusterOptions {
     std::string domain = "cl";
     int formTimeoutMs = 30000;
     bool startCorosync = true; /* start every node's Corosync and wait for quorum */
+    /* Corosync's quorum device: qnetd in a namespace of its own on the
+     * bridge, qdevice on every node (one vote, algorithm ffsplit, TLS off),
+     * started with Corosync. Expected votes are then nodes + 1. */
+    bool quorumDevice = false;
 };
 
 /* Result of a command run inside a node's namespace. */
@@ -95,6 +105,28 @@ class Cluster {
     /* ---- The link of a node (its veth end in the bridge namespace) ---- */
     void cut(int node);
     void heal(int node);
+    /* The bridge ports of `nodes` isolated (or no longer): those nodes stop
+     * reaching each other, while each still reaches qnetd and every node
+     * not listed. With two nodes, cutBetween({1, 2}) is a cut between them
+     * that leaves both talking to qnetd (cut(k) would cut qnetd off too). */
+    void cutBetween(const std::vector<int> &nodes);
+    void healBetween(const std::vector<int> &nodes);
+
+    /* ---- The quorum device (ClusterOptions::quorumDevice) ---- */
+    int votes() const; /* expected votes: nodes, + 1 with a quorum device */
+    std::string qnetdNetns() const;
+    std::string qnetdAddress() const;
+    void startQnetd();
+    void stopQnetd(int sig = SIGTERM);
+    pid_t qnetdPid() const { return qnetd_; }
+    std::string qnetdLog() const;
+    /* Starts corosync-qdevice on node k once its Corosync answers. */
+    void startQdevice(int node);
+    void stopQdevice(int node, int sig = SIGTERM);
+    pid_t qdevicePid(int node) const;
+    std::string qdeviceLog(int node) const;
+    /* corosync-qdevice-tool -s -v on node k (the device's view: vote, state). */
+    std::string qdeviceStatus(int node);
 
     /* ---- gsd ---- */
     std::string endpoint(int node) const; /* ipc://<dir>/nK.sock */
@@ -138,6 +170,7 @@ class Cluster {
     struct Node {
         pid_t corosync = -1;
         pid_t gsd = -1;
+        pid_t qdevice = -1;
         std::vector<pid_t> deadCorosyncs; /* killed: their /dev/shm files to remove */
     };
     void setUp();
@@ -146,6 +179,11 @@ class Cluster {
     void tellReaper(const std::string &line);
     void removeShmOf(pid_t pid);
     void stopPid(pid_t &pid, int sig, int graceMs);
+    void startQuorumDevice();
+    /* Forks argv[0] (a full path) as a daemon inside namespace ns, its
+     * output appended to log, its working directory dir; tells the reaper. */
+    pid_t spawnDaemon(const std::vector<std::string> &argv, const std::string &log,
+                      const std::string &ns, const std::string &dir);
 
     ClusterOptions options_;
     std::string prefix_, dir_, subnet_;
@@ -153,6 +191,7 @@ class Cluster {
     std::vector<pid_t> started_;
     bool bridgeUp_ = false;
     std::vector<std::string> namespaces_;
+    pid_t qnetd_ = -1;
     pid_t reaper_ = -1;
     int reaperFd_ = -1;
     bool tornDown_ = false;
