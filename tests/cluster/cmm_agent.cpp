@@ -356,6 +356,23 @@ std::vector<std::string> CmmAgent::texts(size_t from)
     return out;
 }
 
+int64_t CmmAgent::when(const std::string &text, size_t from)
+{
+    const auto &all = notes();
+    int64_t at = -1;
+    for (size_t i = from; i < all.size(); ++i)
+        if (all[i].text() == text)
+            at = all[i].atMs;
+    return at;
+}
+
+std::vector<std::string> CmmAgent::waitTexts(size_t count, int quietMs, int timeoutMs)
+{
+    waitNotes(count, timeoutMs);
+    settle(quietMs);
+    return texts();
+}
+
 bool CmmAgent::waitNotes(size_t count, int timeoutMs)
 {
     const int64_t deadline = nowMs() + timeoutMs;

@@ -60,10 +60,16 @@ class CmmAgent {
     const std::vector<CmmNote> &notes();
     /* The texts ("KIND(node)") of the notifications from index `from`. */
     std::vector<std::string> texts(size_t from = 0);
+    /* When the latest notification `text` ("KIND(node)") from index `from`
+     * on was dispatched (monotonic ms), or -1. */
+    int64_t when(const std::string &text, size_t from = 0);
     /* Waits until at least `count` notifications have arrived in total. */
     bool waitNotes(size_t count, int timeoutMs);
     /* Waits until no notification arrives for `quietMs`; returns the count. */
     size_t settle(int quietMs, int timeoutMs = 10000);
+    /* Waits for `count` notifications in total, then `quietMs` for any that
+     * should not come; returns the texts of all of them. */
+    std::vector<std::string> waitTexts(size_t count, int quietMs = 1500, int timeoutMs = 20000);
 
   private:
     /* Reads what is there, waiting at most `waitMs`; false at EOF. */

@@ -80,16 +80,6 @@ class Watchers {
         return first;
     }
 
-    /* When node k's notification `kind(node)` after the checked ones came
-     * (monotonic ms), or -1. */
-    int64_t timeOf(int k, const std::string &text, size_t from)
-    {
-        const auto &notes = at(k).notes();
-        for (size_t i = from; i < notes.size(); ++i)
-            if (notes[i].text() == text)
-                return notes[i].atMs;
-        return -1;
-    }
     size_t checked(int k) const { return checked_.at(k); }
 
   private:
@@ -156,7 +146,7 @@ TEST_CASE("cluster cmm notifications: a node joins, the vice-master's and the ma
     w.expect({2, 3},
              {"MASTER_DEMOTED(1)", "MEMBER_LEFT(1)", "MASTER_ELECTED(3)", "VICEMASTER_ELECTED(2)"});
     CHECK(w.sameView({2, 3}) == "count=2 members=[2:gsnode2:V 3:gsnode3:M] master=3 vice=2");
-    const int64_t elected = w.timeOf(3, "MASTER_ELECTED(3)", from);
+    const int64_t elected = w.at(3).when("MASTER_ELECTED(3)", from);
     CHECK(elected >= killed);
     MESSAGE("master's gsd SIGKILLed -> MASTER_ELECTED at the new master: " << elected - killed
                                                                            << " ms");
@@ -264,7 +254,7 @@ TEST_CASE("cluster cmm notifications: a cut-off node and a dead node are out, st
              {"MASTER_DEMOTED(2)", "MEMBER_LEFT(2)", "MASTER_ELECTED(3)", "VICEMASTER_ELECTED(1)"});
     MESSAGE("master's node lost (its Corosync SIGKILLed, token "
             << c.options().tokenMs << " ms) -> MASTER_ELECTED at the new master: "
-            << w.timeOf(3, "MASTER_ELECTED(3)", from) - killed << " ms");
+            << w.at(3).when("MASTER_ELECTED(3)", from) - killed << " ms");
     w.expect({2}, {"STALE_CLUSTER(0)", "INVALID_CLUSTER(0)"});
     CHECK(w.sameView({1, 3}) == "count=2 members=[1:gsnode1:V 3:gsnode3:M] master=3 vice=1");
     c.startCorosync(2);
@@ -307,7 +297,7 @@ TEST_CASE("cluster cmm failover: the master's gsd SIGKILLed, MASTER_ELECTED at t
                           "MASTER_ELECTED(" + std::to_string(vice) + ")",
                           "VICEMASTER_ELECTED(" + std::to_string(third) + ")"});
         const int64_t elected =
-            w.timeOf(vice, "MASTER_ELECTED(" + std::to_string(vice) + ")", from);
+            w.at(vice).when("MASTER_ELECTED(" + std::to_string(vice) + ")", from);
         REQUIRE(elected >= killed);
         times.push_back(elected - killed);
         restartGsd(c, master);
