@@ -100,9 +100,10 @@ int Engine::Impl::join(ClientId client, const JoinRequest &r, Token &token)
     const GroupAttributes &a = r.attributes;
     if (int rc = validateGroupName(a.groupName); rc != HA_GS_OK)
         return rc;
-    if (int rc = validateAttributes(a); rc != HA_GS_OK)
-        return rc;
+    /* Before the attributes: the name alone decides, whatever they say. */
     if (int rc = reservedName(a); rc != HA_GS_OK)
+        return rc;
+    if (int rc = validateAttributes(a); rc != HA_GS_OK)
         return rc;
     if (r.instance < 0 || r.instance > 32767 || r.localName.size() > HA_GS_MAX_LOCAL_NAME_LENGTH)
         return HA_GS_BAD_PARAMETER;

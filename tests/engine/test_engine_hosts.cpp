@@ -203,6 +203,9 @@ TEST_CASE("HostMembership: joins naming it are refused, and nothing is created")
     Sim s;
     threeNodes(s);
     CHECK(s.rc(n1, join(kHosts, 1)) == HA_GS_INVALID_GROUP);
+    /* Whatever the attributes say. */
+    JoinRequest odd = join(kHosts, 1, HA_GS_1_PHASE, 99);
+    CHECK(s.rc(n1, odd) == HA_GS_INVALID_GROUP);
     /* Not even as a source group. */
     JoinRequest target = join("target", 1);
     target.attributes.sourceGroupName = kHosts;
