@@ -37,6 +37,8 @@ void Engine::process(const Event &event, std::vector<Action> &out)
                 impl_->onDeactivateFinished(e);
             else if constexpr (std::is_same_v<E, NodeGone>)
                 impl_->onNodeGone(e.node);
+            else if constexpr (std::is_same_v<E, NodeJoined>)
+                impl_->onNodeJoined(e.node);
             else
                 impl_->onTimer(e.timer);
         },
@@ -72,6 +74,11 @@ std::optional<GroupView> Engine::group(const std::string &name) const
         g.queue.begin(), g.queue.end(), [](const QueuedChange &q) { return q.isMembership(); }));
     v.subscribers = g.subscribers.size();
     return v;
+}
+
+std::vector<int16_t> Engine::hosts() const
+{
+    return {impl_->hosts.begin(), impl_->hosts.end()};
 }
 
 size_t Engine::clientCount() const

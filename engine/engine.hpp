@@ -49,6 +49,14 @@ struct EngineConfig {
     EngineLimits limits;
 };
 
+/* The system group of the domain's nodes (rsct-gsapi.md §5.12): clients
+ * subscribe to it, nobody joins it. Its providers are the nodes up in the
+ * domain, each with instance number = node number = the node's number, in
+ * ascending order; its state value is empty and never changes. A join naming
+ * it, as its group or as its source group, is refused (HA_GS_INVALID_GROUP,
+ * HA_GS_INVALID_SOURCE_GROUP). See engine_hosts.cpp. */
+inline constexpr std::string_view kHostMembershipGroup = "HostMembership";
+
 /* ---- Events ------------------------------------------------------------ */
 
 /* A client session starts (gsd already checked its credentials). */
@@ -78,9 +86,17 @@ struct ClientUnresponsive {
  * vanish and its providers get failure leaves, queued in ascending client
  * id then token order before any group moves on; in a group whose batch
  * control has HA_GS_BATCH_LEAVES they all leave in one failure-leave
- * protocol, else in one protocol each, in that order. Clients of other
- * nodes are untouched; a node with no clients is a no-op. */
+ * protocol, else in one protocol each, in that order. The node also leaves
+ * HostMembership: its subscribers are told first, then the failure leaves
+ * run (engine_hosts.cpp). Clients of other nodes are untouched; a node with
+ * no clients that is no host is a no-op. */
 struct NodeGone {
+    int16_t node = 0;
+};
+/* A node came up in the domain (its gsd joined, or the domain of one
+ * started): it joins HostMembership. A node already up, or a node number
+ * below 1, is a no-op. */
+struct NodeJoined {
     int16_t node = 0;
 };
 /* A timer the engine asked for has expired. */
@@ -99,7 +115,7 @@ struct DeactivateFinished {
 };
 
 using Event = std::variant<ClientHello, ClientRequest, ClientGone, ClientUnresponsive, TimerFired,
-                           DeactivateFinished, NodeGone>;
+                           DeactivateFinished, NodeGone, NodeJoined>;
 
 /* ---- Actions ----------------------------------------------------------- */
 
@@ -185,7 +201,10 @@ class Engine {
         return out;
     }
 
+    /* Ordinary groups only: HostMembership is hosts(). */
     std::vector<std::string> groupNames() const;
+    /* The nodes in HostMembership, ascending. */
+    std::vector<int16_t> hosts() const;
     std::optional<GroupView> group(const std::string &name) const;
     size_t clientCount() const;
     uint64_t stateMemory() const;

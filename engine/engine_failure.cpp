@@ -38,8 +38,9 @@ void Engine::Impl::onGone(ClientId client)
  * control says (startNext): all the node's providers of the group in one
  * failure leave with HA_GS_BATCH_LEAVES, else one protocol each, in the
  * order queued. (A client has at most one provider per group, so within a
- * group the order is the client ids'.) Clients of other nodes are
- * untouched. */
+ * group the order is the client ids'.) The node leaves HostMembership
+ * before any of those failure leaves runs (hostGone). Clients of other
+ * nodes are untouched. */
 void Engine::Impl::onNodeGone(int16_t node)
 {
     std::vector<std::pair<ClientId, Token>> providers;
@@ -60,6 +61,10 @@ void Engine::Impl::onNodeGone(int16_t node)
     for (const auto &[client, token] : providers)
         affected.insert(detachProvider(token, HA_GS_PROVIDER_FAILED_LEAVE));
     std::erase_if(clients, [node](const auto &entry) { return clientNode(entry.first) == node; });
+    /* HostMembership's subscribers hear of the node first: the failure
+     * leaves it causes run after this handler (runCascades), in the same
+     * delivery. */
+    hostGone(node);
     for (const auto &name : affected)
         schedule(Cascade::Kind::Advance, name);
 }

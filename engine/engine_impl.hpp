@@ -3,8 +3,9 @@
  * The engine's private state and the declarations of its parts, shared by
  * the files that implement it: engine_requests.cpp (validating and queueing
  * requests), engine_protocol.cpp (running a protocol), engine_failure.cpp
- * (client failure, node gone, dissolving), engine_invariants.cpp and
- * engine.cpp (the public surface). Not a public header.
+ * (client failure, node gone, dissolving), engine_hosts.cpp (the
+ * HostMembership system group), engine_invariants.cpp and engine.cpp (the
+ * public surface). Not a public header.
  */
 #pragma once
 
@@ -170,6 +171,11 @@ struct Engine::Impl {
     std::map<std::string, std::set<std::string>> targetsOf; /* source -> targets */
     std::map<TimerId, std::string> timers;                  /* timer -> group */
     std::map<DeactivateId, std::string> deactivateRuns;     /* running script -> group */
+    /* HostMembership (engine_hosts.cpp): the nodes up in the domain, and
+     * its subscribers (token -> control flags), kept apart from `groups`:
+     * it has no provider tokens, protocols or state value. */
+    std::set<int16_t> hosts;
+    std::map<Token, uint32_t> hostSubscribers;
     Token nextToken = 1;
     TimerId nextTimer = 1;
     DeactivateId nextDeactivate = 1;
@@ -248,6 +254,11 @@ struct Engine::Impl {
     void applyApproved(Group &g, Protocol &p, uint32_t summary);
     void applyRejected(Group &g, Protocol &p, uint32_t summary);
     void notifySubscribers(const Group &g, const Protocol &p, bool stateChanged);
+    void notifySubscribers(const std::map<Token, uint32_t> &subscribers, uint32_t deltaFlag,
+                           const std::vector<ProviderId> &changing,
+                           const std::vector<ProviderId> &members, const Bytes *state);
+    void notifyNewSubscriber(ClientId client, Token token, uint32_t control,
+                             std::vector<ProviderId> members, const Bytes &state);
     void queueReflections(const Group &source);
 
     /* ---- engine_failure.cpp: client failure, node gone, dissolving */
@@ -259,6 +270,15 @@ struct Engine::Impl {
     void advance(const std::string &name);
     void dissolveIfEmpty(Group &g);
     void dissolve(Group &g);
+
+    /* ---- engine_hosts.cpp: HostMembership, the domain's nodes */
+    static bool isHostMembership(const std::string &group) { return group == kHostMembershipGroup; }
+    static int reservedName(const GroupAttributes &a);
+    std::vector<ProviderId> hostIds() const;
+    void subscribeToHosts(ClientId client, Token token, uint32_t control);
+    void onNodeJoined(int16_t node);
+    void hostGone(int16_t node);
+    std::string hostInvariants() const;
 
     /* ---- engine_invariants.cpp */
     std::string invariants() const;

@@ -30,7 +30,7 @@ std::string Engine::Impl::invariants() const
             err << "token " << token << " missing from its client's table";
             return err.str();
         }
-        if (!groups.count(info.group)) {
+        if (!groups.count(info.group) && !isHostMembership(info.group)) {
             err << "token " << token << " names missing group " << info.group;
             return err.str();
         }
@@ -64,6 +64,8 @@ std::string Engine::Impl::invariants() const
          * capture those in the lambdas below. */
         const Token token = entry.first;
         const auto &info = entry.second;
+        if (isHostMembership(info.group))
+            continue; /* hostInvariants() */
         const Group &g = groups.at(info.group);
         if (!info.provider) {
             auto sub = g.subscribers.find(token);
@@ -248,7 +250,7 @@ std::string Engine::Impl::invariants() const
     }
     if (memory != stateMemory)
         return "state memory accounting is off";
-    return {};
+    return hostInvariants();
 }
 
 } // namespace gs

@@ -639,15 +639,28 @@ void Engine::Impl::notifySubscribers(const Group &g, const Protocol &p, bool sta
         deltaFlag = HA_GS_SUBSCRIPTION_DELTA_JOIN;
     else if (p.removes())
         deltaFlag = HA_GS_SUBSCRIPTION_DELTA_LEAVE;
+    notifySubscribers(g.subscribers, deltaFlag, idsOf(p.changing), idsOf(g.members),
+                      stateChanged ? &g.state : nullptr);
+}
+
+/* What subscribers learn of one approved change, each as its control flags
+ * ask: `deltaFlag` (DELTA_JOIN or DELTA_LEAVE; 0 when the membership did
+ * not change) with the `changing` providers, the full `members` after it,
+ * the new `state` (null when it did not change). Ordinary groups and
+ * HostMembership (engine_hosts.cpp) alike. */
+void Engine::Impl::notifySubscribers(const std::map<Token, uint32_t> &subscribers,
+                                     uint32_t deltaFlag, const std::vector<ProviderId> &changing,
+                                     const std::vector<ProviderId> &members, const Bytes *state)
+{
     /* One body per distinct combination of flags: fan-out shares it. */
     std::map<uint32_t, std::vector<Recipient>> byType;
-    for (const auto &[token, control] : g.subscribers) {
+    for (const auto &[token, control] : subscribers) {
         uint32_t type = 0;
         if (deltaFlag && (control & deltaFlag))
             type |= deltaFlag;
         if (deltaFlag && (control & HA_GS_SUBSCRIBE_MEMBERSHIP))
             type |= HA_GS_SUBSCRIPTION_MEMBERSHIP;
-        if (stateChanged && (control & HA_GS_SUBSCRIBE_STATE))
+        if (state && (control & HA_GS_SUBSCRIBE_STATE))
             type |= HA_GS_SUBSCRIPTION_STATE;
         if (type != 0)
             byType[type].push_back({tokens.at(token).client, token, false});
@@ -656,13 +669,35 @@ void Engine::Impl::notifySubscribers(const Group &g, const Protocol &p, bool sta
         SubscriptionNote note;
         note.type = type;
         if (type & (HA_GS_SUBSCRIPTION_DELTA_JOIN | HA_GS_SUBSCRIPTION_DELTA_LEAVE))
-            note.changingMembership = idsOf(p.changing);
+            note.changingMembership = changing;
         if (type & HA_GS_SUBSCRIPTION_MEMBERSHIP)
-            note.fullMembership = idsOf(g.members);
+            note.fullMembership = members;
         if (type & HA_GS_SUBSCRIPTION_STATE)
-            note.state = g.state;
+            note.state = *state;
         notify(std::move(to), std::move(note));
     }
+}
+
+/* A new subscription's first notification: the current membership and/or
+ * state, as its control flags ask (MEMBERSHIP gives the full list, else
+ * DELTA_JOIN lists every current provider). */
+void Engine::Impl::notifyNewSubscriber(ClientId client, Token token, uint32_t control,
+                                       std::vector<ProviderId> members, const Bytes &state)
+{
+    SubscriptionNote note;
+    if (control & HA_GS_SUBSCRIBE_MEMBERSHIP) {
+        note.type |= HA_GS_SUBSCRIPTION_MEMBERSHIP;
+        note.fullMembership = std::move(members);
+    } else if (control & HA_GS_SUBSCRIBE_DELTA_JOIN) {
+        note.type |= HA_GS_SUBSCRIPTION_DELTA_JOIN;
+        note.changingMembership = std::move(members);
+    }
+    if (control & HA_GS_SUBSCRIBE_STATE) {
+        note.type |= HA_GS_SUBSCRIPTION_STATE;
+        note.state = state;
+    }
+    if (note.type != 0)
+        notify({{client, token, false}}, std::move(note));
 }
 
 void Engine::Impl::queueReflections(const Group &source)

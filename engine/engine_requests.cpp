@@ -100,6 +100,9 @@ int Engine::Impl::join(ClientId client, const JoinRequest &r, Token &token)
     const GroupAttributes &a = r.attributes;
     if (int rc = validateGroupName(a.groupName); rc != HA_GS_OK)
         return rc;
+    /* Before the attributes: the name alone decides, whatever they say. */
+    if (int rc = reservedName(a); rc != HA_GS_OK)
+        return rc;
     if (int rc = validateAttributes(a); rc != HA_GS_OK)
         return rc;
     if (r.instance < 0 || r.instance > 32767 || r.localName.size() > HA_GS_MAX_LOCAL_NAME_LENGTH)
@@ -376,6 +379,10 @@ void Engine::Impl::handle(ClientId client, RequestId id, const SubscribeRequest 
     }
     Token token = allocateToken();
     reply(client, id, HA_GS_OK, token);
+    if (isHostMembership(r.group)) {
+        subscribeToHosts(client, token, r.control);
+        return;
+    }
     auto it = groups.find(r.group);
     if (it == groups.end() || it->second.members.empty()) {
         notify({{client, token, true}}, DelayedErrorNote{HA_GS_SUBSCRIPTION, HA_GS_UNKNOWN_GROUP});
@@ -385,21 +392,7 @@ void Engine::Impl::handle(ClientId client, RequestId id, const SubscribeRequest 
     tokens[token] = TokenInfo{client, r.group, false, {}, ProviderState::Member, r.control};
     rec.subscriberOf[r.group] = token;
     g.subscribers[token] = r.control;
-
-    SubscriptionNote note;
-    if (r.control & HA_GS_SUBSCRIBE_MEMBERSHIP) {
-        note.type |= HA_GS_SUBSCRIPTION_MEMBERSHIP;
-        note.fullMembership = idsOf(g.members);
-    } else if (r.control & HA_GS_SUBSCRIBE_DELTA_JOIN) {
-        note.type |= HA_GS_SUBSCRIPTION_DELTA_JOIN;
-        note.changingMembership = idsOf(g.members);
-    }
-    if (r.control & HA_GS_SUBSCRIBE_STATE) {
-        note.type |= HA_GS_SUBSCRIPTION_STATE;
-        note.state = g.state;
-    }
-    if (note.type != 0)
-        notify({{client, token, false}}, std::move(note));
+    notifyNewSubscriber(client, token, r.control, idsOf(g.members), g.state);
 }
 
 void Engine::Impl::handle(ClientId client, RequestId id, const UnsubscribeRequest &r)
@@ -418,8 +411,9 @@ void Engine::Impl::removeSubscription(Token token)
     auto it = tokens.find(token);
     if (it == tokens.end())
         return;
-    auto g = groups.find(it->second.group);
-    if (g != groups.end())
+    if (isHostMembership(it->second.group))
+        hostSubscribers.erase(token);
+    else if (auto g = groups.find(it->second.group); g != groups.end())
         g->second.subscribers.erase(token);
     eraseToken(token);
 }

@@ -34,7 +34,7 @@ using nlohmann::json;
 
 /* Version of the snapshot layout: bump it whenever a field is added,
  * removed or changes meaning. A replica refuses another version. */
-constexpr int kSnapshotFormat = 1;
+constexpr int kSnapshotFormat = 2; /* 2: hosts and hostSubscribers (HostMembership) */
 
 /* Deepest nesting a snapshot has (document, state, groups, pair, group,
  * protocol, participants, participant, member, id: 10), with room to grow.
@@ -206,6 +206,8 @@ void stateFields(I &impl, F &&f)
     f("clients", impl.clients);
     f("deactivateRuns", impl.deactivateRuns);
     f("groups", impl.groups);
+    f("hostSubscribers", impl.hostSubscribers);
+    f("hosts", impl.hosts);
     f("limits", impl.config.limits);
     f("nextDeactivate", impl.nextDeactivate);
     f("nextTimer", impl.nextTimer);

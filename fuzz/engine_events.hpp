@@ -3,8 +3,8 @@
  * Engine events read from bytes: one opcode byte, then its arguments (see
  * next()). Shared by fuzz_engine.cpp, which reads the fuzzer's input, and
  * by the engine's property tests, which read seeded random bytes. Four
- * clients, three group names, tokens 0..11 and the values around every
- * limit keep the sequences among real tokens and near every edge.
+ * clients, three group names (and the reserved HostMembership), tokens 0..11 and the values around
+ * every limit keep the sequences among real tokens and near every edge.
  */
 #pragma once
 
@@ -59,9 +59,14 @@ class EngineEvents {
         case 0:
             return ClientHello{client(), in_.below(2) == 0}; /* with a deactivate script? */
         case 1:
-            if (in_.below(4) == 0)
+            switch (in_.below(5)) {
+            case 0:
                 return NodeGone{clientNode(client())}; /* every client of that node */
-            return ClientGone{client()};
+            case 1:
+                return NodeJoined{clientNode(client())}; /* into HostMembership */
+            default:
+                return ClientGone{client()};
+            }
         case 2:
             if (in_.below(2) == 0)
                 return ClientUnresponsive{client()};
@@ -158,8 +163,8 @@ class EngineEvents {
     }
     std::string group()
     {
-        static const char *names[] = {"a", "b", "c", "a", "b", "", "bad name"};
-        return names[in_.below(7)];
+        static const char *names[] = {"a", "b", "c", "a", "b", "", "bad name", "HostMembership"};
+        return names[in_.below(8)];
     }
     std::optional<Bytes> maybeBytes()
     {

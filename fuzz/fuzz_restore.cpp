@@ -153,7 +153,7 @@ void append(std::string &out, const json &scalar)
     out.append(bytes.begin(), bytes.end());
 }
 
-/* The GSAPI engine's document around `state`: {"check", "format": 1,
+/* The GSAPI engine's document around `state`: {"check", "format": 2,
  * "state"}. */
 std::string engineDocument(std::string_view state)
 {
@@ -161,7 +161,7 @@ std::string engineDocument(std::string_view state)
     append(out, "check");
     append(out, digestOf(state));
     append(out, "format");
-    append(out, 1);
+    append(out, 2);
     append(out, "state");
     out.append(state);
     return out;

@@ -366,12 +366,12 @@ void clusterMessages()
     row.address = "10.0.0.2";
     row.softwareLoad = "load";
     write(t, "inputs-events",
-          cl::encode(
-              cl::Inputs{{Event{ClientHello{(1ull << 48) | 1, true}},
-                          Event{ClientRequest{(1ull << 48) | 1, 7, join}},
-                          Event{ClientRequest{(1ull << 48) | 1, 8, vote}}, Event{ClientGone{4}},
-                          Event{ClientUnresponsive{5}}, Event{TimerFired{6}},
-                          Event{DeactivateFinished{7, 1}}, Event{NodeGone{3}}}}));
+          cl::encode(cl::Inputs{{Event{ClientHello{(1ull << 48) | 1, true}},
+                                 Event{ClientRequest{(1ull << 48) | 1, 7, join}},
+                                 Event{ClientRequest{(1ull << 48) | 1, 8, vote}},
+                                 Event{ClientGone{4}}, Event{ClientUnresponsive{5}},
+                                 Event{TimerFired{6}}, Event{DeactivateFinished{7, 1}},
+                                 Event{NodeGone{3}}, Event{NodeJoined{3}}}}));
     write(t, "inputs-cmm",
           cl::encode(cl::Inputs{{CmmRequest{1, 2, cmm::SetQualif{1, 2, CMM_DISQUALIFIED_MEMBER}},
                                  CmmRequest{3, 4, cmm::ConfigReload{1, {row}}},

@@ -48,6 +48,17 @@ void Broker::Impl::onDelivered(const Input &input)
         carryOut(*request, cmmEngine.configured(caller) ? cmmEngine.process(request->change)
                                                         : cmm::Outcome{CMM_ENOCLUSTER, {}});
     } else if (const auto *own = std::get_if<CmmNodeInput>(&input)) {
+        /* A node up is the GSAPI engine's too (HostMembership), at this
+         * same point of every replica's order; its departure reaches it as
+         * the NodeGone delivered just before the CMM NodeDown. A joiner
+         * gets the nodes up to the cut in the donor's snapshot, taken
+         * after the cut's NodeUp (domain_sync.cpp). */
+        if (const auto *up = std::get_if<cmm::NodeUp>(&own->event)) {
+            actions.clear();
+            const Event joined{NodeJoined{static_cast<int16_t>(up->node)}};
+            engine.process(joined, actions);
+            carryOut(joined);
+        }
         carryOut(*own, cmmEngine.process(own->event));
     }
 }

@@ -129,6 +129,7 @@ void writeEvent(Writer &w, const Event &event)
                 w.u32(e.outcome);
             },
             [&](const NodeGone &e) { w.i16(e.node); },
+            [&](const NodeJoined &e) { w.i16(e.node); },
         },
         event);
 }
@@ -290,6 +291,12 @@ Event readEvent(Reader &r)
         if (node < 1)
             throw DecodeError(fmt::format("node number {} out of range 1..32767", node));
         return NodeGone{node};
+    }
+    case 7: {
+        const int16_t node = r.i16();
+        if (node < 1)
+            throw DecodeError(fmt::format("node number {} out of range 1..32767", node));
+        return NodeJoined{node};
     }
     default:
         throw DecodeError(fmt::format("unknown engine event kind {}", kind));

@@ -119,7 +119,8 @@ extern "C" {
 
 /* Longest group name, in bytes, not counting the terminating NUL.
  * Longer: HA_GS_NAME_TOO_LONG. Names are printable ASCII without spaces
- * (0x21..0x7e); anything else: HA_GS_INVALID_GROUP. */
+ * (0x21..0x7e); anything else: HA_GS_INVALID_GROUP. "HostMembership" is
+ * reserved for the system group of the domain's nodes (ha_gs_subscribe). */
 #define HA_GS_MAX_GROUP_NAME_LENGTH 127
 
 /* Longest provider local name (gs_provider_local_name), in bytes.
@@ -239,7 +240,7 @@ typedef enum {
                                              client, or one of the wrong kind for the call */
     HA_GS_BAD_PARAMETER = 9,              /* invalid argument */
     HA_GS_UNKNOWN_GROUP = 10,             /* the group does not exist (delayed error) */
-    HA_GS_INVALID_GROUP = 11,             /* malformed group name */
+    HA_GS_INVALID_GROUP = 11,             /* malformed group name, or a system group joined */
     HA_GS_NO_SOURCE_GROUP_PROVIDER = 12,  /* the source group has no provider on this node */
     HA_GS_BAD_GROUP_ATTRIBUTES = 13,      /* invalid attributes, or unlike the group's */
     HA_GS_WRONG_OLD_STATE = 14,           /* reserved for RSCT compatibility; never returned */
@@ -250,7 +251,7 @@ typedef enum {
     HA_GS_CONNECT_FAILED = 19,            /* no gsd answers at the endpoint, or it is full */
     HA_GS_VOTE_NOT_EXPECTED = 20,         /* no vote of this provider is awaited */
     HA_GS_NOT_SUPPORTED = 21,             /* option this implementation does not provide */
-    HA_GS_INVALID_SOURCE_GROUP = 22,      /* source group name is malformed or the group itself */
+    HA_GS_INVALID_SOURCE_GROUP = 22,      /* source group malformed, the group or a system one */
     HA_GS_UNKNOWN_PROVIDER = 23,          /* expel list names a provider not in the group */
     HA_GS_INVALID_DEACTIVATE_PHASE = 24,  /* deactivate phase beyond the protocol's phases */
     HA_GS_BACKLEVEL_PROVIDERS = 25,       /* reserved for RSCT compatibility; never returned */
@@ -778,14 +779,19 @@ HA_GS_EXPORT void ha_gs_quit(void);
  *                                    negative instance number, local name too
  *                                    long;
  *   HA_GS_NAME_TOO_LONG              group name too long;
- *   HA_GS_INVALID_GROUP              group name empty or not printable ASCII;
+ *   HA_GS_INVALID_GROUP              group name empty or not printable ASCII,
+ *                                    or HostMembership: a system group, which
+ *                                    processes subscribe to and never join
+ *                                    (the name is wrong for the call, so not
+ *                                    HA_GS_NOT_SUPPORTED, which says an
+ *                                    option is missing);
  *   HA_GS_BAD_GROUP_ATTRIBUTES       gs_version is not 1, wrong
  *                                    gs_sizeof_group_attributes, a value out
  *                                    of range (a time limit above
  *                                    HA_GS_TIME_LIMIT_CEILING), or immutable
  *                                    attributes unlike the existing group's;
- *   HA_GS_INVALID_SOURCE_GROUP       source group name malformed or equal to
- *                                    the group's own name;
+ *   HA_GS_INVALID_SOURCE_GROUP       source group name malformed, equal to
+ *                                    the group's own name, or HostMembership;
  *   HA_GS_NO_SOURCE_GROUP_PROVIDER   the source group has no provider;
  *   HA_GS_DUPLICATE_INSTANCE_NUMBER  the instance number is in use (or being
  *                                    joined) in the group on this node;
@@ -996,6 +1002,15 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_vote(ha_gs_token_t provider_token, ha_gs_vote_valu
  * DELTA_JOIN and DELTA_LEAVE. When the last provider is gone the subscriber
  * gets HA_GS_SUBSCRIPTION_DISSOLVED and the token is invalid once the callback
  * returns.
+ *
+ * The system group "HostMembership" (RSCT's host membership group) has the
+ * domain's nodes as providers: one per node whose gsd is in the domain, with
+ * gs_instance_number = gs_node_number = the node's number, in ascending
+ * order (one gsd alone: its own node). A node whose gsd joins the domain is
+ * a DELTA_JOIN; one whose gsd leaves it (stopped, killed, cut off) is a
+ * DELTA_LEAVE, told before the failure leaves of that node's providers in
+ * other groups. Its state value is empty and never changes. Nobody joins
+ * it: ha_gs_join returns HA_GS_INVALID_GROUP.
  *
  * subscriber_token  out; stored before any callback for it can run, even
  *                   while other threads block in ha_gs_dispatch.

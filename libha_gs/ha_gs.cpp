@@ -317,7 +317,7 @@ const char *ha_gs_strerror(ha_gs_rc_t rc)
     case HA_GS_UNKNOWN_GROUP:
         return "the group does not exist";
     case HA_GS_INVALID_GROUP:
-        return "malformed group name";
+        return "malformed group name, or a system group that cannot be joined";
     case HA_GS_NO_SOURCE_GROUP_PROVIDER:
         return "the source group has no provider on this node";
     case HA_GS_BAD_GROUP_ATTRIBUTES:
@@ -339,7 +339,7 @@ const char *ha_gs_strerror(ha_gs_rc_t rc)
     case HA_GS_NOT_SUPPORTED:
         return "option not supported by this implementation";
     case HA_GS_INVALID_SOURCE_GROUP:
-        return "source group name is malformed or names the group itself";
+        return "source group name is malformed, names the group itself or a system group";
     case HA_GS_UNKNOWN_PROVIDER:
         return "expel list names a provider not in the group";
     case HA_GS_INVALID_DEACTIVATE_PHASE:

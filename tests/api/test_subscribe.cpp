@@ -404,3 +404,27 @@ TEST_CASE("subscribe: an unknown group without a delayed-error callback")
     CHECK(c.rc("unsubscribe nowhere") == "HA_GS_BAD_MEMBER_TOKEN");
     CHECK(c.history().size() == 1);
 }
+
+TEST_CASE("subscribe: HostMembership holds this node, instance number = node number")
+{
+    PrivateGsd gsd(GsdOptions{.node = 7});
+    ClientProcess s("s", gsd), d("d", gsd), p("p", gsd);
+    REQUIRE(s.rc("subscribe HostMembership membership") == "HA_GS_OK");
+    CHECK(subSummary(s.next()) == "HostMembership: sub type=MEMBERSHIP full=[7.7]");
+    REQUIRE(d.rc("subscribe HostMembership join") == "HA_GS_OK");
+    CHECK(subSummary(d.next()) == "HostMembership: sub type=DELTA_JOIN chg=[7.7]");
+    /* A system group: nobody joins it, nor names it as a source group. */
+    CHECK(p.rc("join HostMembership 7") == "HA_GS_INVALID_GROUP");
+    CHECK(p.rc("join t 1 source=HostMembership") == "HA_GS_INVALID_SOURCE_GROUP");
+    /* Ordinary groups come and go; HostMembership's subscribers hear nothing
+     * of them. */
+    REQUIRE(p.rc("join g 1") == "HA_GS_OK");
+    p.waitFor("g: approved JOIN");
+    REQUIRE(p.rc("leave g") == "HA_GS_OK");
+    p.waitFor("g: approved LEAVE");
+    REQUIRE(s.rc("unsubscribe HostMembership") == "HA_GS_OK");
+    CHECK(s.rc("subscribe HostMembership all") == "HA_GS_OK");
+    CHECK(field(s.next(), "full") == "[7.7]");
+    d.drain(300);
+    CHECK(d.pending().empty());
+}

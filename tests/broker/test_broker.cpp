@@ -2454,6 +2454,7 @@ std::string describe(const Input &input)
             [](const TimerFired &e) { return "timer " + std::to_string(e.timer); },
             [](const DeactivateFinished &e) { return "deactivated " + std::to_string(e.run); },
             [](const NodeGone &e) { return "node-gone " + std::to_string(e.node); },
+            [](const NodeJoined &e) { return "node-joined " + std::to_string(e.node); },
         },
         std::get<Event>(input));
 }

@@ -159,6 +159,7 @@ std::string describe(const EngineEvent &event)
                                    s << "deactivate run " << x.run << " finished";
                                },
                                [&](const NodeGone &x) { s << "node " << x.node << " gone"; },
+                               [&](const NodeJoined &x) { s << "node " << x.node << " joined"; },
                            },
                            e);
                    },

@@ -66,6 +66,7 @@ std::vector<Input> everyInput()
         CmmNodeInput{cmm::ClusterStale{}},
         CmmNodeInput{cmm::ClusterInvalid{}},
         CmmNodeInput{cmm::ClusterValid{}},
+        Event{NodeJoined{7}},
     };
 }
 
@@ -117,6 +118,7 @@ TEST_CASE("every message and input round-trips exactly")
     CHECK(reload.table ==
           std::get<cmm::ConfigReload>(std::get<CmmRequest>(expected[15]).change).table);
     CHECK(std::get<NodeGone>(std::get<Event>(inputs[9])).node == 32767);
+    CHECK(std::get<NodeJoined>(std::get<Event>(inputs.back())).node == 7);
     CHECK(std::get<cmm::SetQualif>(std::get<CmmRequest>(inputs[12]).change).qualif == -5);
     const auto state = std::get<State>(decode(encode(State{7, 4242, 9, 2, true, false, 1})));
     CHECK(state == State{7, 4242, 9, 2, true, false, 1});
