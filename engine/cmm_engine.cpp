@@ -95,6 +95,8 @@ Outcome Engine::process(const Event &event)
             using T = std::decay_t<decltype(e)>;
             if constexpr (std::is_same_v<T, NodeUp>)
                 return nodeUp(e.node);
+            else if constexpr (std::is_same_v<T, NodeBack>)
+                return nodeBack(e.node);
             else if constexpr (std::is_same_v<T, NodeDown>)
                 return nodeDown(e.node);
             else if constexpr (std::is_same_v<T, RemoveSelf>)
@@ -224,6 +226,7 @@ Outcome Engine::nodeUp(cmm_nodeid_t id)
         return {CMM_EPERM, {}};
     if (node.role != Role::Out)
         return {}; /* a repeated report of the same incarnation */
+    node.removed = false;
     node.role = Role::In;
     ++incarnations_[id];
     std::vector<Notification> gains;
@@ -236,6 +239,13 @@ Outcome Engine::nodeUp(cmm_nodeid_t id)
         o.notifications.push_back({CMM_MEMBER_JOINED, id});
     o.notifications.insert(o.notifications.end(), gains.begin(), gains.end());
     return o;
+}
+
+Outcome Engine::nodeBack(cmm_nodeid_t id)
+{
+    if (const auto it = nodes_.find(id); it != nodes_.end() && it->second.removed)
+        return {};
+    return nodeUp(id);
 }
 
 Outcome Engine::nodeDown(cmm_nodeid_t id)
@@ -264,6 +274,7 @@ Outcome Engine::removeSelf(cmm_nodeid_t caller)
         return {CMM_ECANCELED, {}};
     Outcome o;
     leave(caller, o.notifications);
+    it->second.removed = true;
     elect(o.notifications);
     return o;
 }
@@ -655,6 +666,8 @@ std::string Engine::checkInvariants() const
         }
         if (node.role != Role::Out && node.config.excluded)
             err << "excluded node " << id << " is in the cluster; ";
+        if (node.role != Role::Out && node.removed)
+            err << "node " << id << " removed itself but is in the cluster; ";
         /* elect() records the last role a node was elected to. */
         if (node.role == Role::Master && !node.formerMaster)
             err << "master " << id << " not marked as master when elected; ";

@@ -94,10 +94,18 @@ struct Notification {
 
 /* ---- Events ------------------------------------------------------------ */
 
-/* The gsd of `node` joined the domain (started or restarted). Ignored for a
+/* A new gsd of `node` joined the domain (started or restarted). Ignored for a
  * node already in the cluster; refused (CMM_EPERM) for an excluded node;
  * CMM_ESRCH for a node not in the table. */
 struct NodeUp {
+    cmm_nodeid_t node = CMM_NO_NODE;
+};
+/* The same gsd of `node` is back in the domain: it had left it (its link
+ * cut, its Corosync gone, its state unlike the domain's) and re-synced. As
+ * NodeUp, but a node that removed itself (RemoveSelf) stays out: only a new
+ * gsd there (NodeUp) brings it back, as on Sun's CMM rejoining takes a
+ * restart of nhcmmd. */
+struct NodeBack {
     cmm_nodeid_t node = CMM_NO_NODE;
 };
 /* The gsd of `node` failed or left. Never refused (CMM_ESRCH for a node not
@@ -142,9 +150,9 @@ struct ClusterStale {};   /* no news from the master: STALE_CLUSTER */
 struct ClusterInvalid {}; /* split brain: INVALID_CLUSTER */
 struct ClusterValid {};   /* healthy again: VALID_CLUSTER */
 
-using Event =
-    std::variant<NodeUp, NodeDown, RemoveSelf, MastershipRelease, SetQualif, SeizeQualif,
-                 ConfigReload, ClusterStale, ClusterInvalid, ClusterValid, NodeEligibility>;
+using Event = std::variant<NodeUp, NodeDown, RemoveSelf, MastershipRelease, SetQualif, SeizeQualif,
+                           ConfigReload, ClusterStale, ClusterInvalid, ClusterValid,
+                           NodeEligibility, NodeBack>;
 
 /* ---- Output ------------------------------------------------------------ */
 
@@ -232,9 +240,11 @@ class Engine {
         bool disqualified = false;
         bool synchroNeeded = false;
         bool formerMaster = false; /* master the last time it was elected to a role */
+        bool removed = false;      /* out by RemoveSelf until a new gsd runs there */
     };
 
     Outcome nodeUp(cmm_nodeid_t node);
+    Outcome nodeBack(cmm_nodeid_t node);
     Outcome nodeDown(cmm_nodeid_t node);
     Outcome removeSelf(cmm_nodeid_t caller);
     Outcome release(cmm_nodeid_t caller);

@@ -6,14 +6,14 @@
  *
  * A snapshot is the CBOR encoding (nlohmann::json::to_cbor) of
  *
- *   {"format": "gs-cmm-engine", "version": 1, "state": STATE,
+ *   {"format": "gs-cmm-engine", "version": 2, "state": STATE,
  *    "checksum": FNV-1a of STATE's own CBOR bytes}
  *   STATE = {"nodes": [NODE...], "incarnations": [[id, number]...],
  *            "master": id|null, "viceMaster": id|null, "lastMaster": id|null,
  *            "health": "valid"|"stale"|"invalid"}
  *   NODE  = {"config": the NodeConfig row, "role": "out"|"in"|"vice-master"|
  *            "master", "eligible", "disqualified", "synchroNeeded",
- *            "formerMaster"}
+ *            "formerMaster", "removed"}
  *
  * The checksum catches a byte changed in transit where the result would
  * still parse (a flipped flag, a changed name). The encoding is canonical:
@@ -44,7 +44,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char *kFormat = "gs-cmm-engine";
-constexpr uint64_t kVersion = 1;
+constexpr uint64_t kVersion = 2; /* 2: a node's "removed" */
 /* The envelope, the state, the node list, a node, its config row. */
 constexpr size_t kMaxDepth = 5;
 
@@ -311,7 +311,7 @@ std::string Engine::snapshot() const
     state.text("nodes");
     state.array(nodes_.size());
     for (const auto &[id, node] : nodes_) {
-        state.map(6);
+        state.map(7);
         state.text("config");
         writeConfig(state, node.config);
         state.text("disqualified");
@@ -320,6 +320,8 @@ std::string Engine::snapshot() const
         state.flag(node.eligible);
         state.text("formerMaster");
         state.flag(node.formerMaster);
+        state.text("removed");
+        state.flag(node.removed);
         state.text("role");
         state.text(roleName(node.role));
         state.text("synchroNeeded");
@@ -400,6 +402,7 @@ void Engine::restore(std::string_view bytes)
         node.disqualified = f.flag("disqualified");
         node.synchroNeeded = f.flag("synchroNeeded");
         node.formerMaster = f.flag("formerMaster");
+        node.removed = f.flag("removed");
         f.done();
         if (!fresh.nodes_.empty() && node.config.id <= fresh.nodes_.rbegin()->first)
             f.fail("is not listed by increasing node id");

@@ -59,7 +59,7 @@ cmm::NodeTable table(ByteReader &in)
 cmm::Event event(ByteReader &in)
 {
     const auto node = [&] { return static_cast<cmm_nodeid_t>(in.below(8)); };
-    switch (in.below(11)) {
+    switch (in.below(12)) {
     case 0:
         return cmm::NodeUp{node()};
     case 1:
@@ -80,6 +80,8 @@ cmm::Event event(ByteReader &in)
         return cmm::ClusterInvalid{};
     case 9:
         return cmm::NodeEligibility{node(), (in.byte() & 1) != 0};
+    case 10:
+        return cmm::NodeBack{node()};
     default:
         return cmm::ClusterValid{};
     }

@@ -48,14 +48,17 @@ void Broker::Impl::onDelivered(const Input &input)
         carryOut(*request, cmmEngine.configured(caller) ? cmmEngine.process(request->change)
                                                         : cmm::Outcome{CMM_ENOCLUSTER, {}});
     } else if (const auto *own = std::get_if<CmmNodeInput>(&input)) {
-        /* A node up is the GSAPI engine's too (HostMembership), at this
+        /* A node up is the GSAPI engine's too (HostMembership: its gsd is in
+         * the domain, even while CMM keeps it out), at this
          * same point of every replica's order; its departure reaches it as
          * the NodeGone delivered just before the CMM NodeDown. A joiner
          * gets the nodes up to the cut in the donor's snapshot, taken
          * after the cut's NodeUp (domain_sync.cpp). */
-        if (const auto *up = std::get_if<cmm::NodeUp>(&own->event)) {
+        const auto *up = std::get_if<cmm::NodeUp>(&own->event);
+        const auto *back = std::get_if<cmm::NodeBack>(&own->event);
+        if (up || back) {
             actions.clear();
-            const Event joined{NodeJoined{static_cast<int16_t>(up->node)}};
+            const Event joined{NodeJoined{static_cast<int16_t>(up ? up->node : back->node)}};
             engine.process(joined, actions);
             carryOut(joined);
         }

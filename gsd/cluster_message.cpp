@@ -102,6 +102,9 @@ void writeCmm(Writer &w, const cmm::Event &event)
                        w.u32(e.caller);
                        w.boolean(e.eligible);
                    },
+                   /* Never multicast: each replica makes it at the cut of
+                    * a state transfer; encoded because every event is. */
+                   [&](const cmm::NodeBack &e) { w.u32(e.node); },
                },
                event);
 }
@@ -243,6 +246,8 @@ cmm::Event readCmm(Reader &r)
         e.eligible = r.boolean();
         return e;
     }
+    case 11:
+        return cmm::NodeBack{r.u32()};
     default:
         throw DecodeError(fmt::format("unknown CMM event kind {}", kind));
     }

@@ -593,6 +593,15 @@ void DomainSync::voidPlan(const char *why)
     plan_.reset();
 }
 
+bool DomainSync::comesBack(const SyncMember &joiner) const
+{
+    /* A gsd process that synced before (its link healed, its Corosync
+     * back, a re-sync after divergence) says so in its STATE: CMM keeps a
+     * node that removed itself out until a new gsd runs there. */
+    const auto state = states_.find(joiner);
+    return state != states_.end() && state->second.syncs > 0;
+}
+
 bool DomainSync::isJoiner(const SyncMember &member) const
 {
     return plan_ &&
@@ -607,7 +616,8 @@ void DomainSync::onSnapBegin(const SyncMember &sender, const cluster::SnapBegin 
      * the cut of a voided plan made them so). */
     for (const SyncMember &joiner : plan_->joiners)
         if (upSet_.insert(joiner).second)
-            deliverToHost(CmmNodeInput{cmm::NodeUp{joiner.node}});
+            deliverToHost(CmmNodeInput{comesBack(joiner) ? cmm::Event{cmm::NodeBack{joiner.node}}
+                                                         : cmm::Event{cmm::NodeUp{joiner.node}}});
     plan_->begun = true;
     if (sender != self_ || !synced_)
         return;
@@ -666,6 +676,16 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
                 damage = error.what();
             }
         }
+        if (!damage.empty() && ++damagedLoads_ >= kMostDamagedLoads) {
+            /* Corosync checks what it carries: a state that cannot be
+             * loaded again and again is one this gsd cannot read (another
+             * version of gsd), and asking for it once more floods the
+             * domain with transfers. */
+            refuse(fmt::format("refused at sync: the domain's state could not be loaded {} times "
+                               "in a row (is this gsd the domain's version?); the last: {}",
+                               damagedLoads_, damage));
+            return;
+        }
         if (!damage.empty()) {
             /* The others count this node as synced from here: its STATE
              * tells them otherwise, and the next plan sends it again. */
@@ -673,6 +693,7 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
                           damage);
             sendState();
         } else {
+            damagedLoads_ = 0;
             synced_ = true;
             for (const Input &input : plan.buffered)
                 deliverToHost(input);

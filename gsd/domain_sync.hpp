@@ -197,6 +197,9 @@ class DomainSync {
     void sendState();
     void checkTimekeeper();
     bool isMember(const SyncMember &member) const;
+    /* Whether the joiner is a gsd that synced before (cmm::NodeBack) rather
+     * than a new one (cmm::NodeUp). */
+    bool comesBack(const SyncMember &joiner) const;
     bool isJoiner(const SyncMember &member) const;
     std::optional<SyncMember> lowestSynced() const;
     void refuse(const std::string &why);
@@ -215,6 +218,10 @@ class DomainSync {
     uint64_t stateSeq_ = 0;
     /* How many times this node became synced or was sent a state. */
     uint32_t syncs_ = 0;
+    /* States from donors this gsd could not load, in a row; at
+     * kMostDamagedLoads it gives up (refuse). */
+    static constexpr int kMostDamagedLoads = 3;
+    int damagedLoads_ = 0;
 
     /* The quorum as libquorum last said. */
     bool quorate_ = false;

@@ -329,6 +329,34 @@ TEST_CASE("failover, the master removes itself: same sequence as a failure")
     CHECK(role(e, 1) == "out");
 }
 
+TEST_CASE("a node that removed itself stays out when the same gsd comes back; a new gsd brings "
+          "it back")
+{
+    Engine e = twoServers();
+    REQUIRE(ok(e, RemoveSelf{1}) == "MASTER_DEMOTED(1) MEMBER_LEFT(1) MASTER_ELECTED(2)");
+    /* Its link cut and healed: out of the domain (nothing to tell), back. */
+    CHECK(ok(e, NodeDown{1}) == "");
+    CHECK(ok(e, NodeBack{1}) == "");
+    CHECK(role(e, 1) == "out");
+    CHECK(ok(e, NodeBack{1}) == "");
+    CHECK(e.checkInvariants() == "");
+    /* Its gsd restarted: a new gsd is a new member. */
+    CHECK(ok(e, NodeDown{1}) == "");
+    CHECK(ok(e, NodeUp{1}) == "VICEMASTER_ELECTED(1)");
+    /* From then on the mark is gone: back after a cut, it is in again. */
+    CHECK(ok(e, NodeDown{1}) == "VICEMASTER_DEMOTED(1) MEMBER_LEFT(1)");
+    CHECK(ok(e, NodeBack{1}) == "VICEMASTER_ELECTED(1)");
+    /* NodeBack of a node that never removed itself is NodeUp. */
+    Engine f = cluster({eligibleNode(1), eligibleNode(2)}, {1});
+    CHECK(ok(f, NodeBack{2}) == "VICEMASTER_ELECTED(2)");
+    /* The mark travels in the snapshot. */
+    REQUIRE(ok(e, RemoveSelf{1}) == "VICEMASTER_DEMOTED(1) MEMBER_LEFT(1)");
+    Engine copy;
+    copy.restore(e.snapshot());
+    CHECK(ok(copy, NodeBack{1}) == "");
+    CHECK(role(copy, 1) == "out");
+}
+
 TEST_CASE("failover with a third candidate: the vice-master takes over, the next candidate "
           "becomes vice-master")
 {

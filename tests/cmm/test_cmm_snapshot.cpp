@@ -195,8 +195,9 @@ struct History {
         case 0:
         case 1:
         case 2:
-        case 3:
             return NodeUp{someNode(e)};
+        case 3:
+            return NodeBack{someNode(e)};
         case 4:
         case 5:
             return NodeDown{someNode(e)};
@@ -245,7 +246,7 @@ json stateOf(const std::string &snapshot)
 }
 
 /* A snapshot of `state` with a correct checksum and the given envelope. */
-std::string envelope(const json &state, uint64_t version = 1,
+std::string envelope(const json &state, uint64_t version = 2,
                      const std::string &format = "gs-cmm-engine")
 {
     const std::vector<uint8_t> stateBytes = json::to_cbor(state);
@@ -485,9 +486,10 @@ TEST_CASE("restore refuses another format or version, with a message that says s
     const json state = stateOf(e.snapshot());
     CHECK(envelope(state) == e.snapshot());
     Engine target;
-    refusedRestore(target, envelope(state, 2), "format version 2; this engine reads version 1");
+    refusedRestore(target, envelope(state, 3), "format version 3; this engine reads version 2");
+    refusedRestore(target, envelope(state, 1), "format version 1; this engine reads version 2");
     refusedRestore(target, envelope(state, 0), "format version 0");
-    refusedRestore(target, envelope(state, 1, "gs-engine"), "not a CMM engine snapshot");
+    refusedRestore(target, envelope(state, 2, "gs-engine"), "not a CMM engine snapshot");
     json top = json::from_cbor(e.snapshot());
     top["checksum"] = top["checksum"].get<uint64_t>() + 1;
     const std::vector<uint8_t> bytes = json::to_cbor(top);
@@ -612,12 +614,12 @@ TEST_CASE("restore refuses a non-canonical encoding of a valid snapshot")
 {
     Engine e = busy();
     const std::string good = e.snapshot();
-    /* "version": 1 with the 1 in a two-byte integer: the same JSON value. */
+    /* "version": 2 with the 2 in a two-byte integer: the same JSON value. */
     const std::string key = std::string("\x67") + "version";
-    const size_t at = good.find(key + '\x01');
+    const size_t at = good.find(key + '\x02');
     REQUIRE(at != std::string::npos);
     std::string longer = good;
-    longer.replace(at + key.size(), 1, std::string("\x18\x01", 2));
+    longer.replace(at + key.size(), 1, std::string("\x18\x02", 2));
     CHECK(json::from_cbor(longer) == json::from_cbor(good));
     Engine target;
     refusedRestore(target, longer, "not in canonical form");

@@ -31,6 +31,7 @@ std::string describeInput(const Input &input)
                 return std::visit(
                     Overloaded{
                         [](const cmm::NodeUp &e) { return fmt::format("NodeUp {}", e.node); },
+                        [](const cmm::NodeBack &e) { return fmt::format("NodeBack {}", e.node); },
                         [](const cmm::NodeDown &e) { return fmt::format("NodeDown {}", e.node); },
                         [](const auto &) { return std::string("cmm"); },
                     },

@@ -180,7 +180,7 @@ TEST_CASE("malformed messages are refused")
     CHECK_THROWS_AS(decode(badInput), DecodeError);
 
     std::string badCmm = encode(Inputs{{CmmNodeInput{cmm::NodeUp{1}}}});
-    badCmm[8 + 4 + 1] = 11; /* cmm event kind */
+    badCmm[8 + 4 + 1] = 12; /* cmm event kind */
     CHECK_THROWS_AS(decode(badCmm), DecodeError);
 
     std::string badFlags =

@@ -341,7 +341,9 @@ TEST_CASE("two synced sides meet: the larger goes on, the other re-syncs from it
     requireEqualReplicas(sim, {1, 2, 3});
     CHECK(contains(sim.node(3).host.state, "Hello 12"));
     CHECK_FALSE(contains(sim.node(3).host.state, "Hello 33"));
-    CHECK(sim.node(1).host.state.back() == "NodeUp 3");
+    /* The same gsd back, not a new one: CMM keeps it out if it removed
+     * itself (cmm::NodeBack). */
+    CHECK(sim.node(1).host.state.back() == "NodeBack 3");
 }
 
 TEST_CASE("two synced sides of equal size meet: the side with the lowest node id goes on")
@@ -405,7 +407,7 @@ TEST_CASE("divergence: the node whose digest differs re-syncs, the others go on"
     requireEqualReplicas(sim, {1, 2, 3});
     CHECK(sim.node(2).host.restores == 1);
     CHECK(contains(sim.node(1).host.state, "NodeGone 2"));
-    CHECK(sim.node(1).host.state.back() == "NodeUp 2");
+    CHECK(sim.node(1).host.state.back() == "NodeBack 2");
 
     /* Equal replicas pass the next check. */
     sim.tick(2000);
@@ -493,6 +495,17 @@ TEST_CASE("a state with other domain settings is refused at sync; a damaged one 
     CHECK(again.node(3).refused.empty());
     requireEqualReplicas(again, {1, 2, 3});
     CHECK(again.node(3).host.restores == 1);
+
+    /* A state it can never load (another gsd version): after three tries
+     * it gives up rather than ask for it forever; the domain is unharmed. */
+    Sim never(3);
+    coldStart(never, 2);
+    never.add(3).host.refuseRestore = StateRefused::Why::Damaged;
+    never.join({3});
+    never.run();
+    CHECK(never.node(3).refused.find("could not be loaded 3 times in a row") != std::string::npos);
+    CHECK_FALSE(never.node(3).sync->synced());
+    requireEqualReplicas(never, {1, 2});
 }
 
 TEST_CASE("cold start: a gsd whose settings differ from most is left out, and refused at sync")
