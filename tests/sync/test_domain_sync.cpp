@@ -118,6 +118,36 @@ TEST_CASE("no quorum, no domain: a lone node of three waits, the second one star
     CHECK(sim.node(1).host.state == lines({"NodeUp 1", "NodeUp 2"}));
 }
 
+/* The host is synced before the starters' NodeUps are delivered: a gsd
+ * that told its CMM clients it was out (every node lost quorum, then the
+ * domain starts again) tells them VALID_CLUSTER before the elections, as
+ * a joiner does (docs/cluster.md: "VALID_CLUSTER(0), then the same
+ * MEMBER_JOINED"). */
+TEST_CASE("cold start: synced() comes before the NodeUps, also after every node lost quorum")
+{
+    /* Five configured nodes, three running: a side needs all three. */
+    Sim sim(5);
+    coldStart(sim, 3);
+    for (int id : {1, 2, 3})
+        CHECK(sim.node(id).host.deliveriesWhileUnsynced == 0);
+    /* Neither side has quorum. */
+    sim.partition({1});
+    sim.run();
+    for (int id : {1, 2, 3}) {
+        CAPTURE(id);
+        REQUIRE_FALSE(sim.node(id).host.isSynced);
+        sim.node(id).host.deliveriesWhileUnsynced = 0;
+    }
+    sim.heal();
+    sim.run();
+    for (int id : {1, 2, 3}) {
+        CAPTURE(id);
+        REQUIRE(sim.node(id).host.isSynced);
+        CHECK(sim.node(id).host.syncedCalls == 2);
+        CHECK(sim.node(id).host.deliveriesWhileUnsynced == 0);
+    }
+}
+
 TEST_CASE("a joiner gets the state at the cut and replays what followed; only it waits")
 {
     Sim sim(3);
