@@ -3299,3 +3299,51 @@ TEST_CASE("domain: requests the order could not hand on in time are answered at 
     /* The session goes on: its next request is ordered. */
     CHECK(raw.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes("w")})->rc == HA_GS_OK);
 }
+
+/* Adversarial review (notes/x4-adv.md): two gsds that join by one state
+ * transfer. At the cut every synced replica processes NodeUp for each
+ * joiner, and its CMM clients hear both joins; a joiner loads the state
+ * after the cut, and its clients must hear the same sequence (cmm-api.md
+ * §4.3, docs/cluster.md: "the same, once it holds the domain's state"). */
+TEST_CASE("domain: two joiners of one cut: each joiner's CMM clients hear both joins, as the "
+          "donor's do")
+{
+    TempDir dir;
+    const std::string path = dir.path() + "/nodes";
+    std::ofstream(path) << "1 1 alpha eligible\n2 1 beta eligible\n3 1 gamma -\n";
+    const auto config = [&](int16_t node) {
+        BrokerConfig c = nodeConfig(node);
+        c.cmmNodesFile = path;
+        return c;
+    };
+    const auto text = [](const std::vector<std::string> &notes) {
+        std::string out;
+        for (const std::string &note : notes)
+            out += note + " ";
+        return out;
+    };
+    DomainBroker donor(config(1));
+    donor.order->sync();
+    RawClient watcher(donor.broker->endpoint);
+    REQUIRE(watcher.hello(cmmHello()).rc == HA_GS_OK);
+    REQUIRE(cmmRc(watcher, wire::kCmmRegister) == CMM_OK);
+    /* The cut of a transfer to nodes 2 and 3. */
+    donor.order->injectFromElsewhere(CmmNodeInput{cmm::NodeUp{2}});
+    donor.order->injectFromElsewhere(CmmNodeInput{cmm::NodeUp{3}});
+    const std::vector<std::string> cut = {noteText(CMM_VICEMASTER_ELECTED, 2),
+                                          noteText(CMM_MEMBER_JOINED, 3)};
+    REQUIRE(cmmRc(watcher, wire::kCmmNodeGetId) == CMM_OK);
+    CHECK(text(cmmNotes(watcher)) == text(cut));
+    const std::string blob = donor.order->snapshot();
+
+    for (int16_t node : {2, 3}) {
+        CAPTURE(node);
+        DomainBroker joiner(config(node));
+        RawClient client(joiner.broker->endpoint);
+        REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+        REQUIRE(cmmRc(client, wire::kCmmRegister) == CMM_OK);
+        joiner.order->sync(blob);
+        REQUIRE(cmmRc(client, wire::kCmmNodeGetId) == CMM_OK);
+        CHECK(text(cmmNotes(client)) == text(cut));
+    }
+}
