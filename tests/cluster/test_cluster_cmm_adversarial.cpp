@@ -7,14 +7,20 @@
  *    is cut and healed, which makes its gsd re-sync as a joiner;
  *  - a reload that edits a known node's qualification flags (accepted:
  *    cmm.h says they apply to new nodes only) leaves the master's file as
- *    the table in force, so a gsd restarted with that file is let in.
+ *    the table in force, so a gsd restarted with that file is let in;
+ *  - when every node lost quorum and the domain starts again, the CMM
+ *    clients that were told stale and invalid hear VALID_CLUSTER before the
+ *    elections (docs/cluster.md: "VALID_CLUSTER(0), then ...").
  */
 #include "cmm_agent.hpp"
 #include "domain.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <sys/wait.h>
+#include <vector>
 
 using namespace cluster;
 
@@ -103,4 +109,48 @@ TEST_CASE("cluster cmm adversarial: a reload that edits a known node's qualifica
     const bool synced = c.waitSynced(3, 20000);
     INFO("gsd on node 3 said:\n" << c.gsdLog(3));
     CHECK(synced);
+}
+
+TEST_CASE("cluster cmm adversarial: every node loses quorum; back, each CMM client hears "
+          "VALID_CLUSTER before anything else")
+{
+    Cluster c;
+    for (int k : c.all()) {
+        c.startGsd(k);
+        REQUIRE_MESSAGE(c.waitSynced(k), c.describe());
+    }
+    std::vector<std::unique_ptr<CmmAgent>> agents;
+    for (int k : c.all()) {
+        agents.push_back(std::make_unique<CmmAgent>("cmm@n" + std::to_string(k), c.endpoint(k)));
+        REQUIRE(agents.back()->ready());
+    }
+    /* Nodes 2 and 3 cut off: three sides of one node, none quorate. */
+    c.cut(2);
+    c.cut(3);
+    const auto invalidAt = [](CmmAgent &agent) {
+        const std::vector<std::string> seen = agent.texts();
+        const auto it = std::find(seen.rbegin(), seen.rend(), "INVALID_CLUSTER(0)");
+        return it == seen.rend() ? -1 : static_cast<int>(seen.rend() - it) - 1;
+    };
+    for (auto &agent : agents) {
+        CAPTURE(agent->name());
+        for (const int64_t deadline = nowMs() + 20000; invalidAt(*agent) < 0 && nowMs() < deadline;)
+            agent->waitNotes(agent->notes().size() + 1, 500);
+        REQUIRE(invalidAt(*agent) >= 0);
+    }
+    c.heal(2);
+    c.heal(3);
+    REQUIRE_MESSAGE(c.waitQuorate(c.all(), 3), c.describe());
+    for (int k : c.all())
+        REQUIRE_MESSAGE(c.waitSynced(k), c.describe());
+    for (auto &agent : agents) {
+        CAPTURE(agent->name());
+        const int invalid = invalidAt(*agent);
+        agent->waitNotes(static_cast<size_t>(invalid) + 3, 20000);
+        agent->settle(1000);
+        const std::vector<std::string> seen = agent->texts();
+        INFO("dispatched: " << joined(seen));
+        REQUIRE(seen.size() >= static_cast<size_t>(invalid) + 3);
+        CHECK(seen[static_cast<size_t>(invalid) + 1] == "VALID_CLUSTER(0)");
+    }
 }
