@@ -679,6 +679,12 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
             synced_ = true;
             for (const Input &input : plan.buffered)
                 deliverToHost(input);
+            try {
+                host_.replayed();
+            } catch (const StateRefused &error) {
+                refuse(std::string("refused at sync: ") + error.what());
+                return;
+            }
             spdlog::info("domain: synced from {} ({} bytes, {} inputs replayed)",
                          describe(plan.donor), blob.size(), plan.buffered.size());
             host_.synced();

@@ -525,6 +525,31 @@ TEST_CASE("a state with other domain settings is refused at sync; a damaged one 
     CHECK(again.node(3).host.restores == 1);
 }
 
+/* The settings a replayed input can change (cmm_config_reload) are checked
+ * once the joiner has replayed what followed the cut, before it is synced. */
+TEST_CASE("a joiner is checked again after the replay: refused there, it is never synced")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.add(3);
+    sim.join({3});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    sim.submit(2, hello(22)); /* delivered after the cut, replayed by node 3 */
+    REQUIRE(sim.step());      /* the cut */
+    sim.run();
+    CHECK(sim.node(3).refused.empty());
+    CHECK(sim.node(3).host.stateWhenReplayed.back() == "Hello 22");
+    CHECK(sim.node(3).host.syncedCalls == 1);
+
+    Sim again(3);
+    coldStart(again, 2);
+    again.add(3).host.refuseReplayed = true;
+    again.join({3});
+    again.run();
+    CHECK(again.node(3).refused.find("refused at sync: cmm node 4") != std::string::npos);
+    CHECK(again.node(3).host.syncedCalls == 0);
+}
+
 TEST_CASE("cold start: a gsd whose settings differ from most is left out, and refused at sync")
 {
     for (int odd : {1, 3}) {
