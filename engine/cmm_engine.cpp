@@ -420,10 +420,12 @@ Outcome Engine::reload(const ConfigReload &request)
         if (config.eligible != was.eligible || config.frozen != was.frozen ||
             config.excluded != was.excluded)
             return {CMM_EINVAL, {}};
+        /* The row is the reloaded one (names, addresses, software load
+         * ids, and the qualification flags a node would start with), so
+         * that the table in force is the file the master read: gsd compares
+         * it with every joiner's. The node keeps its current flags. */
         Node node = old->second;
-        node.config.name = config.name;
-        node.config.address = config.address;
-        node.config.softwareLoad = config.softwareLoad;
+        node.config = config;
         next.emplace(config.id, std::move(node));
     }
     for (const auto &[id, node] : nodes_)

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace gs {
 
@@ -142,20 +143,15 @@ void Broker::Impl::restoreState(std::string_view blob)
     if (state.timeLimitCeiling != HA_GS_TIME_LIMIT_CEILING)
         differences.push_back(fmt::format("time-limit ceiling: domain {} s, this gsd {} s",
                                           state.timeLimitCeiling, HA_GS_TIME_LIMIT_CEILING));
-    try {
-        /* Read now: the domain's table may have been reloaded since this
-         * gsd started, from files every node has updated. */
-        const auto table = tableDifferences(cmm.table(), loadCmmNodes());
-        differences.insert(differences.end(), table.begin(), table.end());
-    } catch (const BrokerError &error) {
-        differences.push_back(
-            fmt::format("cmm node table: this gsd cannot read its own ({})", error.what()));
-    }
+    /* Read now: the domain's table may have been reloaded since this gsd
+     * started, from files every node has updated. */
+    const std::vector<std::string> table = cmmTableDifferences(cmm.table());
+    /* Only the table differs: a reload among the inputs that followed the
+     * cut may make it this gsd's (an operator edits every node's file, then
+     * reloads on the master). replayed() checks the table then in force. */
     if (!differences.empty()) {
-        std::string text = "the domain's settings differ from this gsd's: ";
-        for (size_t i = 0; i < differences.size(); ++i)
-            text += (i ? "; " : "") + differences[i];
-        throw StateRefused(StateRefused::Why::Settings, text);
+        differences.insert(differences.end(), table.begin(), table.end());
+        refuseIfDifferent(differences);
     }
 
     /* Taken. Nothing below throws on a state the copies took. */
@@ -170,6 +166,30 @@ void Broker::Impl::restoreState(std::string_view blob)
     spdlog::info("loaded the domain's state: {} groups, {} timers running",
                  engine.groupNames().size(), engineTimers.size());
     tellCmmOwnEntry();
+}
+
+void Broker::Impl::replayed()
+{
+    refuseIfDifferent(cmmTableDifferences(cmmEngine.table()));
+}
+
+std::vector<std::string> Broker::Impl::cmmTableDifferences(const cmm::NodeTable &domain) const
+{
+    try {
+        return tableDifferences(domain, loadCmmNodes());
+    } catch (const BrokerError &error) {
+        return {fmt::format("cmm node table: this gsd cannot read its own ({})", error.what())};
+    }
+}
+
+void Broker::Impl::refuseIfDifferent(const std::vector<std::string> &differences)
+{
+    if (differences.empty())
+        return;
+    std::string text = "the domain's settings differ from this gsd's: ";
+    for (size_t i = 0; i < differences.size(); ++i)
+        text += (i ? "; " : "") + differences[i];
+    throw StateRefused(StateRefused::Why::Settings, text);
 }
 
 void Broker::Impl::tellCmmOwnEntry()

@@ -205,6 +205,11 @@ struct Broker::Impl final : DomainHost {
     /* ---- broker_domain.cpp: the replicas as the domain sees them ---- */
     std::string snapshotState() const override;
     void restoreState(std::string_view blob) override;
+    void replayed() override;
+    /* The rows of the domain's CMM node table unlike this gsd's file. */
+    std::vector<std::string> cmmTableDifferences(const cmm::NodeTable &domain) const;
+    /* Throws StateRefused (Settings) naming the differences, if any. */
+    static void refuseIfDifferent(const std::vector<std::string> &differences);
     StateDigest stateDigest() const override;
     void synced() override;
     /* After a state transfer: tells local CMM clients the node is in. */

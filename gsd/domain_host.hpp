@@ -48,6 +48,11 @@ class DomainHost {
     /* Replaces the replicated state with a donor's. Throws StateRefused and
      * changes nothing when the blob cannot be taken. */
     virtual void restoreState(std::string_view blob) = 0;
+    /* The inputs that followed the cut have been replayed after
+     * restoreState (synced() comes next). Throws StateRefused (Settings)
+     * when this gsd's settings differ from the domain's as they now are:
+     * a setting the replay changed (cmm_config_reload) is checked here. */
+    virtual void replayed() {}
     /* A digest of the replicated state: equal on replicas in equal states
      * at the same point of the stream (divergence checks). */
     virtual StateDigest stateDigest() const = 0;

@@ -454,9 +454,12 @@ void DomainSync::maybeDecide()
         if (std::find(starters.begin(), starters.end(), self_) != starters.end()) {
             syncs_ = knownSyncs_[self_];
             synced_ = true;
+            /* Synced first: a host that told its CMM clients it was out
+             * tells them VALID_CLUSTER before the elections, as a joiner
+             * does (docs/cluster.md). */
+            host_.synced();
             for (const SyncMember &m : starters)
                 deliverToHost(CmmNodeInput{cmm::NodeUp{m.node}});
-            host_.synced();
         } else {
             spdlog::warn("domain: this gsd's domain settings differ from those of the node(s) "
                          "that start the domain: it joins by a state transfer, which checks "
@@ -697,6 +700,12 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
             synced_ = true;
             for (const Input &input : plan.buffered)
                 deliverToHost(input);
+            try {
+                host_.replayed();
+            } catch (const StateRefused &error) {
+                refuse(std::string("refused at sync: ") + error.what());
+                return;
+            }
             spdlog::info("domain: synced from {} ({} bytes, {} inputs replayed)",
                          describe(plan.donor), blob.size(), plan.buffered.size());
             host_.synced();

@@ -10,6 +10,7 @@
 #include "common/wire.hpp"
 #include "gsd/auth.hpp"
 #include "gsd/broker.hpp"
+#include "gsd/cmm_table.hpp"
 #include "gsd/order.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/request_bucket.hpp"
@@ -2846,6 +2847,26 @@ class DomainOrder final : public Order {
                 inner_.submit(CmmNodeInput{cmm::NodeUp{static_cast<cmm_nodeid_t>(node_)}});
         });
     }
+    /* A joiner's sync as DomainSync does it: the donor's blob loaded, the
+     * inputs that followed the cut replayed, then synced. The StateRefused
+     * the broker threw (and it stays unsynced), or nullopt. */
+    std::optional<StateRefused> syncReplaying(const std::string &blob,
+                                              const std::vector<Input> &replay)
+    {
+        return onBroker([&]() -> std::optional<StateRefused> {
+            try {
+                host_->restoreState(blob);
+                for (const Input &input : replay)
+                    inner_.submit(input);
+                host_->replayed();
+            } catch (const StateRefused &refused) {
+                return refused;
+            }
+            synced_ = true;
+            host_->synced();
+            return std::nullopt;
+        });
+    }
     void unsync(Unsync why)
     {
         onBroker([&] {
@@ -3299,4 +3320,100 @@ TEST_CASE("domain: requests the order could not hand on in time are answered at 
     CHECK(raw.await(failureLeaveOf(ProviderId{2, 1})));
     /* The session goes on: its next request is ordered. */
     CHECK(raw.request(StateChangeRequest{token, HA_GS_1_PHASE, 0, Bytes("w")})->rc == HA_GS_OK);
+}
+
+/* Adversarial review (notes/x4-adv.md): two gsds that join by one state
+ * transfer. At the cut every synced replica processes NodeUp for each
+ * joiner, and its CMM clients hear both joins; a joiner loads the state
+ * after the cut, and its clients must hear the same sequence (cmm-api.md
+ * §4.3, docs/cluster.md: "the same, once it holds the domain's state"). */
+TEST_CASE("domain: two joiners of one cut: each joiner's CMM clients hear both joins, as the "
+          "donor's do")
+{
+    TempDir dir;
+    const std::string path = dir.path() + "/nodes";
+    std::ofstream(path) << "1 1 alpha eligible\n2 1 beta eligible\n3 1 gamma -\n";
+    const auto config = [&](int16_t node) {
+        BrokerConfig c = nodeConfig(node);
+        c.cmmNodesFile = path;
+        return c;
+    };
+    const auto text = [](const std::vector<std::string> &notes) {
+        std::string out;
+        for (const std::string &note : notes)
+            out += note + " ";
+        return out;
+    };
+    DomainBroker donor(config(1));
+    donor.order->sync();
+    RawClient watcher(donor.broker->endpoint);
+    REQUIRE(watcher.hello(cmmHello()).rc == HA_GS_OK);
+    REQUIRE(cmmRc(watcher, wire::kCmmRegister) == CMM_OK);
+    /* The cut of a transfer to nodes 2 and 3. */
+    donor.order->injectFromElsewhere(CmmNodeInput{cmm::NodeUp{2}});
+    donor.order->injectFromElsewhere(CmmNodeInput{cmm::NodeUp{3}});
+    const std::vector<std::string> cut = {noteText(CMM_VICEMASTER_ELECTED, 2),
+                                          noteText(CMM_MEMBER_JOINED, 3)};
+    REQUIRE(cmmRc(watcher, wire::kCmmNodeGetId) == CMM_OK);
+    CHECK(text(cmmNotes(watcher)) == text(cut));
+    const std::string blob = donor.order->snapshot();
+
+    for (int16_t node : {2, 3}) {
+        CAPTURE(node);
+        DomainBroker joiner(config(node));
+        RawClient client(joiner.broker->endpoint);
+        REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
+        REQUIRE(cmmRc(client, wire::kCmmRegister) == CMM_OK);
+        joiner.order->sync(blob);
+        REQUIRE(cmmRc(client, wire::kCmmNodeGetId) == CMM_OK);
+        CHECK(text(cmmNotes(client)) == text(cut));
+    }
+}
+
+/* The operator edits the node table file on every node, then reloads on the
+ * master (docs/cluster.md) while a gsd is joining: the reload is ordered
+ * after the cut, so the snapshot still has the old table. The joiner is
+ * judged on the table it will hold once it has replayed what followed the
+ * cut, not on the snapshot's. */
+TEST_CASE("domain: a reload ordered after a joiner's cut: the joiner with the new file is let in, "
+          "one with the old file refused")
+{
+    TempDir dir;
+    const std::string oldTable = "1 1 alpha eligible\n2 1 beta eligible\n";
+    const std::string newTable = oldTable + "4 1 delta -\n";
+    const auto config = [&](int16_t node, const std::string &text) {
+        const std::string path =
+            dir.path() + "/nodes-" + std::to_string(node) + "-" + std::to_string(text.size());
+        std::ofstream(path) << text;
+        BrokerConfig c = nodeConfig(node);
+        c.cmmNodesFile = path;
+        return c;
+    };
+    const BrokerConfig donorConfig = config(1, oldTable);
+    DomainBroker donor(donorConfig);
+    donor.order->sync();
+    donor.order->injectFromElsewhere(CmmNodeInput{cmm::NodeUp{2}}); /* the cut */
+    const std::string blob = donor.order->snapshot();
+    /* The reload on the master, after the cut. */
+    std::ofstream(donorConfig.cmmNodesFile) << newTable;
+    const Input reload = CmmNodeInput{
+        cmm::ConfigReload{1, broker::loadCmmTable({donorConfig.cmmNodesFile, 1, false})}};
+    donor.order->injectFromElsewhere(reload);
+
+    {
+        DomainBroker joiner(config(2, newTable));
+        const auto refused = joiner.order->syncReplaying(blob, {reload});
+        CHECK_FALSE(refused.has_value());
+        if (refused)
+            MESSAGE(refused->what());
+        CHECK(joiner.order->digest() == donor.order->digest());
+    }
+    {
+        DomainBroker joiner(config(2, oldTable));
+        const auto refused = joiner.order->syncReplaying(blob, {reload});
+        REQUIRE(refused.has_value());
+        CHECK(refused->why == StateRefused::Why::Settings);
+        CHECK(std::string(refused->what()).find("cmm node 4: domain '4 1 delta") !=
+              std::string::npos);
+    }
 }

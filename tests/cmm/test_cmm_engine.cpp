@@ -409,6 +409,31 @@ TEST_CASE("config_reload adds a node: nothing until it boots, then MEMBER_JOINED
     CHECK(ok(e, NodeUp{3}) == "MEMBER_JOINED(3)");
 }
 
+/* gsd compares the table in force (table()) with every joiner's file
+ * (gsd/broker_domain.cpp): after a reload that was accepted, the table in
+ * force must be the table that was reloaded, else every gsd that restarts
+ * with the very file the master reloaded is refused at sync. */
+TEST_CASE("config_reload: the table in force is the reloaded one, qualification flags included")
+{
+    Engine e = twoServers();
+    NodeTable edited = {eligibleNode(1), eligibleNode(2)};
+    edited[1].disqualified = true;
+    edited[1].synchroNeeded = true;
+    edited[0].name = "renamed";
+    CHECK(ok(e, ConfigReload{1, edited}) == "");
+    CHECK(e.table() == edited);
+    /* Known nodes keep their current flags (cmm.h): node 2 stays
+     * vice-master, qualified and synchronised. */
+    Member m;
+    REQUIRE(e.potentialInfo(2, m) == CMM_OK);
+    CHECK((m.sflag & (CMM_FLAG_DISQUALIFIED | CMM_FLAG_SYNCHRO_NEEDED)) == 0);
+    CHECK(role(e, 2) == "vice");
+    /* And the same table reloaded again is no change at all. */
+    const Snapshot before = snapshot(e);
+    CHECK(ok(e, ConfigReload{1, edited}) == "");
+    CHECK(snapshot(e) == before);
+}
+
 /* ======================================================================== */
 /*  Elections                                                               */
 /* ======================================================================== */

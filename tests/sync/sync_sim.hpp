@@ -38,6 +38,10 @@ struct FakeHost final : DomainHost {
     bool corruptNext = false;
     /* restoreState throws this. */
     std::optional<StateRefused::Why> refuseRestore;
+    /* replayed throws a Settings refusal (a setting that still differs once
+     * the inputs after the cut are replayed); what it saw replayed. */
+    bool refuseReplayed = false;
+    std::vector<std::string> stateWhenReplayed;
     /* The options that are the domain's, part of the digest (an empty
      * replica of other settings has another digest). */
     std::string settings;
@@ -46,6 +50,13 @@ struct FakeHost final : DomainHost {
 
     std::string snapshotState() const override;
     void restoreState(std::string_view blob) override;
+    void replayed() override
+    {
+        stateWhenReplayed = state;
+        if (refuseReplayed)
+            throw StateRefused(StateRefused::Why::Settings, "cmm node 4: the domain has no such "
+                                                            "node");
+    }
     StateDigest stateDigest() const override { return digestOf(settings + snapshotState()); }
     void synced() override
     {

@@ -118,6 +118,36 @@ TEST_CASE("no quorum, no domain: a lone node of three waits, the second one star
     CHECK(sim.node(1).host.state == lines({"NodeUp 1", "NodeUp 2"}));
 }
 
+/* The host is synced before the starters' NodeUps are delivered: a gsd
+ * that told its CMM clients it was out (every node lost quorum, then the
+ * domain starts again) tells them VALID_CLUSTER before the elections, as
+ * a joiner does (docs/cluster.md: "VALID_CLUSTER(0), then the same
+ * MEMBER_JOINED"). */
+TEST_CASE("cold start: synced() comes before the NodeUps, also after every node lost quorum")
+{
+    /* Five configured nodes, three running: a side needs all three. */
+    Sim sim(5);
+    coldStart(sim, 3);
+    for (int id : {1, 2, 3})
+        CHECK(sim.node(id).host.deliveriesWhileUnsynced == 0);
+    /* Neither side has quorum. */
+    sim.partition({1});
+    sim.run();
+    for (int id : {1, 2, 3}) {
+        CAPTURE(id);
+        REQUIRE_FALSE(sim.node(id).host.isSynced);
+        sim.node(id).host.deliveriesWhileUnsynced = 0;
+    }
+    sim.heal();
+    sim.run();
+    for (int id : {1, 2, 3}) {
+        CAPTURE(id);
+        REQUIRE(sim.node(id).host.isSynced);
+        CHECK(sim.node(id).host.syncedCalls == 2);
+        CHECK(sim.node(id).host.deliveriesWhileUnsynced == 0);
+    }
+}
+
 TEST_CASE("a joiner gets the state at the cut and replays what followed; only it waits")
 {
     Sim sim(3);
@@ -506,6 +536,31 @@ TEST_CASE("a state with other domain settings is refused at sync; a damaged one 
     CHECK(never.node(3).refused.find("could not be loaded 3 times in a row") != std::string::npos);
     CHECK_FALSE(never.node(3).sync->synced());
     requireEqualReplicas(never, {1, 2});
+}
+
+/* The settings a replayed input can change (cmm_config_reload) are checked
+ * once the joiner has replayed what followed the cut, before it is synced. */
+TEST_CASE("a joiner is checked again after the replay: refused there, it is never synced")
+{
+    Sim sim(3);
+    coldStart(sim, 2);
+    sim.add(3);
+    sim.join({3});
+    REQUIRE(sim.runUntilNext(kSnapBegin));
+    sim.submit(2, hello(22)); /* delivered after the cut, replayed by node 3 */
+    REQUIRE(sim.step());      /* the cut */
+    sim.run();
+    CHECK(sim.node(3).refused.empty());
+    CHECK(sim.node(3).host.stateWhenReplayed.back() == "Hello 22");
+    CHECK(sim.node(3).host.syncedCalls == 1);
+
+    Sim again(3);
+    coldStart(again, 2);
+    again.add(3).host.refuseReplayed = true;
+    again.join({3});
+    again.run();
+    CHECK(again.node(3).refused.find("refused at sync: cmm node 4") != std::string::npos);
+    CHECK(again.node(3).host.syncedCalls == 0);
 }
 
 TEST_CASE("cold start: a gsd whose settings differ from most is left out, and refused at sync")
