@@ -165,7 +165,6 @@ void Broker::Impl::restoreState(std::string_view blob)
     armShadowTimers(state.timerDueMs);
     spdlog::info("loaded the domain's state: {} groups, {} timers running",
                  engine.groupNames().size(), engineTimers.size());
-    tellCmmOwnEntry();
 }
 
 void Broker::Impl::replayed()
@@ -192,27 +191,30 @@ void Broker::Impl::refuseIfDifferent(const std::vector<std::string> &differences
     throw StateRefused(StateRefused::Why::Settings, text);
 }
 
-void Broker::Impl::tellCmmOwnEntry()
+void Broker::Impl::entered(const std::vector<uint32_t> &nodes)
 {
-    /* The others were told of this node's entry (its NodeUp) before the
-     * state was taken, so the state already holds it: the local clients
-     * get the same notification now, after VALID_CLUSTER if they had been
-     * told the node was out, and before what the inputs replayed after
-     * the state bring (cmm-api.md §4.3: every node sees one sequence). */
+    /* The others were told of the joiners' entries (their NodeUp) before
+     * the state was taken, so the state already holds them: the local
+     * clients get the same notifications now, after VALID_CLUSTER if they
+     * had been told the node was out, and before what the inputs replayed
+     * after the cut bring (cmm-api.md §4.3: every node sees one sequence).
+     * Within a cut no NodeUp takes a role from an earlier joiner, so each
+     * joiner's role now is the one its NodeUp gave it. */
     std::vector<cmm::Notification> notes;
     if (cmmToldOut) {
         cmmToldOut = false;
         notes.push_back({CMM_VALID_CLUSTER, 0});
     }
-    const auto self = static_cast<cmm_nodeid_t>(config.nodeNumber);
-    cmm::Member member;
-    if (const cmm_error_t rc =
-            cmmEngine.configured(self) ? cmmEngine.potentialInfo(self, member) : CMM_ESRCH;
-        (rc == CMM_OK || rc == CMM_EAGAIN) && !(member.sflag & CMM_OUT_OF_CLUSTER))
-        notes.push_back({(member.sflag & CMM_MASTER)       ? CMM_MASTER_ELECTED
-                         : (member.sflag & CMM_VICEMASTER) ? CMM_VICEMASTER_ELECTED
-                                                           : CMM_MEMBER_JOINED,
-                         self});
+    for (const uint32_t node : nodes) {
+        cmm::Member member;
+        if (const cmm_error_t rc =
+                cmmEngine.configured(node) ? cmmEngine.potentialInfo(node, member) : CMM_ESRCH;
+            (rc == CMM_OK || rc == CMM_EAGAIN) && !(member.sflag & CMM_OUT_OF_CLUSTER))
+            notes.push_back({(member.sflag & CMM_MASTER)       ? CMM_MASTER_ELECTED
+                             : (member.sflag & CMM_VICEMASTER) ? CMM_VICEMASTER_ELECTED
+                                                               : CMM_MEMBER_JOINED,
+                             node});
+    }
     if (!notes.empty())
         notifyCmm(cmm::Outcome{CMM_OK, std::move(notes)});
 }

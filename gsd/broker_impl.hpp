@@ -212,8 +212,7 @@ struct Broker::Impl final : DomainHost {
     static void refuseIfDifferent(const std::vector<std::string> &differences);
     StateDigest stateDigest() const override;
     void synced() override;
-    /* After a state transfer: tells local CMM clients the node is in. */
-    void tellCmmOwnEntry();
+    void entered(const std::vector<uint32_t> &nodes) override;
     void unsynced(Unsync why) override;
     void becameTimekeeper() override;
     /* Arms a shadow timer for each timer the engine waits for, due after

@@ -147,6 +147,10 @@ wire::CmmReply Broker::Impl::answerCmm(ClientId client, const wire::CmmReq &requ
         try {
             table = loadCmmNodes();
         } catch (const BrokerError &error) {
+            /* Sun checks the role first: a node that is not the master
+             * answers EPERM whatever its file holds. */
+            if (cmmEngine.master() != self)
+                return fail(CMM_EPERM);
             spdlog::warn("cmm_config_reload: {}", error.what());
             return fail(CMM_EINVAL);
         }

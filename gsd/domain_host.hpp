@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gs {
 
@@ -48,6 +49,11 @@ class DomainHost {
     /* Replaces the replicated state with a donor's. Throws StateRefused and
      * changes nothing when the blob cannot be taken. */
     virtual void restoreState(std::string_view blob) = 0;
+    /* After restoreState, before the replay: `nodes` (ascending) are the
+     * joiners whose NodeUp the cut delivered at the synced nodes, in the
+     * state already; the host tells its local clients what the others'
+     * were told of them. */
+    virtual void entered(const std::vector<uint32_t> &nodes) { (void)nodes; }
     /* The inputs that followed the cut have been replayed after
      * restoreState (synced() comes next). Throws StateRefused (Settings)
      * when this gsd's settings differ from the domain's as they now are:

@@ -697,6 +697,10 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
             sendState();
         } else {
             damagedLoads_ = 0;
+            std::vector<uint32_t> entered;
+            for (const SyncMember &joiner : plan.joiners)
+                entered.push_back(joiner.node);
+            host_.entered(entered);
             synced_ = true;
             for (const Input &input : plan.buffered)
                 deliverToHost(input);

@@ -2835,12 +2835,18 @@ class DomainOrder final : public Order {
 
     /* The sync point of a domain that starts with this node: synced, then
      * its CMM NodeUp delivered (as CpgOrder does at a cold start). With a
-     * donor's blob: loaded first (a joiner; the NodeUp is in the blob). */
-    void sync(const std::optional<std::string> &blob = std::nullopt)
+     * donor's blob: loaded first (a joiner; the NodeUp of the cut's
+     * joiners, `entered`, by default this node alone, is in the blob). */
+    void sync(const std::optional<std::string> &blob = std::nullopt,
+              std::vector<uint32_t> entered = {})
     {
+        if (entered.empty())
+            entered.push_back(static_cast<uint32_t>(node_));
         onBroker([&] {
-            if (blob)
+            if (blob) {
                 host_->restoreState(*blob);
+                host_->entered(entered);
+            }
             synced_ = true;
             host_->synced();
             if (!blob)
@@ -2856,6 +2862,7 @@ class DomainOrder final : public Order {
         return onBroker([&]() -> std::optional<StateRefused> {
             try {
                 host_->restoreState(blob);
+                host_->entered({static_cast<uint32_t>(node_)});
                 for (const Input &input : replay)
                     inner_.submit(input);
                 host_->replayed();
@@ -3364,7 +3371,7 @@ TEST_CASE("domain: two joiners of one cut: each joiner's CMM clients hear both j
         RawClient client(joiner.broker->endpoint);
         REQUIRE(client.hello(cmmHello()).rc == HA_GS_OK);
         REQUIRE(cmmRc(client, wire::kCmmRegister) == CMM_OK);
-        joiner.order->sync(blob);
+        joiner.order->sync(blob, {2, 3});
         REQUIRE(cmmRc(client, wire::kCmmNodeGetId) == CMM_OK);
         CHECK(text(cmmNotes(client)) == text(cut));
     }
@@ -3416,4 +3423,34 @@ TEST_CASE("domain: a reload ordered after a joiner's cut: the joiner with the ne
         CHECK(std::string(refused->what()).find("cmm node 4: domain '4 1 delta") !=
               std::string::npos);
     }
+}
+
+/* Sun checks the caller's role first: on a node that is not the master,
+ * cmm_config_reload answers CMM_EPERM even when its table file cannot be
+ * read; on the master such a file gives CMM_EINVAL. */
+TEST_CASE("domain: cmm_config_reload with an unreadable file: EPERM off the master, EINVAL on it")
+{
+    TempDir dir;
+    const std::string table = "1 1 alpha eligible\n2 1 beta eligible\n";
+    const auto config = [&](int16_t node) {
+        const std::string path = dir.path() + "/nodes-" + std::to_string(node);
+        std::ofstream(path) << table;
+        BrokerConfig c = nodeConfig(node);
+        c.cmmNodesFile = path;
+        return c;
+    };
+    DomainBroker master(config(1));
+    master.order->sync();
+    RawClient atMaster(master.broker->endpoint);
+    REQUIRE(atMaster.hello(cmmHello()).rc == HA_GS_OK);
+    master.order->injectFromElsewhere(CmmNodeInput{cmm::NodeUp{2}});
+    REQUIRE(cmmRc(atMaster, wire::kCmmNodeGetId) == CMM_OK);
+    DomainBroker other(config(2));
+    RawClient atOther(other.broker->endpoint);
+    REQUIRE(atOther.hello(cmmHello()).rc == HA_GS_OK);
+    other.order->sync(master.order->snapshot());
+    for (int16_t node : {1, 2})
+        std::ofstream(dir.path() + "/nodes-" + std::to_string(node)) << "garbage\n";
+    CHECK(cmmRc(atOther, wire::kCmmConfigReload) == CMM_EPERM);
+    CHECK(cmmRc(atMaster, wire::kCmmConfigReload) == CMM_EINVAL);
 }

@@ -50,6 +50,9 @@ struct FakeHost final : DomainHost {
 
     std::string snapshotState() const override;
     void restoreState(std::string_view blob) override;
+    /* What entered() was told, each call's nodes. */
+    std::vector<std::vector<uint32_t>> enteredCalls;
+    void entered(const std::vector<uint32_t> &nodes) override { enteredCalls.push_back(nodes); }
     void replayed() override
     {
         stateWhenReplayed = state;

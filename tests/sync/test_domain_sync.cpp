@@ -210,6 +210,12 @@ TEST_CASE("a change during a transfer voids it; its stale messages are ignored; 
     /* The voided plan's cut brought node 4 up; the new cut does not again. */
     CHECK(std::count(sim.node(1).host.state.begin(), sim.node(1).host.state.end(), "NodeUp 4") ==
           1);
+    /* Each joiner is told of both entries (its clients hear what the
+     * others' heard), the synced nodes of none. */
+    using Entered = std::vector<std::vector<uint32_t>>;
+    CHECK(sim.node(4).host.enteredCalls == Entered{{4, 5}});
+    CHECK(sim.node(5).host.enteredCalls == Entered{{4, 5}});
+    CHECK(sim.node(1).host.enteredCalls.empty());
 }
 
 TEST_CASE("the chunks of a voided plan that arrive during the next plan are ignored")
