@@ -83,9 +83,11 @@ for sample in subscriber provider voter; do
     cc -std=c99 -o "$work/samples/$sample" "$source_dir/samples/$sample.c" \
         $(pkg-config --cflags --libs ha_gs)
 done
-# shellcheck disable=SC2046
-cc -std=c99 -o "$work/samples/cluster_monitor" "$source_dir/samples/cluster_monitor.c" \
-    $(pkg-config --cflags --libs cgha_cmm)
+for sample in cluster_monitor cmm_check; do
+    # shellcheck disable=SC2046
+    cc -std=c99 -o "$work/samples/$sample" "$source_dir/samples/$sample.c" \
+        $(pkg-config --cflags --libs cgha_cmm)
+done
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
 
 export LD_LIBRARY_PATH=$libdir
@@ -95,5 +97,6 @@ for scenario in subscriber provider voter; do
     "$source_dir/samples/smoke-test.sh" "$scenario" "$gsd" "$work/samples/subscriber" \
         "$work/samples/provider" "$work/samples/voter"
 done
-"$source_dir/samples/cmm-smoke-test.sh" "$gsd" "$work/samples/cluster_monitor"
+"$source_dir/samples/cmm-smoke-test.sh" "$gsd" "$work/samples/cluster_monitor" \
+    "$work/samples/cmm_check"
 echo "packages built, extracted and run: ${debs[*]##*/}"
