@@ -12,7 +12,6 @@
 #include "cmm_agent.hpp"
 #include "domain.hpp"
 
-
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
