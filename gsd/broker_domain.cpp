@@ -143,13 +143,13 @@ void Broker::Impl::restoreState(std::string_view blob)
     if (state.timeLimitCeiling != HA_GS_TIME_LIMIT_CEILING)
         differences.push_back(fmt::format("time-limit ceiling: domain {} s, this gsd {} s",
                                           state.timeLimitCeiling, HA_GS_TIME_LIMIT_CEILING));
-    /* Read now: the domain's table may have been reloaded since this gsd
-     * started, from files every node has updated. */
-    const std::vector<std::string> table = cmmTableDifferences(cmm.table());
-    /* Only the table differs: a reload among the inputs that followed the
-     * cut may make it this gsd's (an operator edits every node's file, then
-     * reloads on the master). replayed() checks the table then in force. */
+    /* The table alone is checked by replayed(), against the table in force
+     * once the inputs that followed the cut are in: a reload among them may
+     * make it this gsd's (an operator edits every node's file, then
+     * reloads on the master). Refused for other reasons, the table's
+     * differences are named too. */
     if (!differences.empty()) {
+        const std::vector<std::string> table = cmmTableDifferences(cmm.table());
         differences.insert(differences.end(), table.begin(), table.end());
         refuseIfDifferent(differences);
     }
@@ -207,8 +207,7 @@ void Broker::Impl::entered(const std::vector<uint32_t> &nodes)
     }
     for (const uint32_t node : nodes) {
         cmm::Member member;
-        if (const cmm_error_t rc =
-                cmmEngine.configured(node) ? cmmEngine.potentialInfo(node, member) : CMM_ESRCH;
+        if (const cmm_error_t rc = cmmEngine.potentialInfo(node, member);
             (rc == CMM_OK || rc == CMM_EAGAIN) && !(member.sflag & CMM_OUT_OF_CLUSTER))
             notes.push_back({(member.sflag & CMM_MASTER)       ? CMM_MASTER_ELECTED
                              : (member.sflag & CMM_VICEMASTER) ? CMM_VICEMASTER_ELECTED

@@ -679,17 +679,18 @@ void DomainSync::onSnapEnd(const SyncMember &sender, const cluster::SnapEnd &end
                 damage = error.what();
             }
         }
-        if (!damage.empty() && ++damagedLoads_ >= kMostDamagedLoads) {
-            /* Corosync checks what it carries: a state that cannot be
-             * loaded again and again is one this gsd cannot read (another
-             * version of gsd), and asking for it once more floods the
-             * domain with transfers. */
-            refuse(fmt::format("refused at sync: the domain's state could not be loaded {} times "
-                               "in a row (is this gsd the domain's version?); the last: {}",
-                               damagedLoads_, damage));
-            return;
-        }
         if (!damage.empty()) {
+            if (++damagedLoads_ >= kMostDamagedLoads) {
+                /* Corosync checks what it carries: a state that cannot be
+                 * loaded again and again is one this gsd cannot read
+                 * (another version of gsd), and asking for it once more
+                 * floods the domain with transfers. */
+                refuse(fmt::format("refused at sync: the domain's state could not be loaded {} "
+                                   "times in a row (is this gsd the domain's version?); the "
+                                   "last: {}",
+                                   damagedLoads_, damage));
+                return;
+            }
             /* The others count this node as synced from here: its STATE
              * tells them otherwise, and the next plan sends it again. */
             spdlog::error("domain: the state from {} cannot be loaded: {}", describe(plan.donor),

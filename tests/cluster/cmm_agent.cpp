@@ -3,6 +3,8 @@
 
 #include "harness.hpp"
 
+#include "../support/cmm_names.hpp"
+
 #include <cmm.h>
 
 #include <algorithm>
@@ -21,77 +23,8 @@
 namespace cluster {
 namespace {
 
-const char *rcName(cmm_error_t rc)
-{
-    switch (rc) {
-    case CMM_OK:
-        return "OK";
-    case CMM_EBADF:
-        return "EBADF";
-    case CMM_EBUSY:
-        return "EBUSY";
-    case CMM_ECANCELED:
-        return "ECANCELED";
-    case CMM_EEXIST:
-        return "EEXIST";
-    case CMM_EINVAL:
-        return "EINVAL";
-    case CMM_ENOENT:
-        return "ENOENT";
-    case CMM_ENOMSG:
-        return "ENOMSG";
-    case CMM_ENOTSUP:
-        return "ENOTSUP";
-    case CMM_EPERM:
-        return "EPERM";
-    case CMM_ERANGE:
-        return "ERANGE";
-    case CMM_ESRCH:
-        return "ESRCH";
-    case CMM_ENOCLUSTER:
-        return "ENOCLUSTER";
-    case CMM_ECONN:
-        return "ECONN";
-    case CMM_ETIMEDOUT:
-        return "ETIMEDOUT";
-    case CMM_EAGAIN:
-        return "EAGAIN";
-    case CMM_ENOMEM:
-        return "ENOMEM";
-    case CMM_EOTHER:
-        return "EOTHER";
-    }
-    return "UNKNOWN";
-}
-
-const char *changeName(cmm_cmchanges_t change)
-{
-    switch (change) {
-    case CMM_MASTER_ELECTED:
-        return "MASTER_ELECTED";
-    case CMM_MASTER_DEMOTED:
-        return "MASTER_DEMOTED";
-    case CMM_VICEMASTER_ELECTED:
-        return "VICEMASTER_ELECTED";
-    case CMM_VICEMASTER_DEMOTED:
-        return "VICEMASTER_DEMOTED";
-    case CMM_MEMBER_JOINED:
-        return "MEMBER_JOINED";
-    case CMM_MEMBER_LEFT:
-        return "MEMBER_LEFT";
-    case CMM_STALE_CLUSTER:
-        return "STALE_CLUSTER";
-    case CMM_INVALID_CLUSTER:
-        return "INVALID_CLUSTER";
-    case CMM_VALID_CLUSTER:
-        return "VALID_CLUSTER";
-    case CMM_NODE_ELIGIBLE:
-        return "NODE_ELIGIBLE";
-    case CMM_NODE_INELIGIBLE:
-        return "NODE_INELIGIBLE";
-    }
-    return "UNKNOWN";
-}
+using gs::test::cmmChangeName;
+using gs::test::cmmRcName;
 
 int64_t monotonicMs()
 {
@@ -119,8 +52,8 @@ void writeLine(const std::string &line)
 
 void onNote(const cmm_cmc_notification_t *note, void *)
 {
-    writeLine(std::string("! ") + changeName(note->cmchange) + " " + std::to_string(note->nodeid) +
-              " " + std::to_string(monotonicMs()));
+    writeLine(std::string("! ") + cmmChangeName(note->cmchange) + " " +
+              std::to_string(note->nodeid) + " " + std::to_string(monotonicMs()));
 }
 
 char roleOf(const cmm_member_t &m)
@@ -138,20 +71,20 @@ std::string view()
     uint32_t count = 0;
     const cmm_error_t rc = cmm_member_getall(64, table, &count);
     if (rc != CMM_OK && rc != CMM_EAGAIN)
-        return std::string("getall=") + rcName(rc);
+        return std::string("getall=") + cmmRcName(rc);
     out = "count=" + std::to_string(count) + " members=[";
     for (uint32_t i = 0; i < count; ++i)
         out += (i ? " " : "") + std::to_string(table[i].nodeid) + ":" + table[i].name + ":" +
                roleOf(table[i]);
     out += "]";
     if (rc != CMM_OK)
-        out += std::string(" getall=") + rcName(rc);
+        out += std::string(" getall=") + cmmRcName(rc);
     cmm_member_t role{};
     const cmm_error_t master = cmm_master_getinfo(&role);
-    out +=
-        " master=" + (master == CMM_OK ? std::to_string(role.nodeid) : std::string(rcName(master)));
+    out += " master=" +
+           (master == CMM_OK ? std::to_string(role.nodeid) : std::string(cmmRcName(master)));
     const cmm_error_t vice = cmm_vicemaster_getinfo(&role);
-    out += " vice=" + (vice == CMM_OK ? std::to_string(role.nodeid) : std::string(rcName(vice)));
+    out += " vice=" + (vice == CMM_OK ? std::to_string(role.nodeid) : std::string(cmmRcName(vice)));
     return out;
 }
 
@@ -160,10 +93,10 @@ std::string self()
     cmm_nodeid_t me = 0;
     cmm_error_t rc = cmm_node_getid(&me);
     if (rc != CMM_OK)
-        return std::string("getid=") + rcName(rc);
+        return std::string("getid=") + cmmRcName(rc);
     cmm_member_t member{};
     rc = cmm_member_getinfo(me, &member);
-    return "me=" + std::to_string(me) + " rc=" + rcName(rc) +
+    return "me=" + std::to_string(me) + " rc=" + cmmRcName(rc) +
            " flags=" + (rc == CMM_OK || rc == CMM_EAGAIN ? std::string(1, roleOf(member)) : "?");
 }
 
@@ -182,24 +115,24 @@ std::string run(const std::string &line)
         cmm_member_t member{};
         const cmm_error_t rc = cmm_potential_getinfo(node, &member);
         if (rc != CMM_OK && rc != CMM_EAGAIN)
-            return rcName(rc);
-        return std::string(rcName(rc)) + " " + member.name + " " + roleOf(member) +
+            return cmmRcName(rc);
+        return std::string(cmmRcName(rc)) + " " + member.name + " " + roleOf(member) +
                (cmm_member_iseligible(&member) ? " eligible" : " ineligible");
     }
     if (command == "release")
-        return rcName(cmm_mastership_release());
+        return cmmRcName(cmm_mastership_release());
     if (command == "remove")
-        return rcName(cmm_membership_remove());
+        return cmmRcName(cmm_membership_remove());
     if (command == "qualify" || command == "disqualify") {
         cmm_nodeid_t node = 0;
         in >> node;
-        return rcName(cmm_member_setqualif(node, command == "qualify" ? CMM_QUALIFIED_MEMBER
-                                                                      : CMM_DISQUALIFIED_MEMBER));
+        return cmmRcName(cmm_member_setqualif(
+            node, command == "qualify" ? CMM_QUALIFIED_MEMBER : CMM_DISQUALIFIED_MEMBER));
     }
     if (command == "seize")
-        return rcName(cmm_member_seizequalif());
+        return cmmRcName(cmm_member_seizequalif());
     if (command == "reload")
-        return rcName(cmm_config_reload());
+        return cmmRcName(cmm_config_reload());
     return "unknown command " + command;
 }
 
@@ -213,7 +146,7 @@ std::string run(const std::string &line)
     int fd = -1;
     if (rc == CMM_OK)
         rc = cmm_notify_getfd(&fd);
-    writeLine(std::string("= registered ") + rcName(rc));
+    writeLine(std::string("= registered ") + cmmRcName(rc));
     std::string pending;
     for (;;) {
         pollfd fds[2] = {{in, POLLIN, 0}, {fd, POLLIN, 0}};

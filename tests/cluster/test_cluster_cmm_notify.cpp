@@ -107,6 +107,20 @@ void restartGsd(Cluster &c, int node)
 
 const std::string kFull = "count=3 members=[1:gsnode1:M 2:gsnode2:V 3:gsnode3:-] master=1 vice=2";
 
+/* Three gsds started in order (node 1 master, 2 vice-master, 3 in), a
+ * watcher at each. */
+struct Domain {
+    Domain()
+    {
+        startInOrder(c, c.all());
+        for (int k : c.all())
+            w.start(k);
+        REQUIRE(w.sameView(c.all()) == kFull);
+    }
+    Cluster c;
+    Watchers w{c};
+};
+
 } // namespace
 
 TEST_CASE("cluster cmm notifications: a node joins, the vice-master's and the master's gsd die "
@@ -161,12 +175,9 @@ TEST_CASE("cluster cmm notifications: a node joins, the vice-master's and the ma
 TEST_CASE("cluster cmm notifications: switchover, disqualification, removal of the master, "
           "ECANCELED without a successor")
 {
-    Cluster c;
-    startInOrder(c, c.all());
-    Watchers w(c);
-    for (int k : c.all())
-        w.start(k);
-    REQUIRE(w.sameView(c.all()) == kFull);
+    Domain d;
+    Cluster &c = d.c;
+    Watchers &w = d.w;
 
     /* Only the master may release; then the vice-master takes over and the
      * old master becomes vice-master (cmm-api.md §4.3, switchover). */
@@ -215,12 +226,9 @@ TEST_CASE("cluster cmm notifications: switchover, disqualification, removal of t
 TEST_CASE("cluster cmm notifications: a cut-off node and a dead node are out, stale then invalid; "
           "back, valid and in again")
 {
-    Cluster c;
-    startInOrder(c, c.all());
-    Watchers w(c);
-    for (int k : c.all())
-        w.start(k);
-    REQUIRE(w.sameView(c.all()) == kFull);
+    Domain d;
+    Cluster &c = d.c;
+    Watchers &w = d.w;
 
     /* A member without a role cut off. */
     c.cut(3);
@@ -273,12 +281,9 @@ TEST_CASE("cluster cmm failover: the master's gsd SIGKILLed, MASTER_ELECTED at t
     int runs = 3;
     if (const char *text = std::getenv("GS_FAILOVER_RUNS"))
         runs = std::max(1, std::atoi(text));
-    Cluster c;
-    startInOrder(c, c.all());
-    Watchers w(c);
-    for (int k : c.all())
-        w.start(k);
-    REQUIRE(w.sameView(c.all()) == kFull);
+    Domain d;
+    Cluster &c = d.c;
+    Watchers &w = d.w;
     std::vector<int64_t> times;
     int master = 1, vice = 2;
     for (int run = 0; run < runs; ++run) {

@@ -14,6 +14,8 @@
  */
 #include "engine/cmm_engine.hpp"
 
+#include "../support/cmm_names.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -51,42 +53,13 @@ NodeConfig clientNode(cmm_nodeid_t id)
     return c;
 }
 
-const char *kindName(cmm_cmchanges_t kind)
-{
-    switch (kind) {
-    case CMM_MASTER_ELECTED:
-        return "MASTER_ELECTED";
-    case CMM_MASTER_DEMOTED:
-        return "MASTER_DEMOTED";
-    case CMM_VICEMASTER_ELECTED:
-        return "VICEMASTER_ELECTED";
-    case CMM_VICEMASTER_DEMOTED:
-        return "VICEMASTER_DEMOTED";
-    case CMM_MEMBER_JOINED:
-        return "MEMBER_JOINED";
-    case CMM_MEMBER_LEFT:
-        return "MEMBER_LEFT";
-    case CMM_STALE_CLUSTER:
-        return "STALE_CLUSTER";
-    case CMM_INVALID_CLUSTER:
-        return "INVALID_CLUSTER";
-    case CMM_VALID_CLUSTER:
-        return "VALID_CLUSTER";
-    case CMM_NODE_ELIGIBLE:
-        return "NODE_ELIGIBLE";
-    case CMM_NODE_INELIGIBLE:
-        return "NODE_INELIGIBLE";
-    }
-    return "?";
-}
-
 std::string text(const std::vector<Notification> &notes)
 {
     std::string s;
     for (const Notification &n : notes) {
         if (!s.empty())
             s += ' ';
-        s += kindName(n.change);
+        s += gs::test::cmmChangeName(n.change);
         s += '(' + std::to_string(n.node) + ')';
     }
     return s;
