@@ -83,6 +83,13 @@ template <>
 inline constexpr const char *kTag<CmmNote> = "cmmnote";
 
 template <>
+inline constexpr const char *kTag<AdminReq> = "adminreq";
+template <>
+inline constexpr const char *kTag<AdminReply> = "adminreply";
+template <>
+inline constexpr const char *kTag<AdminEvent> = "adminevent";
+
+template <>
 inline constexpr const char *kTag<Welcome> = "welcome";
 template <>
 inline constexpr const char *kTag<ReplyMsg> = "reply";
@@ -275,6 +282,23 @@ void describe(Is<CmmNote> auto &s, auto &v)
 {
     v("ch", s.change);
     v("n", s.node);
+}
+
+void describe(Is<AdminReq> auto &s, auto &v)
+{
+    v("id", s.id);
+    v("q", s.query);
+    v("gn", s.group);
+}
+void describe(Is<AdminReply> auto &s, auto &v)
+{
+    v("id", s.id);
+    v("rc", s.rc);
+    v("x", s.text);
+}
+void describe(Is<AdminEvent> auto &s, auto &v)
+{
+    v("x", s.text);
 }
 
 void describe(Is<Welcome> auto &s, auto &v)

@@ -51,6 +51,9 @@ constexpr size_t kMaxFrameSize = 1u << 20;
  * older clients keep working. */
 constexpr int kSessionGsapi = 0;
 constexpr int kSessionCmm = 1;
+/* An operator's tool (gsctl): queries of gsd's state and its event stream;
+ * only root, gsd's own user and the admin group (gsd --admin-group). */
+constexpr int kSessionAdmin = 2;
 
 /* First message of a session. gsd answers with Welcome. */
 struct Hello {
@@ -131,7 +134,19 @@ struct CmmReq {
     int qualif = 0;    /* setqualif */
 };
 
-using ClientMessage = std::variant<Hello, Req, Pong, Quit, CmmReq, Ack>;
+/* ---- Admin (gsctl over a kSessionAdmin session) ---- */
+
+/* One query; its answer is one AdminReply. `query` names it: "groups",
+ * "group" (the group `group`), "clients", "nodes", "stats", "metrics", or
+ * "events" (from then on gsd sends AdminEvents, of `group` only when it is
+ * set). docs/wire-protocol.md has the documents. */
+struct AdminReq {
+    RequestId id = 0;
+    std::string query;
+    std::optional<std::string> group;
+};
+
+using ClientMessage = std::variant<Hello, Req, Pong, Quit, CmmReq, Ack, AdminReq>;
 
 /* ---- gsd -> client ---- */
 
@@ -185,8 +200,22 @@ struct CmmNote {
     bool operator==(const CmmNote &) const = default;
 };
 
-using ServerMessage =
-    std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye, CmmReply, CmmNote, Mark>;
+/* Answer to AdminReq: rc HA_GS_OK and the answer in `text` (a JSON
+ * document; Prometheus' text format for "metrics"), or HA_GS_BAD_PARAMETER
+ * (a query gsd does not know), HA_GS_UNKNOWN_GROUP (no such group) and
+ * what went wrong in `text`. */
+struct AdminReply {
+    RequestId id = 0;
+    int rc = 0;
+    std::string text;
+};
+/* One event of the stream an "events" query started: a JSON object. */
+struct AdminEvent {
+    std::string text;
+};
+
+using ServerMessage = std::variant<Welcome, ReplyMsg, NoteHeader, Ping, Bye, CmmReply, CmmNote,
+                                   Mark, AdminReply, AdminEvent>;
 
 struct DecodeError : std::runtime_error {
     using std::runtime_error::runtime_error;

@@ -19,6 +19,13 @@ Engine::Engine(EngineConfig config) : impl_(std::make_unique<Impl>())
 
 Engine::~Engine() = default;
 
+void Engine::process(const Event &event, std::vector<Action> &out, std::vector<Observation> &seen)
+{
+    impl_->observationSink = &seen;
+    process(event, out);
+    impl_->observationSink = nullptr;
+}
+
 void Engine::process(const Event &event, std::vector<Action> &out)
 {
     impl_->out = &out;
@@ -73,6 +80,33 @@ std::optional<GroupView> Engine::group(const std::string &name) const
     v.queuedMembershipChanges = static_cast<size_t>(std::count_if(
         g.queue.begin(), g.queue.end(), [](const QueuedChange &q) { return q.isMembership(); }));
     v.subscribers = g.subscribers.size();
+    for (const auto &[token, control] : g.subscribers)
+        v.subscriberList.push_back({token, impl_->tokens.at(token).client, control});
+    for (const auto &q : g.queue) {
+        QueuedView queued;
+        queued.kind = static_cast<QueuedView::Kind>(q.kind);
+        if (q.kind == QueuedKind::Join || q.kind == QueuedKind::FailureLeave)
+            queued.provider = observed(q.provider);
+        v.queue.push_back(std::move(queued));
+    }
+    if (g.running) {
+        const Protocol &p = *g.running;
+        ProtocolView pv;
+        pv.type = p.type;
+        pv.nPhase = p.nPhase;
+        pv.phase = p.phase;
+        pv.timeLimit = p.timeLimit;
+        pv.timer = p.timer;
+        pv.approving = p.approving;
+        pv.proposedState = p.proposedState;
+        for (const auto &c : p.changing)
+            pv.changing.push_back(observed(c));
+        for (const auto &part : p.participants)
+            pv.participants.push_back({observed(part.member), part.joiner,
+                                       part.voter && impl_->alive(part.member), part.voted,
+                                       part.vote});
+        v.protocol = std::move(pv);
+    }
     return v;
 }
 
@@ -84,6 +118,19 @@ std::vector<int16_t> Engine::hosts() const
 size_t Engine::clientCount() const
 {
     return impl_->clients.size();
+}
+
+std::map<ClientId, size_t> Engine::clientTokens() const
+{
+    std::map<ClientId, size_t> counts;
+    for (const auto &[client, record] : impl_->clients)
+        counts[client] = record.tokenCount();
+    return counts;
+}
+
+bool Engine::tokenAlive(Token token) const
+{
+    return impl_->tokens.count(token) != 0;
 }
 
 uint64_t Engine::stateMemory() const

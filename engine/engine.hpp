@@ -13,6 +13,7 @@
 
 #include "common/model.hpp"
 #include "common/state_digest.hpp"
+#include "engine/observation.hpp"
 
 #include <cstdint>
 #include <map>
@@ -171,6 +172,38 @@ struct MemberView {
     ClientId client = 0;
     Token token = 0;
 };
+/* A provider taking part in the running protocol. */
+struct ParticipantView {
+    ObservedProvider provider;
+    bool joiner = false;
+    bool voter = false; /* expected to vote (live, not being removed) */
+    bool voted = false; /* in the current phase */
+    int vote = 0;       /* ha_gs_vote_value_t, when voted */
+};
+struct ProtocolView {
+    int type = 0; /* ha_gs_request_t */
+    bool nPhase = false;
+    uint32_t phase = 0;
+    int timeLimit = 0;
+    /* The engine timer of the phase (or of the wait for deactivate
+     * scripts once approving); 0 when none runs. */
+    TimerId timer = 0;
+    bool approving = false; /* voted through, waiting for deactivate scripts */
+    std::optional<Bytes> proposedState;
+    std::vector<ObservedProvider> changing;
+    std::vector<ParticipantView> participants;
+};
+/* A change waiting in a group's queue for the running protocol to end. */
+struct QueuedView {
+    enum class Kind { Join, FailureLeave, Reflection, CastOut };
+    Kind kind = Kind::Join;
+    std::optional<ObservedProvider> provider; /* joins and failure leaves */
+};
+struct SubscriberView {
+    Token token = 0;
+    ClientId client = 0;
+    uint32_t control = 0; /* ha_gs_subscription_ctrl_t */
+};
 struct GroupView {
     std::string name;
     GroupAttributes attributes;
@@ -181,6 +214,9 @@ struct GroupView {
     uint32_t phase = 0;
     size_t queuedMembershipChanges = 0;
     size_t subscribers = 0;
+    std::optional<ProtocolView> protocol;
+    std::vector<QueuedView> queue; /* in queue order */
+    std::vector<SubscriberView> subscriberList;
 };
 
 class Engine {
@@ -192,6 +228,9 @@ class Engine {
 
     /* Feed one event; append the resulting actions to `out`. */
     void process(const Event &event, std::vector<Action> &out);
+
+    /* The same, and what happened on the way appended to `seen`. */
+    void process(const Event &event, std::vector<Action> &out, std::vector<Observation> &seen);
 
     /* Convenience for tests. */
     std::vector<Action> process(const Event &event)
@@ -207,6 +246,10 @@ class Engine {
     std::vector<int16_t> hosts() const;
     std::optional<GroupView> group(const std::string &name) const;
     size_t clientCount() const;
+    /* Every client of the domain with its provider and subscriber tokens. */
+    std::map<ClientId, size_t> clientTokens() const;
+    /* Whether a token is in use (a provider's or subscriber's). */
+    bool tokenAlive(Token token) const;
     uint64_t stateMemory() const;
     /* The timers the engine waits for (each StartTimer not yet cancelled or
      * fired), by increasing id, each with its full duration: what a gsd that

@@ -165,6 +165,7 @@ void Engine::Impl::dissolve(Group &g)
         eraseToken(token);
 
     std::string name = g.name;
+    observe(GroupDissolved{name});
     std::string source = g.attributes.sourceGroupName;
     std::set<std::string> targets;
     if (auto t = targetsOf.find(name); t != targetsOf.end()) {

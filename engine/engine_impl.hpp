@@ -51,7 +51,13 @@ struct Member {
     ClientId client = 0;
 };
 
+/* In the order of QueuedView::Kind. */
 enum class QueuedKind { Join, FailureLeave, Reflection, CastOut };
+
+inline ObservedProvider observed(const Member &m)
+{
+    return {m.id, m.client};
+}
 
 struct QueuedChange {
     QueuedKind kind = QueuedKind::Join;
@@ -189,6 +195,13 @@ struct Engine::Impl {
     std::vector<Cascade> scheduled;
 
     std::vector<Action> *out = nullptr;
+    /* Where observations go while process() runs; nullptr: nowhere. */
+    std::vector<Observation> *observationSink = nullptr;
+    void observe(Observation observation)
+    {
+        if (observationSink)
+            observationSink->push_back(std::move(observation));
+    }
 
     /* Whether the provider a record names is still alive: its token is. */
     bool alive(const Member &m) const { return tokens.count(m.token) != 0; }
@@ -239,7 +252,8 @@ struct Engine::Impl {
     bool beginFailureLeave(Group &g, const std::vector<QueuedChange> &leaves);
     void beginReflection(Group &g, const Bytes &sourceState);
     bool beginCastOut(Group &g);
-    void begin(Group &g, Protocol &&p);
+    /* `by`: the provider whose request it is, if any (for the observers). */
+    void begin(Group &g, Protocol &&p, const Member *by = nullptr);
     void startDeactivations(Group &g);
     void stopDeactivations(Protocol &p);
     static uint32_t deactivateSummary(const Protocol &p, uint32_t phase);
@@ -253,6 +267,7 @@ struct Engine::Impl {
     bool isChanging(const Protocol &p, Token token) const;
     void applyApproved(Group &g, Protocol &p, uint32_t summary);
     void applyRejected(Group &g, Protocol &p, uint32_t summary);
+    void observeEnd(const Group &g, const Protocol &p, bool approved, uint32_t summary);
     void notifySubscribers(const Group &g, const Protocol &p, bool stateChanged);
     void notifySubscribers(const std::map<Token, uint32_t> &subscribers, uint32_t deltaFlag,
                            const std::vector<ProviderId> &changing,

@@ -317,8 +317,16 @@ bool Engine::Impl::beginCastOut(Group &g)
     return true;
 }
 
-void Engine::Impl::begin(Group &g, Protocol &&p)
+void Engine::Impl::begin(Group &g, Protocol &&p, const Member *by)
 {
+    if (observationSink) {
+        ProtocolProposed proposed{g.name, p.type, p.nPhase, p.timeLimit, {}, {}};
+        if (by)
+            proposed.by = observed(*by);
+        for (const auto &c : p.changing)
+            proposed.changing.push_back(observed(c));
+        observe(std::move(proposed));
+    }
     /* Providers being removed against their will do not vote; a cast-out
      * removes every member, who vote on it (they cannot reject it). */
     if (p.type == HA_GS_EXPEL || p.type == HA_GS_FAILURE_LEAVE)
@@ -449,6 +457,13 @@ void Engine::Impl::startPhase(Group &g)
     p.timer = nextTimer++;
     timers[p.timer] = g.name;
     out->emplace_back(StartTimer{p.timer, p.timeLimit});
+    if (observationSink) {
+        PhaseOpened opened{g.name, p.type, p.phase, p.timeLimit, p.timer, {}};
+        for (const auto &part : p.participants)
+            if (part.voter && alive(part.member))
+                opened.voters.push_back(observed(part.member));
+        observe(std::move(opened));
+    }
     recharge(g); /* the last phase's riders are gone */
 }
 
@@ -470,6 +485,7 @@ void Engine::Impl::closePhase(Group &g)
     bool reject = false, cont = false, explicitReject = false, defaulted = false;
     uint32_t summary = 0;
     std::vector<ProviderId> late;
+    std::vector<ObservedProvider> lateProviders;
     for (const auto &v : p.participants) {
         if (!v.voter)
             continue;
@@ -480,6 +496,7 @@ void Engine::Impl::closePhase(Group &g)
             summary |= vote == HA_GS_VOTE_REJECT ? HA_GS_DEFAULT_REJECT : HA_GS_DEFAULT_APPROVE;
             if (alive(v.member)) {
                 late.push_back(v.member.id);
+                lateProviders.push_back(observed(v.member));
                 summary |= HA_GS_TIME_LIMIT_EXCEEDED;
             } else {
                 summary |= HA_GS_PROVIDER_FAILED;
@@ -516,8 +533,10 @@ void Engine::Impl::closePhase(Group &g)
         summary & (HA_GS_TIME_LIMIT_EXCEEDED | HA_GS_PROVIDER_FAILED | HA_GS_DEACTIVATE_SUCCESSFUL |
                    HA_GS_DEACTIVATE_UNSUCCESSFUL | HA_GS_DEACTIVATE_TIME_LIMIT_EXCEEDED);
 
-    if (!late.empty())
+    if (!late.empty()) {
+        observe(TimeLimitExceeded{g.name, p.type, p.phase, std::move(lateProviders)});
         notify(liveParticipants(p), AnnouncementNote{HA_GS_TIME_LIMIT_EXCEEDED, late});
+    }
 
     if (reject && !p.forced) {
         finish(g, false);
@@ -587,6 +606,7 @@ void Engine::Impl::applyApproved(Group &g, Protocol &p, uint32_t summary)
     bool dissolves = g.members.empty() && !g.hasQueuedJoins();
     if (dissolves)
         summary |= HA_GS_GROUP_DISSOLVED;
+    observeEnd(g, p, true, summary);
 
     std::vector<Recipient> to;
     for (const auto &part : p.participants)
@@ -610,8 +630,19 @@ void Engine::Impl::applyApproved(Group &g, Protocol &p, uint32_t summary)
         schedule(Cascade::Kind::Dissolve, g.name);
 }
 
+void Engine::Impl::observeEnd(const Group &g, const Protocol &p, bool approved, uint32_t summary)
+{
+    if (!observationSink)
+        return;
+    ProtocolEnded ended{g.name, p.type, approved, summary, p.nPhase ? p.phase : 1u, {}};
+    for (const auto &c : p.changing)
+        ended.changing.push_back(observed(c));
+    observe(std::move(ended));
+}
+
 void Engine::Impl::applyRejected(Group &g, Protocol &p, uint32_t summary)
 {
+    observeEnd(g, p, false, summary);
     std::vector<Recipient> to;
     for (const auto &part : p.participants)
         if (alive(part.member))

@@ -150,6 +150,7 @@ int Engine::Impl::join(ClientId client, const JoinRequest &r, Token &token)
         g.name = a.groupName;
         g.attributes = normalizeAttributes(a);
         it = groups.emplace(a.groupName, std::move(g)).first;
+        observe(GroupCreated{a.groupName});
         if (!a.sourceGroupName.empty()) {
             targetsOf[a.sourceGroupName].insert(a.groupName);
             rechargeGroup(a.sourceGroupName); /* its proposal reserves one more copy */
@@ -197,7 +198,7 @@ void Engine::Impl::handle(ClientId client, RequestId id, const LeaveRequest &r)
     Protocol p = newProtocol(*g, HA_GS_LEAVE, r.numPhases, r.timeLimit);
     p.changing.push_back(*g->findMember(info->id));
     p.leaveInfo.push_back({r.leaveCode, HA_GS_PROVIDER_LEFT});
-    begin(*g, std::move(p));
+    begin(*g, std::move(p), g->findMember(info->id));
 }
 
 void Engine::Impl::handle(ClientId client, RequestId id, const GoodbyeRequest &r)
@@ -248,7 +249,7 @@ void Engine::Impl::handle(ClientId client, RequestId id, const ExpelRequest &r)
             p.leaveInfo.push_back({0, HA_GS_PROVIDER_EXPELLED});
         }
     p.expelInfo = ExpelInfo{r.deactivatePhase, r.deactivateFlag};
-    begin(*g, std::move(p));
+    begin(*g, std::move(p), g->findMember(info->id));
 }
 
 void Engine::Impl::handle(ClientId client, RequestId id, const StateChangeRequest &r)
@@ -267,7 +268,7 @@ void Engine::Impl::handle(ClientId client, RequestId id, const StateChangeReques
         return;
     Protocol p = newProtocol(*g, HA_GS_STATE_VALUE_CHANGE, r.numPhases, r.timeLimit);
     p.proposedState = r.newState;
-    begin(*g, std::move(p));
+    begin(*g, std::move(p), g->findMember(info->id));
 }
 
 void Engine::Impl::handle(ClientId client, RequestId id, const MessageRequest &r)
@@ -286,7 +287,7 @@ void Engine::Impl::handle(ClientId client, RequestId id, const MessageRequest &r
         return;
     Protocol p = newProtocol(*g, HA_GS_PROVIDER_MESSAGE, r.numPhases, r.timeLimit);
     p.message = r.message;
-    begin(*g, std::move(p));
+    begin(*g, std::move(p), g->findMember(info->id));
 }
 
 void Engine::Impl::handle(ClientId client, RequestId id, const AttributeChangeRequest &r)
@@ -313,7 +314,7 @@ void Engine::Impl::handle(ClientId client, RequestId id, const AttributeChangeRe
         return;
     Protocol p = newProtocol(*g, HA_GS_GROUP_ATTRIBUTE_CHANGE, r.numPhases, r.timeLimit);
     p.proposedAttributes = normalizeAttributes(r.attributes);
-    begin(*g, std::move(p));
+    begin(*g, std::move(p), g->findMember(info->id));
 }
 
 void Engine::Impl::handle(ClientId client, RequestId id, const VoteRequest &r)
@@ -346,6 +347,8 @@ void Engine::Impl::handle(ClientId client, RequestId id, const VoteRequest &r)
     voter->proposedDefault = r.defaultVote;
     voter->stateProposal = r.proposedState;
     voter->messageProposal = r.message;
+    observe(VoteCast{g->name, g->running->phase, observed(voter->member), r.vote, r.defaultVote,
+                     r.proposedState.has_value(), r.message.has_value()});
     recharge(*g);
     if (phaseComplete(*g->running))
         closePhase(*g);

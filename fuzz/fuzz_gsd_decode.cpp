@@ -177,6 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    [](const wire::Hello &) {},
                    [](const wire::Pong &) {},
                    [](const wire::Ack &) {},
+                   [](const wire::AdminReq &) {},
                },
                message);
     return 0;

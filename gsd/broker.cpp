@@ -85,8 +85,8 @@ Broker::Impl::Impl(BrokerConfig cfg, std::unique_ptr<Order> inputOrder)
       monitor(context, zmq::socket_type::pair), stopFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       reloadFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       dumpFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), authorizer(config.authGroup),
-      engine(EngineConfig{config.limits}), cmmEngine(loadCmmNodes()),
-      emptyEngineState(engine.snapshot()), order(std::move(inputOrder))
+      adminAuthorizer(config.adminGroup), engine(EngineConfig{config.limits}),
+      cmmEngine(loadCmmNodes()), emptyEngineState(engine.snapshot()), order(std::move(inputOrder))
 {
     order->onDelivery([this](const Input &input) { onDelivered(input); });
     if (!stopFd || !reloadFd || !dumpFd)

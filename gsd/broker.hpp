@@ -30,6 +30,13 @@ struct BrokerConfig {
     int16_t nodeNumber = 1;
     std::string domain = "local";
     std::string authGroup = "hagsuser";
+    /* Unix group whose members may open admin sessions (gsctl), besides
+     * root and gsd's own user. */
+    std::string adminGroup = "hagsadmin";
+    /* Told whenever this gsd starts or stops serving GSAPI clients (in a
+     * domain: holds the domain's state or not), with a line saying so:
+     * what gsd tells its service manager. May be unset. */
+    std::function<void(bool serving, const std::string &status)> serviceStatus;
     /* The domain's limits, including the clients one node serves
      * (limits.maxClients: gsd --max-clients). */
     EngineLimits limits;

@@ -7,6 +7,8 @@
  */
 #include "gsd/broker_impl.hpp"
 
+#include "common/names.hpp"
+
 #include "gsd/accept_guard.hpp"
 
 #include <fmt/format.h>
@@ -35,6 +37,7 @@ std::string describe(const broker::PeerCredentials &peer)
 
 void Broker::Impl::refuse(Refusal kind, spdlog::level::level_enum level, const std::string &what)
 {
+    metrics.refused(broker::label(kind));
     if (refusals.note(kind, level, what, Clock::now()) && !refusalFlushArmed) {
         refusalFlushArmed = true;
         timers.start(refusals.nextFlush(), broker::RefusalFlushDue{});
@@ -98,6 +101,7 @@ void Broker::Impl::onAccepted(int fd)
     }
     connection.peer = *peer;
     connection.authorized = authorizer.admits(connection.peer);
+    connection.admin = adminAuthorizer.admits(connection.peer);
     /* Every session holds two descriptors (connection, pidfd), every other
      * connection one; beyond the room, or beyond the caps on connections
      * without a session, a connection is closed at once. Root, trusted
@@ -183,7 +187,7 @@ void Broker::Impl::answerZap(std::vector<zmq::message_t> &request)
         if (c.closing || !c.token.empty() || !ids || !c.peer.sameProcessIds(*ids))
             return;
         ++found;
-        admitted = admitted && c.authorized;
+        admitted = admitted && (c.authorized || c.admin);
         if (!first)
             first = &c;
     });
@@ -305,18 +309,15 @@ void Broker::Impl::onDumpSignal()
 {
     uint64_t count = 0;
     [[maybe_unused]] const ssize_t n = read(dumpFd.get(), &count, sizeof count);
-    size_t gsapi = 0;
-    for (ClientId id : sessions.ids())
-        if (const broker::Session *s = sessions.find(id); s && s->kind == wire::kSessionGsapi)
-            ++gsapi;
+    const broker::Gauges g = gauges();
     const auto groups = engine.groupNames();
-    spdlog::info("state: {} sessions ({} GSAPI, {} CMM, at most {}), {} connections ({} without "
-                 "a session, at most {}, {} per uid), {} groups, {} bytes of state values; "
+    spdlog::info("state: {} sessions ({} GSAPI, {} CMM, {} admin; at most {}), {} connections ({} "
+                 "without a session, at most {}, {} per uid), {} groups, {} bytes of group data; "
                  "descriptors: limit {}, {} fixed, {} reserved",
-                 sessions.size(), gsapi, sessions.size() - gsapi, clientCap, connections.size(),
-                 connections.pending(), descriptors.pendingCap, descriptors.pendingPerUid,
-                 groups.size(), engine.stateMemory(), descriptors.limit, descriptors.fixed,
-                 descriptors.reserve);
+                 sessions.size(), g.sessionsGsapi, g.sessionsCmm, g.sessionsAdmin, clientCap,
+                 connections.size(), connections.pending(), descriptors.pendingCap,
+                 descriptors.pendingPerUid, groups.size(), engine.stateMemory(), descriptors.limit,
+                 descriptors.fixed, descriptors.reserve);
     spdlog::info("refusals since start: {} at the handshake, {} hellos, {} over the connection "
                  "caps, {} silent connections, {} foreign messages, {} protocol errors",
                  refusals.total(Refusal::NotAuthorized), refusals.total(Refusal::Hello),
@@ -328,18 +329,29 @@ void Broker::Impl::onDumpSignal()
         const broker::Session *s = sessions.find(id);
         if (!s || lines++ >= kMaxLines)
             continue;
-        spdlog::info("  client {}: pid {}, uid {}, {}", s->id, s->peer.pid, s->peer.uid,
-                     s->kind == wire::kSessionGsapi ? "GSAPI" : "CMM");
+        spdlog::info("  client {}: pid {}, uid {}, {}, {} bytes queued", s->id, s->peer.pid,
+                     s->peer.uid,
+                     s->kind == wire::kSessionGsapi ? "GSAPI"
+                     : s->kind == wire::kSessionCmm ? "CMM"
+                                                    : "admin",
+                     s->window.unacknowledged() + s->pendingBytes);
     }
     for (const std::string &name : groups) {
         const auto view = engine.group(name);
         if (!view || lines++ >= kMaxLines)
             continue;
-        spdlog::info("  group '{}': {} providers, {} subscribers, {}", view->name,
-                     view->members.size(), view->subscribers,
-                     view->protocolRunning ? fmt::format("protocol {} in phase {}",
-                                                         view->runningProtocol, view->phase)
-                                           : std::string("idle"));
+        std::string protocol = "idle";
+        if (const auto &p = view->protocol) {
+            std::string missing;
+            for (const ParticipantView &part : p->participants)
+                if (part.voter && !part.voted && p->nPhase && !p->approving)
+                    missing += fmt::format("{}{} on node {}", missing.empty() ? "" : ", ",
+                                           part.provider.id.instance, part.provider.id.node);
+            protocol = fmt::format("{} in phase {}{}", names::request(p->type), p->phase,
+                                   missing.empty() ? "" : ", not voted yet: " + missing);
+        }
+        spdlog::info("  group '{}': {} providers, {} subscribers, {} queued, {}", view->name,
+                     view->members.size(), view->subscribers, view->queue.size(), protocol);
     }
     if (lines > kMaxLines)
         spdlog::info("  ... {} more lines left out", lines - kMaxLines);

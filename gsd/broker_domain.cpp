@@ -201,6 +201,7 @@ void Broker::Impl::entered(const std::vector<uint32_t> &nodes)
      * Within a cut no NodeUp takes a role from an earlier joiner, so each
      * joiner's role now is the one its NodeUp gave it. */
     std::vector<cmm::Notification> notes;
+    observeSync(true, attaching ? "started" : "holds the domain's state");
     if (cmmToldOut) {
         cmmToldOut = false;
         notes.push_back({CMM_VALID_CLUSTER, 0});
@@ -270,6 +271,7 @@ void Broker::Impl::synced()
         spdlog::debug("this gsd holds the domain's state");
     else
         spdlog::info("this gsd holds the domain's state: GSAPI clients are admitted");
+    observeSync(true, attaching ? "started" : "holds the domain's state");
     if (cmmToldOut) {
         cmmToldOut = false;
         notifyCmm(cmm::Outcome{CMM_OK, {cmm::Notification{CMM_VALID_CLUSTER, 0}}});
@@ -285,6 +287,7 @@ void Broker::Impl::unsynced(Unsync why)
     spdlog::warn("this gsd no longer holds the domain's state: {}; ending its GSAPI sessions and "
                  "refusing new ones until it has re-synchronised",
                  describe(why));
+    observeSync(false, describe(why));
     const std::string reason =
         fmt::format("session ended: gsd left the domain ({})", describe(why));
     for (ClientId client : sessions.ids())
@@ -309,6 +312,8 @@ void Broker::Impl::unsynced(Unsync why)
             {cmm::Notification{CMM_STALE_CLUSTER, 0}, cmm::Notification{CMM_INVALID_CLUSTER, 0}}});
     }
     engine.restore(emptyEngineState);
+    recentlyGone.clear();
+    phaseOpenedAt.clear();
     cmmEngine = cmm::Engine(cmmEngine.table());
     nextSerialOf.clear();
     flushOutboxes();

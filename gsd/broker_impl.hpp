@@ -9,6 +9,7 @@
 #include "gsd/connections.hpp"
 #include "gsd/deactivate.hpp"
 #include "gsd/ipc_endpoint.hpp"
+#include "gsd/metrics.hpp"
 #include "gsd/order.hpp"
 #include "gsd/pid_watch.hpp"
 #include "gsd/refusal_log.hpp"
@@ -175,6 +176,44 @@ struct Broker::Impl final : DomainHost {
     /* reloadCmm() asked for a reload: read the table, submit it. */
     void onReloadSignal();
 
+    /* ---- admin.cpp: gsctl's queries (docs/wire-protocol.md, "Admin") ---- */
+    /* Answers one query of an admin session at once (nothing is ordered:
+     * the answer is this node's replica and its own sessions), or starts
+     * its event stream. */
+    void onAdminRequest(broker::Session &session, const wire::AdminReq &request);
+    /* The documents, as JSON text. */
+    std::string adminGroups() const;
+    /* Empty when there is no such group. */
+    std::string adminGroup(const std::string &name) const;
+    std::string adminClients() const;
+    std::string adminNodes() const;
+    std::string adminStats() const;
+    broker::Gauges gauges() const;
+
+    /* ---- observer.cpp: what operators see happen (log, events, metrics) ---- */
+    /* An engine observation, at its delivery on this node. */
+    void observe(const Observation &observation);
+    /* What the broker itself saw: a client or a node gone, a node up, the
+     * domain's state held or lost. */
+    void observeClientGone(ClientId client);
+    void observeNode(int16_t node, bool up);
+    void observeSync(bool synced, const std::string &why);
+    /* A local GSAPI session ended: its pid and why, kept until its
+     * ClientGone is delivered (observeClientGone). */
+    void noteGoneSession(const broker::Session &session, const std::string &reason);
+    /* A reply of the GSAPI engine to a local client, for the refusals'
+     * log and counts. */
+    void observeReply(const Reply &reply);
+    /* Sends one event (a JSON object) to every admin session streaming
+     * events, of `group`'s when it names one. */
+    void publish(const std::string &group, const std::string &event);
+    /* A local client's pid and the local name of a provider token, for the
+     * operators: only this node knows them. */
+    std::optional<pid_t> localPid(ClientId client) const;
+    std::optional<std::string> localName(ClientId client, Token token) const;
+    /* Remembers the local name of a local join the engine accepted. */
+    void noteLocalName(const ClientRequest &request);
+
     /* ---- broker_order.cpp: the ordering seam ---- */
     /* Every engine input produced on this node goes to the order here. The
      * output of what it delivers is flushed when the outermost submit
@@ -290,6 +329,20 @@ struct Broker::Impl final : DomainHost {
     broker::PidWatch pids;
     broker::DeactivateRunner scripts;
     broker::Authorizer authorizer;
+    /* Who may open admin sessions (gsctl): --admin-group. */
+    broker::Authorizer adminAuthorizer;
+    broker::Metrics metrics;
+    /* When each group's running phase opened (vote latencies). */
+    std::map<std::string, broker::Clock::time_point> phaseOpenedAt;
+    /* Admin sessions streaming events. */
+    std::set<ClientId> streamingClients;
+    /* Local GSAPI sessions ended whose ClientGone is on its way: pid and
+     * reason (noteGoneSession). */
+    std::map<ClientId, std::pair<pid_t, std::string>> recentlyGone;
+    /* What the engine observed during the delivery being carried out. */
+    std::vector<Observation> observations;
+    /* When this gsd started (gsctl stats). */
+    std::chrono::system_clock::time_point startedAt = std::chrono::system_clock::now();
     Engine engine;
     cmm::Engine cmmEngine;
     /* A fresh engine's state with this gsd's limits: what unsynced() resets

@@ -36,9 +36,18 @@ void Broker::Impl::onDelivered(const Input &input)
     if (const auto *event = std::get_if<Event>(&input)) {
         if (const auto *hello = std::get_if<ClientHello>(event))
             noteClientSerial(hello->client);
+        if (const auto *gone = std::get_if<NodeGone>(event))
+            observeNode(gone->node, false);
         actions.clear();
-        engine.process(*event, actions);
+        observations.clear();
+        engine.process(*event, actions, observations);
         carryOut(*event);
+        if (const auto *request = std::get_if<ClientRequest>(event))
+            noteLocalName(*request);
+        else if (const auto *gone = std::get_if<ClientGone>(event))
+            observeClientGone(gone->client);
+        for (const Observation &observation : observations)
+            observe(observation);
     } else if (const auto *request = std::get_if<CmmRequest>(&input)) {
         if (isLocal(request->client))
             cmmPending.erase({request->client, request->requestId});
@@ -58,9 +67,12 @@ void Broker::Impl::onDelivered(const Input &input)
         const auto *back = std::get_if<cmm::NodeBack>(&own->event);
         if (up || back) {
             actions.clear();
-            const Event joined{NodeJoined{static_cast<int16_t>(up ? up->node : back->node)}};
-            engine.process(joined, actions);
+            observations.clear();
+            const auto node = static_cast<int16_t>(up ? up->node : back->node);
+            const Event joined{NodeJoined{node}};
+            engine.process(joined, actions, observations);
             carryOut(joined);
+            observeNode(node, true);
         }
         carryOut(*own, cmmEngine.process(own->event));
     }
@@ -80,6 +92,7 @@ void Broker::Impl::carryOut(const Event &event)
 
 void Broker::Impl::execute(const Reply &reply)
 {
+    observeReply(reply);
     /* Every replica computes the reply; the client's node sends it. */
     if (!isLocal(reply.client))
         return;

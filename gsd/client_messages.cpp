@@ -4,6 +4,7 @@
  * rate limit to the order, and the end of a session. */
 #include "gsd/broker_impl.hpp"
 
+#include "common/names.hpp"
 #include "common/overloaded.hpp"
 
 #include "ha_gs.h"
@@ -97,17 +98,26 @@ void Broker::Impl::onMessage(const zmq::message_t &routeFrame, const zmq::messag
         Overloaded{
             [&](wire::Req &req) {
                 if (session->kind != wire::kSessionGsapi)
-                    return protocolError(*connection, route, "GSAPI request on a CMM session");
+                    return protocolError(*connection, route, "GSAPI request on another session");
                 if (!admitRequest(*session, req))
                     return;
                 submit(Event{ClientRequest{client, req.id, std::move(req.request)}});
             },
             [&](const wire::CmmReq &req) {
                 if (session->kind != wire::kSessionCmm)
-                    return protocolError(*connection, route, "CMM request on a GSAPI session");
+                    return protocolError(*connection, route, "CMM request on another session");
                 if (!admitRequest(*session, req))
                     return;
                 onCmmRequest(client, req);
+            },
+            [&](const wire::AdminReq &req) {
+                if (session->kind != wire::kSessionAdmin)
+                    return protocolError(*connection, route, "admin request on another session");
+                if (!withinRequestRate(*session))
+                    return deliver(client, {wire::encode(wire::ServerMessage{wire::AdminReply{
+                                               req.id, HA_GS_NO_MEMORY,
+                                               "over the request rate limit: retry later"}})});
+                onAdminRequest(*session, req);
             },
             [&](const wire::Pong &pong) { session->unanswered.erase(pong.seq); },
             [&](const wire::Ack &ack) {
@@ -190,8 +200,8 @@ void Broker::Impl::onHello(const std::string &route, Connection &connection,
                   : domainSynced ? " (gsd serves its most clients)"
                                  : " (gsd does not hold the domain's state yet)";
         refuse(broker::Refusal::Hello, spdlog::level::info,
-               fmt::format("refused a client (pid {}, uid {}): rc {}{}", connection.peer.pid,
-                           connection.peer.uid, rc, why));
+               fmt::format("refused a client (pid {}, uid {}): {}{}", connection.peer.pid,
+                           connection.peer.uid, names::rc(rc), why));
         tell(route, wire::Welcome{rc, config.nodeNumber, config.domain, 0});
         /* Its Welcome gets a moment to leave; then the connection goes. */
         connection.refused = true;
@@ -206,9 +216,10 @@ int Broker::Impl::admissionError(const wire::Hello &hello, const Connection &con
 {
     if (hello.version != wire::kProtocolVersion)
         return HA_GS_NOT_SUPPORTED;
-    if (!connection.authorized)
+    if (hello.kind == wire::kSessionAdmin ? !connection.admin : !connection.authorized)
         return HA_GS_NOT_AUTHORIZED;
-    if (hello.kind != wire::kSessionGsapi && hello.kind != wire::kSessionCmm)
+    if (hello.kind != wire::kSessionGsapi && hello.kind != wire::kSessionCmm &&
+        hello.kind != wire::kSessionAdmin)
         return HA_GS_BAD_PARAMETER;
     if (hello.domain && *hello.domain != config.domain)
         return HA_GS_DOMAIN_NOT_RECOG;
@@ -300,9 +311,10 @@ void Broker::Impl::admit(const std::string &route, Connection &connection,
                          broker::CounterCheckDue{client});
     }
     spdlog::debug("{} connected", peerName(session));
-    /* A CMM session is this node's alone: the GSAPI engine never knows it,
-     * and it is served whether or not this node holds the domain's state. */
-    if (session.kind == wire::kSessionCmm) {
+    /* A CMM or admin session is this node's alone: the GSAPI engine never
+     * knows it, and it is served whether or not this node holds the
+     * domain's state. */
+    if (session.kind != wire::kSessionGsapi) {
         deliver(client, {wire::encode(wire::ServerMessage{
                             wire::Welcome{HA_GS_OK, config.nodeNumber, config.domain, client}})});
         return;
@@ -359,6 +371,7 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
     for (const uint64_t timer : session->deadlineTimers)
         timers.cancel(timer);
     std::erase(cmmRegistered, client);
+    streamingClients.erase(client);
     /* Its CMM changes still on their way are answered to nobody. */
     cmmPending.erase(cmmPending.lower_bound({client, 0}),
                      cmmPending.upper_bound({client, std::numeric_limits<RequestId>::max()}));
@@ -372,8 +385,10 @@ void Broker::Impl::endSession(ClientId client, const std::string &reason, bool b
         closeLater(*connection, Clock::now() + kEndedGrace);
     }
     spdlog::debug("{}: {}", peerName(*session), reason);
-    if (tellDomain && session->kind == wire::kSessionGsapi)
+    if (tellDomain && session->kind == wire::kSessionGsapi) {
+        noteGoneSession(*session, reason);
         submit(Event{ClientGone{client}});
+    }
 }
 
 } // namespace gs

@@ -42,6 +42,7 @@ struct Connection {
     ConnectionId id;
     PeerCredentials peer;
     bool authorized = false; /* by the peer's credentials, at accept time */
+    bool admin = false;      /* the same for admin sessions (--admin-group) */
     std::string token;       /* ZAP User-Id, once a message bound it */
     ClientId client = 0;     /* its session, 0 when none */
     /* Without a session it is closed at this time (no Hello yet, a refused

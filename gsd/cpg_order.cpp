@@ -221,6 +221,13 @@ bool CpgOrder::keepsTime() const
     return impl_->sync && impl_->sync->keepsTime();
 }
 
+std::optional<MembershipView> CpgOrder::membership() const
+{
+    if (!impl_->sync)
+        return MembershipView{};
+    return impl_->sync->membership();
+}
+
 int CpgOrder::fd() const
 {
     return impl_->epoll.get();

@@ -49,6 +49,7 @@ class CpgOrder final : public Order {
     void submit(Input input) override;
     /* This node is synced and the lowest synced node of the membership. */
     bool keepsTime() const override;
+    std::optional<MembershipView> membership() const override;
     int fd() const override;
     void deliverArrived() override;
     int timeoutMs() const override;

@@ -101,6 +101,17 @@ void DomainSync::corosyncLost()
     wasTimekeeper_ = false;
 }
 
+MembershipView DomainSync::membership() const
+{
+    MembershipView view;
+    view.quorate = quorate_;
+    for (const SyncMember &m : members_)
+        view.members.push_back(m.node);
+    for (const SyncMember &m : syncedSet_)
+        view.synced.push_back(m.node);
+    return view;
+}
+
 bool DomainSync::keepsTime() const
 {
     if (!synced_)

@@ -123,6 +123,8 @@ class DomainSync {
     void corosyncLost();
 
     bool synced() const { return synced_; }
+    /* The membership as this node last processed it (gsctl nodes). */
+    MembershipView membership() const;
     bool keepsTime() const;
 
     /* ---- In the order's sequence ---- */

@@ -6,13 +6,13 @@
 #include "gsd/broker_error.hpp"
 #include "gsd/corosync_info.hpp"
 #include "gsd/cpg_order.hpp"
+#include "gsd/log_setup.hpp"
 #include "gsd/service_notify.hpp"
 #include "gsd/timeout_budget.hpp"
 #include "ha_gs.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -177,6 +177,9 @@ int main(int argc, char **argv)
     app.add_option("--auth-group", config.authGroup,
                    "Unix group whose members may connect (besides root and gsd's user)")
         ->capture_default_str();
+    app.add_option("--admin-group", config.adminGroup,
+                   "Unix group whose members may use gsctl (besides root and gsd's user)")
+        ->capture_default_str();
     app.add_option("--max-clients", config.limits.maxClients,
                    "most clients one node serves at once (fewer when its open file limit is "
                    "too low)")
@@ -238,9 +241,7 @@ int main(int argc, char **argv)
     app.allow_config_extras(CLI::config_extras_mode::error);
     CLI11_PARSE(app, argc, argv);
 
-    spdlog::set_default_logger(spdlog::stderr_color_mt("gsd"));
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e gsd[%P] %l: %v");
-    spdlog::set_level(spdlog::level::from_str(logLevel));
+    gs::setUpLogging(spdlog::level::from_str(logLevel));
 
     config.nodeNumber = static_cast<int16_t>(nodeNumber);
     if (config.endpoint.empty())
@@ -255,6 +256,17 @@ int main(int argc, char **argv)
             spdlog::warn("--allow-slow-totem means nothing without --cluster");
         if (!order)
             order = std::make_unique<gs::LocalOrder>();
+        /* READY=1 once GSAPI clients are served: at once for a domain of
+         * one, in a domain once this gsd holds the domain's state; later
+         * changes only change the status line. */
+        config.serviceStatus = [told = false](bool serving, const std::string &status) mutable {
+            if (serving && !told) {
+                told = true;
+                gs::notifyReady(status);
+            } else {
+                gs::notifyStatus(status);
+            }
+        };
         gs::Broker broker(config, std::move(order));
         runningBroker = &broker;
         installSignalHandlers();
@@ -262,9 +274,6 @@ int main(int argc, char **argv)
             "serving {} as node {} of domain '{}'{}", config.endpoint, config.nodeNumber,
             config.domain, cluster ? " (GSAPI clients once it holds the domain's state)" : "");
         spdlog::info("{}", serving);
-        /* The constructor bound the endpoint: clients connecting from now
-         * on are served, so a service manager may start what needs gsd. */
-        gs::notifyReady(serving);
         broker.run();
         runningBroker = nullptr;
         gs::notifyStopping("stopped serving " + config.endpoint);

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -42,6 +43,14 @@ struct CmmNodeInput {
  * gone) and the CMM engine's (client requests that change the cluster;
  * nodes up and down, table reloads). */
 using Input = std::variant<Event, CmmRequest, CmmNodeInput>;
+
+/* What an order spanning several nodes knows of the domain's membership,
+ * for operators (gsctl nodes). */
+struct MembershipView {
+    bool quorate = false;          /* votequorum's word on this node's membership */
+    std::vector<uint32_t> members; /* nodes whose gsd is in the domain's CPG group */
+    std::vector<uint32_t> synced;  /* those that hold the domain's state */
+};
 
 class Order {
   public:
@@ -83,6 +92,8 @@ class Order {
      * deliverArrived). An order that delivers from submit has nothing to
      * send. */
     virtual void flush() {}
+    /* The domain's membership; nullopt for a domain of one node. */
+    virtual std::optional<MembershipView> membership() const { return std::nullopt; }
     /* Inputs submitted at least `waitedAtLeast` ago that the order could
      * not hand on to the other nodes (and, an order may add, those queued
      * when its link went away): removed and returned in submission order.

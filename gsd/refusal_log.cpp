@@ -31,6 +31,31 @@ const char *kindName(Refusal kind)
 
 } // namespace
 
+const char *label(Refusal kind)
+{
+    switch (kind) {
+    case Refusal::NotAuthorized:
+        return "not_authorized";
+    case Refusal::Hello:
+        return "hello_refused";
+    case Refusal::ConnectionLimit:
+        return "connection_limit";
+    case Refusal::Silent:
+        return "silent_connection";
+    case Refusal::ForeignMessage:
+        return "foreign_message";
+    case Refusal::ProtocolError:
+        return "protocol_error";
+    case Refusal::SlowConsumer:
+        return "slow_consumer";
+    case Refusal::Withdrawn:
+        return "not_ordered_in_time";
+    case Refusal::Count:
+        break;
+    }
+    return "unknown";
+}
+
 bool RefusalLog::note(Refusal refusal, spdlog::level::level_enum level, const std::string &what,
                       Clock::time_point now)
 {

@@ -30,6 +30,9 @@ enum class Refusal {
     Count
 };
 
+/* A name for metrics and JSON: "not_authorized", "slow_consumer", ... */
+const char *label(Refusal kind);
+
 class RefusalLog {
   public:
     using Clock = std::chrono::steady_clock;

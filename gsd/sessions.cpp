@@ -28,6 +28,12 @@ Session *SessionTable::find(ClientId id)
     return it == sessions_.end() ? nullptr : &it->second;
 }
 
+const Session *SessionTable::find(ClientId id) const
+{
+    const auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : &it->second;
+}
+
 Session *SessionTable::findByRoute(const std::string &route)
 {
     return lookup(sessions_, byRoute_, route);

@@ -42,7 +42,7 @@ struct Session {
     uint64_t checkTimer = 0;
     std::deque<uint64_t> deadlineTimers;
     static constexpr size_t kMaxChecksUnderWay = 8;
-    int kind = 0;                 /* wire::kSessionGsapi or wire::kSessionCmm */
+    int kind = 0;                 /* wire::kSessionGsapi, kSessionCmm or kSessionAdmin */
     bool cmmRegistered = false;   /* CMM session with cmm_cmc_register in force */
     RequestBucket requests;       /* --max-request-rate, --request-burst */
     uint64_t refusedRequests = 0; /* refused by the rate limit, for the log */
@@ -59,6 +59,13 @@ struct Session {
     SendWindow window;         /* bytes queued and not yet acknowledged (--send-queue-bytes) */
     uint64_t pendingBytes = 0; /* counted into its outbox, not handed to libzmq yet */
     bool overflowed = false;   /* its outbox did not fit the window: a slow consumer */
+    /* Admin sessions: sent the event stream (of `streamGroup` alone when
+     * it is set). */
+    bool streaming = false;
+    std::optional<std::string> streamGroup;
+    /* GSAPI sessions: the local name (ha_gs_join's) of its provider
+     * tokens, known to this node alone. */
+    std::map<Token, std::string> localNames;
     static constexpr size_t kNoOutbox = static_cast<size_t>(-1);
 };
 
@@ -70,6 +77,7 @@ class SessionTable {
     /* Pointers stay valid until the session is taken. */
     Session &add(Session session);
     Session *find(ClientId id);
+    const Session *find(ClientId id) const;
     Session *findByRoute(const std::string &route);
     /* A process has at most one session of each kind. */
     Session *findByProcess(uint64_t process, int kind);

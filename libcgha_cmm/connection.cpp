@@ -178,6 +178,9 @@ void Connection::route(wire::ServerMessage message)
                    [](wire::ReplyMsg &) {},
                    [](wire::NoteHeader &) {},
                    [](wire::Ping &) {},
+                   /* Nor admin messages (admin sessions only). */
+                   [](wire::AdminReply &) {},
+                   [](wire::AdminEvent &) {},
                },
                message);
 }

@@ -298,6 +298,9 @@ void Session::routeLocked(wire::ServerMessage message, std::optional<NoteBody> &
              * them on a GSAPI session. */
             [](wire::CmmReply &) {},
             [](wire::CmmNote &) {},
+            /* Likewise admin answers, on an admin session only. */
+            [](wire::AdminReply &) {},
+            [](wire::AdminEvent &) {},
         },
         message);
 }

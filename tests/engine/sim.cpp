@@ -7,7 +7,8 @@ namespace gs::test {
 
 std::vector<Action> Sim::step(const Event &event)
 {
-    last = engine.process(event);
+    last.clear();
+    engine.process(event, last, seen);
     for (const auto &action : last) {
         if (const auto *n = std::get_if<Notify>(&action)) {
             for (const auto &r : n->recipients)

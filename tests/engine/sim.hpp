@@ -49,6 +49,8 @@ class Sim {
 
     Engine engine;
     std::vector<Action> last;
+    /* Every observation of every step, in order. */
+    std::vector<Observation> seen;
 
   private:
     int request_rc(ClientId client, Request request)

@@ -66,8 +66,9 @@ for deb in "${debs[@]}"; do
 done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 libdir="$root/usr/lib/$multiarch"
-for file in usr/sbin/gsd lib/systemd/system/gsd.service usr/lib/sysusers.d/gsd.conf \
-    usr/share/man/man8/gsd.8.gz usr/share/man/man3/ha_gs_init.3.gz \
+for file in usr/sbin/gsd usr/sbin/gsctl lib/systemd/system/gsd.service \
+    usr/lib/sysusers.d/gsd.conf usr/share/man/man8/gsd.8.gz usr/share/man/man8/gsctl.8.gz \
+    usr/share/man/man3/ha_gs_init.3.gz \
     usr/share/man/man3/cmm_connect.3.gz usr/share/man/man5/cmm-nodes.5.gz \
     usr/include/ha_gs.h usr/include/cmm.h; do
     [ -e "$root/$file" ] || { echo "FAIL: the packages install no /$file" >&2; exit 1; }
@@ -99,4 +100,20 @@ for scenario in subscriber provider voter; do
 done
 "$source_dir/samples/cmm-smoke-test.sh" "$gsd" "$work/samples/cluster_monitor" \
     "$work/samples/cmm_check"
+# gsctl from the package against the package's gsd.
+admin_dir=$(mktemp -d /tmp/gsctl-pkg.XXXXXX)
+"$gsd" --socket "ipc://$admin_dir/gsd.sock" 2>"$admin_dir/log" &
+admin_gsd=$!
+for _ in $(seq 100); do
+    [ -S "$admin_dir/gsd.sock" ] && break
+    sleep 0.1
+done
+admin_rc=0
+"$root/usr/sbin/gsctl" --socket "ipc://$admin_dir/gsd.sock" --json stats >"$admin_dir/stats" ||
+    admin_rc=$?
+kill "$admin_gsd"
+wait "$admin_gsd" || true
+grep -q '"synced":true' "$admin_dir/stats" || admin_rc=1
+rm -rf "$admin_dir"
+[ "$admin_rc" -eq 0 ] || { echo "FAIL: the packaged gsctl cannot ask the packaged gsd" >&2; exit 1; }
 echo "packages built, extracted and run: ${debs[*]##*/}"

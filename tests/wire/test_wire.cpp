@@ -79,6 +79,18 @@ auto fields(const CmmReply &m)
 {
     return std::tie(m.id, m.rc, m.node, m.count, m.members);
 }
+auto fields(const AdminReq &m)
+{
+    return std::tie(m.id, m.query, m.group);
+}
+auto fields(const AdminReply &m)
+{
+    return std::tie(m.id, m.rc, m.text);
+}
+auto fields(const AdminEvent &m)
+{
+    return std::tie(m.text);
+}
 auto fields(const Pong &m)
 {
     return std::tie(m.seq);
@@ -202,6 +214,9 @@ std::vector<ClientMessage> allClientMessages()
         CmmReq{std::numeric_limits<RequestId>::max(), kCmmSetQualif, 0xFFFFFFFFu,
                CMM_DISQUALIFIED_MEMBER},
         CmmReq{3, kCmmRegister, 0, 0},
+        Hello{kProtocolVersion, std::nullopt, 0, 0, 0, kSessionAdmin},
+        AdminReq{4, "groups", std::nullopt},
+        AdminReq{5, "group", "a group"},
         Pong{0},
         Pong{std::numeric_limits<uint64_t>::max()},
         Quit{},
@@ -234,6 +249,9 @@ std::vector<ServerMessage> allServerMessages()
         CmmReply{9, CMM_ERANGE, 0, 1025, {}},
         CmmNote{CMM_MASTER_ELECTED, 1},
         CmmNote{CMM_STALE_CLUSTER, 0},
+        AdminReply{4, HA_GS_OK, "{\"groups\":[]}"},
+        AdminReply{5, HA_GS_UNKNOWN_GROUP, ""},
+        AdminEvent{"{\"event\":\"vote\"}"},
         Mark{0},
         Mark{std::numeric_limits<uint64_t>::max()},
     };
@@ -558,7 +576,7 @@ TEST_CASE("every missing required field is rejected")
 {
     /* Keys that may be absent: unset optionals. */
     const std::vector<std::string> optionalKeys = {"d",  "s", "m", "ps", "ei", "pa", "ss", "fm",
-                                                   "cm", "k", "b", "p",  "ds", "ca", "cl"};
+                                                   "cm", "k", "b", "p",  "ds", "ca", "cl", "gn"};
     const auto isOptional = [&](const std::string &key) {
         return std::find(optionalKeys.begin(), optionalKeys.end(), key) != optionalKeys.end();
     };

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* gsd's admin documents (docs/wire-protocol.md, "Admin sessions") as
+ * tables and lines for people. */
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace gs::gsctl {
+
+std::string renderGroups(const nlohmann::json &doc);
+std::string renderGroup(const nlohmann::json &doc);
+std::string renderClients(const nlohmann::json &doc);
+std::string renderNodes(const nlohmann::json &doc);
+std::string renderStats(const nlohmann::json &doc);
+/* One event on one line: "TIME EVENT GROUP details". */
+std::string renderEvent(const nlohmann::json &event);
+/* Prometheus text as JSON: [{"name", "labels": {...}, "value"}], comments
+ * left out. */
+nlohmann::json parseMetrics(const std::string &text);
+
+} // namespace gs::gsctl
