@@ -3,6 +3,7 @@
  * gsd as a service: its configuration file (--config) and its readiness
  * and stopping messages to a service manager (sd_notify, NOTIFY_SOCKET).
  */
+#include "../support/notify_socket.hpp"
 #include "harness.hpp"
 
 #include <cerrno>
@@ -21,6 +22,7 @@
 #include <vector>
 
 using namespace api;
+using test_support::NotifySocket;
 
 namespace {
 
@@ -140,47 +142,6 @@ TEST_CASE("daemon: every key of the example configuration file is one gsd takes"
 }
 
 #ifdef HA_GS_HAVE_LIBSYSTEMD
-namespace {
-
-/* The service manager's end of sd_notify: a datagram socket whose path goes
- * to gsd in NOTIFY_SOCKET. */
-class NotifySocket {
-  public:
-    explicit NotifySocket(const std::string &path) : path_(path)
-    {
-        fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        REQUIRE(fd_ >= 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        REQUIRE(path.size() < sizeof address.sun_path);
-        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-        REQUIRE(bind(fd_, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0);
-    }
-    ~NotifySocket()
-    {
-        close(fd_);
-        unlink(path_.c_str());
-    }
-    NotifySocket(const NotifySocket &) = delete;
-    NotifySocket &operator=(const NotifySocket &) = delete;
-
-    /* The next message, or "" when none came within timeoutMs. */
-    std::string receive(int timeoutMs)
-    {
-        pollfd ready{fd_, POLLIN, 0};
-        if (poll(&ready, 1, timeoutMs) != 1)
-            return "";
-        char buffer[4096];
-        const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
-        return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
-    }
-
-  private:
-    std::string path_;
-    int fd_ = -1;
-};
-
-} // namespace
 
 TEST_CASE("daemon: gsd tells the service manager READY=1 once it serves, STOPPING=1 on SIGTERM")
 {

@@ -3,6 +3,7 @@
  * domain view; what only a client's node knows (pid, local name) is there
  * and null elsewhere; every node's event stream lists the domain's group
  * events in the same order. */
+#include "../support/notify_socket.hpp"
 #include "domain.hpp"
 
 #include <nlohmann/json.hpp>
@@ -62,7 +63,8 @@ std::string shape(const json &e)
     if (e.contains("voters"))
         text += " voters=" + instances(e.at("voters"));
     if (e.contains("provider"))
-        text += " " + instances(json::array({e.at("provider")})) + " " + e.at("vote").get<std::string>();
+        text += " " + instances(json::array({e.at("provider")})) + " " +
+                e.at("vote").get<std::string>();
     if (e.contains("changing"))
         text += " changing=" + instances(e.at("changing"));
     return text;
@@ -198,3 +200,35 @@ TEST_CASE("cluster: gsctl shows the domain from any node, and the same events ev
     const json stats = ask(c, 3, {"stats"});
     CHECK(stats.at("nodes_gone") == 1);
 }
+
+#ifdef HA_GS_HAVE_LIBSYSTEMD
+TEST_CASE("cluster: gsd --cluster tells its service manager READY=1 only once it holds the "
+          "domain's state")
+{
+    Cluster c;
+    startDomain(c, {1, 2});
+    /* Node 3's Corosync is cut off: its gsd starts, serves its socket, but
+     * cannot sync. */
+    c.cut(3);
+    REQUIRE(c.waitInquorate(3));
+    test_support::NotifySocket manager(c.socketPath(3) + ".notify");
+    REQUIRE(setenv("NOTIFY_SOCKET", (c.socketPath(3) + ".notify").c_str(), 1) == 0);
+    c.startGsd(3);
+    unsetenv("NOTIFY_SOCKET");
+    /* Serving its socket, not the domain: no READY=1 yet. */
+    CHECK(c.probeInit(3) == HA_GS_CONNECT_FAILED);
+    const std::string early = manager.receive(1500);
+    CHECK(early.find("READY=1") == std::string::npos);
+    c.heal(3);
+    std::string ready = early;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (ready.find("READY=1") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+        ready = manager.receive(1000);
+    INFO(c.describe());
+    REQUIRE(ready.find("READY=1") != std::string::npos);
+    CHECK(ready.find("STATUS=serving ") != std::string::npos);
+    /* Ready means clients are served. */
+    CHECK(c.probeInit(3) == HA_GS_OK);
+}
+#endif
