@@ -38,7 +38,9 @@ static std::string describe(const ObservedProvider &p, std::optional<pid_t> pid)
 
 void Broker::Impl::publish(const std::string &group, const std::string &event)
 {
-    for (const ClientId id : streamingClients) {
+    /* A copy: a send that fails ends its session, which leaves the set. */
+    const std::vector<ClientId> streaming(streamingClients.begin(), streamingClients.end());
+    for (const ClientId id : streaming) {
         const Session *session = sessions.find(id);
         if (!session || (session->streamGroup && *session->streamGroup != group))
             continue;

@@ -4,7 +4,8 @@
 # demo.sh - install what is missing, build, and show Group Services at work:
 # a private gsd on a temporary endpoint, a subscriber, two providers (one
 # changes the group state), then voters in an n-phase group where one value
-# is rejected. Everything started here is stopped on exit.
+# is rejected, and what an operator sees of it all with gsctl. Everything
+# started here is stopped on exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -58,10 +59,12 @@ heading "Build in build/ (meson + ninja)"
 if [ ! -e build/meson-private/coredata.dat ]; then
     meson setup build 2>&1 | tail -n 2 | indent
 fi
-ninja -C build gsd/gsd samples/subscriber samples/provider samples/voter | tail -n 1 | indent
+ninja -C build gsd/gsd tools/gsctl/gsctl samples/subscriber samples/provider samples/voter |
+    tail -n 1 | indent
 gsd=$root/build/gsd/gsd
+gsctl=$root/build/tools/gsctl/gsctl
 bin=$root/build/samples
-for program in "$gsd" "$bin/subscriber" "$bin/provider" "$bin/voter"; do
+for program in "$gsd" "$gsctl" "$bin/subscriber" "$bin/provider" "$bin/voter"; do
     [ -x "$program" ] || {
         echo "demo: $program was not built" >&2
         exit 1
@@ -129,6 +132,11 @@ wait_for "$dir/subscriber-votes.out" "#1 "
 heading "An n-phase provider proposes 'allowed', then 'forbidden'"
 note "provider -N votes 2 allowed forbidden"
 "$bin/provider" -N votes 2 allowed forbidden 2>&1 | indent
+
+heading "What an operator sees with gsctl: the groups, then the protocols counted"
+note "gsctl groups; gsctl stats"
+"$gsctl" groups 2>&1 | indent
+"$gsctl" stats 2>&1 | sed -n '/^PROTOCOL/,/^$/p' | indent
 
 heading "Voter 1's view: it voted CONTINUE in phase 1, so approvals took 2 phases"
 stop "$voter1_pid"

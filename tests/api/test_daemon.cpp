@@ -11,11 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <memory>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,3 +182,64 @@ TEST_CASE("daemon: a gsd that cannot start says why in its STATUS line")
     CHECK(message.find("READY=1") == std::string::npos);
 }
 #endif
+
+TEST_CASE("daemon: on the journal's stream each log line carries its syslog priority")
+{
+    /* JOURNAL_STREAM names gsd's stderr (device:inode), as systemd sets it
+     * for a service whose output goes to the journal: lines start with
+     * "<P>" (sd-daemon(3)) and leave the time and pid to the journal. */
+    const TempFile log("stderr", "");
+    const std::string path = log.dir() + "/stderr";
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+        struct stat st {};
+        if (fd < 0 || fstat(fd, &st) != 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+        setenv("JOURNAL_STREAM", stream.c_str(), 1);
+        const std::string gsd = gsdPath();
+        /* A relative ipc path: refused at start with a critical line. */
+        execl(gsd.c_str(), gsd.c_str(), "--socket", "ipc://relative.sock", "--log-level", "debug",
+              static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);
+    std::ifstream in(path);
+    std::string line;
+    std::vector<std::string> lines;
+    while (std::getline(in, line))
+        lines.push_back(line);
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines.back().rfind("<2>critical: ", 0) == 0);
+    for (const std::string &l : lines) {
+        INFO(l);
+        CHECK(l.size() > 3);
+        CHECK(l[0] == '<');
+        CHECK(l.find("gsd[") == std::string::npos);
+    }
+
+    /* Anywhere else (here: JOURNAL_STREAM naming another file) the lines
+     * keep their time and pid. */
+    const pid_t other = fork();
+    REQUIRE(other >= 0);
+    if (other == 0) {
+        const int fd = open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0 || dup2(fd, 2) < 0)
+            _exit(126);
+        setenv("JOURNAL_STREAM", "1:1", 1);
+        const std::string gsd = gsdPath();
+        execl(gsd.c_str(), gsd.c_str(), "--socket", "ipc://relative.sock",
+              static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    REQUIRE(waitpid(other, &status, 0) == other);
+    std::ifstream again(path);
+    REQUIRE(std::getline(again, line));
+    CHECK(line.find(" gsd[") != std::string::npos);
+    CHECK(line.find("critical: ") != std::string::npos);
+}
