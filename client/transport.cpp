@@ -56,6 +56,11 @@ bool Transport::open(const char *monitorEndpoint)
     return true;
 }
 
+void Transport::setMaxMessageSize(int64_t bytes)
+{
+    socket_.set(zmq::sockopt::maxmsgsize, bytes);
+}
+
 void Transport::connect(const std::string &endpoint)
 {
     socket_.connect(endpoint);

@@ -73,6 +73,10 @@ class Transport {
      * when the descriptors libzmq needs cannot be opened now (it aborts
      * when it cannot create one). Throws zmq::error_t. */
     bool open(const char *monitorEndpoint);
+    /* Before connect(): the largest message this client reads, in place of
+     * the clients' kMaxFrameSize (gsctl reads answers that may be larger).
+     * Throws zmq::error_t. */
+    void setMaxMessageSize(int64_t bytes);
     /* Throws zmq::error_t. */
     void connect(const std::string &endpoint);
     bool isOpen() const { return open_; }

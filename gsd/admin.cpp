@@ -11,6 +11,7 @@
 #include "ha_gs.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -81,6 +82,21 @@ std::string roleOf(uint32_t sflag)
 void Broker::Impl::onAdminRequest(Session &session, const wire::AdminReq &request)
 {
     wire::AdminReply reply{request.id, HA_GS_OK, {}};
+    /* Every query is answered, whatever goes wrong making the answer. */
+    try {
+        answerAdmin(session, request, reply);
+    } catch (const std::exception &error) {
+        spdlog::error("{}: cannot answer the admin query '{}': {}", peerName(session),
+                      request.query, error.what());
+        reply.rc = HA_GS_NOT_OK;
+        reply.text = std::string("gsd could not make the answer: ") + error.what();
+    }
+    deliver(session.id, {wire::encode(wire::ServerMessage{std::move(reply)})});
+}
+
+void Broker::Impl::answerAdmin(Session &session, const wire::AdminReq &request,
+                               wire::AdminReply &reply)
+{
     const std::string &q = request.query;
     if (q == "groups") {
         reply.text = adminGroups();
@@ -103,15 +119,13 @@ void Broker::Impl::onAdminRequest(Session &session, const wire::AdminReq &reques
         session.streaming = true;
         session.streamGroup = request.group;
         streamingClients.insert(session.id);
-        reply.text = json{{"streaming", true},
-                          {"group", request.group ? json(*request.group) : json(nullptr)}}
-                         .dump();
+        reply.text = admin::text(json{
+            {"streaming", true}, {"group", request.group ? json(*request.group) : json(nullptr)}});
     } else {
         reply.rc = HA_GS_BAD_PARAMETER;
         reply.text = "unknown query '" + q +
                      "': one of groups, group, clients, nodes, stats, metrics, events";
     }
-    deliver(session.id, {wire::encode(wire::ServerMessage{std::move(reply)})});
 }
 
 std::string Broker::Impl::adminGroups() const
@@ -132,12 +146,11 @@ std::string Broker::Impl::adminGroups() const
                               {"queued", view->queue.size()},
                               {"state_bytes", view->state.size()}});
     }
-    return json{{"node", config.nodeNumber},
-                {"domain", config.domain},
-                {"synced", domainSynced},
-                {"groups", std::move(groups)},
-                {"hosts", engine.hosts()}}
-        .dump();
+    return admin::text(json{{"node", config.nodeNumber},
+                            {"domain", config.domain},
+                            {"synced", domainSynced},
+                            {"groups", std::move(groups)},
+                            {"hosts", engine.hosts()}});
 }
 
 std::string Broker::Impl::adminGroup(const std::string &name) const
@@ -213,15 +226,14 @@ std::string Broker::Impl::adminGroup(const std::string &name) const
     for (const QueuedView &q : view->queue)
         queue.push_back(json{{"kind", queuedName(q.kind)},
                              {"provider", q.provider ? provider(*q.provider) : json(nullptr)}});
-    return json{{"node", config.nodeNumber},
-                {"name", view->name},
-                {"attributes", attributesJson(view->attributes)},
-                {"providers", std::move(providers)},
-                {"subscribers", std::move(subscribers)},
-                {"state", admin::bytesJson(view->state)},
-                {"protocol", std::move(protocol)},
-                {"queue", std::move(queue)}}
-        .dump();
+    return admin::text(json{{"node", config.nodeNumber},
+                            {"name", view->name},
+                            {"attributes", attributesJson(view->attributes)},
+                            {"providers", std::move(providers)},
+                            {"subscribers", std::move(subscribers)},
+                            {"state", admin::bytesJson(view->state)},
+                            {"protocol", std::move(protocol)},
+                            {"queue", std::move(queue)}});
 }
 
 std::string Broker::Impl::adminClients() const
@@ -251,10 +263,9 @@ std::string Broker::Impl::adminClients() const
         if (!isLocal(client))
             remote.push_back(
                 json{{"client", client}, {"node", clientNode(client)}, {"tokens", count}});
-    return json{{"node", config.nodeNumber},
-                {"sessions", std::move(local)},
-                {"other_nodes", std::move(remote)}}
-        .dump();
+    return admin::text(json{{"node", config.nodeNumber},
+                            {"sessions", std::move(local)},
+                            {"other_nodes", std::move(remote)}});
 }
 
 std::string Broker::Impl::adminNodes() const
@@ -280,18 +291,17 @@ std::string Broker::Impl::adminNodes() const
     }
     const auto master = cmmEngine.master();
     const auto vice = cmmEngine.viceMaster();
-    return json{{"node", config.nodeNumber},
-                {"domain_name", config.domain},
-                {"cluster", order->membership().has_value()},
-                {"synced", domainSynced},
-                {"timekeeper", order->keepsTime()},
-                {"domain", std::move(domain)},
-                {"hosts", engine.hosts()},
-                {"cmm",
-                 {{"master", master ? json(*master) : json(nullptr)},
-                  {"vice_master", vice ? json(*vice) : json(nullptr)},
-                  {"nodes", std::move(cmmNodes)}}}}
-        .dump();
+    return admin::text(json{{"node", config.nodeNumber},
+                            {"domain_name", config.domain},
+                            {"cluster", order->membership().has_value()},
+                            {"synced", domainSynced},
+                            {"timekeeper", order->keepsTime()},
+                            {"domain", std::move(domain)},
+                            {"hosts", engine.hosts()},
+                            {"cmm",
+                             {{"master", master ? json(*master) : json(nullptr)},
+                              {"vice_master", vice ? json(*vice) : json(nullptr)},
+                              {"nodes", std::move(cmmNodes)}}}});
 }
 
 broker::Gauges Broker::Impl::gauges() const
@@ -340,31 +350,31 @@ std::string Broker::Impl::adminStats() const
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now() - startedAt)
                             .count();
-    return json{{"node", g.node},
-                {"version", HA_GS_VERSION},
-                {"uptime_s", uptime},
-                {"synced", g.synced},
-                {"sessions",
-                 {{"gsapi", g.sessionsGsapi}, {"cmm", g.sessionsCmm}, {"admin", g.sessionsAdmin}}},
-                {"max_clients", clientCap},
-                {"domain_clients", g.domainClients},
-                {"groups", g.groups},
-                {"providers", g.providers},
-                {"subscribers", g.subscribers},
-                {"protocols_running", g.protocolsRunning},
-                {"queued_changes", g.queuedChanges},
-                {"state_bytes", g.stateBytes},
-                {"max_state_bytes", engine.limits().maxStateMemory},
-                {"send_queue_bytes", g.queuedBytes},
-                {"send_queue_bytes_max", g.maxQueuedBytes},
-                {"protocols", std::move(protocols)},
-                {"collisions", metrics.collisions},
-                {"time_limits_exceeded", metrics.timeLimitsExceeded},
-                {"clients_gone", metrics.clientsGone},
-                {"nodes_gone", metrics.nodesGone},
-                {"refusals", metrics.refusals},
-                {"vote_latency", std::move(latency)}}
-        .dump();
+    return admin::text(
+        json{{"node", g.node},
+             {"version", HA_GS_VERSION},
+             {"uptime_s", uptime},
+             {"synced", g.synced},
+             {"sessions",
+              {{"gsapi", g.sessionsGsapi}, {"cmm", g.sessionsCmm}, {"admin", g.sessionsAdmin}}},
+             {"max_clients", clientCap},
+             {"domain_clients", g.domainClients},
+             {"groups", g.groups},
+             {"providers", g.providers},
+             {"subscribers", g.subscribers},
+             {"protocols_running", g.protocolsRunning},
+             {"queued_changes", g.queuedChanges},
+             {"state_bytes", g.stateBytes},
+             {"max_state_bytes", engine.limits().maxStateMemory},
+             {"send_queue_bytes", g.queuedBytes},
+             {"send_queue_bytes_max", g.maxQueuedBytes},
+             {"protocols", std::move(protocols)},
+             {"collisions", metrics.collisions},
+             {"time_limits_exceeded", metrics.timeLimitsExceeded},
+             {"clients_gone", metrics.clientsGone},
+             {"nodes_gone", metrics.nodesGone},
+             {"refusals", metrics.refusals},
+             {"vote_latency", std::move(latency)}});
 }
 
 } // namespace gs

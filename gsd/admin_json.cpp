@@ -32,6 +32,11 @@ json bytesJson(const Bytes &bytes)
                 {"hex", std::move(hex)}};
 }
 
+std::string text(const json &document)
+{
+    return document.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string timestamp()
 {
     const auto now = std::chrono::system_clock::now();

@@ -19,6 +19,9 @@ nlohmann::json providerJson(const ObservedProvider &provider, std::optional<pid_
 /* {"bytes": n, "text": the bytes when all are printable ASCII else null,
  * "hex": the bytes in hex}. */
 nlohmann::json bytesJson(const Bytes &bytes);
+/* The document as JSON text. Bytes that are not UTF-8 (a provider's local
+ * name is any bytes) become U+FFFD instead of failing the answer. */
+std::string text(const nlohmann::json &document);
 /* The current UTC time as "2026-12-07T19:20:00.123Z". */
 std::string timestamp();
 

@@ -181,6 +181,9 @@ struct Broker::Impl final : DomainHost {
      * the answer is this node's replica and its own sessions), or starts
      * its event stream. */
     void onAdminRequest(broker::Session &session, const wire::AdminReq &request);
+    /* The answer of onAdminRequest; throws what prevents it. */
+    void answerAdmin(broker::Session &session, const wire::AdminReq &request,
+                     wire::AdminReply &reply);
     /* The documents, as JSON text. */
     std::string adminGroups() const;
     /* Empty when there is no such group. */

@@ -152,11 +152,12 @@ int main(int argc, char **argv)
     bool cluster = false;
     bool allowSlowTotem = false;
 
-    CLI::App app{"gsd - the Group Services broker (GSAPI, ha_gs.h)"};
+    CLI::App app{"gsd - the Group Services broker (GSAPI, ha_gs.h; CMM, cmm.h)"};
     app.set_version_flag("--version", "gsd " HA_GS_VERSION);
     app.add_option("--socket", config.endpoint,
                    "ZeroMQ ipc:// endpoint to serve (default: $HA_GS_SOCKET, else " +
-                       gs::defaultEndpoint() + ")");
+                       gs::defaultEndpoint() + ")")
+        ->type_name("ENDPOINT");
     auto *nodeNumberOption =
         app.add_option("--node-number", nodeNumber,
                        "this node's number (with --cluster: Corosync's node id, which it must "
@@ -220,10 +221,14 @@ int main(int argc, char **argv)
         ->capture_default_str();
     app.add_option("--cmm-nodes", config.cmmNodesFile,
                    "CMM node table: rows 'NodeId Domain_id Name Attributes' (attributes '-' or "
-                   "eligible,frozen,excluded,disqualified,synchro_needed,addr=A,swload=S); "
-                   "default: this node alone, domain id 1, named after the host, eligible");
+                   "eligible,frozen,excluded,disqualified,synchro_needed,addr=A,swload=S; "
+                   "cmm-nodes(5)); default: this node alone, domain id 1, named after the host, "
+                   "eligible; with --cluster, Corosync's nodelist: every node, named by its name "
+                   "(else ring0_addr), all eligible")
+        ->type_name("FILE");
     app.add_flag("--cmm-ineligible", config.cmmIneligible,
-                 "this node may not be CMM master or vice-master");
+                 "this node may not be CMM master or vice-master (not with --cluster: mark the "
+                 "node in the --cmm-nodes table instead)");
     app.add_option("--cmm-max-registrations", config.cmmMaxRegistrations,
                    "most CMM clients registered for notifications at once "
                    "(cmm_cmc_register answers CMM_ENOENT beyond)")
@@ -237,7 +242,8 @@ int main(int argc, char **argv)
      * A missing default file is no error; a named one must exist, and an
      * unknown key is an error rather than a silently ignored typo. */
     app.set_config("--config", HA_GS_CONFIG_FILE,
-                   "read options from this file (default: " HA_GS_CONFIG_FILE " if it exists)");
+                   "read options from this file (default: " HA_GS_CONFIG_FILE " if it exists)")
+        ->type_name("FILE");
     app.allow_config_extras(CLI::config_extras_mode::error);
     CLI11_PARSE(app, argc, argv);
 

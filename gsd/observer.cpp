@@ -74,7 +74,7 @@ void Broker::Impl::observe(const Observation &observation)
                    {"event", kind},
                    {"group", group}};
         event.update(fields());
-        publish(group, event.dump());
+        publish(group, admin::text(event));
     };
     std::visit(
         Overloaded{
@@ -198,11 +198,12 @@ void Broker::Impl::observeClientGone(ClientId client)
     json event{{"time", admin::timestamp()},
                {"node", config.nodeNumber},
                {"event", "client_gone"},
+               {"group", ""},
                {"client", client},
                {"client_node", clientNode(client)},
                {"pid", pid ? json(*pid) : json(nullptr)},
                {"reason", reason ? json(*reason) : json(nullptr)}};
-    publish({}, event.dump());
+    publish({}, admin::text(event));
 }
 
 void Broker::Impl::observeNode(int16_t node, bool up)
@@ -216,8 +217,9 @@ void Broker::Impl::observeNode(int16_t node, bool up)
     json event{{"time", admin::timestamp()},
                {"node", config.nodeNumber},
                {"event", up ? "node_joined" : "node_gone"},
+               {"group", ""},
                {"subject", node}};
-    publish({}, event.dump());
+    publish({}, admin::text(event));
 }
 
 void Broker::Impl::observeSync(bool synced, const std::string &why)
@@ -234,9 +236,10 @@ void Broker::Impl::observeSync(bool synced, const std::string &why)
     json event{{"time", admin::timestamp()},
                {"node", config.nodeNumber},
                {"event", "sync"},
+               {"group", ""},
                {"synced", synced},
                {"why", why}};
-    publish({}, event.dump());
+    publish({}, admin::text(event));
 }
 
 std::optional<pid_t> Broker::Impl::localPid(ClientId client) const

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmm.h - Cluster Membership Manager API, source-compatible with the Sun
- * Netra High Availability Suite Foundation Services (library libcgha_cmm,
- * pkg-config cgha_cmm). Plain C (C89 and later) and C++.
+ * cmm.h - Cluster Membership Manager API, source-compatible with Sun Netra HA.
+ *
+ * The API of the Sun Netra High Availability Suite Foundation Services
+ * (library libcgha_cmm, pkg-config cgha_cmm). Plain C (C89 and later) and
+ * C++.
  *
  * Names, prototypes and numeric values follow Sun's documentation and, where
  * Sun printed no value, Sun's own 2008 re-implementation of the same API, so
@@ -47,8 +49,7 @@
  * falls vacant meanwhile, another candidate takes it if there is one (the
  * vice-master keeps its role); otherwise the cluster has a vice-master and no
  * master until the vice-master is synchronized by cmm_member_seizequalif or
- * the last master returns. (Changed: a synchro-needed vice-master used to be
- * demoted.)
+ * the last master returns.
  *
  * Notifications
  * -------------
@@ -333,8 +334,7 @@ CMM_EXPORT cmm_error_t cmm_node_getid(cmm_nodeid_t *const me);
  * and for a configured node that is out of the cluster (never joined, left,
  * failed or removed itself), whose sflag then has CMM_OUT_OF_CLUSTER, as
  * Sun's implementation does: a callback can still name the node of a
- * MEMBER_LEFT or MASTER_DEMOTED notification. (Changed: such nodes used to
- * give CMM_ESRCH.)
+ * MEMBER_LEFT or MASTER_DEMOTED notification.
  *
  * Returns CMM_OK, or
  *   CMM_EINVAL      member NULL;
@@ -389,10 +389,10 @@ CMM_EXPORT cmm_error_t cmm_master_getinfo(cmm_member_t *const member);
 CMM_EXPORT cmm_error_t cmm_vicemaster_getinfo(cmm_member_t *const member);
 
 /*
- * cmm_member_getcount - number of nodes in the cluster (master, vice-master
- * and role-less members), the calling node included when it is in.
+ * cmm_member_getcount - number of nodes in the cluster.
  *
- * Synchronous. A cluster without a master still counts its members.
+ * The master, the vice-master and the role-less members, the calling node
+ * included when it is in. Synchronous. A cluster without a master still counts its members.
  *
  * Returns CMM_OK, or CMM_EINVAL (member_count NULL), CMM_ENOCLUSTER (local
  * node configured for no cluster), CMM_EAGAIN (counted, may be stale), and the
@@ -432,9 +432,22 @@ CMM_EXPORT cmm_error_t cmm_member_getall(uint32_t const table_size,
                                          uint32_t *const member_count);
 
 /*
- * Status decoders: pure functions of *member, no gsd access, never fail.
- * Each returns 1 when the bit is set (for isqualified: when
- * CMM_FLAG_DISQUALIFIED is clear), else 0; a NULL member gives 0.
+ * cmm_member_isdesynchronized - decode the sflag of a cmm_member_t.
+ *
+ * Pure functions of *member, no gsd access, never fail. Each returns 1
+ * when its bit is set (for isqualified: when CMM_FLAG_DISQUALIFIED is
+ * clear), else 0; a NULL member gives 0:
+ *
+ *   cmm_member_isdesynchronized   CMM_FLAG_SYNCHRO_NEEDED
+ *   cmm_member_isdisqualified     CMM_FLAG_DISQUALIFIED
+ *   cmm_member_isqualified        CMM_FLAG_DISQUALIFIED clear
+ *   cmm_member_iseligible         CMM_ELIGIBLE_MEMBER
+ *   cmm_member_isexcluded         CMM_EXCLUDED_MEMBER
+ *   cmm_member_isfrozen           CMM_FROZEN_MEMBER
+ *   cmm_member_ismaster           CMM_MASTER
+ *   cmm_member_isvicemaster       CMM_VICEMASTER
+ *   cmm_member_isoutofcluster     CMM_OUT_OF_CLUSTER
+ *
  * Qualification answers carry no meaning for a node out of the cluster or not
  * eligible: check those first.
  */
@@ -472,8 +485,7 @@ CMM_EXPORT int cmm_member_isoutofcluster(cmm_member_t const *member);   /* OUT_O
 /****************************************************************************/
 
 /*
- * cmm_mastership_release - switchover: the master hands its role to the
- * vice-master.
+ * cmm_mastership_release - switchover: hand the master role to the vice-master.
  *
  * Call on the master. On CMM_OK the vice-master is master and the caller is
  * a role-less member or, if it is the best candidate, the new vice-master.
@@ -516,18 +528,17 @@ CMM_EXPORT cmm_error_t cmm_membership_remove(void);
  *
  * Call on the master. Disqualifying the master is a failover to the
  * vice-master (MASTER_DEMOTED, MASTER_ELECTED); with no vice-master that can
- * take over the cluster is left without a master until a node seizes
+ * take over, the cluster is left without a master until a node seizes
  * qualification (cmm_member_seizequalif), which the disqualified master
  * itself may do. Disqualifying the vice-master demotes it. Marking a master
  * or vice-master synchro-needed keeps its role and sends nothing: the
- * vice-master only cannot take over until CMM_SYNCHRO_READY (changed: it
- * used to be demoted). Requalifying a node lets it be elected to a vacant
- * role at once. A request for the qualification the
- * target already has succeeds without effect, even when the caller has lost
- * the master role meanwhile, so two concurrent disqualifications of the
- * master both return CMM_OK. An out-of-cluster target is accepted; its flags
- * take effect when it joins. CMM_SYNCHRO_READY and CMM_SYNCHRO_NEEDED are
- * meant for a data-replication service.
+ * vice-master merely cannot take over until CMM_SYNCHRO_READY. Requalifying a
+ * node lets it be elected to a vacant role at once. A request for the
+ * qualification the target already has succeeds without effect, even when the
+ * caller has lost the master role meanwhile, so two concurrent
+ * disqualifications of the master both return CMM_OK. An out-of-cluster target
+ * is accepted; its flags take effect when it joins. CMM_SYNCHRO_READY and
+ * CMM_SYNCHRO_NEEDED are meant for a data-replication service.
  *
  * Checks, in this order:
  *   CMM_ENOCLUSTER  the local node is configured for no cluster;
@@ -560,8 +571,6 @@ CMM_EXPORT cmm_error_t cmm_member_setqualif(cmm_nodeid_t const nodeid,
  * master back: by this call on some eligible member (after
  * cmm_node_eligible if none is eligible), or, when only the last master
  * holds the newest copy and it is out of the cluster, by its return.
- * (Changed: a master marked synchro-needed and then disqualified could never
- * be master again.)
  *
  * Returns CMM_OK (the local node is master), or
  *   CMM_ENOCLUSTER  the local node is configured for no cluster;
@@ -591,7 +600,7 @@ CMM_EXPORT cmm_error_t cmm_member_seizequalif(void);
  * cmm_mastership_release (MASTER_DEMOTED, NODE_INELIGIBLE, MASTER_ELECTED),
  * and is refused when no node can take over, so that this call never leaves
  * the cluster without a master. Asking for the eligibility the node already
- * has succeeds without effect. None authenticates the caller.
+ * has succeeds without effect. Neither call authenticates the caller.
  *
  * Returns CMM_OK, or
  *   CMM_ENOCLUSTER  the local node is configured for no cluster;
@@ -670,7 +679,7 @@ CMM_EXPORT cmm_error_t cmm_cmc_register(cmm_notify_t const callback, void *clien
  * Without a registration (never registered, already unregistered,
  * dropped by cmm_disconnect, or in a child after fork()) there is nothing
  * to stop: CMM_OK, without talking to gsd, so that cleanup code may call it
- * unconditionally. (Changed: this used to return CMM_ENOENT.)
+ * unconditionally.
  *
  * Returns CMM_OK, or
  *   CMM_EBUSY   a callback of this process is running (in any thread, this
@@ -722,7 +731,7 @@ CMM_EXPORT cmm_error_t cmm_cmc_filter(cmm_cmcfilter_t const action,
  * then gives the descriptor the registration will use, which stays
  * unreadable until a registration has something to dispatch (gsd sends
  * notifications only to registered processes). The descriptor lives until
- * cmm_disconnect. (Changed: this used to return CMM_ENOENT.)
+ * cmm_disconnect.
  *
  * Returns CMM_OK, or
  *   CMM_EINVAL  fd NULL;

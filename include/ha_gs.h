@@ -25,8 +25,8 @@
  * that can only be known later (a subscription to a group that does not
  * exist) arrive through the delayed-error callback given to ha_gs_init().
  * Any request but ha_gs_vote may also return HA_GS_NO_MEMORY when the
- * process exceeds gsd's request rate (HA_GS_MAX_REQUEST_RATE): the request
- * was not carried out; retry later.
+ * process exceeds gsd's request rate (gsd --max-request-rate, default
+ * HA_GS_MAX_REQUEST_RATE): the request was not carried out; retry later.
  *
  * Order of checks: every call but ha_gs_init and ha_gs_strerror first
  * checks the session: HA_GS_NO_INIT before ha_gs_init (or after
@@ -52,11 +52,13 @@
  * --------------
  * gsd never waits for a client. Notifications a process has not read yet
  * wait, up to 4096 messages in the library's socket (HA_GS_RECEIVE_QUEUE_LIMIT)
- * and up to HA_GS_MAX_QUEUED_NOTIFICATIONS messages or HA_GS_MAX_QUEUED_BYTES
- * bytes in gsd (counted until the library has read them). A process that lets
+ * and up to gsd --send-queue-limit messages or --send-queue-bytes bytes in
+ * gsd (defaults HA_GS_MAX_QUEUED_NOTIFICATIONS, HA_GS_MAX_QUEUED_BYTES;
+ * counted until the library has read them). A process that lets
  * more pile up (it stops calling ha_gs_dispatch while its groups keep
  * changing) loses its session: every group in which it is a provider runs
- * a failure-leave protocol (HA_GS_PROVIDER_FAILED_LEAVE), its subscriptions
+ * a failure-leave protocol (HA_GS_FAILURE_LEAVE, reason
+ * HA_GS_PROVIDER_FAILED_LEAVE), its subscriptions
  * end, and gsd logs it. A process whose library queue stays full for 3
  * seconds loses its connection as well (ZeroMQ's heartbeats cannot get
  * through meanwhile); gsd ends its session as soon as it has something
@@ -80,8 +82,8 @@
  *                    messages the library's socket may hold unread (1 to
  *                    1000000; default 4096); see "Slow consumers".
  *
- * Thread safety (libcamera vocabulary)
- * ------------------------------------
+ * Thread safety
+ * -------------
  *   libha_gs:   thread-bound. Use all functions from one thread.
  *   libha_gs_r: thread-safe. Any function from any thread; several threads may
  *               block in ha_gs_dispatch(HA_GS_BLOCKING). Notifications of one
@@ -241,14 +243,14 @@ typedef enum {
     HA_GS_BAD_PARAMETER = 9,              /* invalid argument */
     HA_GS_UNKNOWN_GROUP = 10,             /* the group does not exist (delayed error) */
     HA_GS_INVALID_GROUP = 11,             /* malformed group name, or a system group joined */
-    HA_GS_NO_SOURCE_GROUP_PROVIDER = 12,  /* the source group has no provider on this node */
+    HA_GS_NO_SOURCE_GROUP_PROVIDER = 12,  /* the source group has no provider */
     HA_GS_BAD_GROUP_ATTRIBUTES = 13,      /* invalid attributes, or unlike the group's */
     HA_GS_WRONG_OLD_STATE = 14,           /* reserved for RSCT compatibility; never returned */
     HA_GS_DUPLICATE_INSTANCE_NUMBER = 15, /* instance number in use in the group on this node */
     HA_GS_COLLIDE = 16,                   /* another protocol runs or is queued in the group */
     HA_GS_SOCK_CREATE_FAILED = 17,        /* could not create the connection's sockets */
     HA_GS_SOCK_INIT_FAILED = 18,          /* HA_GS_SOCKET is not a usable endpoint */
-    HA_GS_CONNECT_FAILED = 19,            /* no gsd answers at the endpoint, or it is full */
+    HA_GS_CONNECT_FAILED = 19,            /* no gsd, gsd full, or domain not synced */
     HA_GS_VOTE_NOT_EXPECTED = 20,         /* no vote of this provider is awaited */
     HA_GS_NOT_SUPPORTED = 21,             /* option this implementation does not provide */
     HA_GS_INVALID_SOURCE_GROUP = 22,      /* source group malformed, the group or a system one */
@@ -257,7 +259,7 @@ typedef enum {
     HA_GS_BACKLEVEL_PROVIDERS = 25,       /* reserved for RSCT compatibility; never returned */
     HA_GS_DOMAIN_NOT_RECOG = 26,          /* HA_DOMAIN_NAME names a domain gsd does not serve */
     HA_GS_TOO_MANY_GROUPS = 27,           /* a groups or providers limit would be exceeded */
-    HA_GS_NOT_AUTHORIZED = 28             /* caller is neither root nor in the hagsuser group */
+    HA_GS_NOT_AUTHORIZED = 28             /* not root, gsd's user or in --auth-group */
 } ha_gs_rc_t;
 
 /****************************************************************************/
@@ -676,8 +678,9 @@ typedef void ha_gs_delayed_error_cb_t(const ha_gs_delayed_error_notification_t *
  *                        gs_counter_location in this process (it needs the
  *                        right to read this process's memory: gsd running as
  *                        root, or as this user where ptrace is allowed); if
- *                        they have not changed response time limit seconds
- *                        later, the same announcement as for a missed ping.
+ *                        they have not changed when the response time limit
+ *                        has passed, the providers get the same
+ *                        announcement as for a missed ping.
  *                        The responsiveness callback is not called.
  * deactivate_script      NULL or "": none. Else the absolute path
  *                        (at most HA_GS_MAX_DEACTIVATE_SCRIPT_LENGTH bytes)
@@ -710,8 +713,10 @@ typedef void ha_gs_delayed_error_cb_t(const ha_gs_delayed_error_notification_t *
  *   HA_GS_SOCK_CREATE_FAILED no sockets could be created (e.g. no free file
  *                            descriptors);
  *   HA_GS_SOCK_INIT_FAILED   HA_GS_SOCKET is not a valid ipc:// endpoint;
- *   HA_GS_CONNECT_FAILED     no gsd serves the endpoint, or it serves its
- *                            maximum number of clients;
+ *   HA_GS_CONNECT_FAILED     no gsd serves the endpoint, it serves its
+ *                            maximum number of clients, or (gsd --cluster)
+ *                            it does not hold the domain's state yet or
+ *                            its node has no quorum: retry later;
  *   HA_GS_NOT_AUTHORIZED     caller is neither root, nor gsd's own user, nor
  *                            in gsd's authorized group (default hagsuser);
  *   HA_GS_DOMAIN_NOT_RECOG   HA_DOMAIN_NAME differs from gsd's domain;
@@ -776,8 +781,8 @@ HA_GS_EXPORT void ha_gs_quit(void);
  * Returns HA_GS_OK, or
  *   HA_GS_NO_INIT, HA_GS_NOT_OK      not initialized / connection lost;
  *   HA_GS_BAD_PARAMETER              a NULL pointer or required callback,
- *                                    negative instance number, local name too
- *                                    long;
+ *                                    instance number outside 0..32767, local
+ *                                    name too long;
  *   HA_GS_NAME_TOO_LONG              group name too long;
  *   HA_GS_INVALID_GROUP              group name empty or not printable ASCII,
  *                                    or HostMembership: a system group, which
@@ -1030,7 +1035,9 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_subscribe(ha_gs_token_t *subscriber_token,
                                         const ha_gs_proposal_info_t *proposal_info);
 
 /*
- * ha_gs_unsubscribe - end a subscription. Synchronous; no notification follows.
+ * ha_gs_unsubscribe - end a subscription.
+ *
+ * Synchronous; no notification follows.
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, HA_GS_BAD_MEMBER_TOKEN
  * (not a live subscriber token of this process: a provider token included).
@@ -1048,8 +1055,9 @@ HA_GS_EXPORT ha_gs_rc_t ha_gs_get_node_number(ha_gs_node_number_t *node_number);
 /*
  * ha_gs_get_adapter_info - map an IPv4 address to this node's adapter.
  *
- * Requires HA_GS_ENABLE_ADAPTER_INFO at ha_gs_init. On success sets
- * node_number (the local node) and interface_name (e.g. "lo").
+ * Requires HA_GS_ENABLE_ADAPTER_INFO at ha_gs_init. Set adapter->ip_addr.ip4
+ * to the address (IPv4 only). On success sets node_number (the local node)
+ * and interface_name (e.g. "lo"; valid until ha_gs_quit).
  *
  * Returns HA_GS_OK, or HA_GS_NO_INIT, HA_GS_NOT_OK, or
  *   HA_GS_NOT_SUPPORTED  adapter info was not enabled at ha_gs_init;

@@ -23,6 +23,8 @@ EXPORT = re.compile(r"^(?:HA_GS|CMM)_EXPORT\b")
 FUNCTION = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\(")
 TITLED = re.compile(r"^([a-z_][a-z0-9_]*) - (.*)$")
 SECTION_RULE = re.compile(r"^-+$")
+# The overview pages, each naming the others in SEE ALSO.
+OVERVIEWS = ["ha_gs", "cmm"]
 
 
 def comment_lines(block):
@@ -102,6 +104,14 @@ def escape(text):
     return text
 
 
+EMPHASIS = re.compile(r"\*([A-Za-z][A-Za-z-]*)\*")
+
+
+def prose(text):
+    """escape(), and *word* (the headers' emphasis) in italics."""
+    return EMPHASIS.sub(r"\\fI\1\\fP", escape(text))
+
+
 def render_body(lines):
     """Comment lines as man body: paragraphs filled, indented or columned
     ones (option lists, return codes) kept as they are; 'Title' over
@@ -131,7 +141,7 @@ def render_body(lines):
             out.append(".fi")
         else:
             out.append(".PP")
-            out.extend(escape(l) for l in para)
+            out.extend(prose(l) for l in para)
     return out
 
 
@@ -159,22 +169,51 @@ def wrap_prototype(proto, width=78):
     return lines
 
 
+def link_line(lib):
+    line = f"Link with \\fI$(pkg\\-config \\-\\-libs {lib})\\fP"
+    if lib == "ha_gs":
+        line += (", or \\fI$(pkg\\-config \\-\\-libs ha_gs_r)\\fP for the thread\\-safe"
+                 " library")
+    return line + "."
+
+
 def synopsis(include, lib, prototypes):
     out = [".SH SYNOPSIS", ".nf", f".B #include <{include}>", ".PP"]
     for proto in prototypes:
         out.extend(escape(line) for line in wrap_prototype(proto))
     out.append(".fi")
     out.append(".PP")
-    out.append(f"Link with \\fI$(pkg\\-config \\-\\-libs {lib})\\fP.")
+    out.append(link_line(lib))
     return out
 
 
-def function_page(entry, name, include, lib, overview, source):
+def split_titles(comment):
+    """({name: title}, body) of a comment that starts with "name - title."
+    lines, one per function it documents; a title that does not end with a
+    full stop goes on on the next line."""
+    titles = {}
+    current = None
+    taken = 0
+    for line in comment:
+        titled = TITLED.match(line)
+        if titled:
+            current = titled.group(1)
+            titles[current] = titled.group(2)
+        elif current and line.strip() and not titles[current].endswith("."):
+            titles[current] += " " + line.strip()
+        else:
+            break
+        taken += 1
+    return {n: t.rstrip(".") for n, t in titles.items()}, comment[taken:]
+
+
+def function_page(entry, name, include, lib, overview, source, known):
     comment = entry["comment"]
-    titled = TITLED.match(comment[0]) if comment else None
-    if titled:
-        title = titled.group(2).rstrip(".")
-        body = comment[1:]
+    titles, body = split_titles(comment)
+    if name in titles:
+        title = titles[name]
+    elif titles:
+        title = next(iter(titles.values()))
     else:
         # One comment for several functions: its first sentence is the title.
         title = comment[0].split(":")[0].split(".")[0].strip()
@@ -184,31 +223,47 @@ def function_page(entry, name, include, lib, overview, source):
     out.append(".SH DESCRIPTION")
     out += render_body(body)
     others = [n for n in entry["names"] if n != name]
-    see = [f"{overview}(3)"] + [f"{n}(3)" for n in others]
+    # And the functions of the same header its text names.
+    text = " ".join(comment)
+    named = [n for n in known if n != name and n not in others and
+             re.search(r"\b" + re.escape(n) + r"\b", text)]
+    see = [f"{overview}(3)"] + [f"{n}(3)" for n in others + named]
     out.append(".SH SEE ALSO")
     out.append(", ".join(see))
     return "\n".join(out) + "\n"
 
 
 def overview_page(name, include, lib, overview, entries, source):
-    title = overview[0].split(" - ", 1)[1].rstrip(".") if overview and " - " in overview[0] \
-        else name
+    title = name
+    body = overview
+    if overview and " - " in overview[0]:
+        title = overview[0].split(" - ", 1)[1]
+        taken = 1
+        while not title.endswith(".") and taken < len(overview) and overview[taken].strip():
+            title += " " + overview[taken].strip()
+            taken += 1
+        title = title.rstrip(".")
+        body = overview[taken:]
     out = page_header(name, "3", title, source, "ha_gs Programmer's Manual")
     out += [".SH SYNOPSIS", ".nf", f".B #include <{include}>", ".fi", ".PP",
-            f"Link with \\fI$(pkg\\-config \\-\\-libs {lib})\\fP."]
+            link_line(lib)]
     out.append(".SH DESCRIPTION")
-    out += render_body(overview[1:] if overview else [])
+    out += render_body(body)
     out.append(".SH FUNCTIONS")
     for entry in entries:
         comment = entry["comment"]
-        titled = TITLED.match(comment[0]) if comment else None
+        titles, _ = split_titles(comment)
         for fn in entry["names"]:
-            summary = titled.group(2) if titled else comment[0].split(":")[0]
+            summary = titles.get(fn) or (next(iter(titles.values())) if titles
+                                          else comment[0].split(":")[0])
             out.append(".TP")
             out.append(f".BR {fn} (3)")
             out.append(escape(summary))
     out.append(".SH SEE ALSO")
-    out.append("gsd(8)")
+    see = ["gsd(8)", "gsctl(8)"] + [f"{o}(3)" for o in OVERVIEWS if o != name]
+    if name == "cmm":
+        see.append("cmm\\-nodes(5)")
+    out.append(", ".join(see))
     return "\n".join(out) + "\n"
 
 
@@ -220,9 +275,11 @@ def pages(spec):
     source = "include/" + include
     overview, entries = parse_header(header)
     result = [(f"{name}.3", overview_page(name, include, lib, overview, entries, source))]
+    known = [fn for entry in entries for fn in entry["names"]]
     for entry in entries:
         for fn in entry["names"]:
-            result.append((f"{fn}.3", function_page(entry, fn, include, lib, name, source)))
+            result.append((f"{fn}.3",
+                           function_page(entry, fn, include, lib, name, source, known)))
     return result
 
 

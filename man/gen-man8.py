@@ -97,6 +97,7 @@ def main(argv):
             commands.append(".RE")
     text = open(template, encoding="utf-8").read()
     text = text.replace("@VERSION@", os.environ.get("HA_GS_VERSION", ""))
+    text = text.replace("@CONFIG_FILE@", escape(os.environ.get("HA_GS_CONFIG_FILE", "")))
     text = text.replace("@OPTIONS@\n", "\n".join(tagged(sections.get("Options", []))) + "\n")
     text = text.replace("@COMMANDS@\n", "\n".join(commands) + "\n")
     with open(output, "w", encoding="utf-8") as f:

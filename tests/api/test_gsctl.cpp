@@ -34,7 +34,8 @@ std::string gsctlPath()
 }
 
 struct Run {
-    int status = -1; /* exit status, or -1 when it did not exit normally */
+    int status = -1; /* exit status; -1: killed by `signal`; -2: did not end in time */
+    int signal = 0;
     std::string out, err;
 };
 
@@ -75,16 +76,26 @@ class Gsctl {
             ::kill(pid_, SIGKILL);
             waitpid(pid_, nullptr, 0);
         }
-        ::close(out_);
+        if (out_ >= 0)
+            ::close(out_);
         ::close(err_);
     }
     void interrupt() { ::kill(pid_, SIGINT); }
-    /* Reads both pipes until gsctl exits (at most timeoutMs). */
+    void signal(int sig) { ::kill(pid_, sig); }
+    /* Closes the reading end of its standard output, as `| head -1` does
+     * once it has its line. */
+    void closeOutput()
+    {
+        ::close(out_);
+        out_ = -1;
+    }
+    /* Reads both pipes until gsctl exits (at most timeoutMs; then it is
+     * killed and the status is -2). */
     Run finish(int timeoutMs = 20000)
     {
         const auto deadline =
             std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-        bool outOpen = true, errOpen = true;
+        bool outOpen = out_ >= 0, errOpen = true;
         while ((outOpen || errOpen) && std::chrono::steady_clock::now() < deadline) {
             pollfd fds[] = {{outOpen ? out_ : -1, POLLIN, 0}, {errOpen ? err_ : -1, POLLIN, 0}};
             poll(fds, 2, 100);
@@ -100,10 +111,19 @@ class Gsctl {
             }
         }
         int status = 0;
-        if (waitpid(pid_, &status, 0) == pid_) {
-            pid_ = -1;
-            run_.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        while (waitpid(pid_, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                ::kill(pid_, SIGKILL);
+                waitpid(pid_, &status, 0);
+                pid_ = -1;
+                run_.status = -2;
+                return run_;
+            }
+            std::this_thread::sleep_for(10ms);
         }
+        pid_ = -1;
+        run_.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        run_.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         return run_;
     }
 
@@ -520,4 +540,107 @@ TEST_CASE("gsctl: no gsd, no such group, and who may not use it")
     const Run gone = gsctl(gsd, {"groups"});
     CHECK(gone.status == 1);
     CHECK(gone.err.find("cannot reach gsd") != std::string::npos);
+}
+
+TEST_CASE("gsctl: what an adversarial review found (slow streams, hostile local names, pipes, "
+          "Ctrl-C, a full gsd)")
+{
+    SUBCASE("streams that stop reading are cut, several in one event, and gsd goes on")
+    {
+        PrivateGsd gsd({.args = {"--send-queue-limit", "20"}});
+        const auto alive = [&] { return !gsd.waitExit(0).has_value(); };
+        ClientProcess a("a", gsd);
+        std::vector<std::unique_ptr<Gsctl>> stopped;
+        for (int i = 0; i < 3; ++i)
+            stopped.push_back(std::make_unique<Gsctl>(gsd, std::vector<std::string>{"events"}));
+        const auto streamers = [&] {
+            size_t n = 0;
+            const json clients = gsctlJson(gsd, {"clients"});
+            for (const auto &c : clients.at("sessions"))
+                n += c.at("streaming").get<bool>() ? 1 : 0;
+            return n;
+        };
+        const auto started = std::chrono::steady_clock::now() + 10s;
+        while (streamers() < 3 && std::chrono::steady_clock::now() < started)
+            std::this_thread::sleep_for(50ms);
+        REQUIRE(streamers() == 3);
+        for (auto &g : stopped)
+            g->signal(SIGSTOP);
+        /* Each join is several events for each stream; they overflow at
+         * the same event. */
+        for (int i = 0; i < 400 && alive(); ++i)
+            REQUIRE(a.rc("join flood" + std::to_string(i) + " 1") == "HA_GS_OK");
+        REQUIRE(alive());
+        CHECK(streamers() == 0);
+        for (auto &g : stopped) {
+            g->signal(SIGCONT);
+            const Run run = g->finish();
+            CHECK(run.status == 1);
+        }
+        CHECK(alive());
+    }
+
+    SUBCASE("a local name that is not UTF-8 and holds escape codes is answered, and shown "
+            "escaped")
+    {
+        PrivateGsd gsd;
+        ClientProcess a("a", gsd);
+        REQUIRE(a.rc("join evil 1 local=\\xff\\x1b[2J\\x0a99@1") == "HA_GS_OK");
+        a.waitFor(Match("evil: approved", {"JOIN"}));
+        const json group = gsctlJson(gsd, {"group", "evil"});
+        const std::string name = providerOf(group.at("providers"), 1).at("local_name");
+        CHECK(name == "\xEF\xBF\xBD\x1b[2J\n99@1"); /* U+FFFD for the byte 0xff */
+        const Run table = gsctl(gsd, {"group", "evil"});
+        CHECK(table.status == 0);
+        CHECK(table.out.find('\x1b') == std::string::npos);
+        CHECK(table.out.find("\\x1b[2J\\x0a99@1") != std::string::npos);
+    }
+
+    SUBCASE("gsctl events | head -1 ends with head; every event has a group field")
+    {
+        PrivateGsd gsd;
+        ClientProcess a("a", gsd);
+        Gsctl stream(gsd, {"events", "--json"});
+        waitForStreamer(gsd, stream);
+        stream.closeOutput();
+        REQUIRE(a.rc("join piped 1") == "HA_GS_OK");
+        const Run run = stream.finish(10000);
+        CHECK(run.status == -1);
+        CHECK(run.signal == SIGPIPE);
+
+        Gsctl all(gsd, {"events", "--count", "1"}); /* the global --json after the command */
+        waitForStreamer(gsd, all);
+        Gsctl asJson(gsd, {"events", "--json", "--count", "1"});
+        waitForStreamer(gsd, asJson);
+        std::this_thread::sleep_for(200ms);
+        REQUIRE(a.rc("quit") == "HA_GS_OK");
+        const Run gone = asJson.finish();
+        CHECK(gone.status == 0);
+        const auto event = json::parse(gone.out);
+        CHECK(event.at("event") == "client_gone");
+        CHECK(event.at("group") == "");
+        CHECK(event.at("pid") == a.pid());
+        CHECK(all.finish().status == 0);
+    }
+
+    SUBCASE("Ctrl-C ends a wait for a gsd that does not answer")
+    {
+        PrivateGsd gsd;
+        gsd.kill(SIGSTOP);
+        Gsctl waiting(gsd, {"--timeout", "60", "groups"});
+        std::this_thread::sleep_for(500ms);
+        waiting.interrupt();
+        const Run run = waiting.finish(10000);
+        gsd.kill(SIGCONT);
+        CHECK(run.status == 130);
+        CHECK(run.err == "gsctl: interrupted\n");
+    }
+
+    SUBCASE("root may look when clients fill gsd to --max-clients")
+    {
+        PrivateGsd gsd({.args = {"--max-clients", "2"}});
+        ClientProcess a("a", gsd), b("b", gsd);
+        const json clients = gsctlJson(gsd, {"clients"});
+        CHECK(clients.at("sessions").size() == 3);
+    }
 }

@@ -3,6 +3,7 @@
 
 #include "ha_gs.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <zmq.h>
 
@@ -20,11 +21,14 @@ struct NoLock {
 
 } // namespace
 
-AdminClient::AdminClient(const std::string &endpoint, Clock::time_point deadline)
+AdminClient::AdminClient(const std::string &endpoint, Clock::time_point deadline,
+                         std::function<bool()> interrupted)
+    : interrupted_(std::move(interrupted))
 {
     try {
         if (!transport_.open(kMonitorEndpoint))
             throw Failure(kExitUnreachable, "out of file descriptors");
+        transport_.setMaxMessageSize(kMaxAnswerBytes);
         transport_.connect(endpoint);
     } catch (const zmq::error_t &error) {
         throw Failure(kExitUnreachable, "cannot connect to " + endpoint + ": " + error.what());
@@ -67,9 +71,13 @@ AdminClient::~AdminClient()
 
 void AdminClient::waitUntil(Clock::time_point deadline)
 {
+    if (interrupted_ && interrupted_())
+        throw Failure(kExitInterrupted, "interrupted");
+    /* In slices, to notice an interruption while gsd is silent. */
+    const auto slice = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
     NoLock lock;
     std::condition_variable_any unused;
-    transport_.wait(lock, unused, deadline, *this);
+    transport_.wait(lock, unused, slice, *this);
 }
 
 void AdminClient::fail() const

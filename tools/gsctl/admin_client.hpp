@@ -31,14 +31,22 @@ struct Failure : std::runtime_error {
 constexpr int kExitUnreachable = 1;   /* no gsd, connection lost, no answer in time */
 constexpr int kExitNotAuthorized = 3; /* not root, gsd's user or in the admin group */
 constexpr int kExitNoSuchGroup = 4;
-constexpr int kExitRefused = 5; /* gsd refused the query (over its limits, unknown query) */
+constexpr int kExitRefused = 5;       /* gsd refused the query (over its limits, unknown query) */
+constexpr int kExitInterrupted = 130; /* SIGINT or SIGTERM while waiting */
+
+/* The largest answer gsctl reads: far above any document gsd makes (a
+ * group's 65536 subscriptions are some 6 MiB), far below what would hurt. */
+constexpr int64_t kMaxAnswerBytes = int64_t{256} << 20;
 
 class AdminClient final : client::TransportReceiver {
   public:
     using Clock = std::chrono::steady_clock;
 
-    /* Connects and opens the session; throws Failure. */
-    AdminClient(const std::string &endpoint, Clock::time_point deadline);
+    /* Connects and opens the session; throws Failure. `interrupted` is
+     * asked while waiting: when it says yes, the wait ends with a Failure
+     * of status kExitInterrupted. */
+    AdminClient(const std::string &endpoint, Clock::time_point deadline,
+                std::function<bool()> interrupted);
     ~AdminClient() override;
     AdminClient(const AdminClient &) = delete;
     AdminClient &operator=(const AdminClient &) = delete;
@@ -61,6 +69,7 @@ class AdminClient final : client::TransportReceiver {
     [[noreturn]] void fail() const;
 
     client::Transport transport_;
+    std::function<bool()> interrupted_;
     std::optional<wire::Welcome> welcome_;
     std::optional<wire::AdminReply> reply_;
     std::deque<std::string> events_;

@@ -11,8 +11,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 namespace {
@@ -53,40 +55,43 @@ std::string query(AdminClient &client, const Options &options, const std::string
 
 void print(const std::string &text)
 {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+        throw Failure(gs::gsctl::kExitUnreachable,
+                      std::string("cannot write the answer: ") + std::strerror(errno));
+}
+
+/* Prints the events of the stream until --count, --duration or Ctrl-C. */
+void follow(AdminClient &client, const Options &options)
+{
+    const auto until =
+        options.duration > 0
+            ? AdminClient::Clock::now() +
+                  std::chrono::milliseconds(static_cast<long>(options.duration * 1000))
+            : AdminClient::Clock::time_point::max();
+    long seen = 0;
+    client.follow(
+        [&](const std::string &event) {
+            print(options.json ? event + "\n" : gs::gsctl::renderEvent(json::parse(event)) + "\n");
+            return options.count == 0 || ++seen < options.count;
+        },
+        until);
 }
 
 int run(const std::string &command, const Options &options)
 {
     const auto deadline = AdminClient::Clock::now() +
                           std::chrono::milliseconds(static_cast<long>(options.timeout * 1000));
-    AdminClient client(options.endpoint, deadline);
+    AdminClient client(options.endpoint, deadline, [] { return interrupted != 0; });
     if (command == "events") {
         const std::optional<std::string> group =
             options.group.empty() ? std::nullopt : std::optional(options.group);
         query(client, options, "events", group);
-        const auto until =
-            options.duration > 0
-                ? AdminClient::Clock::now() +
-                      std::chrono::milliseconds(static_cast<long>(options.duration * 1000))
-                : AdminClient::Clock::time_point::max();
-        long seen = 0;
-        /* Woken every 200 ms to notice Ctrl-C. */
-        while (!interrupted && AdminClient::Clock::now() < until) {
-            const auto slice =
-                std::min(until, AdminClient::Clock::now() + std::chrono::milliseconds(200));
-            bool more = true;
-            client.follow(
-                [&](const std::string &event) {
-                    print(options.json ? event + "\n"
-                                       : gs::gsctl::renderEvent(json::parse(event)) + "\n");
-                    more = options.count == 0 || ++seen < options.count;
-                    return more;
-                },
-                slice);
-            if (!more)
-                break;
+        try {
+            follow(client, options);
+        } catch (const Failure &failure) {
+            /* Ctrl-C is how a stream ends. */
+            if (failure.status != gs::gsctl::kExitInterrupted)
+                throw;
         }
         return 0;
     }
@@ -135,10 +140,12 @@ int main(int argc, char **argv)
         ->type_name("SECONDS")
         ->check(CLI::Range(0.1, 3600.0).description(""));
     app.require_subcommand(1);
+    /* The global options after the command too: gsctl events --json. */
+    app.fallthrough();
     app.footer("Only root, gsd's own user and members of gsd's admin group (gsd --admin-group, "
                "default hagsadmin) may use gsctl.\n"
                "Exit status: 0 done; 1 gsd not reachable, gone or silent; 3 not authorized; "
-               "4 no such group; 5 gsd refused the query.\nSee gsctl(8).");
+               "4 no such group; 5 gsd refused the query; 130 interrupted.\nSee gsctl(8).");
 
     app.add_subcommand("groups", "the groups: providers, subscribers, the protocol running");
     auto *group = app.add_subcommand(
@@ -172,11 +179,13 @@ int main(int argc, char **argv)
         options.endpoint = gs::resolveEndpoint();
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
-    std::signal(SIGPIPE, SIG_IGN);
+    /* SIGPIPE fatal, whatever the parent left: `gsctl events | head -1`
+     * ends with head. */
+    std::signal(SIGPIPE, SIG_DFL);
     try {
         return run(app.get_subcommands().front()->get_name(), options);
     } catch (const Failure &failure) {
-        std::fprintf(stderr, "gsctl: %s\n", failure.what());
+        std::fprintf(stderr, "gsctl: %s\n", gs::gsctl::printable(failure.what()).c_str());
         return failure.status;
     } catch (const std::exception &error) {
         std::fprintf(stderr, "gsctl: %s\n", error.what());

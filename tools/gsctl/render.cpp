@@ -10,15 +10,34 @@ namespace gs::gsctl {
 
 using nlohmann::json;
 
+std::string printable(const std::string &text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\x{:02x}", c);
+        } else if (c == 0xc2 && i + 1 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                   static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+            out += fmt::format("\\u00{:02x}", static_cast<unsigned char>(text[++i]));
+        } else {
+            out += text[i];
+        }
+    }
+    return out;
+}
+
 namespace {
 
-/* A value as a cell: strings bare, null as "-". */
+/* A value as a cell: strings bare but printable, null as "-". */
 std::string cell(const json &value)
 {
     if (value.is_null())
         return "-";
     if (value.is_string())
-        return value.get<std::string>();
+        return printable(value.get<std::string>());
     if (value.is_boolean())
         return value.get<bool>() ? "yes" : "no";
     return value.dump();
@@ -55,7 +74,7 @@ std::string bytes(const json &value)
     if (n == 0)
         return "(empty)";
     if (!value.at("text").is_null())
-        return fmt::format("\"{}\" ({} bytes)", value.at("text").get<std::string>(), n);
+        return fmt::format("\"{}\" ({} bytes)", cell(value.at("text")), n);
     std::string hex = value.at("hex").get<std::string>();
     if (hex.size() > 64)
         hex = hex.substr(0, 64) + "...";
@@ -76,7 +95,7 @@ std::string renderGroups(const json &doc)
     }
     std::string out = table.render();
     out += fmt::format("node {} of domain '{}'{}; hosts up: {}\n", doc.at("node").get<int>(),
-                       doc.at("domain").get<std::string>(),
+                       cell(doc.at("domain")),
                        doc.at("synced").get<bool>() ? "" : " (does not hold the domain's state)",
                        joined(doc.at("hosts"), ", "));
     return out;
@@ -84,8 +103,8 @@ std::string renderGroups(const json &doc)
 
 std::string renderGroup(const json &doc)
 {
-    std::string out = fmt::format("group '{}' (as node {} sees it)\n",
-                                  doc.at("name").get<std::string>(), doc.at("node").get<int>());
+    std::string out = fmt::format("group '{}' (as node {} sees it)\n", cell(doc.at("name")),
+                                  doc.at("node").get<int>());
     const json &a = doc.at("attributes");
     out +=
         fmt::format("attributes: {}-phase, time limit {} s, default vote {}, batch control {}, "
@@ -161,7 +180,7 @@ std::string renderNodes(const json &doc)
 {
     std::string out =
         fmt::format("this node: {} of domain '{}', {}{}\n", doc.at("node").get<int>(),
-                    doc.at("domain_name").get<std::string>(),
+                    cell(doc.at("domain_name")),
                     doc.at("synced").get<bool>() ? "holds the domain's state"
                                                  : "does not hold the domain's state",
                     doc.at("timekeeper").get<bool>() ? ", keeps the domain's time" : "");
@@ -256,7 +275,7 @@ std::string renderEvent(const json &e)
     if (has("why"))
         details += ": " + cell(e.at("why"));
     const std::string group = has("group") && !e.at("group").get<std::string>().empty()
-                                  ? " '" + e.at("group").get<std::string>() + "'"
+                                  ? " '" + cell(e.at("group")) + "'"
                                   : "";
     return fmt::format("{} node {} {}{}{}", e.value("time", "?"), cell(e.at("node")), kind, group,
                        details);

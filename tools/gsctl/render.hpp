@@ -9,6 +9,11 @@
 
 namespace gs::gsctl {
 
+/* `text` safe for a terminal: control characters (C0, DEL, C1) written as
+ * \xNN (\u00NN for C1), so that what a client named (a provider's local
+ * name) cannot move the cursor or forge a row. */
+std::string printable(const std::string &text);
+
 std::string renderGroups(const nlohmann::json &doc);
 std::string renderGroup(const nlohmann::json &doc);
 std::string renderClients(const nlohmann::json &doc);
