@@ -340,7 +340,9 @@ std::string Broker::Impl::adminStats() const
     const broker::Gauges g = gauges();
     json protocols = json::array();
     for (const auto &[key, count] : metrics.protocols)
-        protocols.push_back(json{{"type", key.first}, {"outcome", key.second}, {"count", count}});
+        protocols.push_back(json{{"type", names::request(key.first)},
+                                 {"outcome", key.second ? "approved" : "rejected"},
+                                 {"count", count}});
     json latency = json::array();
     for (const auto &[phase, h] : metrics.voteLatency)
         latency.push_back(

@@ -13,10 +13,12 @@ using nlohmann::json;
 
 json providerJson(const ObservedProvider &provider, std::optional<pid_t> pid)
 {
-    return json{{"instance", provider.id.instance},
-                {"node", provider.id.node},
-                {"client", provider.client},
-                {"pid", pid ? json(*pid) : json(nullptr)}};
+    json out = json::object();
+    out["instance"] = provider.id.instance;
+    out["node"] = provider.id.node;
+    out["client"] = provider.client;
+    out["pid"] = pid ? json(*pid) : json(nullptr);
+    return out;
 }
 
 json bytesJson(const Bytes &bytes)

@@ -207,6 +207,9 @@ struct Broker::Impl final : DomainHost {
     /* A reply of the GSAPI engine to a local client, for the refusals'
      * log and counts. */
     void observeReply(const Reply &reply);
+    /* Whether an admin session streams the events of `group` (empty: of
+     * no group, which only unfiltered streams take). */
+    bool streamWants(const std::string &group) const;
     /* Sends one event (a JSON object) to every admin session streaming
      * events, of `group`'s when it names one. */
     void publish(const std::string &group, const std::string &event);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "gsd/metrics.hpp"
 
+#include "common/names.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,11 +17,6 @@ void Histogram::add(double seconds)
     const auto bucket = std::lower_bound(kBounds.begin(), kBounds.end(), seconds);
     if (bucket != kBounds.end())
         ++buckets[static_cast<size_t>(std::distance(kBounds.begin(), bucket))];
-}
-
-void Metrics::protocolEnded(const std::string &type, bool approved)
-{
-    ++protocols[{type, approved ? "approved" : "rejected"}];
 }
 
 void Metrics::refused(const std::string &reason)
@@ -88,8 +85,8 @@ std::string Metrics::prometheus(const Gauges &g) const
 
     family(out, "gsd_protocols_total", "counter", "protocols ended, by type and outcome");
     for (const auto &[key, count] : protocols)
-        out += fmt::format("gsd_protocols_total{{type=\"{}\",outcome=\"{}\"}} {}\n", key.first,
-                           key.second, count);
+        out += fmt::format("gsd_protocols_total{{type=\"{}\",outcome=\"{}\"}} {}\n",
+                           names::request(key.first), key.second ? "approved" : "rejected", count);
     const auto counter = [&](const char *name, const char *help, uint64_t value) {
         family(out, name, "counter", help);
         out += fmt::format("{} {}\n", name, value);

@@ -51,8 +51,8 @@ struct Metrics {
     /* Phases above this share the last histogram ("kMaxPhaseLabel+"). */
     static constexpr uint32_t kMaxPhaseLabel = 5;
 
-    /* (protocol name, "approved" or "rejected") -> count */
-    std::map<std::pair<std::string, std::string>, uint64_t> protocols;
+    /* (ha_gs_request_t, approved) -> count; named when shown */
+    std::map<std::pair<int, bool>, uint64_t> protocols;
     uint64_t collisions = 0;
     uint64_t timeLimitsExceeded = 0;
     uint64_t clientsGone = 0;
@@ -63,7 +63,7 @@ struct Metrics {
      * each vote */
     std::map<uint32_t, Histogram> voteLatency;
 
-    void protocolEnded(const std::string &type, bool approved);
+    void protocolEnded(int type, bool approved) { ++protocols[{type, approved}]; }
     void refused(const std::string &reason);
     void vote(uint32_t phase, double seconds);
     static std::string phaseLabel(uint32_t phase);

@@ -36,6 +36,15 @@ static std::string describe(const ObservedProvider &p, std::optional<pid_t> pid)
     return fmt::format("provider {} on node {}", p.id.instance, p.id.node);
 }
 
+bool Broker::Impl::streamWants(const std::string &group) const
+{
+    for (const ClientId id : streamingClients)
+        if (const Session *session = sessions.find(id);
+            session && (!session->streamGroup || *session->streamGroup == group))
+            return true;
+    return false;
+}
+
 void Broker::Impl::publish(const std::string &group, const std::string &event)
 {
     /* A copy: a send that fails ends its session, which leaves the set. */
@@ -65,26 +74,29 @@ void Broker::Impl::observe(const Observation &observation)
             out += (out.empty() ? "" : ", ") + describe(p, localPid(p.client));
         return out;
     };
-    /* The event's own fields; time, node and group are added here. */
+    /* `fields` adds the event's own fields to it; time, node and group are
+     * set here. Made only when a stream wants it. Assigned one by one: an
+     * initializer list would copy every nested array once more. */
     const auto emit = [&](const std::string &group, const char *kind, auto &&fields) {
-        if (streamingClients.empty())
+        if (!streamWants(group))
             return;
-        json event{{"time", admin::timestamp()},
-                   {"node", config.nodeNumber},
-                   {"event", kind},
-                   {"group", group}};
-        event.update(fields());
+        json event = json::object();
+        event["time"] = admin::timestamp();
+        event["node"] = config.nodeNumber;
+        event["event"] = kind;
+        event["group"] = group;
+        fields(event);
         publish(group, admin::text(event));
     };
     std::visit(
         Overloaded{
             [&](const GroupCreated &e) {
                 spdlog::info("group '{}' created", e.group);
-                emit(e.group, "group_created", [] { return json::object(); });
+                emit(e.group, "group_created", [](json &) {});
             },
             [&](const GroupDissolved &e) {
                 spdlog::info("group '{}' dissolved", e.group);
-                emit(e.group, "group_dissolved", [] { return json::object(); });
+                emit(e.group, "group_dissolved", [](json &) {});
             },
             [&](const ProtocolProposed &e) {
                 if (spdlog::should_log(spdlog::level::debug))
@@ -93,12 +105,12 @@ void Broker::Impl::observe(const Observation &observation)
                                   e.by ? " by " + describe(*e.by, localPid(e.by->client)) : "",
                                   e.changing.empty() ? "" : " for " + describeAll(e.changing),
                                   e.nPhase ? "n-phase" : "one-phase", e.timeLimit);
-                emit(e.group, "protocol_proposed", [&] {
-                    return json{{"protocol", names::request(e.type)},
-                                {"n_phase", e.nPhase},
-                                {"time_limit", e.timeLimit},
-                                {"by", e.by ? provider(*e.by) : json(nullptr)},
-                                {"changing", providers(e.changing)}};
+                emit(e.group, "protocol_proposed", [&](json &event) {
+                    event["protocol"] = names::request(e.type);
+                    event["n_phase"] = e.nPhase;
+                    event["time_limit"] = e.timeLimit;
+                    event["by"] = e.by ? provider(*e.by) : json(nullptr);
+                    event["changing"] = providers(e.changing);
                 });
             },
             [&](const PhaseOpened &e) {
@@ -106,11 +118,11 @@ void Broker::Impl::observe(const Observation &observation)
                 if (spdlog::should_log(spdlog::level::debug))
                     spdlog::debug("group '{}': phase {} of {} opened for {} voters, {} s", e.group,
                                   e.phase, names::request(e.type), e.voters.size(), e.timeLimit);
-                emit(e.group, "phase_opened", [&] {
-                    return json{{"protocol", names::request(e.type)},
-                                {"phase", e.phase},
-                                {"time_limit", e.timeLimit},
-                                {"voters", providers(e.voters)}};
+                emit(e.group, "phase_opened", [&](json &event) {
+                    event["protocol"] = names::request(e.type);
+                    event["phase"] = e.phase;
+                    event["time_limit"] = e.timeLimit;
+                    event["voters"] = providers(e.voters);
                 });
             },
             [&](const VoteCast &e) {
@@ -122,14 +134,14 @@ void Broker::Impl::observe(const Observation &observation)
                     spdlog::trace("group '{}': {} voted {} in phase {} after {:.1f} ms", e.group,
                                   describe(e.voter, localPid(e.voter.client)), names::vote(e.vote),
                                   e.phase, seconds * 1000);
-                emit(e.group, "vote", [&] {
-                    return json{{"phase", e.phase},
-                                {"provider", provider(e.voter)},
-                                {"vote", names::vote(e.vote)},
-                                {"default_vote", names::vote(e.defaultVote)},
-                                {"latency_ms", seconds * 1000},
-                                {"proposes_state", e.proposesState},
-                                {"carries_message", e.carriesMessage}};
+                emit(e.group, "vote", [&](json &event) {
+                    event["phase"] = e.phase;
+                    event["provider"] = provider(e.voter);
+                    event["vote"] = names::vote(e.vote);
+                    event["default_vote"] = names::vote(e.defaultVote);
+                    event["latency_ms"] = seconds * 1000;
+                    event["proposes_state"] = e.proposesState;
+                    event["carries_message"] = e.carriesMessage;
                 });
             },
             [&](const TimeLimitExceeded &e) {
@@ -137,27 +149,28 @@ void Broker::Impl::observe(const Observation &observation)
                 spdlog::warn("group '{}': phase {} of {} exceeded its time limit: {} did not "
                              "vote (given the default vote)",
                              e.group, e.phase, names::request(e.type), describeAll(e.late));
-                emit(e.group, "time_limit_exceeded", [&] {
-                    return json{{"protocol", names::request(e.type)},
-                                {"phase", e.phase},
-                                {"late", providers(e.late)}};
+                emit(e.group, "time_limit_exceeded", [&](json &event) {
+                    event["protocol"] = names::request(e.type);
+                    event["phase"] = e.phase;
+                    event["late"] = providers(e.late);
                 });
             },
             [&](const ProtocolEnded &e) {
                 phaseOpenedAt.erase(e.group);
-                metrics.protocolEnded(names::request(e.type), e.approved);
+                metrics.protocolEnded(e.type, e.approved);
                 const auto level = e.approved ? spdlog::level::debug : spdlog::level::info;
                 if (spdlog::should_log(level))
                     spdlog::log(level, "group '{}': {} {} after {} phase{}: {}", e.group,
                                 names::request(e.type), e.approved ? "approved" : "rejected",
                                 e.phases, e.phases == 1 ? "" : "s", names::summaryText(e.summary));
-                emit(e.group, e.approved ? "protocol_approved" : "protocol_rejected", [&] {
-                    return json{{"protocol", names::request(e.type)},
-                                {"summary", names::summary(e.summary)},
-                                {"summary_code", e.summary},
-                                {"phases", e.phases},
-                                {"changing", providers(e.changing)}};
-                });
+                emit(e.group, e.approved ? "protocol_approved" : "protocol_rejected",
+                     [&](json &event) {
+                         event["protocol"] = names::request(e.type);
+                         event["summary"] = names::summary(e.summary);
+                         event["summary_code"] = e.summary;
+                         event["phases"] = e.phases;
+                         event["changing"] = providers(e.changing);
+                     });
             },
         },
         observation);
@@ -193,7 +206,7 @@ void Broker::Impl::observeClientGone(ClientId client)
         reason = it->second.second;
         recentlyGone.erase(it);
     }
-    if (streamingClients.empty())
+    if (!streamWants({}))
         return;
     json event{{"time", admin::timestamp()},
                {"node", config.nodeNumber},
@@ -212,7 +225,7 @@ void Broker::Impl::observeNode(int16_t node, bool up)
         ++metrics.nodesGone;
     if (node != config.nodeNumber || !up)
         spdlog::info("node {} {} the domain", node, up ? "joined" : "left");
-    if (streamingClients.empty())
+    if (!streamWants({}))
         return;
     json event{{"time", admin::timestamp()},
                {"node", config.nodeNumber},
@@ -231,7 +244,7 @@ void Broker::Impl::observeSync(bool synced, const std::string &why)
                                     : fmt::format("not serving GSAPI clients: {}; "
                                                   "re-synchronising",
                                                   why));
-    if (streamingClients.empty())
+    if (!streamWants({}))
         return;
     json event{{"time", admin::timestamp()},
                {"node", config.nodeNumber},
