@@ -41,13 +41,15 @@ void Broker::Impl::onDelivered(const Input &input)
         actions.clear();
         observations.clear();
         engine.process(*event, actions, observations);
-        carryOut(*event);
+        /* The operators' side first (log, counters, events): once the
+         * clients are answered, gsd has nothing left of this input to do. */
         if (const auto *request = std::get_if<ClientRequest>(event))
             noteLocalName(*request);
         else if (const auto *gone = std::get_if<ClientGone>(event))
             observeClientGone(gone->client);
         for (const Observation &observation : observations)
             observe(observation);
+        carryOut(*event);
     } else if (const auto *request = std::get_if<CmmRequest>(&input)) {
         if (isLocal(request->client))
             cmmPending.erase({request->client, request->requestId});
@@ -71,8 +73,8 @@ void Broker::Impl::onDelivered(const Input &input)
             const auto node = static_cast<int16_t>(up ? up->node : back->node);
             const Event joined{NodeJoined{node}};
             engine.process(joined, actions, observations);
-            carryOut(joined);
             observeNode(node, true);
+            carryOut(joined);
         }
         carryOut(*own, cmmEngine.process(own->event));
     }

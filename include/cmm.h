@@ -86,6 +86,16 @@
  * MASTER_ELECTED of the vice-master also ends its vice-master role: no
  * VICEMASTER_DEMOTED is sent for it.
  *
+ * Cluster-modifying calls
+ * -----------------------
+ * cmm_mastership_release, cmm_membership_remove, cmm_member_setqualif,
+ * cmm_member_seizequalif, cmm_node_eligible, cmm_node_ineligible and
+ * cmm_config_reload. None authenticates the caller. Each is synchronous in
+ * this implementation: on CMM_OK gsd has applied the change, and the
+ * notifications it causes are queued for every registered process, the
+ * caller's included. (Sun's are asynchronous; code that waits for the
+ * notification works unchanged.)
+ *
  * Common return codes
  * -------------------
  * The first call opens the connection to the local gsd implicitly (endpoint:
@@ -475,13 +485,7 @@ CMM_EXPORT int cmm_member_isoutofcluster(cmm_member_t const *member);   /* OUT_O
 #define CMM_IS_OUT_OF_CLUSTER(member) cmm_member_isoutofcluster(&(member))
 
 /****************************************************************************/
-/*  Cluster-modifying calls                                                 */
-/*                                                                          */
-/*  None authenticates the caller. Each is synchronous in this              */
-/*  implementation: on CMM_OK gsd has applied the change, and the           */
-/*  notifications it causes are queued for every registered process, the    */
-/*  caller's included. (Sun's are asynchronous; code that waits for the     */
-/*  notification works unchanged.)                                          */
+/*  Cluster-modifying calls (see "Cluster-modifying calls" above)           */
 /****************************************************************************/
 
 /*
