@@ -43,6 +43,16 @@ std::string cell(const json &value)
     return value.dump();
 }
 
+/* A client id as NODE:SERIAL (its node is its top 16 bits); --json keeps
+ * the number. */
+std::string client(const json &id)
+{
+    if (!id.is_number_unsigned())
+        return cell(id);
+    const auto value = id.get<uint64_t>();
+    return fmt::format("{}:{}", value >> 48, value & ((uint64_t{1} << 48) - 1));
+}
+
 /* "3@1 (pid 4242)": instance 3 on node 1, the pid where known. */
 std::string provider(const json &p)
 {
@@ -115,14 +125,14 @@ std::string renderGroup(const json &doc)
     Table members({"  PROVIDER", "CLIENT", "PID", "LOCAL NAME"});
     for (const auto &p : doc.at("providers"))
         members.add({fmt::format("  {}@{}", p.at("instance").get<int>(), p.at("node").get<int>()),
-                     cell(p.at("client")), cell(p.at("pid")), cell(p.at("local_name"))});
+                     client(p.at("client")), cell(p.at("pid")), cell(p.at("local_name"))});
     out += members.render();
     out += "\nsubscribers:\n";
     Table subscribers({"  NODE", "CLIENT", "PID", "SUBSCRIBED TO"});
     for (const auto &node : doc.at("subscribers"))
         for (const auto &s : node.at("subscriptions"))
-            subscribers.add({"  " + cell(node.at("node")), cell(s.at("client")), cell(s.at("pid")),
-                             joined(s.at("control"))});
+            subscribers.add({"  " + cell(node.at("node")), client(s.at("client")),
+                             cell(s.at("pid")), joined(s.at("control"))});
     out += subscribers.empty() ? "  none\n" : subscribers.render();
     const json &p = doc.at("protocol");
     if (p.is_null()) {
@@ -162,7 +172,7 @@ std::string renderClients(const json &doc)
 {
     Table table({"CLIENT", "KIND", "PID", "UID", "TOKENS", "QUEUED BYTES"});
     for (const auto &c : doc.at("sessions"))
-        table.add({cell(c.at("client")), cell(c.at("kind")), cell(c.at("pid")), cell(c.at("uid")),
+        table.add({client(c.at("client")), cell(c.at("kind")), cell(c.at("pid")), cell(c.at("uid")),
                    cell(c.at("tokens")), cell(c.at("queue_bytes"))});
     std::string out = table.render();
     const json &remote = doc.at("other_nodes");
@@ -170,7 +180,7 @@ std::string renderClients(const json &doc)
         out += "\nGSAPI clients of other nodes (run gsctl on their node for pid, uid and queue):\n";
         Table others({"CLIENT", "NODE", "TOKENS"});
         for (const auto &c : remote)
-            others.add({cell(c.at("client")), cell(c.at("node")), cell(c.at("tokens"))});
+            others.add({client(c.at("client")), cell(c.at("node")), cell(c.at("tokens"))});
         out += others.render();
     }
     return out;
@@ -260,10 +270,10 @@ std::string renderEvent(const json &e)
         details += " late " + providers(e.at("late"));
     if (has("changing") && !e.at("changing").empty())
         details += " changing " + providers(e.at("changing"));
-    if (has("summary"))
+    if (has("summary") && !e.at("summary").empty())
         details += " " + joined(e.at("summary"));
     if (has("client"))
-        details += " client " + cell(e.at("client"));
+        details += " client " + client(e.at("client"));
     if (has("pid"))
         details += " pid " + cell(e.at("pid"));
     if (has("reason"))
