@@ -315,6 +315,12 @@ class Child {
         int up[2], down[2];
         REQUIRE(pipe(up) == 0);
         REQUIRE(pipe(down) == 0);
+        /* The broker runs on a thread of this process and may still be
+         * freeing what it used for the answer the test just read. GCC 12's
+         * AddressSanitizer does not lock its allocator around fork(): a
+         * child forked while that thread is inside it can hang at its first
+         * allocation. A moment lets the thread finish. */
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
         pid_ = fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {
