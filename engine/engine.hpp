@@ -192,6 +192,11 @@ struct ProtocolView {
     std::optional<Bytes> proposedState;
     std::vector<ObservedProvider> changing;
     std::vector<ParticipantView> participants;
+    /* Whether the running phase still waits for this participant's vote. */
+    bool awaits(const ParticipantView &part) const
+    {
+        return part.voter && !part.voted && nPhase && !approving;
+    }
 };
 /* A change waiting in a group's queue for the running protocol to end. */
 struct QueuedView {

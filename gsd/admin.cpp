@@ -198,7 +198,7 @@ std::string Broker::Impl::adminGroup(const std::string &name) const
             voter["voted"] = part.voted;
             voter["vote"] = part.voted ? json(names::vote(part.vote)) : json(nullptr);
             voters.push_back(std::move(voter));
-            if (!part.voted && p->nPhase && !p->approving)
+            if (p->awaits(part))
                 missing.push_back(provider(part.provider));
         }
         /* This node's shadow of the engine's timer: the timekeeper's

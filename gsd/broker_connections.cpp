@@ -344,7 +344,7 @@ void Broker::Impl::onDumpSignal()
         if (const auto &p = view->protocol) {
             std::string missing;
             for (const ParticipantView &part : p->participants)
-                if (part.voter && !part.voted && p->nPhase && !p->approving)
+                if (p->awaits(part))
                     missing += fmt::format("{}{} on node {}", missing.empty() ? "" : ", ",
                                            part.provider.id.instance, part.provider.id.node);
             protocol = fmt::format("{} in phase {}{}", names::request(p->type), p->phase,

@@ -5,6 +5,7 @@
  * clients are the public-API agents (harness.hpp); gsctl is the built
  * program ($GSCTL_PATH), run as a separate process as an operator would.
  */
+#include "../support/gsctl_json.hpp"
 #include "harness.hpp"
 
 #include <doctest/doctest.h>
@@ -22,16 +23,11 @@
 
 using namespace api;
 using nlohmann::json;
+using test_support::gsctlPath;
+using test_support::providerOf;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string gsctlPath()
-{
-    const char *path = std::getenv("GSCTL_PATH");
-    REQUIRE_MESSAGE(path != nullptr, "GSCTL_PATH is not set (run through meson test)");
-    return path;
-}
 
 struct Run {
     int status = -1; /* exit status; -1: killed by `signal`; -2: did not end in time */
@@ -153,15 +149,6 @@ void joinAndWait(Client &client, const std::string &group, int instance, const s
     REQUIRE(client.rc("join " + group + " " + std::to_string(instance) + " " + options) ==
             "HA_GS_OK");
     client.waitFor(Match(group + ": approved", {"JOIN"}));
-}
-
-json providerOf(const json &list, int instance)
-{
-    for (const auto &p : list)
-        if (p.at("instance") == instance)
-            return p;
-    FAIL("no provider " << instance << " in " << list.dump());
-    return {};
 }
 
 /* An event reduced to what the script decides (not its time or latency). */

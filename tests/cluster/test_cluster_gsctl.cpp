@@ -3,6 +3,7 @@
  * domain view; what only a client's node knows (pid, local name) is there
  * and null elsewhere; every node's event stream lists the domain's group
  * events in the same order. */
+#include "../support/gsctl_json.hpp"
 #include "../support/notify_socket.hpp"
 #include "domain.hpp"
 
@@ -15,16 +16,11 @@
 
 using namespace cluster;
 using nlohmann::json;
+using test_support::gsctlPath;
+using test_support::providerOf;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string gsctlPath()
-{
-    const char *path = std::getenv("GSCTL_PATH");
-    REQUIRE_MESSAGE(path != nullptr, "GSCTL_PATH is not set (run through meson test)");
-    return path;
-}
 
 /* gsctl --json ARGS against node k's gsd. */
 json ask(Cluster &c, int node, std::vector<std::string> args, int timeoutMs = 10000)
@@ -35,15 +31,6 @@ json ask(Cluster &c, int node, std::vector<std::string> args, int timeoutMs = 10
     INFO("gsctl at node " << node << ": " << run.output);
     REQUIRE(run.ok());
     return json::parse(run.output);
-}
-
-json providerOf(const json &list, int instance)
-{
-    for (const auto &p : list)
-        if (p.at("instance") == instance)
-            return p;
-    FAIL("no provider " << instance << " in " << list.dump());
-    return {};
 }
 
 /* An event reduced to what the domain decides (no time, latency, pid). */
