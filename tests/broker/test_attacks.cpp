@@ -590,6 +590,7 @@ TEST_CASE("attack 1: connections that never say Hello cannot run gsd out of desc
     REQUIRE(bystander.hello() == HA_GS_OK);
     const auto quietMedian = medianJoinMicros(bystander, "quiet-", 50);
     const long rssBefore = gsd.residentKiB();
+    const size_t descriptorsQuiet = gsd.descriptors();
 
     /* Attackers: non-members that never finish the ZeroMQ handshake (plain
      * connect), and members that finish it (ZMTP) and never say Hello; each
@@ -649,11 +650,20 @@ TEST_CASE("attack 1: connections that never say Hello cannot run gsd out of desc
                                       << rssUnder << " KiB; descriptors under attack "
                                       << descriptorsUnderAttack << " of " << kLimit);
 
-    /* The silent connections are closed within the Hello deadline. */
-    const auto deadline = Clock::now() + 20s;
-    while (gsd.descriptors() > 40 && Clock::now() < deadline)
+    /* The silent connections are closed within the Hello deadline (10 s)
+     * of their accept; those still in the listen backlog when the flood
+     * ends are accepted later and get their own, hence the margin. A few
+     * descriptors beyond the quiet count are the bystander's and the
+     * newcomer's sessions and libzmq's pipes. */
+    const auto closing = Clock::now();
+    const auto deadline = closing + 60s;
+    while (gsd.descriptors() > descriptorsQuiet + 8 && Clock::now() < deadline)
         std::this_thread::sleep_for(200ms);
-    CHECK(gsd.descriptors() <= 40);
+    MESSAGE("descriptors: "
+            << descriptorsQuiet << " quiet, " << gsd.descriptors() << " after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - closing).count()
+            << " ms");
+    CHECK(gsd.descriptors() <= descriptorsQuiet + 8);
     ::close(stopPipe[1]);
     for (const pid_t pid : attackers)
         CHECK(waitFor(pid) == 0);
