@@ -28,7 +28,7 @@ constexpr uint64_t kSweepTag = ~uint64_t{0};
 constexpr long kSweepIntervalNs = 200'000'000;
 
 /* Why the child did not execute the script, sent to gsd through a pipe. */
-enum class Refusal : int32_t {
+enum class ScriptRefusal : int32_t {
     Identity = 1,  /* err */
     Setup,         /* err: working directory, standard descriptors */
     OpenDirectory, /* err */
@@ -42,7 +42,7 @@ enum class Refusal : int32_t {
 };
 
 struct RefusalReport {
-    Refusal reason{};
+    ScriptRefusal reason{};
     int32_t err = 0;
     uint32_t owner = 0;
     uint32_t mode = 0;
@@ -67,7 +67,7 @@ struct ChildPlan {
     _exit(status);
 }
 
-[[noreturn]] void refuse(int report, Refusal reason, int err, int status)
+[[noreturn]] void refuse(int report, ScriptRefusal reason, int err, int status)
 {
     RefusalReport r;
     r.reason = reason;
@@ -112,39 +112,40 @@ int openTrustedScript(const ChildPlan &plan)
     const uid_t uid = plan.job->uid;
     int directory = open(plan.directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (directory < 0)
-        refuse(plan.report, Refusal::OpenDirectory, errno, 127);
+        refuse(plan.report, ScriptRefusal::OpenDirectory, errno, 127);
     /* O_PATH: no open side effect (a FIFO, a device); O_NOFOLLOW: the file
      * named, not where a link points. */
     const int script = openat(directory, plan.name, O_PATH | O_NOFOLLOW);
     if (script < 0)
-        refuse(plan.report, Refusal::OpenScript, errno, 127);
+        refuse(plan.report, ScriptRefusal::OpenScript, errno, 127);
     struct stat st {};
     if (fstat(script, &st) != 0)
-        refuse(plan.report, Refusal::OpenScript, errno, 127);
+        refuse(plan.report, ScriptRefusal::OpenScript, errno, 127);
     if (S_ISLNK(st.st_mode))
-        refuse(plan.report, Refusal::OpenScript, ELOOP, 127);
+        refuse(plan.report, ScriptRefusal::OpenScript, ELOOP, 127);
     RefusalReport r;
     r.owner = st.st_uid;
     r.mode = st.st_mode & 07777;
     if (!S_ISREG(st.st_mode)) {
-        r.reason = Refusal::NotRegular;
+        r.reason = ScriptRefusal::NotRegular;
         refuse(plan.report, r, 127);
     }
     if (!trustedOwner(st, uid)) {
-        r.reason = Refusal::ScriptOwner;
+        r.reason = ScriptRefusal::ScriptOwner;
         refuse(plan.report, r, 127);
     }
     if (writableByOthers(st)) {
-        r.reason = Refusal::ScriptWritable;
+        r.reason = ScriptRefusal::ScriptWritable;
         refuse(plan.report, r, 127);
     }
     /* Up through "..", the directories that really hold it (a symbolic
      * link in the path was resolved by the open), each held open. */
     if (fstat(directory, &st) != 0)
-        refuse(plan.report, Refusal::OpenDirectory, errno, 127);
+        refuse(plan.report, ScriptRefusal::OpenDirectory, errno, 127);
     for (;;) {
         if (!trustedOwner(st, uid) || writableByOthers(st)) {
-            r.reason = trustedOwner(st, uid) ? Refusal::DirectoryWritable : Refusal::DirectoryOwner;
+            r.reason = trustedOwner(st, uid) ? ScriptRefusal::DirectoryWritable
+                                             : ScriptRefusal::DirectoryOwner;
             r.owner = st.st_uid;
             r.mode = st.st_mode & 07777;
             describe(directory, r.where, sizeof r.where);
@@ -153,7 +154,7 @@ int openTrustedScript(const ChildPlan &plan)
         const int parent = openat(directory, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
         struct stat above {};
         if (parent < 0 || fstat(parent, &above) != 0)
-            refuse(plan.report, Refusal::OpenDirectory, errno, 127);
+            refuse(plan.report, ScriptRefusal::OpenDirectory, errno, 127);
         close(directory);
         directory = parent;
         if (above.st_dev == st.st_dev && above.st_ino == st.st_ino)
@@ -186,19 +187,19 @@ int openTrustedScript(const ChildPlan &plan)
     if (plan.switchUser) {
         if (setgroups(job.groups.size(), job.groups.data()) != 0 || setgid(job.gid) != 0 ||
             setuid(job.uid) != 0)
-            refuse(report, Refusal::Identity, errno, 126);
+            refuse(report, ScriptRefusal::Identity, errno, 126);
         /* The switch must be complete and irreversible. */
         if (getuid() != job.uid || geteuid() != job.uid || getgid() != job.gid ||
             getegid() != job.gid || (job.uid != 0 && setuid(0) == 0))
-            refuse(report, Refusal::Identity, EPERM, 126);
+            refuse(report, ScriptRefusal::Identity, EPERM, 126);
     } else if (getuid() != job.uid || geteuid() != job.uid) {
-        refuse(report, Refusal::Identity, EPERM, 126);
+        refuse(report, ScriptRefusal::Identity, EPERM, 126);
     }
     if (chdir("/") != 0)
-        refuse(report, Refusal::Setup, errno, 126);
+        refuse(report, ScriptRefusal::Setup, errno, 126);
     const int null = open("/dev/null", O_RDWR);
     if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-        refuse(report, Refusal::Setup, errno, 126);
+        refuse(report, ScriptRefusal::Setup, errno, 126);
     if (report != 3 && (dup2(report, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) != 0))
         _exit(126);
     /* Nothing of gsd's leaks into the script: not its socket, not the
@@ -208,7 +209,7 @@ int openTrustedScript(const ChildPlan &plan)
     moved.report = 3;
     const int script = openTrustedScript(moved);
     fexecve(script, plan.argv, plan.envp);
-    refuse(3, Refusal::Exec, errno, 127);
+    refuse(3, ScriptRefusal::Exec, errno, 127);
 }
 
 std::vector<char *> pointers(std::vector<std::string> &strings)
@@ -220,7 +221,7 @@ std::vector<char *> pointers(std::vector<std::string> &strings)
     return out;
 }
 
-std::string octal(uint32_t mode)
+std::string modeOctal(uint32_t mode)
 {
     char text[16];
     std::snprintf(text, sizeof text, "0%o", mode);
@@ -233,28 +234,28 @@ std::string explain(const RefusalReport &r, uid_t uid)
     const std::string trusted = ", neither root nor uid " + std::to_string(uid);
     const std::string where = r.where[0] ? std::string(r.where) : std::string("above it");
     switch (r.reason) {
-    case Refusal::Identity:
+    case ScriptRefusal::Identity:
         return std::string("cannot become the client's user: ") + std::strerror(r.err);
-    case Refusal::Setup:
+    case ScriptRefusal::Setup:
         return std::string("cannot prepare its process: ") + std::strerror(r.err);
-    case Refusal::OpenDirectory:
+    case ScriptRefusal::OpenDirectory:
         return std::string("cannot open its directories: ") + std::strerror(r.err);
-    case Refusal::OpenScript:
+    case ScriptRefusal::OpenScript:
         if (r.err == ELOOP)
             return "it is a symbolic link";
         return std::string("cannot open it: ") + std::strerror(r.err);
-    case Refusal::NotRegular:
+    case ScriptRefusal::NotRegular:
         return "it is not a regular file";
-    case Refusal::ScriptOwner:
+    case ScriptRefusal::ScriptOwner:
         return "it is owned by uid " + std::to_string(r.owner) + trusted;
-    case Refusal::ScriptWritable:
-        return "it is writable by its group or others (mode " + octal(r.mode) + ")";
-    case Refusal::DirectoryOwner:
+    case ScriptRefusal::ScriptWritable:
+        return "it is writable by its group or others (mode " + modeOctal(r.mode) + ")";
+    case ScriptRefusal::DirectoryOwner:
         return "directory " + where + " is owned by uid " + std::to_string(r.owner) + trusted;
-    case Refusal::DirectoryWritable:
-        return "directory " + where + " is writable by its group or others (mode " + octal(r.mode) +
-               ")";
-    case Refusal::Exec:
+    case ScriptRefusal::DirectoryWritable:
+        return "directory " + where + " is writable by its group or others (mode " +
+               modeOctal(r.mode) + ")";
+    case ScriptRefusal::Exec:
         return std::string("cannot execute it: ") + std::strerror(r.err);
     }
     return "refused";

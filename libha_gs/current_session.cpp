@@ -50,7 +50,7 @@ void unlockAfterFork()
 {
     globalMutex.unlock();
 }
-[[maybe_unused]] const int atforkRegistered =
+[[maybe_unused]] const int holdsMutexAcrossFork =
     kThreadSafe ? pthread_atfork(lockForFork, unlockAfterFork, unlockAfterFork) : 0;
 
 } // namespace

@@ -15,7 +15,7 @@ void onForkChild()
     generation.fetch_add(1, std::memory_order_relaxed);
 }
 
-[[maybe_unused]] const int atforkRegistered = pthread_atfork(nullptr, nullptr, onForkChild);
+[[maybe_unused]] const int countsForks = pthread_atfork(nullptr, nullptr, onForkChild);
 
 } // namespace
 
