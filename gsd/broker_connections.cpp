@@ -28,7 +28,7 @@ namespace {
 /* A connection must say Hello within this time of being accepted. */
 constexpr std::chrono::seconds kHelloWithin{10};
 
-std::string describe(const broker::PeerCredentials &peer)
+std::string describePeer(const broker::PeerCredentials &peer)
 {
     return fmt::format("pid {}, uid {}", peer.pid, peer.uid);
 }
@@ -117,8 +117,9 @@ void Broker::Impl::onAccepted(int fd)
     if (!excess.empty()) {
         connection.closing = true;
         broker::shutdownConnection(connection.id);
-        refuse(Refusal::ConnectionLimit, spdlog::level::warn,
-               fmt::format("closed a new connection ({}) at once: {}", describe(*peer), excess));
+        refuse(
+            Refusal::ConnectionLimit, spdlog::level::warn,
+            fmt::format("closed a new connection ({}) at once: {}", describePeer(*peer), excess));
         connections.add(std::move(connection));
         return;
     }
@@ -206,7 +207,7 @@ void Broker::Impl::answerZap(std::vector<zmq::message_t> &request)
     } else
         refuse(Refusal::NotAuthorized, spdlog::level::info,
                fmt::format("refused a connection at its handshake ({}): {}",
-                           ids ? describe(*ids) : "no credentials",
+                           ids ? describePeer(*ids) : "no credentials",
                            found ? "not authorized" : "a connection gsd closed or does not know"));
     /* Version, request id, status code, status text, user id, metadata.
      * 400 tells the client it is not authorized (HA_GS_NOT_AUTHORIZED), 500

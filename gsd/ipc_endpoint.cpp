@@ -22,7 +22,7 @@ namespace {
     throw BrokerError(BrokerError::Kind::System, what + ": " + std::strerror(error));
 }
 
-[[noreturn]] void refuse(const std::string &what)
+[[noreturn]] void refuseEndpoint(const std::string &what)
 {
     throw BrokerError(BrokerError::Kind::Config, what);
 }
@@ -91,14 +91,15 @@ void checkLink(const struct stat &link, const struct stat &directory, const std:
     const std::string why = ": whoever may change or replace it could send gsd's clients to "
                             "another socket; use a path whose links belong to root or gsd's user";
     if (link.st_uid != 0 && link.st_uid != geteuid())
-        refuse("symbolic link " + where + " on the socket path belongs to uid " +
-               std::to_string(link.st_uid) + ", not to root or gsd's uid " +
-               std::to_string(geteuid()) + why);
+        refuseEndpoint("symbolic link " + where + " on the socket path belongs to uid " +
+                       std::to_string(link.st_uid) + ", not to root or gsd's uid " +
+                       std::to_string(geteuid()) + why);
     if ((directory.st_uid != 0 && directory.st_uid != geteuid()) ||
         (directory.st_mode & (S_IWGRP | S_IWOTH)))
-        refuse("symbolic link " + where + " on the socket path is in directory " + directoryName +
-               " (uid " + std::to_string(directory.st_uid) + ", mode " + octal(directory.st_mode) +
-               ") that users other than root and gsd's may write" + why);
+        refuseEndpoint("symbolic link " + where + " on the socket path is in directory " +
+                       directoryName + " (uid " + std::to_string(directory.st_uid) + ", mode " +
+                       octal(directory.st_mode) +
+                       ") that users other than root and gsd's may write" + why);
 }
 
 /* Walks `path` one component at a time from "/", never following a link
@@ -125,9 +126,10 @@ UniqueFd walkToDirectory(const std::string &path)
             continue;
         }
         if (!othersCannotReplace(here))
-            refuse("a directory above the socket directory (" + where + ", uid " +
-                   std::to_string(here.st_uid) + ", mode " + octal(here.st_mode) +
-                   ") lets users other than root and gsd's rename the socket directory" + kWhy);
+            refuseEndpoint("a directory above the socket directory (" + where + ", uid " +
+                           std::to_string(here.st_uid) + ", mode " + octal(here.st_mode) +
+                           ") lets users other than root and gsd's rename the socket directory" +
+                           kWhy);
         const std::string next = joined(where, name);
         UniqueFd entry(openat(current.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
         if (!entry && errno == ENOENT) {
@@ -149,7 +151,7 @@ UniqueFd walkToDirectory(const std::string &path)
             systemError("cannot inspect " + next, errno);
         if (S_ISLNK(info.st_mode)) {
             if (++links > kMaxLinks)
-                refuse("too many symbolic links on the socket path " + path);
+                refuseEndpoint("too many symbolic links on the socket path " + path);
             checkLink(info, here, next, where);
             const std::string target = linkTarget(entry.get(), next);
             auto names = components(target);
@@ -161,7 +163,7 @@ UniqueFd walkToDirectory(const std::string &path)
             continue;
         }
         if (!S_ISDIR(info.st_mode))
-            refuse(next + " on the socket path " + path + " is not a directory");
+            refuseEndpoint(next + " on the socket path " + path + " is not a directory");
         current = std::move(entry);
         where = next;
     }
@@ -184,11 +186,12 @@ UniqueFd openSocketDirectory(const std::string &path)
         systemError("cannot inspect socket directory " + path, errno);
     const std::string why = kWhy;
     if (info.st_uid != geteuid())
-        refuse("socket directory " + path + " belongs to uid " + std::to_string(info.st_uid) +
-               ", not to gsd's uid " + std::to_string(geteuid()) + why);
+        refuseEndpoint("socket directory " + path + " belongs to uid " +
+                       std::to_string(info.st_uid) + ", not to gsd's uid " +
+                       std::to_string(geteuid()) + why);
     if (info.st_mode & (S_IWGRP | S_IWOTH))
-        refuse("socket directory " + path + " is writable by group or others (mode " +
-               octal(info.st_mode) + ")" + why);
+        refuseEndpoint("socket directory " + path + " is writable by group or others (mode " +
+                       octal(info.st_mode) + ")" + why);
 
     UniqueFd current(dup(directory.get()));
     struct stat child = info;
@@ -202,9 +205,10 @@ UniqueFd openSocketDirectory(const std::string &path)
             break; /* the root directory */
         ancestor += "/..";
         if (!othersCannotReplace(above))
-            refuse("a directory above the socket directory (" + ancestor + ", uid " +
-                   std::to_string(above.st_uid) + ", mode " + octal(above.st_mode) +
-                   ") lets users other than root and gsd's rename the socket directory" + why);
+            refuseEndpoint("a directory above the socket directory (" + ancestor + ", uid " +
+                           std::to_string(above.st_uid) + ", mode " + octal(above.st_mode) +
+                           ") lets users other than root and gsd's rename the socket directory" +
+                           why);
         current = std::move(parent);
         child = above;
     }
@@ -254,15 +258,16 @@ IpcEndpoint::IpcEndpoint(std::string endpoint) : endpoint_(std::move(endpoint))
                            O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
         if (!lock_) {
             if (errno == ELOOP)
-                refuse("lock file " + lockPath + " is a symbolic link: refusing to follow it");
+                refuseEndpoint("lock file " + lockPath +
+                               " is a symbolic link: refusing to follow it");
             systemError("cannot open lock file " + lockPath, errno);
         }
         struct stat info {};
         if (fstat(lock_.get(), &info) != 0)
             systemError("cannot inspect lock file " + lockPath, errno);
         if (!S_ISREG(info.st_mode) || info.st_uid != geteuid())
-            refuse("lock file " + lockPath + " is not a regular file of gsd's uid " +
-                   std::to_string(geteuid()) + ": refusing to use it");
+            refuseEndpoint("lock file " + lockPath + " is not a regular file of gsd's uid " +
+                           std::to_string(geteuid()) + ": refusing to use it");
         if (flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
             if (errno == EWOULDBLOCK)
                 throw BrokerError(BrokerError::Kind::InUse,

@@ -12,12 +12,13 @@
 #                once (suite 'fuzz', fuzz/run-fuzzer.sh)
 #   build-tsan/  ThreadSanitizer: only gsd, the libha_gs_r tests and the
 #                threaded libcgha_cmm tests are built and run (suite 'tsan')
-# The three sanitizer builds compile each target's sources as a few unity
-# files (meson --unity on, 8 sources a file): they parse the heavy headers
-# once per unity file instead of once per source, and build in about 60 %
-# of the time. build/ stays one object per source, as users and the
-# benchmarks build it, and the Debian package build of the packaging test
-# checks that every source compiles on its own.
+# Every build here is a unity build (meson --unity on, 8 sources a file):
+# the heavy headers (nlohmann/json, spdlog, cppzmq) are parsed once per
+# unity file instead of once per source, and the builds take 50 to 70 % of
+# the time. meson.build leaves unity off, so users, debian/rules
+# and scripts/bench.sh (build-release/) compile one object per source; the
+# Debian package build of the packaging test does, so a source that does
+# not compile on its own (a missing #include) still fails the suite.
 # Each run ends with the summary printed by `meson test`, and test.sh closes
 # with one "N passed, N failed, N skipped" line over all of them. Exits
 # non-zero if any build or test failed. Extra arguments go to the first two
@@ -125,8 +126,8 @@ run_suite() {
 
 test_args=("$@")
 
-run_suite "default" build -Dwerror=true --
 unity=(--unity on -Dunity_size=8)
+run_suite "default" build "${unity[@]}" -Dwerror=true --
 run_suite "sanitizers" build-asan "${unity[@]}" \
     --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
     -Dwerror=true -Dbench=false -- \
