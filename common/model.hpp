@@ -30,14 +30,19 @@ using TimerId = uint64_t;   /* chosen by the engine */
  * client is on (its providers' gs_node_number, its failure when the node
  * goes). */
 constexpr int kClientSerialBits = 48;
+constexpr uint64_t kClientSerialMask = (uint64_t{1} << kClientSerialBits) - 1;
 constexpr ClientId makeClientId(int16_t node, uint64_t serial)
 {
     return (static_cast<uint64_t>(static_cast<uint16_t>(node)) << kClientSerialBits) |
-           (serial & ((uint64_t{1} << kClientSerialBits) - 1));
+           (serial & kClientSerialMask);
 }
 constexpr int16_t clientNode(ClientId client)
 {
     return static_cast<int16_t>(client >> kClientSerialBits);
+}
+constexpr uint64_t clientSerial(ClientId client)
+{
+    return client & kClientSerialMask;
 }
 
 struct ProviderId {

@@ -237,7 +237,7 @@ StateDigest Broker::Impl::stateDigest() const
 
 void Broker::Impl::noteClientSerial(ClientId client)
 {
-    const uint64_t serial = client & ((uint64_t{1} << kClientSerialBits) - 1);
+    const uint64_t serial = clientSerial(client);
     uint64_t &next = nextSerialOf[clientNode(client)];
     next = std::max(next, serial + 1);
 }

@@ -15,7 +15,7 @@ constexpr std::string_view kMagic = "GSDS";
 /* Magic, versions, body length. */
 constexpr size_t kHeaderSize = 4 + 2 + 2 + 4;
 constexpr size_t kChecksumSize = 8;
-constexpr uint64_t kMaxSerial = (uint64_t{1} << kClientSerialBits) - 1;
+constexpr uint64_t kMaxSerial = kClientSerialMask;
 
 template <class T>
 void put(std::string &out, T value)

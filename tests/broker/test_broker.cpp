@@ -2999,11 +2999,6 @@ struct SharedTable {
     std::string path = dir.path() + "/nodes";
 };
 
-uint64_t serialOf(ClientId client)
-{
-    return client & ((uint64_t{1} << kClientSerialBits) - 1);
-}
-
 bool contains(const std::vector<std::string> &lines, const std::string &prefix)
 {
     return std::any_of(lines.begin(), lines.end(),
@@ -3213,7 +3208,7 @@ TEST_CASE("domain: a joiner loads the donor's state (groups, running protocols, 
     const auto welcome = next.hello();
     REQUIRE(welcome.rc == HA_GS_OK);
     CHECK(clientNode(welcome.client) == 1);
-    CHECK(serialOf(welcome.client) > serialOf(last));
+    CHECK(clientSerial(welcome.client) > clientSerial(last));
 }
 
 TEST_CASE("domain: a state with other settings is refused, naming each difference, and changes "

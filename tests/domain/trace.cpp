@@ -82,8 +82,7 @@ void describeNote(std::ostream &s, const NoteBody &body)
 
 std::string clientName(ClientId client)
 {
-    return "n" + std::to_string(clientNode(client)) + ".c" +
-           std::to_string(client & ((uint64_t{1} << kClientSerialBits) - 1));
+    return "n" + std::to_string(clientNode(client)) + ".c" + std::to_string(clientSerial(client));
 }
 
 uint64_t hashNote(const Recipient &to, const NoteBody &body)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "tools/gsctl/render.hpp"
+#include "common/model.hpp"
 #include "tools/gsctl/table.hpp"
 
 #include <fmt/format.h>
@@ -43,14 +44,13 @@ std::string cell(const json &value)
     return value.dump();
 }
 
-/* A client id as NODE:SERIAL (its node is its top 16 bits); --json keeps
- * the number. */
+/* A client id as NODE:SERIAL (common/model.hpp); --json keeps the number. */
 std::string client(const json &id)
 {
     if (!id.is_number_unsigned())
         return cell(id);
-    const auto value = id.get<uint64_t>();
-    return fmt::format("{}:{}", value >> 48, value & ((uint64_t{1} << 48) - 1));
+    const auto value = id.get<ClientId>();
+    return fmt::format("{}:{}", clientNode(value), clientSerial(value));
 }
 
 /* "3@1 (pid 4242)": instance 3 on node 1, the pid where known. */
